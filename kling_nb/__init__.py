@@ -1,0 +1,1 @@
+"""kling_nb: Kling O1 image-to-image from a notebook, done properly."""

@@ -1,0 +1,97 @@
+"""Every error kling_nb raises. One root, so `except KlingError` catches them all.
+
+    KlingError
+    ├── KlingConfigError            a backend, key, language or variable is wrong
+    ├── KlingValidationError        (also ValueError) input broke a rule; nothing was sent
+    │   └── KlingImageError         an input image can't be used, even after safe fixes
+    ├── KlingConnectionError        the service could not be reached, or refused us
+    │   └── KlingSubmitUnknownError a submit was sent but its answer was lost
+    └── KlingJobError               a submitted job ended without images
+        ├── KlingCancelledError     cancelled (Ctrl-C, Cancel button, cancel())
+        └── KlingTimeoutError       (also TimeoutError) the deadline passed; it was cancelled
+
+Messages are sentences in the current language (`set_language`) that give the cause
+and the remedy. No error ever holds the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._rules import Violation
+
+
+class KlingError(Exception):
+    """The root of every kling_nb error."""
+
+
+class KlingConfigError(KlingError):
+    """A backend, key, language or environment variable is missing or wrong."""
+
+
+class KlingValidationError(KlingError, ValueError):
+    """The request broke one or more input rules; nothing was sent, nothing was billed."""
+
+    def __init__(self, violations: Sequence[Violation]):
+        from ._i18n import message
+
+        self.violations = list(violations)
+        lines = [message(f"rule.{v.code}", field=v.field, **v.facts) for v in self.violations]
+        super().__init__(lines[0] if len(lines) == 1 else "\n".join(f"• {line}" for line in lines))
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields at fault, e.g. ['prompt', 'image_urls[1]']."""
+        return [v.field for v in self.violations]
+
+
+class KlingImageError(KlingValidationError):
+    """An input image cannot be used, even after the fixes that are safe to make."""
+
+
+class KlingConnectionError(KlingError):
+    """The service could not be reached, or refused the request before it became a job."""
+
+    def __init__(self, text: str, *, host: str = "", status_code: int | None = None):
+        super().__init__(text)
+        self.host = host
+        self.status_code = status_code
+
+
+class KlingSubmitUnknownError(KlingConnectionError):
+    """A submit was sent but its answer was lost: the job may exist. Not resent."""
+
+    def __init__(self, text: str, *, host: str = "", journal_id: int | None = None):
+        super().__init__(text, host=host)
+        self.journal_id = journal_id
+
+
+class KlingJobError(KlingError):
+    """A submitted job ended without images; carries its request id and the server's word."""
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        request_id: str,
+        endpoint: str,
+        detail: str = "",
+        error_type: str | None = None,
+        status_code: int | None = None,
+    ):
+        super().__init__(text)
+        self.request_id = request_id
+        self.endpoint = endpoint
+        self.detail = detail
+        self.error_type = error_type
+        self.status_code = status_code
+
+
+class KlingCancelledError(KlingJobError):
+    """The job was cancelled on the server before it finished."""
+
+
+class KlingTimeoutError(KlingJobError, TimeoutError):
+    """The deadline passed before the job finished; the job was cancelled on the server."""
