@@ -1,1 +1,75 @@
-"""kling_nb: Kling O1 image-to-image from a notebook, done properly."""
+"""kling_nb: Kling O1 image-to-image from a notebook, done properly.
+
+import kling_nb
+kling_nb.connect()                      # Qiniu, fal, or the offline emulator
+result = kling_nb.edit("将 <<<image_1>>> 转换为水彩画风格", "photo.jpg")
+result                                  # a gallery; result.save("out/")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._config import Connection, connect
+from ._errors import (
+    KlingCancelledError,
+    KlingConfigError,
+    KlingConnectionError,
+    KlingError,
+    KlingImageError,
+    KlingJobError,
+    KlingSubmitUnknownError,
+    KlingTimeoutError,
+    KlingValidationError,
+)
+from ._i18n import set_language
+from ._request import KlingO1Request
+from ._results import EditResult, ResultImage
+from ._tasks import Job, edit, run_fal_task
+from ._wire import ENDPOINT
+
+if TYPE_CHECKING:
+    from .panel import EditPanel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENDPOINT",
+    "Connection",
+    "EditPanel",
+    "EditResult",
+    "Job",
+    "KlingCancelledError",
+    "KlingConfigError",
+    "KlingConnectionError",
+    "KlingError",
+    "KlingImageError",
+    "KlingJobError",
+    "KlingO1Request",
+    "KlingSubmitUnknownError",
+    "KlingTimeoutError",
+    "KlingValidationError",
+    "ResultImage",
+    "__version__",
+    "connect",
+    "edit",
+    "run_fal_task",
+    "sample_image",
+    "set_language",
+]
+
+
+def sample_image(name: str = "running-man.jpg") -> Any:
+    """The path of a bundled sample photo (see `kling_nb.emulator` samples)."""
+    from .emulator._samples import sample_path
+
+    return sample_path(name)
+
+
+def __getattr__(name: str) -> Any:
+    # The panel pulls in ipywidgets: load it only when asked for.
+    if name == "EditPanel":
+        from .panel import EditPanel
+
+        return EditPanel
+    raise AttributeError(f"module 'kling_nb' has no attribute {name!r}")

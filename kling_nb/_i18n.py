@@ -19,7 +19,7 @@ _chosen: Language | None = None
 MESSAGES: dict[str, dict[Language, str]] = {
     # --- input rules (kling_nb._rules) ---------------------------------------------------
     "rule.prompt_missing": {
-        "en": "prompt is empty. Describe the edit in words, e.g. \"turn <<<image_1>>> into a watercolor\".",
+        "en": 'prompt is empty. Describe the edit in words, e.g. "turn <<<image_1>>> into a watercolor".',
         "zh": "prompt 为空。请用文字描述要做的修改，例如 “将 <<<image_1>>> 转换为水彩画风格”。",
     },
     "rule.prompt_too_long": {
@@ -98,6 +98,34 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value!r}: the emulator fetches nothing from the network. Pass the image as a local path, PIL image or bytes (kling_nb sends it as a data: URI), or use a bundled sample URL.",
         "zh": "{field} = {value!r}：模拟器不会从网络下载任何内容。请以本地路径、PIL 图像或字节传入（kling_nb 会以 data: URI 发送），或使用内置示例图片 URL。",
     },
+    "rule.image_too_many_pixels": {
+        "en": "{field} declares {width}×{height} px ({megapixels} megapixels); the limit is {limit_mp} megapixels, checked before decoding to guard against decompression bombs. Downscale it in an image editor first, or use a normal photo.",
+        "zh": "{field} 声明的尺寸为 {width}×{height} 像素（{megapixels} 百万像素），上限为 {limit_mp} 百万像素（解码前检查，以防解压炸弹）。请先用图片编辑器缩小，或使用正常照片。",
+    },
+    "rule.image_unreadable_file": {
+        "en": "{field}: cannot read {value!r} ({reason}). Check that the path names an image file you may read.",
+        "zh": "{field}：无法读取 {value!r}（{reason}）。请确认该路径指向一个有读取权限的图片文件。",
+    },
+    "rule.image_array_shape": {
+        "en": "{field} is a numpy array of shape {shape} and dtype {dtype}; use H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) of uint8, uint16 or floats in 0..1. Channels go last: for C×H×W use array.transpose(1, 2, 0).",
+        "zh": "{field} 是形状为 {shape}、dtype 为 {dtype} 的 numpy 数组；请使用 H×W（灰度）、H×W×3（RGB）或 H×W×4（RGBA），类型为 uint8、uint16 或 0..1 的浮点数。通道应在最后一维：C×H×W 数组请用 array.transpose(1, 2, 0)。",
+    },
+    "rule.image_array_range": {
+        "en": "{field} is a {dtype} array with values from {low} to {high}; float arrays must hold 0..1 (divide by 255 if yours hold 0..255), integer arrays 0..255 (use uint16 for 16-bit data). Rescale it first.",
+        "zh": "{field} 是 {dtype} 数组，取值范围为 {low} 到 {high}；浮点数组须在 0..1 之间（若为 0..255 请先除以 255），整数数组须在 0..255 之间（16 位数据请用 uint16）。请先缩放数值。",
+    },
+    "rule.image_remote": {
+        "en": "{field} = {value!r} is a web address; kling_nb sends it to the service as it is and never downloads it. To open it here, download it first and pass the file.",
+        "zh": "{field} = {value!r} 是网络地址；kling_nb 会原样发送给服务，不会下载它。如需在此打开，请先下载并传入文件。",
+    },
+    "rule.image_heif": {
+        "en": "{field} is a HEIC/HEIF photo, which this Pillow cannot open. Run `pip install pillow-heif` and call pillow_heif.register_heif_opener(), or export it as JPEG.",
+        "zh": "{field} 是 HEIC/HEIF 照片，当前 Pillow 无法打开。请运行 `pip install pillow-heif` 并调用 pillow_heif.register_heif_opener()，或先导出为 JPEG。",
+    },
+    "rule.image_not_found": {
+        "en": "{field} = {value!r} points at the emulator, but it holds no such file (results are deleted when it stops, and the oldest are forgotten). Run that job again, or pass the image itself.",
+        "zh": "{field} = {value!r} 指向模拟器，但模拟器中没有该文件（模拟器停止时会删除结果，最早的结果也会被清理）。请重新运行该任务，或直接传入图片。",
+    },
     # --- configuration -------------------------------------------------------------------
     "config.backend_unknown": {
         "en": "{variable} = {value!r} is not a backend. Use one of: auto, local, qiniu, fal.",
@@ -147,6 +175,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "job.cancel_failed": {
         "en": "You interrupted the wait, but cancelling job {request_id} failed ({detail}); it may still run and be billed. kling_nb.resume({request_id!r}) fetches it later.",
         "zh": "你中断了等待，但取消任务 {request_id} 失败（{detail}）；它可能仍在运行并计费。稍后可用 kling_nb.resume({request_id!r}) 取回结果。",
+    },
+    "job.cancel_too_late": {
+        "en": "You interrupted the wait, but job {request_id} had already finished; its result is kept. kling_nb.resume({request_id!r}) returns it.",
+        "zh": "你中断了等待，但任务 {request_id} 已经完成；结果已保留。可用 kling_nb.resume({request_id!r}) 取回。",
     },
     "job.timeout": {
         "en": "Job {request_id} did not finish within {timeout} s; it was cancelled on the server. Pass a larger timeout= for big jobs.",
@@ -209,7 +241,9 @@ def language_from(env: Mapping[str, str]) -> Language:
     if value:
         from ._errors import KlingConfigError
 
-        raise KlingConfigError(message("config.language_unknown", "en", variable="KLING_NB_LANG", value=value))
+        raise KlingConfigError(
+            message("config.language_unknown", "en", variable="KLING_NB_LANG", value=value)
+        )
     locale = env.get("LC_ALL") or env.get("LANG") or ""
     return "zh" if locale.lower().startswith("zh") else "en"
 

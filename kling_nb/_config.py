@@ -1,0 +1,250 @@
+"""Which backend kling_nb talks to, with which key: settings and `connect()`.
+
+`Settings` reads the environment through an injectable mapping (tests never touch
+`os.environ`). `connect()` turns settings into a `Connection` and points the process at
+it: kling_nb's own calls, and also the raw `fal_client` calls of the guide's cells, which
+read `FAL_QUEUE_RUN_HOST`, `FAL_KEY` and `SSL_CERT_FILE`.
+
+Backend choice (`auto`): an explicitly set `FAL_QUEUE_RUN_HOST` is honoured as it is;
+else Qiniu when `QINIU_API_KEY` is set, fal when `FAL_KEY` is set, else the local
+emulator. `KLING_NB_BACKEND` replaces `auto`; an explicit `connect(backend=...)` wins.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._errors import KlingConfigError
+from ._i18n import message
+from ._wire import Profile
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
+
+Backend = Literal["local", "qiniu", "fal", "custom"]
+BACKENDS = ("auto", "local", "qiniu", "fal")
+QINIU_HOST = "api.qnaigc.com/queue"
+FAL_HOST = "queue.fal.run"
+EMULATOR_KEY = "kling-nb-emulator"  # any non-blank key satisfies the emulator
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment asks for; read once, through a mapping."""
+
+    backend: str = "auto"
+    qiniu_key: str | None = field(default=None, repr=False)
+    fal_key: str | None = field(default=None, repr=False)
+    queue_host: str | None = None
+    ca_bundle: str | None = None
+    home: Path = Path("~/.kling_nb").expanduser()
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, ours: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from `env` (default: `os.environ`); errors name the variable.
+
+        `ours` holds values a previous `connect()` wrote: they are not the user's choice.
+        """
+        env = os.environ if env is None else env
+        ours = ours or {}
+        backend = env.get("KLING_NB_BACKEND", "auto").strip().lower() or "auto"
+        if backend not in BACKENDS:
+            raise KlingConfigError(
+                message("config.backend_unknown", variable="KLING_NB_BACKEND", value=backend)
+            )
+        host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or None
+        if host is not None and host == ours.get("FAL_QUEUE_RUN_HOST"):
+            host = None
+        fal_key = env.get("FAL_KEY", "").strip() or None
+        if fal_key is not None and fal_key == ours.get("FAL_KEY"):
+            fal_key = None
+        return cls(
+            backend=backend,
+            qiniu_key=env.get("QINIU_API_KEY", "").strip() or None,
+            fal_key=fal_key,
+            queue_host=host,
+            ca_bundle=env.get("SSL_CERT_FILE") or None,
+            home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser(),
+        )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A chosen backend: host (as `FAL_QUEUE_RUN_HOST` spells it), key, input profile."""
+
+    backend: Backend
+    host: str
+    key: str = field(repr=False)
+    profile: Profile = "qiniu"
+    ca_bundle: str | None = None
+    emulator: Emulator | None = field(default=None, repr=False, compare=False)
+    home: Path = field(default=Path("~/.kling_nb").expanduser(), repr=False)
+
+    @property
+    def queue_url(self) -> str:
+        """The URL prefix fal_client puts before an endpoint id."""
+        return f"https://{self.host}/"
+
+    @property
+    def emulated(self) -> bool:
+        """True when the pictures come from a kling_nb emulator, not from Kling."""
+        return self.backend == "local" or self.host.startswith(("127.", "localhost", "[::1]"))
+
+    @property
+    def label(self) -> str:
+        """Short name for badges: emulator, Qiniu, fal or the host."""
+        if self.emulated:
+            return "emulator"
+        return {"qiniu": "Qiniu", "fal": "fal"}.get(self.backend, self.host)
+
+    def describe(self) -> str:
+        """The one line `connect()` shows."""
+        kind = "local" if self.backend == "local" else self.backend
+        return message(f"connect.{kind}", host=self.host)
+
+
+_lock = threading.RLock()
+_current: Connection | None = None
+_applied: dict[str, str] = {}  # environment values the last connect() wrote
+_emulator: Emulator | None = None
+
+
+def connect(
+    backend: str = "auto",
+    key: str | None = None,
+    *,
+    env: MutableMapping[str, str] | None = None,
+    quiet: bool = False,
+    **emulator_options: Any,
+) -> Connection:
+    """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it."""
+    target = os.environ if env is None else env
+    settings = Settings.from_env(target, _applied if target is os.environ else None)
+    with _lock:
+        conn = _resolve(backend, key, settings, emulator_options)
+        _point_process(conn, target)
+        global _current
+        _current = conn
+    if not quiet:
+        print(conn.describe())
+    return conn
+
+
+def current_connection() -> Connection:
+    """The connection in use, connecting with `auto` (quietly announced) on first use."""
+    with _lock:
+        conn = _current
+    return conn if conn is not None else connect()
+
+
+def _resolve(
+    backend: str, key: str | None, settings: Settings, emulator_options: dict[str, Any]
+) -> Connection:
+    choice = backend.strip().lower()
+    if choice not in BACKENDS:
+        raise KlingConfigError(message("config.backend_unknown", variable="backend", value=backend))
+    if choice == "auto":
+        choice = settings.backend
+    home = settings.home
+    if choice == "auto" and settings.queue_host:
+        host = settings.queue_host
+        chosen = key or settings.fal_key or settings.qiniu_key
+        if not chosen:
+            _missing_key("FAL_KEY", host)
+        kind: Backend = "qiniu" if host == QINIU_HOST else "custom"
+        return Connection(kind, host, chosen, _profile(kind), settings.ca_bundle, home=home)
+    if choice == "auto":
+        choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "local"
+    if choice == "local":
+        emu = _local_emulator(emulator_options)
+        return Connection(
+            "local", emu.host, EMULATOR_KEY, emu.options.profile, emu.ca_bundle, emu, home
+        )
+    if choice == "qiniu":
+        chosen = key or settings.qiniu_key
+        if not chosen:
+            _missing_key("QINIU_API_KEY", "Qiniu AIToken")
+        return Connection("qiniu", QINIU_HOST, chosen, "qiniu", home=home)
+    chosen = key or settings.fal_key
+    if not chosen:
+        _missing_key("FAL_KEY", "fal.ai")
+    return Connection("fal", FAL_HOST, chosen, "fal", home=home)
+
+
+def _profile(kind: Backend) -> Profile:
+    return "fal" if kind == "fal" else "qiniu"
+
+
+def _missing_key(variable: str, backend: str) -> None:
+    raise KlingConfigError(message("config.key_missing", backend=backend, variable=variable))
+
+
+def _local_emulator(options: dict[str, Any]) -> Emulator:
+    """One emulator per process, restarted only when asked for other options."""
+    from . import emulator as emulator_pkg
+
+    global _emulator
+    if "result_urls" not in options and "google.colab" in sys.modules:
+        options["result_urls"] = "data"  # Colab's browser cannot reach the kernel's loopback
+    if _emulator is not None and options and not _emulator.matches(**options):
+        _emulator.stop()
+        _emulator = None
+    if _emulator is None:
+        _emulator = emulator_pkg.start(**options)
+    return _emulator
+
+
+def _point_process(conn: Connection, env: MutableMapping[str, str]) -> None:
+    """Point the guide's raw fal_client calls at `conn`, or refuse clearly."""
+    values = {"FAL_QUEUE_RUN_HOST": conn.host, "FAL_KEY": conn.key}
+    if conn.ca_bundle:
+        values["SSL_CERT_FILE"] = conn.ca_bundle
+    elif env is os.environ and env.get("SSL_CERT_FILE") == _applied.get("SSL_CERT_FILE"):
+        env.pop("SSL_CERT_FILE", None)  # ours, from an emulator we no longer use
+    env.update(values)
+    if env is os.environ:
+        _applied.clear()
+        _applied.update(values)
+    _repoint_fal_client(conn)
+
+
+def _repoint_fal_client(conn: Connection) -> None:
+    """fal_client fixes its host at import and caches its HTTP client: renew both.
+
+    Done whether or not fal_client was imported before, so that kling_nb's calls and the
+    guide's raw cells always go to the same, chosen host.
+    """
+    import fal_client
+    import fal_client.client as fc
+
+    version = getattr(fal_client, "__version__", "?")
+    clients = [getattr(fal_client, "sync_client", None), getattr(fal_client, "async_client", None)]
+    if not hasattr(fc, "QUEUE_URL_FORMAT") or any(c is None for c in clients):
+        raise KlingConfigError(message("config.fal_client_internals", version=version))
+    fc.QUEUE_URL_FORMAT = conn.queue_url
+    for client in clients:
+        # Both are functools.cached_property values: dropping them makes the next call
+        # build a client with the new key and CA bundle.
+        for name in ("_client", "_auth"):
+            client.__dict__.pop(name, None)
+    if fc.QUEUE_URL_FORMAT != conn.queue_url:
+        raise KlingConfigError(message("config.fal_client_internals", version=version))
+
+
+def check_fal_client_host(conn: Connection) -> None:
+    """Refuse to submit when fal_client would send somewhere other than `conn`."""
+    import fal_client.client as fc
+
+    actual = getattr(fc, "QUEUE_URL_FORMAT", None)
+    if actual != conn.queue_url:
+        raise KlingConfigError(
+            message("config.host_mismatch", actual=actual, expected=conn.queue_url)
+        )

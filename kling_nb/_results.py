@@ -1,0 +1,305 @@
+"""`EditResult`: the images of a finished job, cached at once, shown as a gallery, saved
+with their metadata.
+
+Result URLs expire (Qiniu: after 7 days), so every image is downloaded into the cache
+(`KLING_NB_HOME/cache/<request id>/`) the moment the job completes. Display does no I/O:
+thumbnails are made once, when the result is built.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from PIL import Image, PngImagePlugin
+
+from ._errors import KlingError, KlingJobError
+from ._gallery import Cell, contact_sheet, mime_bundle
+from ._i18n import message
+
+if TYPE_CHECKING:
+    from ._images import PreparedImage
+    from ._request import KlingO1Request
+    from ._tasks import Job
+
+METADATA_KEY = "kling_nb"
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """One output image: where it came from, and where it is cached."""
+
+    url: str = field(repr=False)
+    content_type: str
+    width: int
+    height: int
+    path: Path
+    index: int
+
+    def pil(self) -> Image.Image:
+        """The full-resolution image, loaded from the cache."""
+        with Image.open(self.path) as img:
+            img.load()
+            return img
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        with Image.open(self.path) as img:
+            sheet = contact_sheet([Cell(img, self.caption())], cell_side=512)
+        return mime_bundle(sheet, repr(self))
+
+    def caption(self) -> str:
+        kind = EXTENSIONS.get(self.content_type, "").lstrip(".").upper() or self.content_type
+        return f"#{self.index + 1} · {self.width}×{self.height} {kind}"
+
+
+@dataclass
+class EditResult:
+    """The images of one finished job, with what made them."""
+
+    images: list[ResultImage]
+    request_id: str
+    endpoint: str
+    backend: str
+    host: str
+    emulated: bool
+    parameters: dict[str, Any]
+    inputs: list[str]
+    created_at: str
+    raw: dict[str, Any] = field(repr=False)
+    _sheet: bytes = field(default=b"", repr=False)
+    _input_urls: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_output(
+        cls,
+        output: dict[str, Any],
+        *,
+        job: Job,
+        request: KlingO1Request,
+        inputs: list[PreparedImage],
+    ) -> EditResult:
+        """Download every image into the cache now, and build the gallery once."""
+        folder = job.connection.home / "cache" / job.request_id
+        images = cache_images(output, folder, job)
+        result = cls(
+            images=images,
+            request_id=job.request_id,
+            endpoint=job.endpoint,
+            backend=job.connection.label,
+            host=job.connection.host,
+            emulated=job.connection.emulated,
+            parameters=request.parameters(),
+            inputs=[p.source_label for p in inputs],
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            raw=output,
+            _input_urls=[p.url for p in inputs],
+        )
+        result._sheet = result._make_sheet()
+        return result
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> ResultImage:
+        return self.images[index]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.images)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{im.width}×{im.height}" for im in self.images)
+        tag = f" · {message('result.emulated')}" if self.emulated else ""
+        summary = message(
+            "result.summary",
+            count=len(self.images),
+            endpoint=self.endpoint,
+            backend=self.backend,
+            request_id=self.request_id,
+        )
+        prompt = _clip(self.parameters.get("prompt", ""))
+        return f"EditResult: {summary}{tag}\n  {sizes}\n  prompt: {prompt}"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return mime_bundle(self._sheet, repr(self))
+
+    def pil(self, index: int | None = None) -> Any:
+        """All images as PIL images, or the one at `index`."""
+        return self.images[index].pil() if index is not None else [im.pil() for im in self.images]
+
+    @property
+    def paths(self) -> list[Path]:
+        """The cached full-resolution files."""
+        return [im.path for im in self.images]
+
+    def metadata(self) -> dict[str, Any]:
+        """What made these images (never the API key)."""
+        return {
+            "request_id": self.request_id,
+            "endpoint": self.endpoint,
+            "backend": self.backend,
+            "host": self.host,
+            "emulated": self.emulated,
+            "created_at": self.created_at,
+            **self.parameters,
+            "inputs": self.inputs,
+        }
+
+    def save(self, folder: str | Path, stem: str | None = None) -> list[Path]:
+        """Write the full-resolution images with their metadata embedded (PNG text chunk,
+        JPEG EXIF) and beside them (a JSON sidecar each); return the image paths."""
+        out = Path(folder).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        stem = stem or f"kling_{self.request_id[:8]}"
+        written = []
+        for im in self.images:
+            meta = {
+                **self.metadata(),
+                "image": im.index + 1,
+                "width": im.width,
+                "height": im.height,
+            }
+            target = out / f"{stem}_{im.index + 1}{EXTENSIONS.get(im.content_type, im.path.suffix)}"
+            _write_with_metadata(im, target, meta)
+            target.with_suffix(target.suffix + ".json").write_text(
+                json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
+            written.append(target)
+        return written
+
+    def compare(self) -> Comparison:
+        """Inputs and outputs side by side (fetches input thumbnails if they are URLs)."""
+        from ._images import load_image
+
+        before = []
+        for i, url in enumerate(self._input_urls):
+            try:
+                before.append(Cell(load_image(_local_source(url), i), f"image_{i + 1}"))
+            except (KlingError, httpx.HTTPError, OSError, ValueError):
+                # A missing input thumbnail must not hide the outputs.
+                before.append(
+                    Cell(Image.new("RGB", (300, 300), (220, 220, 220)), f"image_{i + 1} (n/a)")
+                )
+        after = [Cell(im.pil(), im.caption()) for im in self.images]
+        return Comparison(before, after, repr(self))
+
+    def _make_sheet(self) -> bytes:
+        cells = []
+        for im in self.images:
+            with Image.open(im.path) as img:
+                img.draft("RGB", (640, 640))  # JPEG: decode at reduced size
+                cells.append(Cell(img.copy(), im.caption()))
+        title = f"{message('result.emulated', 'en')} · kling_nb emulator" if self.emulated else ""
+        return contact_sheet(cells, title=title)
+
+
+@dataclass
+class Comparison:
+    """Before and after, displayable."""
+
+    before: list[Cell]
+    after: list[Cell]
+    text: str
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        width = max(len(self.before), len(self.after))
+        pad = [Cell(Image.new("RGB", (8, 8), (246, 246, 244)))]
+        cells = (
+            self.before
+            + pad * (width - len(self.before))
+            + self.after
+            + pad * (width - len(self.after))
+        )
+        sheet = contact_sheet(cells, row_length=width, rows_titles=["inputs", "outputs"])
+        return mime_bundle(
+            sheet, f"{self.text}\n  inputs: {len(self.before)} · outputs: {len(self.after)}"
+        )
+
+
+def cache_images(output: dict[str, Any], folder: Path, job: Job) -> list[ResultImage]:
+    """Download each output image into `folder` (in parallel) and describe it."""
+    entries = output.get("images") or []
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def fetch(item: tuple[int, dict[str, Any]]) -> ResultImage:
+        index, entry = item
+        url = entry["url"]
+        ctype = entry.get("content_type") or "image/png"
+        path = folder / (
+            entry.get("file_name") or f"image_{index + 1}{EXTENSIONS.get(ctype, '.png')}"
+        )
+        if not path.exists():
+            try:
+                data = job.client.download(url)
+            except (httpx.HTTPError, OSError, ValueError) as exc:
+                raise KlingJobError(
+                    message(
+                        "job.download_failed", request_id=job.request_id, url=_clip(url), detail=exc
+                    ),
+                    request_id=job.request_id,
+                    endpoint=job.endpoint,
+                    detail=str(exc),
+                ) from None
+            path.write_bytes(data)
+        with Image.open(path) as img:
+            width, height = img.size
+        return ResultImage(url, ctype, width, height, path, index)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(fetch, enumerate(entries)))
+
+
+def _write_with_metadata(im: ResultImage, target: Path, meta: dict[str, Any]) -> None:
+    text = json.dumps(meta, ensure_ascii=False)
+    if im.content_type == "image/png":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(METADATA_KEY, text)
+        with Image.open(im.path) as img:
+            img.save(target, "PNG", pnginfo=info, compress_level=6)  # lossless
+    elif im.content_type == "image/jpeg":
+        target.write_bytes(_jpeg_with_exif(im.path.read_bytes(), text))
+    else:
+        shutil.copyfile(im.path, target)
+
+
+def _jpeg_with_exif(data: bytes, text: str) -> bytes:
+    """Insert an EXIF segment (ImageDescription + UserComment) without re-encoding."""
+    exif = Image.Exif()
+    exif[0x010E] = text  # ImageDescription
+    payload = exif.tobytes()
+    if len(payload) + 2 > 0xFFFF:
+        return data
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return data[:2] + segment + data[2:]
+
+
+def _local_source(url: str) -> Any:
+    """An input URL as something load_image can open without the network, where possible."""
+    if url.startswith("data:"):
+        from ._wire import decode_data_uri
+
+        return decode_data_uri(url)[1]
+    try:
+        from .emulator._samples import sample_bytes
+
+        found = sample_bytes(url)
+    except ImportError:
+        found = None
+    if found is not None:
+        return found
+    return httpx.get(url, timeout=30, follow_redirects=True).raise_for_status().content
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

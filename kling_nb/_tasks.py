@@ -1,0 +1,302 @@
+"""Jobs on the queue: submit, wait (stream or adaptive polling), cancel, deadlines.
+
+`run_fal_task` is the guide's helper done properly; `edit` is the one-liner that returns
+an `EditResult`. Every wait has a deadline and a cancel path; Ctrl-C cancels the remote
+job. Clocks and sleeps are injectable so tests can drive time.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._config import Connection, current_connection
+from ._errors import KlingCancelledError, KlingError, KlingJobError, KlingTimeoutError
+from ._i18n import message
+from ._images import ImageInput
+from ._progress import Progress, make_progress
+from ._request import KlingO1Request
+from ._transport import Handle, JobStatus, QueueClient, StreamUnavailable, Transient, client_for
+from ._wire import ENDPOINT
+
+if TYPE_CHECKING:
+    from ._results import EditResult
+
+DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
+STREAM_READ_TIMEOUT = 30.0  # s; the server sends a keep-alive every ~15 s
+
+
+class _DeadlineReached(Exception):
+    pass
+
+
+@dataclass
+class Deadline:
+    """A point in time that every wait respects."""
+
+    seconds: float | None
+    clock: Callable[[], float] = time.monotonic
+    sleeper: Callable[[float], None] = time.sleep
+    start: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.start = self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def remaining(self) -> float:
+        return float("inf") if self.seconds is None else self.seconds - self.elapsed()
+
+    def check(self) -> None:
+        if self.remaining() <= 0:
+            raise _DeadlineReached
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds`, or until the deadline, whichever is first."""
+        self.check()
+        self.sleeper(max(0.0, min(seconds, self.remaining())))
+        self.check()
+
+
+class Backoff:
+    """Poll intervals: fast at first, then backing off to a ceiling (or fixed)."""
+
+    def __init__(
+        self,
+        first: float = 0.25,
+        factor: float = 1.5,
+        ceiling: float = 3.0,
+        fixed: float | None = None,
+    ):
+        self.next_value = fixed if fixed is not None else first
+        self.factor = 1.0 if fixed is not None else factor
+        self.ceiling = fixed if fixed is not None else ceiling
+
+    def next(self) -> float:
+        value = self.next_value
+        self.next_value = min(self.ceiling, value * self.factor)
+        return value
+
+
+def _jittered(attempt: int) -> float:
+    """Retry delay for transient errors: exponential with full jitter, capped at 5 s."""
+    return random.uniform(0.05, min(5.0, 0.2 * 2**attempt))
+
+
+class Job:
+    """One request on the queue, from submit to result."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        endpoint: str,
+        handle: Handle,
+        *,
+        client: QueueClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleeper: Callable[[float], None] = time.sleep,
+    ):
+        self.connection = connection
+        self.endpoint = endpoint
+        self.handle = handle
+        self.client = client or client_for(connection)
+        self.clock = clock
+        self.sleeper = sleeper
+        self.submitted_at = time.time()
+        self.last_status: JobStatus | None = None
+
+    @property
+    def request_id(self) -> str:
+        return self.handle.request_id
+
+    def __repr__(self) -> str:
+        state = self.last_status.state if self.last_status else "SUBMITTED"
+        return f"<Job {self.request_id} {self.endpoint} on {self.connection.label}: {state}>"
+
+    @classmethod
+    def submit(
+        cls,
+        endpoint: str,
+        arguments: Mapping[str, Any],
+        *,
+        connection: Connection | None = None,
+        webhook_url: str | None = None,
+    ) -> Job:
+        """Validate (for Kling O1), then submit once. Raises before sending if invalid."""
+        conn = connection or current_connection()
+        body = dict(arguments)
+        if endpoint == ENDPOINT:
+            body = dict(KlingO1Request.from_arguments(arguments, endpoint).prepare(conn.profile)[0])
+        client = client_for(conn)
+        handle = client.submit(endpoint, body, webhook_url)
+        return cls(conn, endpoint, handle, client=client)
+
+    def status(self) -> JobStatus:
+        """Ask once; transient failures raise KlingError-free `Transient` only inside waits."""
+        try:
+            self.last_status = self.client.status(self.handle, self.endpoint)
+        except Transient as exc:
+            raise KlingJobError(
+                str(exc), request_id=self.request_id, endpoint=self.endpoint
+            ) from None
+        return self.last_status
+
+    def cancel(self) -> bool:
+        """Ask the server to cancel; True if it accepted (the job had not finished)."""
+        return self.client.cancel(self.handle) == "requested"
+
+    def wait(
+        self,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        poll_interval: float | None = None,
+        progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    ) -> dict[str, Any]:
+        """Wait for the result: stream if offered, else poll; Ctrl-C or deadline cancels."""
+        deadline = Deadline(timeout, self.clock, self.sleeper)
+        bar = make_progress(progress)
+        bar.submitted(self.request_id)
+        try:
+            final = self._until_completed(deadline, poll_interval, bar)
+            output = self._fetch(final, deadline)
+        except KeyboardInterrupt:
+            bar.finished("CANCELLED", deadline.elapsed())
+            raise self._cancelled("interrupt") from None
+        except _DeadlineReached:
+            bar.finished("CANCELLED", deadline.elapsed())
+            raise self._cancelled("deadline", timeout) from None
+        except KlingError:
+            bar.finished("FAILED", deadline.elapsed())
+            raise
+        count = len(output.get("images", [])) if isinstance(output, dict) else 0
+        bar.finished("COMPLETED", deadline.elapsed(), f"{count} image(s)" if count else "")
+        return output
+
+    def _until_completed(
+        self, deadline: Deadline, poll_interval: float | None, bar: Progress
+    ) -> JobStatus:
+        use_stream = poll_interval is None and self.client.stream_ok
+        backoff = Backoff(fixed=poll_interval)
+        failures = 0
+        while True:
+            try:
+                if use_stream:
+                    for status in self.client.stream(
+                        self.handle, self.endpoint, self._read_timeout(deadline)
+                    ):
+                        deadline.check()
+                        if status is not None:
+                            self._seen(status, deadline, bar)
+                            if status.state == "COMPLETED":
+                                return status
+                else:
+                    status = self._seen(
+                        self.client.status(self.handle, self.endpoint), deadline, bar
+                    )
+                    if status.state == "COMPLETED":
+                        return status
+                    deadline.sleep(backoff.next())
+                    failures = 0
+            except StreamUnavailable:
+                self.client.stream_ok = use_stream = False
+            except Transient:
+                failures += 1
+                deadline.sleep(_jittered(failures))
+
+    def _seen(self, status: JobStatus, deadline: Deadline, bar: Progress) -> JobStatus:
+        self.last_status = status
+        bar.update(status, deadline.elapsed())
+        return status
+
+    @staticmethod
+    def _read_timeout(deadline: Deadline) -> float:
+        return min(STREAM_READ_TIMEOUT, deadline.remaining() + 0.5)
+
+    def _fetch(self, final: JobStatus, deadline: Deadline) -> dict[str, Any]:
+        failures = 0
+        while True:
+            try:
+                output = self.client.result(self.handle, self.endpoint)
+            except Transient:
+                failures += 1
+                deadline.sleep(_jittered(failures))
+                continue
+            except KlingJobError as exc:
+                raise self._failure(final, exc.detail or final.error or "", exc) from None
+            if final.error:
+                raise self._failure(final, final.error, None)
+            return output
+
+    def _failure(self, final: JobStatus, detail: str, exc: KlingJobError | None) -> KlingJobError:
+        error_type = (exc.error_type if exc else None) or final.error_type
+        kind = KlingCancelledError if error_type == "cancelled" else KlingJobError
+        text = message(
+            "job.failed", request_id=self.request_id, endpoint=self.endpoint, detail=detail
+        )
+        return kind(
+            text,
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            detail=detail,
+            error_type=error_type,
+            status_code=exc.status_code if exc else None,
+        )
+
+    def _cancelled(self, why: str, timeout: float | None = None) -> KlingJobError:
+        fields = {"request_id": self.request_id, "endpoint": self.endpoint}
+        try:
+            outcome = self.client.cancel(self.handle)
+        except KlingError as exc:
+            return KlingCancelledError(
+                message("job.cancel_failed", request_id=self.request_id, detail=exc), **fields
+            )
+        if outcome == "already_completed":
+            return KlingCancelledError(
+                message("job.cancel_too_late", request_id=self.request_id), **fields
+            )
+        if why == "deadline":
+            return KlingTimeoutError(
+                message("job.timeout", request_id=self.request_id, timeout=timeout), **fields
+            )
+        return KlingCancelledError(message("job.cancelled", request_id=self.request_id), **fields)
+
+
+def run_fal_task(
+    endpoint: str,
+    arguments: Mapping[str, Any],
+    poll_interval: float | None = None,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    connection: Connection | None = None,
+) -> dict[str, Any]:
+    """The guide's helper done properly: validate, submit, wait with progress, return the dict."""
+    job = Job.submit(endpoint, arguments, connection=connection)
+    return job.wait(timeout=timeout, poll_interval=poll_interval, progress=progress)
+
+
+def edit(
+    prompt: str,
+    images: ImageInput | Sequence[ImageInput],
+    *,
+    resolution: str = "1K",
+    num_images: int = 1,
+    aspect_ratio: str = "auto",
+    output_format: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    connection: Connection | None = None,
+) -> EditResult:
+    """Edit images with a prompt and return an EditResult (displays as a gallery)."""
+    from ._results import EditResult
+
+    request = KlingO1Request(prompt, images, resolution, num_images, aspect_ratio, output_format)  # type: ignore[arg-type]
+    conn = connection or current_connection()
+    body, prepared = request.prepare(conn.profile)
+    client = client_for(conn)
+    job = Job(conn, request.endpoint, client.submit(request.endpoint, dict(body)), client=client)
+    output = job.wait(timeout=timeout, progress=progress)
+    return EditResult.from_output(output, job=job, request=request, inputs=prepared)

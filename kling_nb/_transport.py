@@ -1,0 +1,390 @@
+"""The seam to the queue: the only module that sees fal_client and httpx errors.
+
+fal_client submits and polls; this module adds what it lacks — the status stream, a
+submit that is never blindly resent, result errors in words, downloads without the API
+key — and turns every failure into a kling_nb error or one of the two internal signals
+the waiting loop handles (`Transient`, `StreamUnavailable`).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import httpx
+
+from ._config import Connection, check_fal_client_host
+from ._errors import (
+    KlingConfigError,
+    KlingConnectionError,
+    KlingJobError,
+    KlingSubmitUnknownError,
+)
+from ._i18n import message
+from ._rules import Violation
+from ._wire import LogEntry, decode_data_uri
+
+State = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+TRANSIENT_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class Transient(Exception):
+    """A status or result call failed in a way worth retrying (429, 5xx, reset)."""
+
+
+class StreamUnavailable(Exception):
+    """The server offers no status stream; poll instead."""
+
+
+class _SubmitOutcomeUnknown(Exception):
+    """Not an httpx error on purpose: fal_client's retry loop must not resend the POST."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One status answer, whatever path it came by."""
+
+    state: State
+    position: int | None = None
+    logs: tuple[LogEntry, ...] = ()
+    error: str | None = None
+    error_type: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> JobStatus:
+        """From the wire body of a status poll or one SSE event."""
+        state = body.get("status")
+        if state not in ("IN_QUEUE", "IN_PROGRESS", "COMPLETED"):
+            raise Transient(f"unexpected status {state!r}")
+        return cls(
+            state=state,
+            position=body.get("queue_position"),
+            logs=tuple(body.get("logs") or ()),
+            error=body.get("error"),
+            error_type=body.get("error_type"),
+            metrics=body.get("metrics") or {},
+        )
+
+    @property
+    def last_log(self) -> str | None:
+        return self.logs[-1]["message"] if self.logs else None
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Where a submitted job lives: its id and the URLs the server gave for it."""
+
+    request_id: str
+    response_url: str
+    status_url: str
+    cancel_url: str
+
+
+class QueueClient:
+    """fal_client, plus what it lacks, for one connection."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.stream_ok = True  # until the server shows it has no status stream
+
+    @cached_property
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if self.conn.ca_bundle:
+            return ssl.create_default_context(cafile=self.conn.ca_bundle)
+        return True
+
+    @cached_property
+    def http(self) -> httpx.Client:
+        """The client fal_client uses for this connection (it carries the key)."""
+        from fal_client.client import USER_AGENT
+
+        return httpx.Client(
+            transport=_GuardedTransport(verify=self._ssl),
+            headers={"Authorization": f"Key {self.conn.key}", "User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(60.0, connect=15.0),
+            follow_redirects=True,
+        )
+
+    @cached_property
+    def _downloads(self) -> httpx.Client:
+        # Result files live on CDNs: never send them the API key.
+        return httpx.Client(verify=self._ssl, timeout=httpx.Timeout(120.0, connect=15.0))
+
+    @cached_property
+    def _fal(self) -> Any:
+        import fal_client
+
+        client = fal_client.SyncClient(key=self.conn.key)
+        if not isinstance(type(client).__dict__.get("_client"), cached_property):
+            version = getattr(fal_client, "__version__", "?")
+            raise KlingConfigError(message("config.fal_client_internals", version=version))
+        client.__dict__["_client"] = self.http
+        return client
+
+    def submit(
+        self, endpoint: str, arguments: dict[str, Any], webhook_url: str | None = None
+    ) -> Handle:
+        """Submit once; a lost answer raises KlingSubmitUnknownError instead of a resend."""
+        from fal_client import FalClientHTTPError
+
+        check_fal_client_host(self.conn)
+        try:
+            handle = self._fal.submit(endpoint, arguments=arguments, webhook_url=webhook_url)
+        except _SubmitOutcomeUnknown as exc:
+            raise KlingSubmitUnknownError(
+                message("job.submit_unknown", host=self.conn.host, detail=exc), host=self.conn.host
+            ) from None
+        except FalClientHTTPError as exc:
+            raise self._refused(exc.status_code, _words(exc.message)) from None
+        except httpx.HTTPError as exc:
+            raise KlingConnectionError(
+                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                host=self.conn.host,
+            ) from None
+        return Handle(handle.request_id, handle.response_url, handle.status_url, handle.cancel_url)
+
+    def status(self, handle: Handle, endpoint: str) -> JobStatus:
+        """One status poll through fal_client."""
+        from fal_client import Completed, FalClientHTTPError, InProgress, Queued
+        from fal_client.client import SyncRequestHandle
+
+        fal_handle = SyncRequestHandle(
+            handle.request_id, handle.response_url, handle.status_url, handle.cancel_url, self.http
+        )
+        try:
+            st = fal_handle.status(with_logs=True)
+        except FalClientHTTPError as exc:
+            raise self._poll_error(exc.status_code, _words(exc.message), handle, endpoint) from None
+        except httpx.HTTPError as exc:
+            raise Transient(_transport_words(exc)) from None
+        except (ValueError, KeyError) as exc:
+            raise Transient(f"unreadable status ({exc})") from None
+        if isinstance(st, Queued):
+            return JobStatus("IN_QUEUE", position=st.position)
+        if isinstance(st, InProgress):
+            return JobStatus("IN_PROGRESS", logs=tuple(st.logs or ()))  # type: ignore[arg-type]
+        assert isinstance(st, Completed)
+        return JobStatus(
+            "COMPLETED",
+            logs=tuple(st.logs or ()),  # type: ignore[arg-type]
+            error=st.error,
+            error_type=st.error_type,
+            metrics=st.metrics or {},
+        )
+
+    def stream(
+        self, handle: Handle, endpoint: str, read_timeout: float
+    ) -> Iterator[JobStatus | None]:
+        """Status events from the SSE stream; None for each keep-alive, so callers can
+        check their deadline while the server is quiet."""
+        url = handle.status_url + "/stream"
+        timeout = httpx.Timeout(15.0, read=max(0.5, read_timeout))
+        try:
+            with self.http.stream("GET", url, params={"logs": "1"}, timeout=timeout) as response:
+                if response.status_code in (404, 405, 501):
+                    raise StreamUnavailable(f"HTTP {response.status_code}")
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._poll_error(
+                        response.status_code, _body_words(response), handle, endpoint
+                    )
+                ctype = response.headers.get("content-type", "")
+                if not ctype.startswith("text/event-stream"):
+                    raise StreamUnavailable(f"content-type {ctype!r}")
+                yield from _sse_statuses(response.iter_lines())
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise StreamUnavailable(_transport_words(exc)) from None
+        except httpx.HTTPError as exc:
+            raise Transient(_transport_words(exc)) from None
+
+    def result(self, handle: Handle, endpoint: str) -> dict[str, Any]:
+        """The output JSON; a job failure raises KlingJobError, a passing fault Transient."""
+        try:
+            response = self.http.get(handle.response_url)
+        except httpx.HTTPError as exc:
+            raise Transient(_transport_words(exc)) from None
+        if response.status_code == 200:
+            try:
+                return dict(response.json())
+            except ValueError as exc:
+                raise Transient(f"unreadable result ({exc})") from None
+        detail = _body_words(response)
+        error_type = _error_type(response)
+        if response.status_code in TRANSIENT_CODES and (
+            "x-fal-request-id" not in response.headers or response.status_code == 429
+        ):
+            raise Transient(f"HTTP {response.status_code}: {detail}")
+        if response.status_code in (401, 403):
+            raise self._refused(response.status_code, detail)
+        raise KlingJobError(
+            message("job.failed", request_id=handle.request_id, endpoint=endpoint, detail=detail),
+            request_id=handle.request_id,
+            endpoint=endpoint,
+            detail=detail,
+            error_type=error_type,
+            status_code=response.status_code,
+        )
+
+    def cancel(self, handle: Handle) -> Literal["requested", "already_completed", "not_found"]:
+        """Ask the server to cancel; raises KlingConnectionError if it can't be asked."""
+        try:
+            response = self.http.put(handle.cancel_url, timeout=httpx.Timeout(10.0))
+        except httpx.HTTPError as exc:
+            raise KlingConnectionError(
+                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                host=self.conn.host,
+            ) from None
+        if response.status_code in (200, 202):
+            return "requested"
+        if response.status_code == 400:
+            return "already_completed"
+        if response.status_code == 404:
+            return "not_found"
+        raise KlingConnectionError(
+            f"HTTP {response.status_code}: {_body_words(response)}",
+            host=self.conn.host,
+            status_code=response.status_code,
+        )
+
+    def download(self, url: str) -> bytes:
+        """The bytes of a result file (data: URIs decoded in place)."""
+        if url.startswith("data:"):
+            return decode_data_uri(url)[1]
+        response = self._downloads.get(url)
+        response.raise_for_status()
+        return response.content
+
+    def close(self) -> None:
+        for name in ("http", "_downloads"):
+            client = self.__dict__.pop(name, None)
+            if client is not None:
+                client.close()
+
+    def _refused(self, status: int, detail: str) -> KlingConnectionError:
+        key = "job.auth" if status in (401, 403) else "job.rejected"
+        variable = {"qiniu": "QINIU_API_KEY"}.get(self.conn.backend, "FAL_KEY")
+        text = message(key, host=self.conn.host, status=status, detail=detail, variable=variable)
+        return KlingConnectionError(text, host=self.conn.host, status_code=status)
+
+    def _poll_error(self, status: int, detail: str, handle: Handle, endpoint: str) -> Exception:
+        if status in TRANSIENT_CODES:
+            return Transient(f"HTTP {status}: {detail}")
+        if status == 404:
+            return KlingJobError(
+                message("job.not_found", host=self.conn.host, request_id=handle.request_id),
+                request_id=handle.request_id,
+                endpoint=endpoint,
+                detail=detail,
+                status_code=404,
+            )
+        return self._refused(status, detail)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    """Turns a POST whose answer was lost into `_SubmitOutcomeUnknown`."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = super().handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+            raise  # never left this machine: safe for fal_client to retry
+        except httpx.TransportError as exc:
+            if request.method == "POST":
+                raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
+            raise
+        if request.method == "POST":
+            response.stream = _GuardedStream(response.stream)  # type: ignore[arg-type]
+        return response
+
+
+class _GuardedStream(httpx.SyncByteStream):
+    def __init__(self, inner: Any):
+        self._inner = inner
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except httpx.TransportError as exc:
+            raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _sse_statuses(lines: Iterator[str]) -> Iterator[JobStatus | None]:
+    data: list[str] = []
+    for line in lines:
+        if line.startswith(":"):
+            yield None
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+        elif not line and data:
+            body = json.loads("\n".join(data))
+            data.clear()
+            status = JobStatus.from_body(body)
+            yield status
+            if status.state == "COMPLETED":
+                return
+    raise Transient("status stream closed before the job completed")
+
+
+def _words(detail: Any) -> str:
+    """A server `detail` (string, or FastAPI's list of {loc, msg}) as one sentence."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = tuple(p for p in item.get("loc", []) if p != "body")
+                where = Violation(loc, "").field if loc else ""
+                parts.append(f"{where}: {item.get('msg', item)}" if where else str(item.get("msg")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    if isinstance(detail, dict):
+        return str(detail.get("msg") or detail.get("detail") or json.dumps(detail))
+    return str(detail)
+
+
+def _body_words(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    return _words(body.get("detail", body)) if isinstance(body, dict) else _words(body)
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error_type"):
+        return str(body["error_type"])
+    if isinstance(body, dict) and isinstance(body.get("detail"), list) and body["detail"]:
+        first = body["detail"][0]
+        if isinstance(first, dict) and first.get("type"):
+            return str(first["type"])
+    return response.headers.get("x-fal-error-type")
+
+
+def _transport_words(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+_clients: dict[tuple[str, str], QueueClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(conn: Connection) -> QueueClient:
+    """One QueueClient per (host, key), so connections keep their HTTP sessions."""
+    with _clients_lock:
+        found = _clients.get((conn.host, conn.key))
+        if found is None or found.conn.ca_bundle != conn.ca_bundle:
+            found = _clients[(conn.host, conn.key)] = QueueClient(conn)
+        return found

@@ -1,0 +1,83 @@
+"""`kling-nb`: edit images, run the emulator, list and resume jobs from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._errors import KlingError, KlingValidationError
+from ._wire import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 failed, 2 bad input, 130 interrupted)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["emulator"]:
+        from .emulator.__main__ import main as emulator_main
+
+        return emulator_main(args[1:])
+    parser = _parser()
+    ns = parser.parse_args(args)
+    try:
+        if ns.lang:
+            from ._i18n import set_language
+
+            set_language(ns.lang)
+        return int(ns.run(ns))
+    except KlingValidationError as exc:
+        print(f"kling-nb: {exc}", file=sys.stderr)
+        return 2
+    except KlingError as exc:
+        print(f"kling-nb: {exc}", file=sys.stderr)
+        return 130 if isinstance(exc.__context__, KeyboardInterrupt) else 1
+    except KeyboardInterrupt:
+        print("kling-nb: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kling-nb", description=__doc__)
+    parser.add_argument("--lang", choices=["zh", "en"], help="language of messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ed = sub.add_parser("edit", help="edit images with a prompt and save the results")
+    ed.add_argument("images", nargs="+", help="input images: paths or http(s) URLs")
+    ed.add_argument("--prompt", "-p", required=True)
+    ed.add_argument("--resolution", default="1K", choices=RESOLUTIONS["qiniu"])
+    ed.add_argument("--aspect-ratio", default="auto", choices=ASPECT_RATIOS)
+    ed.add_argument("--num-images", type=int, default=1)
+    ed.add_argument("--output-format", choices=OUTPUT_FORMATS)
+    ed.add_argument("--out", default=".", help="folder for the results (default: here)")
+    ed.add_argument("--backend", default="auto", choices=["auto", "local", "qiniu", "fal"])
+    ed.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds before the job is cancelled"
+    )
+    ed.set_defaults(run=_edit)
+    em = sub.add_parser("emulator", help="run the local fal-queue emulator (see --help there)")
+    em.set_defaults(run=lambda ns: 0)
+    return parser
+
+
+def _edit(ns: argparse.Namespace) -> int:
+    from ._config import connect
+    from ._tasks import edit
+
+    conn = connect(ns.backend, quiet=True)
+    print(conn.describe(), file=sys.stderr)
+    result = edit(
+        ns.prompt,
+        ns.images,
+        resolution=ns.resolution,
+        aspect_ratio=ns.aspect_ratio,
+        num_images=ns.num_images,
+        output_format=ns.output_format,
+        timeout=ns.timeout,
+        connection=conn,
+    )
+    for path in result.save(ns.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
