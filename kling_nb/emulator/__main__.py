@@ -1,0 +1,75 @@
+"""`python -m kling_nb.emulator`: print the two shell lines, then serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from ._queue import EmulatorOptions
+
+# (flag, type, metavar, help); each flag maps to the `EmulatorOptions` field of that name.
+FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
+    ("--host", str, None, "address to bind"),
+    ("--port", int, None, "HTTPS port of the queue; 0 picks a free one"),
+    ("--files-port", int, None, "plain-HTTP port of the result files; 0 picks a free one"),
+    ("--service-time", float, "S", "seconds for a one-image 1K job (scales with pixels)"),
+    ("--workers", int, "N", "jobs run at the same time"),
+    ("--fault-rate", float, "F", "fraction of status/result answers made 429/502/503/drop"),
+    ("--fail-rate", float, "F", "fraction of jobs that fail (422, 503 or 504 result)"),
+    ("--submit-drop-rate", float, "F", "fraction of submits whose answer is lost"),
+    ("--seed", int, "N", "seed of every injected fault and of the pictures"),
+    ("--keepalive-interval", float, "S", "seconds between SSE keep-alive comments"),
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The CLI flags, defaults taken from `EmulatorOptions`."""
+    defaults = EmulatorOptions()
+    parser = argparse.ArgumentParser(
+        prog="python -m kling_nb.emulator",
+        description="Local fal-queue emulator for fal-ai/kling-image/o1 (offline, free).",
+    )
+    for flag, kind, metavar, text in FLAGS:
+        default = getattr(defaults, flag[2:].replace("-", "_"))
+        parser.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{text} ({default})"
+        )
+    parser.add_argument("--profile", choices=("qiniu", "fal"), default=defaults.profile)
+    parser.add_argument(
+        "--result-urls", choices=("http", "https", "data"), default=defaults.result_urls
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start, print `FAL_QUEUE_RUN_HOST=…` and `SSL_CERT_FILE=…`, serve until a signal."""
+    from ._server import start
+
+    args = parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        emulator = start(**vars(args))
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"kling_nb emulator: {exc}", file=sys.stderr)
+        return 2
+    with emulator:
+        print(f"FAL_QUEUE_RUN_HOST={emulator.host}", flush=True)
+        print(f"SSL_CERT_FILE={emulator.ca_bundle}", flush=True)
+        print(
+            f"kling_nb emulator: queue {emulator.url}/queue, files {emulator.files_url}, "
+            f"stats {emulator.url}/_emulator/stats. Set FAL_KEY to anything. Ctrl-C stops.",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,721 @@
+"""The emulated runner fleet: options, jobs, a FIFO queue served by N workers, faults, stats.
+
+Everything here runs on one asyncio loop (the server's, or TestClient's); CPU work
+(decoding, validating, rendering, encoding) goes to a thread pool so polls stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import io
+import logging
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import unquote, urlsplit
+
+from .._rules import Violation, check_image_bytes, check_input
+from .._wire import (
+    LogEntry,
+    LogLevel,
+    Profile,
+    StatusBody,
+    StatusName,
+    ValidationDetail,
+    WebhookBody,
+    data_uri,
+    decode_data_uri,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    from PIL import Image
+
+ResultUrls = Literal["http", "https", "data"]
+FailureKind = Literal["422", "503", "504"]
+# What a faulted status/result response becomes; "-ingress" kinds look like nginx's.
+FAULT_KINDS = ("429", "502-ingress", "503-ingress", "502", "503", "drop")
+FAILURE_KINDS: tuple[FailureKind, ...] = ("422", "503", "504")
+
+ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
+PIXELS_1K = 1024 * 1024  # `service_time` is the duration of one image of this many pixels
+FAULT_LOG_MAX = 1000
+# File and folder names the emulator writes and serves: no dots first, no separators.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmulatorOptions:
+    """How an emulator behaves; `start(**fields)` and the CLI flags take the same names."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    files_port: int = 0
+    service_time: float = 2.0
+    workers: int = 2
+    fault_rate: float = 0.0
+    fail_rate: float = 0.0
+    submit_drop_rate: float = 0.0
+    seed: int = 0
+    profile: Profile = "qiniu"
+    result_urls: ResultUrls = "http"
+    keepalive_interval: float = 15.0
+    max_jobs: int = 10_000
+    webhook_attempts: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("fault_rate", "fail_rate", "submit_drop_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} = {value!r} must be a fraction from 0 to 1.")
+        if self.workers < 1:
+            raise ValueError(f"workers = {self.workers!r} must be at least 1.")
+        if self.service_time < 0 or self.keepalive_interval <= 0:
+            raise ValueError("service_time must be ≥ 0 and keepalive_interval > 0 (seconds).")
+        if self.profile not in ("qiniu", "fal"):
+            raise ValueError(f"profile = {self.profile!r} must be 'qiniu' or 'fal'.")
+        if self.result_urls not in ("http", "https", "data"):
+            raise ValueError(f"result_urls = {self.result_urls!r} must be http, https or data.")
+        if self.max_jobs < 1 or self.webhook_attempts < 1:
+            raise ValueError("max_jobs and webhook_attempts must be at least 1.")
+
+
+class Rendered(Protocol):
+    """What the renderer returns per image (`_render.RenderedImage`)."""
+
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def file_name(self) -> str: ...
+
+
+class RenderModel(Protocol):
+    """The emulated model: `kling_nb.emulator._render`, or a stand-in with the same shape."""
+
+    def render(
+        self,
+        inputs: list[Image.Image],
+        prompt: str,
+        *,
+        resolution: str = ...,
+        aspect_ratio: str = ...,
+        num_images: int = ...,
+        output_format: str = ...,
+        seed: int = ...,
+    ) -> Sequence[Rendered]: ...
+
+    def output_size(
+        self, resolution: str, aspect_ratio: str, first_input: tuple[int, int]
+    ) -> tuple[int, int]: ...
+
+    def style_of(self, prompt: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job ended without images, and the result response that says so."""
+
+    status_code: int
+    error: str
+    error_type: str
+    detail: list[ValidationDetail] | str
+
+    def body(self) -> dict[str, object]:
+        """The result body: FastAPI-shaped for 422, `{detail, error_type}` otherwise."""
+        if isinstance(self.detail, list):
+            return {"detail": self.detail}
+        return {"detail": self.detail, "error_type": self.error_type}
+
+    def headers(self, request_id: str) -> dict[str, str]:
+        """Headers fal sets on such a result (retryable flag, error type, timeout type)."""
+        headers = {"x-fal-request-id": request_id}
+        if self.status_code == 422:
+            headers["X-Fal-Retryable"] = "false"
+        else:
+            headers["X-Fal-Error-Type"] = self.error_type
+        if self.error_type == "request_timeout":
+            headers["X-Fal-Request-Timeout-Type"] = "user"
+        return headers
+
+    def webhook_detail(self) -> dict[str, object]:
+        """The `{loc, msg, type, url}` object of Qiniu's ERROR webhook payload."""
+        if isinstance(self.detail, list) and self.detail:
+            first = self.detail[0]
+            loc, msg, kind = first["loc"], first["msg"], first["type"]
+        else:
+            loc, msg, kind = [], self.error, self.error_type
+        return {"loc": loc, "msg": msg, "type": kind, "url": f"{ERRORS_DOC}#{kind}"}
+
+
+def validation_failure(violations: Sequence[Violation]) -> Failure:
+    """A 422 result listing every broken rule."""
+    details = [v.detail() for v in violations]
+    return Failure(422, details[0]["msg"], "validation_error", details)
+
+
+def planned_failure(kind: FailureKind) -> Failure:
+    """The failure `fail_rate` injects: a model refusal (422) or an infrastructure error."""
+    if kind == "422":
+        msg = "The emulated model refused this request (injected failure, fail_rate)."
+        entry: ValidationDetail = {
+            "loc": ["body", "prompt"],
+            "msg": msg,
+            "type": "content_policy_violation",
+        }
+        return Failure(422, msg, "content_policy_violation", [entry])
+    if kind == "503":
+        msg = "The runner disconnected while processing (injected failure, fail_rate)."
+        return Failure(503, msg, "runner_disconnected", msg)
+    msg = "The request timed out on the runner (injected failure, fail_rate)."
+    return Failure(504, msg, "request_timeout", msg)
+
+
+CANCELLED = Failure(
+    400, "The request was cancelled before it completed.", "cancelled",
+    "The request was cancelled before it completed; it has no result.",
+)  # fmt: skip
+START_TIMEOUT = Failure(
+    504, "The request did not start within its x-fal-request-timeout.", "request_timeout",
+    "The request did not start within its x-fal-request-timeout.",
+)  # fmt: skip
+
+
+@dataclass(eq=False)
+class Job:
+    """One submitted request and everything the emulator remembers about it."""
+
+    request_id: str
+    endpoint: str
+    body: dict[str, Any]
+    file_base: str
+    submitted_at: float
+    seq: int
+    low_priority: bool = False
+    webhook: str | None = None
+    planned: FailureKind | None = None
+    state: StatusName = "IN_QUEUE"
+    started_at: float | None = None
+    completed_at: float | None = None
+    cancelled: bool = False
+    logs: list[LogEntry] = field(default_factory=list)
+    output: dict[str, object] | None = None
+    failure: Failure | None = None
+    status_polls: int = 0
+    num_images: int = 1
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+    def touch(self) -> None:
+        """Wake everyone waiting for this job to change (SSE streams)."""
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "endpoint": self.endpoint,
+            "num_images": self.num_images,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "cancelled": self.cancelled,
+            "status_polls": self.status_polls,
+            "error_type": self.failure.error_type if self.failure else None,
+        }
+
+
+class Faults:
+    """Seeded dice for every injected fault; one stream per purpose, so each is reproducible."""
+
+    def __init__(self, options: EmulatorOptions):
+        self._options = options
+        self._response = random.Random(f"{options.seed}:response")
+        self._submit = random.Random(f"{options.seed}:submit")
+        self._job = random.Random(f"{options.seed}:job")
+
+    def response(self) -> str | None:
+        """The fault replacing this status/result response, or None."""
+        if self._options.fault_rate and self._response.random() < self._options.fault_rate:
+            return self._response.choice(FAULT_KINDS)
+        return None
+
+    def drop_submit(self) -> bool:
+        return bool(self._options.submit_drop_rate) and (
+            self._submit.random() < self._options.submit_drop_rate
+        )
+
+    def job_failure(self) -> FailureKind | None:
+        if self._options.fail_rate and self._job.random() < self._options.fail_rate:
+            return self._job.choice(FAILURE_KINDS)
+        return None
+
+
+@dataclass
+class Inspection:
+    """The inputs of a job as the service sees them: broken rules, else decoded images."""
+
+    violations: list[Violation]
+    images: list[Image.Image]
+    summary: list[str]
+
+
+TOTALS = (
+    "submits", "status_polls", "status_streams", "results", "cancels", "faults",
+    "submit_drops", "jobs_completed", "jobs_failed", "webhooks_delivered", "webhook_failures",
+)  # fmt: skip
+
+
+class JobQueue:
+    """Jobs by id, the FIFO of waiting jobs, the workers that run them, and the stats."""
+
+    def __init__(
+        self,
+        options: EmulatorOptions,
+        *,
+        files_dir: Path | None = None,
+        model: RenderModel | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.options = options
+        self.faults = Faults(options)
+        self.own_netlocs: set[str] = set()
+        self._own_files_dir = files_dir is None
+        self.files_dir = files_dir or Path(tempfile.mkdtemp(prefix="kling_nb_emulator_files_"))
+        self._model = model
+        self._clock = clock
+        self.jobs: dict[str, Job] = {}
+        self._waiting: list[Job] = []
+        self._running = 0
+        self._wakeup: asyncio.Event | None = None
+        self._seq = 0
+        self.totals: dict[str, int] = dict.fromkeys(TOTALS, 0)
+        self.faults_by_kind: dict[str, int] = {}
+        self.fault_log: deque[dict[str, str]] = deque(maxlen=FAULT_LOG_MAX)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the workers on the running loop."""
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.options.workers, thread_name_prefix="kling-nb-emulator"
+        )
+        for index in range(self.options.workers):
+            self._spawn(self._worker(index))
+
+    async def stop(self) -> None:
+        """Stop workers and deliveries; delete result files if this queue made the folder."""
+        tasks = list(self._tasks) + [j.task for j in self.jobs.values() if j.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._http is not None:
+            await self._http.aclose()
+        if self._own_files_dir:
+            shutil.rmtree(self.files_dir, ignore_errors=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- the protocol's verbs ------------------------------------------------------------
+
+    def submit(
+        self,
+        request_id: str,
+        endpoint: str,
+        body: dict[str, Any],
+        *,
+        file_base: str,
+        webhook: str | None = None,
+        low_priority: bool = False,
+        start_timeout: float | None = None,
+    ) -> Job:
+        """Enqueue a job (normal priority before low) and wake a worker."""
+        self._seq += 1
+        n = body.get("num_images", 1)
+        job = Job(
+            request_id=request_id,
+            endpoint=endpoint,
+            body=body,
+            file_base=file_base,
+            submitted_at=self._clock(),
+            seq=self._seq,
+            low_priority=low_priority,
+            webhook=webhook,
+            planned=self.faults.job_failure(),
+            num_images=n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
+        )
+        self.jobs[request_id] = job
+        self.totals["submits"] += 1
+        at = len(self._waiting)
+        if not low_priority:
+            at = next((i for i, j in enumerate(self._waiting) if j.low_priority), at)
+        self._waiting.insert(at, job)
+        self._touch_waiting(at + 1)
+        if start_timeout is not None:
+            asyncio.get_running_loop().call_later(start_timeout, self._expire, job)
+        assert self._wakeup is not None, "JobQueue.start() was not awaited"
+        self._wakeup.set()
+        return job
+
+    def position(self, job: Job) -> int:
+        """0-based place among waiting jobs."""
+        return self._waiting.index(job)
+
+    def status_body(self, job: Job, with_logs: bool) -> StatusBody:
+        """The status object, exactly as PROTOCOL.md shapes it."""
+        logs = list(job.logs) if with_logs else None
+        if job.state == "IN_QUEUE":
+            return {"status": "IN_QUEUE", "queue_position": self.position(job), "logs": logs}
+        if job.state == "IN_PROGRESS":
+            return {"status": "IN_PROGRESS", "logs": logs}
+        took = (job.completed_at or 0.0) - (job.started_at or job.completed_at or 0.0)
+        body: StatusBody = {
+            "status": "COMPLETED",
+            "logs": logs,
+            "metrics": {"inference_time": round(took, 3)},
+        }
+        if job.failure is not None:
+            body["error"] = job.failure.error
+            body["error_type"] = job.failure.error_type
+        return body
+
+    def cancel(self, job: Job) -> None:
+        """Cancel a job that has not completed: drop it from the queue, or stop its run."""
+        self.totals["cancels"] += 1
+        job.cancelled = True
+        if job.state == "IN_QUEUE":
+            self._unqueue(job)
+        elif job.task is not None:
+            job.task.cancel()
+        self._log(job, "WARN", "Cancellation requested; the request is stopped.")
+        self._finish(job, CANCELLED)
+
+    def _expire(self, job: Job) -> None:
+        if job.state == "IN_QUEUE":
+            self._unqueue(job)
+            self._finish(job, START_TIMEOUT)
+
+    def _unqueue(self, job: Job) -> None:
+        at = self._waiting.index(job)
+        del self._waiting[at]
+        self._touch_waiting(at)
+
+    def _touch_waiting(self, start: int) -> None:
+        for later in self._waiting[start:]:
+            later.touch()
+
+    # --- workers -------------------------------------------------------------------------
+
+    async def _worker(self, index: int) -> None:
+        assert self._wakeup is not None
+        while True:
+            while not self._waiting:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            job = self._waiting.pop(0)
+            self._touch_waiting(0)
+            self._running += 1
+            job.task = asyncio.get_running_loop().create_task(self._run(job, index))
+            await asyncio.wait({job.task})
+            self._running -= 1
+
+    async def _run(self, job: Job, worker: int) -> None:
+        try:
+            await self._process(job, worker)
+        except asyncio.CancelledError:
+            return  # cancel() already finished the job
+        except Exception as exc:  # a renderer bug must end the job visibly, not hang it
+            log.warning("emulated job %s crashed", job.request_id, exc_info=True)
+            msg = f"The emulated model crashed: {type(exc).__name__}: {exc}"
+            self._finish(job, Failure(500, msg, "internal_server_error", msg))
+
+    async def _process(self, job: Job, worker: int) -> None:
+        loop = asyncio.get_running_loop()
+        job.state, job.started_at = "IN_PROGRESS", self._clock()
+        self._log(job, "INFO", f"Runner {worker + 1} picked up the request (emulated Kling O1).")
+        self._notify(job, "IN_PROGRESS")
+        found = await loop.run_in_executor(self._executor, self._inspect, job.body)
+        if found.violations:
+            for v in found.violations:
+                self._log(job, "ERROR", v.detail()["msg"])
+            self._finish(job, validation_failure(found.violations))
+            return
+        self._log(
+            job, "INFO", f"Decoded {len(found.images)} input image(s): {', '.join(found.summary)}"
+        )
+        params = _params(job.body, self.options.seed, job.seq)
+        model = self._load_model()
+        w, h = model.output_size(params["resolution"], params["aspect_ratio"], found.images[0].size)
+        duration = self.options.service_time * job.num_images * (w * h) / PIXELS_1K
+        style = model.style_of(job.body["prompt"]).replace("_", " ")
+        self._log(job, "INFO", f"Style: {style} (emulated filters, not Kling)")
+        self._log(job, "INFO", _plan_line(params, (w, h)))
+        render = loop.run_in_executor(
+            self._executor, self._render, model, found.images, job, params
+        )
+        steps = 2 if job.planned else job.num_images
+        for step in range(steps):
+            if job.planned and step == 1:
+                await asyncio.wait({render})
+                self._finish(job, planned_failure(job.planned))
+                return
+            self._log(job, "INFO", f"Rendering image {step + 1}/{job.num_images}")
+            await asyncio.sleep(duration / steps)
+        output = await render
+        self._log(job, "INFO", f"Stored {len(output)} image(s); done.")
+        self._finish(job, None, {"images": output})
+
+    def _load_model(self) -> RenderModel:
+        if self._model is None:
+            # Imported lazily: the renderer is heavy and optional until a job runs.
+            self._model = importlib.import_module("kling_nb.emulator._render")
+        assert self._model is not None
+        return self._model
+
+    # --- CPU work (thread pool) ----------------------------------------------------------
+
+    def _inspect(self, body: dict[str, Any]) -> Inspection:
+        """The service's checks: field rules, then each input fetched (locally) and checked."""
+        from PIL import Image
+
+        found = check_input(body, self.options.profile)
+        urls = body.get("image_urls")
+        images: list[Image.Image] = []
+        summary: list[str] = []
+        for i, url in enumerate(urls if isinstance(urls, list) else []):
+            if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+                continue  # check_input already reported it
+            data, problem = self._fetch(url, i)
+            if problem is not None:
+                found.append(problem)
+                continue
+            assert data is not None
+            broken = check_image_bytes(data, i)
+            found += broken
+            if not broken:
+                img = Image.open(io.BytesIO(data))
+                img.load()
+                images.append(img)
+                summary.append(f"{img.width}×{img.height} {img.format}")
+        return Inspection(found, images if not found else [], summary)
+
+    def _fetch(self, url: str, index: int) -> tuple[bytes | None, Violation | None]:
+        """Bytes of a data: URI, an own file or a bundled sample; never a network fetch."""
+        loc: tuple[str | int, ...] = ("image_urls", index)
+        if url.startswith("data:"):
+            try:
+                return decode_data_uri(url)[1], None
+            except ValueError:
+                return None, Violation(loc, "image_undecodable")
+        parts = urlsplit(url)
+        if parts.netloc in self.own_netlocs:
+            data = self._own_file(unquote(parts.path))
+            if data is not None:
+                return data, None
+            return None, Violation(loc, "image_not_found", {"value": url})
+        from . import _samples
+
+        sample = _samples.sample_bytes(url)
+        if sample is not None:
+            return sample, None
+        return None, Violation(loc, "image_not_remote", {"value": url})
+
+    def _own_file(self, path: str) -> bytes | None:
+        parts = path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "files":
+            target = self.file_path(parts[1], parts[2])
+            return target.read_bytes() if target is not None else None
+        if len(parts) == 2 and parts[0] == "samples":
+            from . import _samples
+
+            return _samples.sample_bytes(parts[1])
+        return None
+
+    def file_path(self, request_id: str, name: str) -> Path | None:
+        """The stored result file, or None (also for names that try to leave the folder)."""
+        if not _safe_name(request_id) or not _safe_name(name):
+            return None
+        root = self.files_dir.resolve()
+        target = (root / request_id / name).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            return None
+        return target
+
+    def _render(
+        self, model: RenderModel, images: list[Image.Image], job: Job, params: dict[str, Any]
+    ) -> list[dict[str, object]]:
+        rendered = model.render(images, job.body["prompt"], **params)
+        folder = self.files_dir / job.request_id
+        folder.mkdir(parents=True, exist_ok=True)
+        output: list[dict[str, object]] = []
+        for i, img in enumerate(rendered):
+            name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
+            if any(o["file_name"] == name for o in output):
+                name = f"{i + 1}_{name}"
+            if self.options.result_urls == "data":
+                url = data_uri(img.data, img.content_type)
+            else:
+                (folder / name).write_bytes(img.data)
+                url = job.file_base + name
+            output.append(
+                {
+                    "url": url,
+                    "content_type": img.content_type,
+                    "file_name": name,
+                    "file_size": len(img.data),
+                    "width": img.width,
+                    "height": img.height,
+                }
+            )
+        return output
+
+    # --- endings, logs, webhooks ---------------------------------------------------------
+
+    def _finish(
+        self, job: Job, failure: Failure | None, output: dict[str, object] | None = None
+    ) -> None:
+        if job.state == "COMPLETED":
+            return
+        job.state, job.completed_at = "COMPLETED", self._clock()
+        job.failure, job.output = failure, output
+        job.body = {}  # inputs can be tens of MB of data: URIs; they are not needed any more
+        self.totals["jobs_failed" if failure else "jobs_completed"] += 1
+        if failure is not None and failure is not CANCELLED:
+            self._log(job, "ERROR", f"Request failed: {failure.error}")
+        job.touch()
+        if failure is None:
+            self._notify(job, "OK", payload=output)
+        else:
+            self._notify(job, "ERROR", payload={"detail": failure.webhook_detail()}, error=failure)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Forget the oldest finished jobs beyond `max_jobs` (and delete their files)."""
+        excess = len(self.jobs) - self.options.max_jobs
+        if excess <= 0:
+            return
+        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED"][:excess]:
+            del self.jobs[rid]
+            shutil.rmtree(self.files_dir / rid, ignore_errors=True)
+
+    def _log(self, job: Job, level: LogLevel, message: str) -> None:
+        stamp = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat()
+        job.logs.append({"message": message, "level": level, "source": "USER", "timestamp": stamp})
+        job.touch()
+
+    def _notify(
+        self,
+        job: Job,
+        status: Literal["IN_PROGRESS", "OK", "ERROR"],
+        *,
+        payload: object = None,
+        error: Failure | None = None,
+    ) -> None:
+        if job.webhook is None:
+            return
+        body: WebhookBody = {
+            "request_id": job.request_id,
+            "gateway_request_id": f"gw-{job.request_id}",
+            "status": status,
+            "payload": payload,
+            "error": error.error if error else None,
+        }
+        job.webhook_chain = self._spawn(self._deliver(job.webhook, body, job.webhook_chain))
+
+    async def _deliver(
+        self, url: str, body: WebhookBody, before: asyncio.Task[None] | None
+    ) -> None:
+        """POST one delivery after the previous one for the job, retrying with back-off."""
+        import httpx
+
+        if before is not None:
+            await asyncio.wait({before})
+        if self._http is None:
+            # trust_env=False: a proxy from the environment must never see loopback traffic.
+            self._http = httpx.AsyncClient(trust_env=False, timeout=5.0)
+        for attempt in range(self.options.webhook_attempts):
+            try:
+                response = await self._http.post(url, json=body)
+                if response.status_code < 300:
+                    self.totals["webhooks_delivered"] += 1
+                    return
+            except httpx.HTTPError:
+                pass  # counted below, then retried like the service does
+            self.totals["webhook_failures"] += 1
+            await asyncio.sleep(0.1 * 2**attempt)
+
+    # --- stats ---------------------------------------------------------------------------
+
+    def record_fault(self, route: str, kind: str) -> None:
+        self.totals["faults"] += 1
+        self.faults_by_kind[kind] = self.faults_by_kind.get(kind, 0) + 1
+        self.fault_log.append({"route": route, "kind": kind})
+
+    def stats(self) -> dict[str, object]:
+        """Totals, fault record and per-request facts, as `GET /_emulator/stats` returns them."""
+        return {
+            "totals": dict(self.totals),
+            "faults_by_kind": dict(self.faults_by_kind),
+            "fault_log": list(self.fault_log),
+            "queue": {"waiting": len(self._waiting), "running": self._running},
+            "options": asdict(self.options),
+            "requests": {rid: job.stats() for rid, job in self.jobs.items()},
+        }
+
+    def reset_stats(self) -> None:
+        """Zero the counters (jobs and their results stay)."""
+        self.totals = dict.fromkeys(TOTALS, 0)
+        self.faults_by_kind.clear()
+        self.fault_log.clear()
+        for job in self.jobs.values():
+            job.status_polls = 0
+
+
+def _params(body: dict[str, Any], seed: int, seq: int) -> dict[str, Any]:
+    return {
+        "resolution": body.get("resolution", "1K"),
+        "aspect_ratio": body.get("aspect_ratio", "auto"),
+        "num_images": body.get("num_images", 1),
+        "output_format": body.get("output_format", "png"),
+        "seed": seed * 1_000_003 + seq,
+    }
+
+
+def _plan_line(params: dict[str, Any], size: tuple[int, int]) -> str:
+    return (
+        f"Output: {params['num_images']} × {size[0]}×{size[1]} {params['output_format'].upper()}"
+        f" ({params['resolution']}, aspect {params['aspect_ratio']})"
+    )
+
+
+def _safe_name(name: str) -> bool:
+    return SAFE_NAME.fullmatch(name) is not None
