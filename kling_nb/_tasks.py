@@ -16,16 +16,25 @@ from typing import TYPE_CHECKING, Any
 from ._config import Connection, current_connection
 from ._errors import KlingCancelledError, KlingError, KlingJobError, KlingTimeoutError
 from ._i18n import message
-from ._images import ImageInput
+from ._images import ImageInput, PreparedImage
 from ._progress import Progress, make_progress
 from ._request import KlingO1Request
-from ._transport import Handle, JobStatus, QueueClient, StreamUnavailable, Transient, client_for
+from ._transport import (
+    TRANSIENT_CODES,
+    Handle,
+    JobStatus,
+    QueueClient,
+    StreamUnavailable,
+    Transient,
+    client_for,
+)
 from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
     from ._results import EditResult
 
 DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
+RESULT_RETRIES = 8  # passing faults while fetching a finished job's result
 STREAM_READ_TIMEOUT = 30.0  # s; the server sends a keep-alive every ~15 s
 
 
@@ -225,6 +234,12 @@ class Job:
                 deadline.sleep(_jittered(failures))
                 continue
             except KlingJobError as exc:
+                # The job succeeded, so a 429/5xx here is the fetch failing, not the job.
+                passing = not final.error and exc.status_code in TRANSIENT_CODES
+                if passing and failures < RESULT_RETRIES:
+                    failures += 1
+                    deadline.sleep(_jittered(failures))
+                    continue
                 raise self._failure(final, exc.detail or final.error or "", exc) from None
             if final.error:
                 raise self._failure(final, final.error, None)
@@ -294,9 +309,17 @@ def edit(
     from ._results import EditResult
 
     request = KlingO1Request(prompt, images, resolution, num_images, aspect_ratio, output_format)  # type: ignore[arg-type]
+    job, prepared = submit_edit(request, connection)
+    output = job.wait(timeout=timeout, progress=progress)
+    return EditResult.from_output(output, job=job, request=request, inputs=prepared)
+
+
+def submit_edit(
+    request: KlingO1Request, connection: Connection | None = None
+) -> tuple[Job, list[PreparedImage]]:
+    """Check, encode and submit once; return the Job (to wait on or cancel) and its inputs."""
     conn = connection or current_connection()
     body, prepared = request.prepare(conn.profile)
     client = client_for(conn)
     job = Job(conn, request.endpoint, client.submit(request.endpoint, dict(body)), client=client)
-    output = job.wait(timeout=timeout, progress=progress)
-    return EditResult.from_output(output, job=job, request=request, inputs=prepared)
+    return job, prepared

@@ -204,7 +204,8 @@ class QueueClient:
             raise Transient(_transport_words(exc)) from None
 
     def result(self, handle: Handle, endpoint: str) -> dict[str, Any]:
-        """The output JSON; a job failure raises KlingJobError, a passing fault Transient."""
+        """The output JSON; an HTTP error raises KlingJobError (the caller, who knows the final
+        status, tells a failed job from a passing fault), a broken connection Transient."""
         try:
             response = self.http.get(handle.response_url)
         except httpx.HTTPError as exc:
@@ -216,10 +217,6 @@ class QueueClient:
                 raise Transient(f"unreadable result ({exc})") from None
         detail = _body_words(response)
         error_type = _error_type(response)
-        if response.status_code in TRANSIENT_CODES and (
-            "x-fal-request-id" not in response.headers or response.status_code == 429
-        ):
-            raise Transient(f"HTTP {response.status_code}: {detail}")
         if response.status_code in (401, 403):
             raise self._refused(response.status_code, detail)
         raise KlingJobError(

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install everything the suite needs, then run all of it: unit and integration tests,
+# the browser test (Debian's chromium, no browser download) and the notebooks (strict nbval).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+
+exec python3 -m pytest tests notebooks --nbval \
+  --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$@"

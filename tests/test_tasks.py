@@ -1,0 +1,178 @@
+"""run_fal_task / Job / edit against a real emulator on loopback, through the real fal-client."""
+
+from __future__ import annotations
+
+import _thread
+import io
+import threading
+from collections.abc import Iterator
+
+import pytest
+from PIL import Image
+
+import kling_nb
+from kling_nb import (
+    ENDPOINT,
+    KlingCancelledError,
+    KlingJobError,
+    KlingTimeoutError,
+    KlingValidationError,
+    emulator,
+)
+from kling_nb._progress import LineProgress
+from kling_nb._tasks import Job
+
+from .conftest import CANARY_KEY
+
+
+def photo(w: int = 640, h: int = 480) -> Image.Image:
+    img = Image.linear_gradient("L").resize((w, h)).convert("RGB")
+    img.paste((200, 40, 40), (w // 4, h // 4, w // 2, h // 2))
+    return img
+
+
+def args(**extra: object) -> dict[str, object]:
+    return {"prompt": "watercolor of <<<image_1>>>", "image_urls": [photo()], **extra}
+
+
+def request_stats(emu: emulator.Emulator, request_id: str) -> dict[str, object]:
+    return emu.stats()["requests"][request_id]
+
+
+@pytest.fixture(scope="module")
+def slow_emu() -> Iterator[emulator.Emulator]:
+    """Jobs that take 20 s, so there is time to interrupt them."""
+    with emulator.start(service_time=20.0, workers=1) as handle:
+        yield handle
+
+
+def slow_conn(slow_emu: emulator.Emulator, home) -> kling_nb.Connection:  # type: ignore[no-untyped-def]
+    env = {
+        "FAL_QUEUE_RUN_HOST": slow_emu.host,
+        "FAL_KEY": CANARY_KEY,
+        "SSL_CERT_FILE": slow_emu.ca_bundle,
+        "KLING_NB_HOME": str(home),
+    }
+    return kling_nb.connect(env=env, quiet=True)
+
+
+def test_run_fal_task_returns_the_guide_shaped_result_by_the_stream(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    before = emu.stats()["totals"]
+    result = kling_nb.run_fal_task(ENDPOINT, args(num_images=2), progress=False)
+    assert [set(im) >= {"url", "content_type"} for im in result["images"]] == [True, True]
+    after = emu.stats()["totals"]
+    assert after["status_streams"] == before["status_streams"] + 1
+    assert after["status_polls"] == before["status_polls"]
+
+
+def test_a_fixed_poll_interval_polls_like_the_guide(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    job = Job.submit(ENDPOINT, args(), connection=conn)
+    result = job.wait(poll_interval=0.05, progress=False)
+    assert result["images"]
+    polls = request_stats(emu, job.request_id)["status_polls"]
+    assert polls >= 3  # 0.3 s of service at 0.05 s intervals
+
+
+def test_guide_positional_call_still_works(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    url = kling_nb._images.to_image_url(photo())
+    result = kling_nb.run_fal_task(ENDPOINT, {"prompt": "oil painting", "image_urls": [url]}, 0.1)
+    assert len(result["images"]) == 1
+
+
+def test_invalid_arguments_are_refused_before_any_request(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    before = emu.stats()["totals"]["submits"]
+    with pytest.raises(KlingValidationError, match="num_images"):
+        kling_nb.run_fal_task(ENDPOINT, args(num_images=12), progress=False)
+    with pytest.raises(KlingValidationError, match="image_urls\\[0\\] is 100×100"):
+        kling_nb.run_fal_task(ENDPOINT, args(image_urls=[photo(100, 100)]), progress=False)
+    assert emu.stats()["totals"]["submits"] == before
+
+
+def test_a_failed_job_raises_job_error_with_request_id_and_detail(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    remote = "https://photos.example.com/cat.jpg"  # the emulator fetches nothing remote
+    with pytest.raises(KlingJobError) as exc:
+        kling_nb.run_fal_task(ENDPOINT, args(image_urls=[remote]), progress=False)
+    err = exc.value
+    assert err.request_id in emu.stats()["requests"]
+    assert err.endpoint == ENDPOINT and err.status_code == 422
+    assert "image_urls[0]" in str(err) and "fetches nothing" in str(err)
+    assert not isinstance(err, KlingCancelledError)
+
+
+def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> None:  # type: ignore[no-untyped-def]
+    with emulator.start(service_time=0.1, fail_rate=1.0, seed=3) as emu:
+        env = {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": "k", "SSL_CERT_FILE": emu.ca_bundle}
+        conn = kling_nb.connect(env=env, quiet=True)
+        for _ in range(3):
+            with pytest.raises(KlingJobError) as exc:
+                kling_nb.run_fal_task(ENDPOINT, args(), progress=False, connection=conn)
+            assert exc.value.request_id and exc.value.detail
+            assert exc.value.status_code in (422, 503, 504)
+
+
+def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: ignore[no-untyped-def]
+    with emulator.start(service_time=0.1, fault_rate=0.3, seed=11) as emu:
+        env = {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": "k", "SSL_CERT_FILE": emu.ca_bundle}
+        conn = kling_nb.connect(env=env, quiet=True)
+        for interval in (None, 0.05):
+            for _ in range(3):
+                out = kling_nb.run_fal_task(ENDPOINT, args(), interval, progress=False, connection=conn)
+                assert out["images"]
+        assert emu.stats()["totals"]["faults"] > 0
+
+
+def test_interrupt_cancels_remote_job(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
+    conn = slow_conn(slow_emu, home)
+    job = Job.submit(ENDPOINT, args(), connection=conn)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KlingCancelledError, match="cancelled on the server") as exc:
+            job.wait(progress=False)
+    finally:
+        timer.cancel()
+    assert exc.value.request_id == job.request_id
+    facts = request_stats(slow_emu, job.request_id)
+    assert facts["cancelled"] is True
+
+
+def test_interrupt_while_polling_cancels_too(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
+    conn = slow_conn(slow_emu, home)
+    job = Job.submit(ENDPOINT, args(), connection=conn)
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KlingCancelledError):
+        job.wait(poll_interval=0.1, progress=False)
+    assert request_stats(slow_emu, job.request_id)["cancelled"] is True
+
+
+def test_deadline_cancels_and_raises_timeout_with_request_id(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
+    conn = slow_conn(slow_emu, home)
+    with pytest.raises(KlingTimeoutError) as exc:
+        kling_nb.run_fal_task(ENDPOINT, args(), timeout=0.6, progress=False, connection=conn)
+    assert isinstance(exc.value, TimeoutError) and "0.6 s" in str(exc.value)
+    assert request_stats(slow_emu, exc.value.request_id)["cancelled"] is True
+
+
+def test_progress_is_one_line_rewritten_in_place(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    kling_nb.run_fal_task(ENDPOINT, args(), progress=LineProgress(out))
+    text = out.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")
+    final = text.rsplit("\r", 1)[-1]
+    assert final.startswith("✓ done") and "request " in final and "1 image(s)" in final
+    assert CANARY_KEY not in text
+
+
+def test_progress_callback_sees_states_in_order(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+    kling_nb.run_fal_task(ENDPOINT, args(), progress=lambda st, t: seen.append(st.state))
+    assert seen[-1] == "COMPLETED"
+    order = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
+    assert [order[s] for s in seen] == sorted(order[s] for s in seen)
+
+
+def test_errors_never_contain_the_key(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(KlingJobError) as exc:
+        kling_nb.run_fal_task(ENDPOINT, args(image_urls=["https://x.example/a.jpg"]), progress=False)
+    assert CANARY_KEY not in str(exc.value) and CANARY_KEY not in repr(exc.value.__dict__)
