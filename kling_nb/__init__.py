@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "ENDPOINT",
     "Connection",
+    "ENDPOINT",
     "EditPanel",
     "EditResult",
     "Job",

@@ -52,14 +52,15 @@ class KlingO1Request:
 
     def validate(self, profile: Profile = "qiniu") -> None:
         """Raise KlingValidationError for every broken field rule (images not opened)."""
-        placeholders = ["data:" for _ in self.images]
-        found = [v for v in check_input({**self.parameters(), "image_urls": placeholders}, profile)]
+        found = self._field_violations(profile)
         if found:
             raise KlingValidationError(found)
 
     def prepare(self, profile: Profile = "qiniu") -> tuple[KlingO1Input, list[PreparedImage]]:
-        """Check everything, convert the images, and return the body to send."""
-        self.validate(profile)
+        """Check everything, convert the images, and return the body to send.
+
+        All problems are reported together: fields and every image, in one error."""
+        found = self._field_violations(profile)
         prepared: list[PreparedImage] = []
         broken: list[Violation] = []
         for index, source in enumerate(self.images):
@@ -67,10 +68,14 @@ class KlingO1Request:
                 prepared.append(prepare_image(source, index))
             except KlingImageError as exc:
                 broken += exc.violations
-        if broken:
-            raise KlingImageError(broken)
+        if found or broken:
+            raise (KlingValidationError if found else KlingImageError)(found + broken)
         body: dict[str, Any] = {**self.parameters(), "image_urls": [p.url for p in prepared]}
         return body, prepared  # type: ignore[return-value]
+
+    def _field_violations(self, profile: Profile) -> list[Violation]:
+        placeholders = ["data:" for _ in self.images]
+        return check_input({**self.parameters(), "image_urls": placeholders}, profile)
 
     def with_(self, **changes: Any) -> KlingO1Request:
         """A copy with some fields changed."""
