@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from ._queue import EmulatorOptions
+from ._queue import FAULT_KINDS, EmulatorOptions
 
 # (flag, type, metavar, help); each flag maps to the `EmulatorOptions` field of that name.
 FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
@@ -37,6 +37,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.add_argument(
             flag, type=kind, default=default, metavar=metavar, help=f"{text} ({default})"
         )
+    parser.add_argument(
+        "--fault-kinds",
+        type=lambda text: tuple(k.strip() for k in text.split(",") if k.strip()),
+        default=defaults.fault_kinds,
+        metavar="K,K",
+        help=f"which faults --fault-rate injects ({','.join(FAULT_KINDS)})",
+    )
     parser.add_argument("--profile", choices=("qiniu", "fal"), default=defaults.profile)
     parser.add_argument(
         "--result-urls", choices=("http", "https", "data"), default=defaults.result_urls

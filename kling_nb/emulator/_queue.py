@@ -66,6 +66,7 @@ class EmulatorOptions:
     service_time: float = 2.0
     workers: int = 2
     fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
     fail_rate: float = 0.0
     submit_drop_rate: float = 0.0
     seed: int = 0
@@ -80,6 +81,9 @@ class EmulatorOptions:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} = {value!r} must be a fraction from 0 to 1.")
+        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        if unknown or not self.fault_kinds:
+            raise ValueError(f"fault_kinds must be some of {', '.join(FAULT_KINDS)}.")
         if self.workers < 1:
             raise ValueError(f"workers = {self.workers!r} must be at least 1.")
         if self.service_time < 0 or self.keepalive_interval <= 0:
@@ -255,7 +259,7 @@ class Faults:
     def response(self) -> str | None:
         """The fault replacing this status/result response, or None."""
         if self._options.fault_rate and self._response.random() < self._options.fault_rate:
-            return self._response.choice(FAULT_KINDS)
+            return self._response.choice(self._options.fault_kinds)
         return None
 
     def drop_submit(self) -> bool:
@@ -333,7 +337,8 @@ class JobQueue:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            # Wait for renders already running, so none writes into a deleted folder.
+            await asyncio.to_thread(self._executor.shutdown, True, cancel_futures=True)
         if self._http is not None:
             await self._http.aclose()
         if self._own_files_dir:
@@ -410,7 +415,6 @@ class JobQueue:
 
     def cancel(self, job: Job) -> None:
         """Cancel a job that has not completed: drop it from the queue, or stop its run."""
-        self.totals["cancels"] += 1
         job.cancelled = True
         if job.state == "IN_QUEUE":
             self._unqueue(job)
