@@ -61,11 +61,12 @@ class Settings:
                 message("config.backend_unknown", variable="KLING_NB_BACKEND", value=backend)
             )
         host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or None
-        if host is not None and host == ours.get("FAL_QUEUE_RUN_HOST"):
-            host = None
         fal_key = env.get("FAL_KEY", "").strip() or None
-        if fal_key is not None and fal_key == ours.get("FAL_KEY"):
-            fal_key = None
+        if host is not None and host == ours.get("FAL_QUEUE_RUN_HOST"):
+            # Our own pointer from the last connect(), not the user's choice.
+            host = None
+            if fal_key == ours.get("FAL_KEY"):
+                fal_key = None
         return cls(
             backend=backend,
             qiniu_key=env.get("QINIU_API_KEY", "").strip() or None,

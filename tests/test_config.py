@@ -105,3 +105,20 @@ def test_connection_repr_never_shows_the_key() -> None:
     conn = connect(env={"QINIU_API_KEY": CANARY_KEY}, quiet=True)
     assert CANARY_KEY not in repr(conn) and CANARY_KEY not in conn.describe()
     assert CANARY_KEY not in repr(Settings.from_env({"QINIU_API_KEY": CANARY_KEY}))
+
+
+def test_reconnecting_after_the_emulator_picks_a_key_set_since() -> None:
+    import os
+
+    env = dict(os.environ)
+    for name in ("QINIU_API_KEY", "FAL_KEY", "FAL_QUEUE_RUN_HOST", "KLING_NB_BACKEND"):
+        env.pop(name, None)
+    # Our own pointer to the emulator must not be mistaken for the user's choice...
+    kling_nb._config._applied.update({"FAL_QUEUE_RUN_HOST": "127.0.0.1:1/queue", "FAL_KEY": "e"})
+    env.update(FAL_QUEUE_RUN_HOST="127.0.0.1:1/queue", FAL_KEY="e", QINIU_API_KEY="q")
+    assert Settings.from_env(env, kling_nb._config._applied).queue_host is None
+    # ...while a host the user set is honoured, with whatever key they set.
+    env["FAL_QUEUE_RUN_HOST"] = "127.0.0.1:2/queue"
+    settings = Settings.from_env(env, kling_nb._config._applied)
+    assert (settings.queue_host, settings.fal_key) == ("127.0.0.1:2/queue", "e")
+    kling_nb._config._applied.clear()
