@@ -164,7 +164,8 @@ def markdown(report: dict[str, Any]) -> str:
         for name, row in part["methods"].items():
             lines.append(
                 f"| {length} | {name} | {row['median_added_latency_s'] * 1000:.0f} ms"
-                f" | {row['max_added_latency_s'] * 1000:.0f} ms | {row['status_requests_per_job']:.1f} |"
+                f" | {row['max_added_latency_s'] * 1000:.0f} ms"
+                f" | {row['status_requests_per_job']:.1f} |"
             )
     lines.append("")
     for length, part in report.items():

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import KlingConfigError
 from ._i18n import message
@@ -184,7 +184,7 @@ def _profile(kind: Backend) -> Profile:
     return "fal" if kind == "fal" else "qiniu"
 
 
-def _missing_key(variable: str, backend: str) -> None:
+def _missing_key(variable: str, backend: str) -> NoReturn:
     raise KlingConfigError(message("config.key_missing", backend=backend, variable=variable))
 
 

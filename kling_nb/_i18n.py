@@ -208,6 +208,93 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Job {request_id} finished, but downloading {url} failed: {detail}. The result is kept in the journal; kling_nb.resume({request_id!r}) tries again.",
         "zh": "任务 {request_id} 已完成，但下载 {url} 失败：{detail}。结果已记录在日志中；可用 kling_nb.resume({request_id!r}) 重试。",
     },
+    "job.cancelled_by_call": {
+        "en": "Cancelled on the server by Job.cancel(). Nothing more will be billed for it.",
+        "zh": "已通过 Job.cancel() 在服务端取消。该任务不会再产生费用。",
+    },
+    # --- journal, history, resume, batches (kling_nb._journal, _resume, _batch) ----------
+    "journal.unwritable": {
+        "en": "Could not write the job journal {path} ({detail}); nothing was sent, nothing was billed. Set KLING_NB_HOME to a folder you may write to.",
+        "zh": "无法写入任务日志 {path}（{detail}）；未发送任何请求，也不会计费。请把 KLING_NB_HOME 设为一个可写的文件夹。",
+    },
+    "journal.update_failed": {
+        "en": "Could not update the job journal {path} ({detail}). The job goes on, but history() and resume() may show an older state of it; check the disk space and KLING_NB_HOME.",
+        "zh": "无法更新任务日志 {path}（{detail}）。任务会继续，但 history() 和 resume() 可能显示旧的状态；请检查磁盘空间和 KLING_NB_HOME。",
+    },
+    "journal.state_unknown": {
+        "en": "state = {value!r} is not a journal state. Use one of: {allowed}.",
+        "zh": "state = {value!r} 不是有效的日志状态。可选：{allowed}。",
+    },
+    "journal.date_bad": {
+        "en": "{name} = {value!r} is not a date. Use a datetime, a date, an ISO string such as '2025-01-31', or a timedelta (e.g. timedelta(days=1) for the last day).",
+        "zh": "{name} = {value!r} 不是有效的日期。请使用 datetime、date、ISO 字符串（如 '2025-01-31'）或 timedelta（如 timedelta(days=1) 表示最近一天）。",
+    },
+    "history.columns": {
+        "en": "#|created|state|backend|request id|images|prompt",
+        "zh": "#|创建时间|状态|后端|请求 ID|图片|提示词",
+    },
+    "history.title": {
+        "en": "{count} job(s) in the journal {path}",
+        "zh": "任务日志 {path} 中有 {count} 个任务",
+    },
+    "history.empty": {
+        "en": "No jobs in the journal {path} match. Jobs appear here from their first submit.",
+        "zh": "任务日志 {path} 中没有符合条件的任务。任务从第一次提交起就会出现在这里。",
+    },
+    "history.pending_hint": {
+        "en": "{count} unfinished job(s), maybe from a kernel that died: kling_nb.resume() waits for them and fetches their images.",
+        "zh": "有 {count} 个未完成的任务（可能来自已退出的内核）：kling_nb.resume() 会等待它们并下载图片。",
+    },
+    "history.unknown_hint": {
+        "en": "{count} submit(s) in state 'unknown': each was sent but its answer was lost, so the job may exist and be billed without a request id to fetch it by. Check the provider's usage page before submitting again.",
+        "zh": "有 {count} 次提交处于 'unknown' 状态：请求已发出但响应丢失，任务可能已创建并计费，却没有可用于取回的请求 ID。重新提交前请先查看服务商的用量页面。",
+    },
+    "resume.not_found": {
+        "en": "The journal {path} has no job with request id {request_id!r}. kling_nb.history() lists the jobs it knows; check KLING_NB_HOME.",
+        "zh": "任务日志 {path} 中没有请求 ID 为 {request_id!r} 的任务。kling_nb.history() 会列出已记录的任务；请检查 KLING_NB_HOME。",
+    },
+    "resume.no_request_id": {
+        "en": "Journal row #{row} ({state}, written {created}) has no request id: its submit to {host} was sent but the answer never arrived, so it cannot be resumed. The job may exist and be billed; check the provider's usage page before submitting it again.",
+        "zh": "日志第 #{row} 条（{state}，记录于 {created}）没有请求 ID：发往 {host} 的提交已发出但未收到响应，因此无法恢复。任务可能已创建并计费；重新提交前请先查看服务商的用量页面。",
+    },
+    "resume.no_key": {
+        "en": "Job {request_id} lives on {host}, but no API key for that host is set in this process. Set {variable} (or call kling_nb.connect() for that backend), then resume again. Keys are never stored in the journal.",
+        "zh": "任务 {request_id} 位于 {host}，但当前进程没有该服务的 API Key。请设置 {variable}（或对该后端调用 kling_nb.connect()）后再恢复。API Key 从不写入任务日志。",
+    },
+    "resume.ended": {
+        "en": "Job {request_id} already ended as '{state}': {detail}",
+        "zh": "任务 {request_id} 已经以 '{state}' 结束：{detail}",
+    },
+    "resume.emulator_gone": {
+        "en": "Job {request_id} ran on an emulator at {host} that is no longer running; emulator jobs end with it. Run the edit again (it is free).",
+        "zh": "任务 {request_id} 运行在 {host} 的模拟器上，而该模拟器已停止；模拟器的任务会随之消失。请重新运行该编辑（免费）。",
+    },
+    "resume.waited_elsewhere": {
+        "en": "{count} unfinished job(s) skipped: another live process (pid {pids}) is still waiting for them. Pass the request id to resume one anyway.",
+        "zh": "跳过了 {count} 个未完成的任务：另一个仍在运行的进程（pid {pids}）正在等待它们。如仍要恢复，请传入请求 ID。",
+    },
+    "batch.progress": {"en": "Kling O1 batch", "zh": "Kling O1 批量"},
+    "batch.counts": {"en": "running {running} · queued {queued}", "zh": "生成中 {running} · 排队中 {queued}"},
+    "batch.summary": {
+        "en": "{ok} of {total} succeeded · {failed} failed · {elapsed:.1f} s",
+        "zh": "{total} 个中成功 {ok} 个 · 失败 {failed} 个 · 用时 {elapsed:.1f} 秒",
+    },
+    "batch.interrupted": {
+        "en": "interrupted: {cancelled} pending job(s) were cancelled on the server; finished ones are kept",
+        "zh": "已中断：{cancelled} 个未完成的任务已在服务端取消；已完成的结果均已保留",
+    },
+    "batch.not_sent": {
+        "en": "Not sent: the batch was interrupted before item {index} was submitted. Nothing was billed for it.",
+        "zh": "未发送：批量任务在第 {index} 项提交前被中断。该项不会计费。",
+    },
+    "batch.abandoned": {
+        "en": "The batch was interrupted, but job {request_id} could not be confirmed cancelled and may still run and be billed. kling_nb.resume({request_id!r}) fetches it later.",
+        "zh": "批量任务已中断，但无法确认任务 {request_id} 已取消，它可能仍在运行并计费。稍后可用 kling_nb.resume({request_id!r}) 取回。",
+    },
+    "batch.bad_item": {
+        "en": "Batch item {index} is a {kind}; pass KlingO1Request objects or guide-style arguments dicts (prompt, image_urls, …).",
+        "zh": "批量第 {index} 项的类型是 {kind}；请传入 KlingO1Request 对象或指南风格的参数字典（prompt、image_urls 等）。",
+    },
     # --- progress ------------------------------------------------------------------------
     "progress.submitting": {"en": "submitting…", "zh": "正在提交…"},
     "progress.IN_QUEUE": {"en": "queued (position {position})", "zh": "排队中（第 {position} 位）"},
@@ -223,6 +310,74 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "result.emulated": {"en": "EMULATED", "zh": "模拟"},
     "result.inputs": {"en": "inputs", "zh": "输入"},
     "result.outputs": {"en": "outputs", "zh": "输出"},
+    # --- EditPanel (kling_nb.panel) ------------------------------------------------------
+    "panel.title": {"en": "Kling O1 · image edit", "zh": "Kling O1 · 图像编辑"},
+    "panel.badge_emulated": {"en": "offline emulator · {profile} profile · pictures are not Kling's", "zh": "离线模拟器 · {profile} 规则 · 图片并非 Kling 生成"},
+    "panel.badge_real": {"en": "{host} · billed per image", "zh": "{host} · 按张计费"},
+    "panel.not_connected": {"en": "not connected", "zh": "未连接"},
+    "panel.images": {"en": "Reference images", "zh": "参考图片"},
+    "panel.images_hint": {"en": "{count} of {limit} · the prompt calls them <<<image_1>>> … (or @Image1 …)", "zh": "{count} / {limit} 张 · 在 prompt 中用 <<<image_1>>> …（或 @Image1 …）引用"},
+    "panel.source_placeholder": {"en": "a file path or an http(s) URL", "zh": "文件路径或 http(s) URL"},
+    "panel.add": {"en": "Add", "zh": "添加"},
+    "panel.upload": {"en": "Upload", "zh": "上传"},
+    "panel.upload_hint": {"en": "Upload button not working (e.g. in VS Code)? Type a path or URL instead.", "zh": "上传按钮不可用（例如在 VS Code 中）？请直接输入路径或 URL。"},
+    "panel.no_images": {"en": "No images yet: add a path or URL, or upload photos.", "zh": "还没有图片：请添加路径或 URL，或上传照片。"},
+    "panel.added": {"en": "Added {names}.", "zh": "已添加 {names}。"},
+    "panel.full": {"en": "At most {limit} reference images; {names} not added.", "zh": "最多 {limit} 张参考图片；未添加 {names}。"},
+    "panel.url_thumbnail": {"en": "web image (sent as its URL)", "zh": "网络图片（以 URL 发送）"},
+    "panel.move_left": {"en": "Move earlier", "zh": "前移"},
+    "panel.move_right": {"en": "Move later", "zh": "后移"},
+    "panel.remove": {"en": "Remove", "zh": "移除"},
+    "panel.insert": {"en": "Insert {token} into the prompt", "zh": "在 prompt 中插入 {token}"},
+    "panel.prompt": {"en": "Prompt", "zh": "提示词"},
+    "panel.prompt_placeholder": {"en": "Describe the edit, e.g. turn <<<image_1>>> into a watercolor painting", "zh": "描述要做的修改，例如：将 <<<image_1>>> 转换为水彩画风格"},
+    "panel.count": {"en": "{count} / {limit} characters", "zh": "{count} / {limit} 字符"},
+    "panel.count_over": {"en": "{count} / {limit} characters: {excess} too many", "zh": "{count} / {limit} 字符：超出 {excess} 个"},
+    "panel.reference_past_end": {"en": "The prompt refers to image {numbers}, but there {count_words}. Add images or fix the reference.", "zh": "prompt 引用了第 {numbers} 张图片，但只有 {count} 张。请添加图片或修改引用。"},
+    "panel.count_words_0": {"en": "are no images", "zh": "0"},
+    "panel.count_words_1": {"en": "is only 1 image", "zh": "1"},
+    "panel.count_words_n": {"en": "are only {count} images", "zh": "{count}"},
+    "panel.parameters": {"en": "Parameters", "zh": "参数"},
+    "panel.resolution": {"en": "Resolution", "zh": "分辨率"},
+    "panel.aspect_ratio": {"en": "Aspect ratio", "zh": "宽高比"},
+    "panel.num_images": {"en": "Images", "zh": "张数"},
+    "panel.output_format": {"en": "Format", "zh": "格式"},
+    "panel.format_default": {"en": "default", "zh": "默认"},
+    "panel.run": {"en": "Run", "zh": "运行"},
+    "panel.cancel": {"en": "Cancel", "zh": "取消"},
+    "panel.show_code": {"en": "Show code", "zh": "显示代码"},
+    "panel.hide_code": {"en": "Hide code", "zh": "隐藏代码"},
+    "panel.ready": {"en": "Ready.", "zh": "就绪。"},
+    "panel.busy": {"en": "Run #{number} is still going: wait for it or press Cancel, then run again.", "zh": "第 {number} 次运行尚未结束：请等待或点击取消后再运行。"},
+    "panel.cancelling": {"en": "cancelling…", "zh": "正在取消…"},
+    "panel.cancelled": {"en": "Run #{number} was cancelled{where}. Nothing more is billed for it.", "zh": "第 {number} 次运行已取消{where}。不会再为它计费。"},
+    "panel.cancelled_remote": {"en": " on the server (request {request_id})", "zh": "（服务端请求 {request_id}）"},
+    "panel.too_late": {"en": "Job {request_id} had already finished when Cancel arrived; its result is shown.", "zh": "取消请求到达时任务 {request_id} 已完成；结果已显示。"},
+    "panel.done": {"en": "{count} image(s) in {elapsed:.1f} s · request {request_id}", "zh": "{count} 张图片，用时 {elapsed:.1f} 秒 · 请求 {request_id}"},
+    "panel.unexpected": {"en": "Something unexpected went wrong ({kind}: {detail}). The panel still works; please report this with the steps that led to it.", "zh": "发生了意外错误（{kind}：{detail}）。面板仍可使用；请连同操作步骤一起报告此问题。"},
+    "panel.results": {"en": "Results", "zh": "结果"},
+    "panel.results_of": {"en": "Run #{number} · {summary}", "zh": "第 {number} 次运行 · {summary}"},
+    "panel.no_results": {"en": "Results appear here.", "zh": "结果将显示在这里。"},
+    "panel.save": {"en": "Save", "zh": "保存"},
+    "panel.save_all": {"en": "Save all", "zh": "全部保存"},
+    "panel.folder": {"en": "Folder", "zh": "文件夹"},
+    "panel.saved": {"en": "Saved {paths}", "zh": "已保存 {paths}"},
+    "panel.save_failed": {"en": "Could not save into {folder!r}: {detail}", "zh": "无法保存到 {folder!r}：{detail}"},
+    "panel.use_as_input": {"en": "Use as input", "zh": "用作输入"},
+    "panel.used_as_input": {"en": "Result #{index} is now image_{number}.", "zh": "结果 #{index} 现在是 image_{number}。"},
+    "panel.compare": {"en": "Before / after", "zh": "前后对比"},
+    "panel.hide_compare": {"en": "Hide comparison", "zh": "隐藏对比"},
+    "panel.history": {"en": "This session's runs", "zh": "本次会话的运行记录"},
+    "panel.no_history": {"en": "No runs yet.", "zh": "还没有运行记录。"},
+    "panel.restore": {"en": "Restore", "zh": "恢复"},
+    "panel.restored": {"en": "Restored the prompt, images and parameters of run #{number}.", "zh": "已恢复第 {number} 次运行的提示词、图片和参数。"},
+    "panel.show": {"en": "Show", "zh": "查看"},
+    "panel.state_running": {"en": "running", "zh": "运行中"},
+    "panel.state_completed": {"en": "done", "zh": "完成"},
+    "panel.state_failed": {"en": "failed", "zh": "失败"},
+    "panel.state_cancelled": {"en": "cancelled", "zh": "已取消"},
+    "panel.journal": {"en": "Earlier runs (journal)", "zh": "更早的运行（日志）"},
+    "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
 }
 
 
@@ -237,7 +392,7 @@ def language_from(env: Mapping[str, str]) -> Language:
     """The language an environment asks for (`KLING_NB_LANG`, else the locale)."""
     value = env.get("KLING_NB_LANG", "").strip().lower()
     if value in LANGUAGES:
-        return value  # type: ignore[return-value]
+        return value
     if value:
         from ._errors import KlingConfigError
 
@@ -255,10 +410,10 @@ def set_language(lang: str | None) -> None:
         from ._errors import KlingConfigError
 
         raise KlingConfigError(message("config.language_unknown", variable="language", value=lang))
-    _chosen = lang  # type: ignore[assignment]
+    _chosen = lang
 
 
-def message(key: str, lang: Language | None = None, **facts: object) -> str:
+def message(key: str, lang: Language | None = None, /, **facts: object) -> str:
     """The sentence for `key` in `lang` (default: the current language), facts filled in."""
     entry = MESSAGES[key]
     text = entry[lang or language()]

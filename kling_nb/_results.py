@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -80,6 +81,7 @@ class EditResult:
     raw: dict[str, Any] = field(repr=False)
     _sheet: bytes = field(default=b"", repr=False)
     _input_urls: list[str] = field(default_factory=list, repr=False)
+    _home: Path | None = field(default=None, repr=False)  # whose journal records saves
 
     @classmethod
     def from_output(
@@ -92,7 +94,12 @@ class EditResult:
     ) -> EditResult:
         """Download every image into the cache now, and build the gallery once."""
         folder = job.connection.home / "cache" / job.request_id
-        images = cache_images(output, folder, job)
+        try:
+            images = cache_images(output, folder, job)
+        except KlingJobError as exc:
+            job._record(error=str(exc))  # stays "downloading": resume() tries again
+            raise
+        job._record(state="completed", cached=[str(im.path) for im in images])
         result = cls(
             images=images,
             request_id=job.request_id,
@@ -105,6 +112,7 @@ class EditResult:
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             raw=output,
             _input_urls=[p.url for p in inputs],
+            _home=job.connection.home,
         )
         result._sheet = result._make_sheet()
         return result
@@ -115,7 +123,7 @@ class EditResult:
     def __getitem__(self, index: int) -> ResultImage:
         return self.images[index]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ResultImage]:
         return iter(self.images)
 
     def __repr__(self) -> str:
@@ -176,6 +184,10 @@ class EditResult:
                 json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
             )
             written.append(target)
+        if self._home is not None:
+            from ._journal import journal_for
+
+            journal_for(self._home).add_saved(self.request_id, written)
         return written
 
     def compare(self) -> Comparison:

@@ -72,50 +72,93 @@ def check_input(body: Mapping[str, object], profile: Profile = "qiniu") -> list[
         found.append(Violation(("prompt",), "prompt_missing"))
     elif len(prompt) > PROMPT_MAX_CHARS:
         found.append(
-            Violation(("prompt",), "prompt_too_long", {"length": len(prompt), "limit": PROMPT_MAX_CHARS, "excess": len(prompt) - PROMPT_MAX_CHARS})
+            Violation(
+                ("prompt",),
+                "prompt_too_long",
+                {
+                    "length": len(prompt),
+                    "limit": PROMPT_MAX_CHARS,
+                    "excess": len(prompt) - PROMPT_MAX_CHARS,
+                },
+            )
         )
     if not isinstance(urls, list) or not urls:
         found.append(Violation(("image_urls",), "images_missing"))
         urls = []
     elif len(urls) > IMAGES_MAX:
-        found.append(Violation(("image_urls",), "images_too_many", {"count": len(urls), "limit": IMAGES_MAX, "excess": len(urls) - IMAGES_MAX}))
+        found.append(
+            Violation(
+                ("image_urls",),
+                "images_too_many",
+                {"count": len(urls), "limit": IMAGES_MAX, "excess": len(urls) - IMAGES_MAX},
+            )
+        )
     for i, url in enumerate(urls):
         if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
             found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
     if isinstance(prompt, str) and urls:
         for n in sorted(set(referenced_images(prompt))):
             if n < 1 or n > len(urls):
-                found.append(Violation(("prompt",), "reference_out_of_range", {"number": n, "count": len(urls)}))
+                found.append(
+                    Violation(
+                        ("prompt",), "reference_out_of_range", {"number": n, "count": len(urls)}
+                    )
+                )
     found += _check_choice(body, "resolution", RESOLUTIONS[profile], profile)
     found += _check_choice(body, "aspect_ratio", ASPECT_RATIOS, profile)
     found += _check_choice(body, "output_format", OUTPUT_FORMATS, profile)
     if "num_images" in body:
-        n = body["num_images"]
-        if isinstance(n, bool) or not isinstance(n, int) or not NUM_IMAGES_MIN <= n <= NUM_IMAGES_MAX:
+        count = body["num_images"]
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, int)
+            or not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX
+        ):
             found.append(
-                Violation(("num_images",), "num_images_range", {"value": _short(n), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX})
+                Violation(
+                    ("num_images",),
+                    "num_images_range",
+                    {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX},
+                )
             )
-    unknown = sorted(set(body) - {"prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format"})
+    unknown = sorted(
+        set(body)
+        - {"prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format"}
+    )
     for name in unknown:
         found.append(Violation((name,), "unknown_field", {"value": name}))
     return found
 
 
-def _check_choice(body: Mapping[str, object], name: str, allowed: tuple[str, ...], profile: Profile) -> list[Violation]:
+def _check_choice(
+    body: Mapping[str, object], name: str, allowed: tuple[str, ...], profile: Profile
+) -> list[Violation]:
     if name not in body:
         return []
     value = body[name]
     if value in allowed:
         return []
     code = "resolution_4k_fal" if name == "resolution" and value == "4K" else "choice"
-    return [Violation((name,), code, {"value": _short(value), "allowed": ", ".join(allowed), "profile": profile})]
+    return [
+        Violation(
+            (name,),
+            code,
+            {"value": _short(value), "allowed": ", ".join(allowed), "profile": profile},
+        )
+    ]
 
 
 def check_image_bytes(data: bytes, index: int = 0) -> list[Violation]:
     """The per-image rules: a decodable JPEG or PNG, ≤ 10 MB, ≥ 300 px a side, ratio ≤ 2.5."""
     loc: tuple[str | int, ...] = ("image_urls", index)
     if len(data) > IMAGE_MAX_BYTES:
-        return [Violation(loc, "image_too_many_bytes", {"size_mb": round(len(data) / 2**20, 1), "limit_mb": 10})]
+        return [
+            Violation(
+                loc,
+                "image_too_many_bytes",
+                {"size_mb": round(len(data) / 2**20, 1), "limit_mb": 10},
+            )
+        ]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -141,10 +184,18 @@ def check_image_size(width: int, height: int, index: int = 0) -> list[Violation]
     loc: tuple[str | int, ...] = ("image_urls", index)
     found = []
     if min(width, height) < IMAGE_MIN_SIDE:
-        found.append(Violation(loc, "image_too_small", {"width": width, "height": height, "limit": IMAGE_MIN_SIDE}))
+        found.append(
+            Violation(
+                loc, "image_too_small", {"width": width, "height": height, "limit": IMAGE_MIN_SIDE}
+            )
+        )
     ratio = max(width, height) / max(1, min(width, height))
     if ratio > IMAGE_MAX_RATIO:
-        found.append(Violation(loc, "image_bad_ratio", {"width": width, "height": height, "ratio": round(ratio, 2)}))
+        found.append(
+            Violation(
+                loc, "image_bad_ratio", {"width": width, "height": height, "ratio": round(ratio, 2)}
+            )
+        )
     return found
 
 

@@ -296,7 +296,7 @@ class _GuardedTransport(httpx.HTTPTransport):
                 raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
             raise
         if request.method == "POST":
-            response.stream = _GuardedStream(response.stream)  # type: ignore[arg-type]
+            response.stream = _GuardedStream(response.stream)
         return response
 
 

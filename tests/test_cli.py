@@ -15,7 +15,10 @@ def run(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedP
     full_env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env}
     return subprocess.run(
         [sys.executable, "-m", "kling_nb.cli", *args],
-        env=full_env, capture_output=True, text=True, timeout=120,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -23,7 +26,11 @@ def test_edit_prints_the_saved_paths(env, tmp_path) -> None:  # type: ignore[no-
     src = tmp_path / "in.jpg"
     Image.linear_gradient("L").resize((640, 400)).convert("RGB").save(src)
     out = tmp_path / "out"
-    proc = run(["edit", str(src), "-p", "水彩 <<<image_1>>>", "--num-images", "2", "--out", str(out)], env, tmp_path)
+    proc = run(
+        ["edit", str(src), "-p", "水彩 <<<image_1>>>", "--num-images", "2", "--out", str(out)],
+        env,
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     paths = proc.stdout.split()
     assert len(paths) == 2 and all(p.startswith(str(out)) for p in paths)

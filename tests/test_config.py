@@ -59,9 +59,7 @@ def test_guide_style_qiniu_host_is_recognised_as_qiniu() -> None:
     assert connect(env=env, quiet=True).backend == "qiniu"
 
 
-@pytest.mark.parametrize(
-    ("backend", "variable"), [("qiniu", "QINIU_API_KEY"), ("fal", "FAL_KEY")]
-)
+@pytest.mark.parametrize(("backend", "variable"), [("qiniu", "QINIU_API_KEY"), ("fal", "FAL_KEY")])
 def test_missing_key_names_the_variable_to_set(backend: str, variable: str) -> None:
     with pytest.raises(KlingConfigError, match=f"Set the environment variable {variable}"):
         connect(backend, env={}, quiet=True)

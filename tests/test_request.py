@@ -50,7 +50,9 @@ def test_eleven_images_are_refused_ten_allowed() -> None:
         KlingO1Request("edit", [URL] * 11).validate()
 
 
-@pytest.mark.parametrize("prompt", ["put <<<image_3>>> here", "put @Image3 here", "<<< image_3 >>>"])
+@pytest.mark.parametrize(
+    "prompt", ["put <<<image_3>>> here", "put @Image3 here", "<<< image_3 >>>"]
+)
 def test_reference_past_the_last_image_is_refused_in_both_syntaxes(prompt: str) -> None:
     with pytest.raises(KlingValidationError, match="refers to image 3, but only 2") as exc:
         KlingO1Request(prompt, [URL, URL]).validate()

@@ -116,7 +116,9 @@ def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: i
         conn = kling_nb.connect(env=env, quiet=True)
         for interval in (None, 0.05):
             for _ in range(3):
-                out = kling_nb.run_fal_task(ENDPOINT, args(), interval, progress=False, connection=conn)
+                out = kling_nb.run_fal_task(
+                    ENDPOINT, args(), interval, progress=False, connection=conn
+                )
                 assert out["images"]
         assert emu.stats()["totals"]["faults"] > 0
 
@@ -174,5 +176,7 @@ def test_progress_callback_sees_states_in_order(emu, conn) -> None:  # type: ign
 
 def test_errors_never_contain_the_key(emu, conn) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(KlingJobError) as exc:
-        kling_nb.run_fal_task(ENDPOINT, args(image_urls=["https://x.example/a.jpg"]), progress=False)
+        kling_nb.run_fal_task(
+            ENDPOINT, args(image_urls=["https://x.example/a.jpg"]), progress=False
+        )
     assert CANARY_KEY not in str(exc.value) and CANARY_KEY not in repr(exc.value.__dict__)
