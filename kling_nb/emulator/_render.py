@@ -1,19 +1,19 @@
 """The emulator's renderer: classical filters, picked by the prompt, stand in for Kling O1.
 
 Sizes are the emulator's choice, not Kling's (whose output sizes are not published): `1K`,
-`2K` and `4K` give about 1, 4 and 16 megapixels, at the requested aspect ratio (`auto`:
-the first input's ratio snapped to the nearest allowed one), both sides multiples of 16.
+`2K` and `4K` give about 1, 4 and 16 megapixels at the requested aspect ratio (`auto`: the
+first input's ratio snapped to the nearest allowed one), both sides multiples of 16.
 
-How a picture is made, and why it is fast enough to feel like a service:
-1. the image the prompt names first (`<<<image_N>>>` or `@ImageN`; image 1 if none) is
-   cropped to the output ratio at a small working size, the other referenced images are
-   laid in as framed insets, in the order the prompt mentions them;
-2. a style chosen from the prompt's keywords (Chinese or English, see `style_of`) is
-   painted at that working size with vectorised numpy and Pillow;
-3. the result is resized to the output size, gets its style's fine texture (paper,
-   canvas, grain) and the "EMULATED · kling_nb" badge at full size, and is encoded.
-Each of `num_images` gets a seeded variant (crop, palette, strength); the same arguments
-always give the same bytes.
+How a request's pictures are made, and why that is fast enough to feel like a service:
+1. the image the prompt names first (`<<<image_N>>>` or `@ImageN`; image 1 if it names
+   none) fills a frame of the output's ratio at a small working size (`WORK_PIXELS`); the
+   other images it names sit on it as framed insets, in the order the prompt names them;
+2. the style chosen from the prompt's keywords (Chinese or English, see `style_of`) is
+   painted on that frame once, with vectorised numpy and Pillow;
+3. each of `num_images` then takes its own seeded variant of the painting (crop, palette
+   turn, tint, contrast), is enlarged to the output size, gets its style's fine texture
+   (paper, canvas, grain) and the "EMULATED · kling_nb" badge, and is encoded.
+The same arguments always give the same bytes.
 """
 
 from __future__ import annotations
@@ -330,11 +330,15 @@ def _painter(seed: int, prompt: str, out_size: tuple[int, int]) -> _Variant:
     return _Variant(-1, rng, 1.0, 0.5, 0.5, 0.0, 1.0, out_size)
 
 
-def _vary(painted: Image.Image, v: _Variant) -> Image.Image:
-    """One image's own look: palette turned, warmer or cooler, a little more or less contrast."""
-    a = _hue(_f(painted), v.hue)
+def _vary(
+    painted: Image.Image, v: _Variant, frame: Callable[[Array, _Variant], Array] | None
+) -> Image.Image:
+    """One image's own look, at working size: its crop, palette turn, tint and contrast."""
+    crop = painted.resize(painted.size, RESAMPLE.BICUBIC, box=_crop_box(painted.size, v))
+    a = _hue(_f(crop), v.hue)
     a = a * (1 + np.array([1, 0, -1], np.float32) * (v.hue / 400))  # greys get a tint too
-    return _u(_curve(a, (v.strength - 0.85) * 1.5))
+    a = _curve(a, (v.strength - 0.85) * 1.5)
+    return _u(a if frame is None else frame(a, v))
 
 
 def _neutral(a: Array, v: _Variant) -> Array:
@@ -386,6 +390,9 @@ def _margin(v: _Variant, h: int, w: int, width: float, ragged: float) -> Array:
     return _smoothstep(0.55, 1.0, dist + _noise(v.rng, h, w, min(h, w) / 14) * ragged)
 
 
+WATERCOLOR_PAPER = np.array([0.985, 0.975, 0.95], np.float32)
+
+
 def _watercolor(a: Array, v: _Variant) -> Array:
     """Soft washes that bleed into each other, darker wet edges, paper showing through."""
     h, w = a.shape[:2]
@@ -399,11 +406,18 @@ def _watercolor(a: Array, v: _Variant) -> Array:
     s = s * (1 - 0.18 * wet[..., None])
     # Pigment pools unevenly: slow blotches of denser and thinner colour.
     s = 1 - (1 - s) * (1 + 0.25 * _noise(v.rng, h, w, w / 12)[..., None])
-    s = 1 - (1 - np.clip(s, 0, 1)) * 0.75
+    # Thin washes for light colours, dense pigment for darks, paper showing through.
+    ink = 1 - np.clip(s, 0, 1)
+    s = 1 - ink * (0.68 + 0.27 * ink)
     s = s * (1 - 0.16 * under[..., None])
-    paper = np.array([0.985, 0.975, 0.95], np.float32)
+    return WATERCOLOR_PAPER * s
+
+
+def _watercolor_frame(a: Array, v: _Variant) -> Array:
+    """The unpainted paper margin, ragged where the wash stopped."""
+    h, w = a.shape[:2]
     inside = _margin(v, h, w, 0.06, 0.3)[..., None]
-    return paper * (1 - (1 - s) * inside)
+    return WATERCOLOR_PAPER - (WATERCOLOR_PAPER - a) * inside
 
 
 def _oil(a: Array, v: _Variant) -> Array:
@@ -443,8 +457,13 @@ def _sketch(a: Array, v: _Variant) -> Array:
     ink = np.clip(lines * shade * (0.9 + 0.1 * g), 0, 1)
     paper = np.array([0.96, 0.95, 0.92], np.float32)
     graphite = np.array([0.16, 0.16, 0.19], np.float32)
-    out = graphite + (paper - graphite) * ink[..., None]
-    return out * (0.94 + 0.06 * _margin(v, h, w, 0.05, 0.2))[..., None]
+    return graphite + (paper - graphite) * ink[..., None]
+
+
+def _sketch_frame(a: Array, v: _Variant) -> Array:
+    """Smudged graphite towards the edges of the sheet."""
+    h, w = a.shape[:2]
+    return a * (0.94 + 0.06 * _margin(v, h, w, 0.05, 0.2))[..., None]
 
 
 def _ink_wash(a: Array, v: _Variant) -> Array:
@@ -455,7 +474,8 @@ def _ink_wash(a: Array, v: _Variant) -> Array:
     d = _smoothstep(0.3, 1.0, 1 - g) ** 1.3
     # Three soft-edged washes: the ink spreads in the wet paper, so no hard bands.
     q = (np.floor(d * 3) + _smoothstep(0.3, 0.7, d * 3 % 1)) / 3
-    q = _blur(q, max(1, w // 400)) * 0.75
+    q = _blur(q, max(1, w // 400))
+    q = q * (0.5 + 0.4 * q)  # pale washes, and dense black ink for the darkest
     q = q * (1 + 0.25 * _noise(v.rng, h, w, w / 16))
     e = _smoothstep(0.07, 0.2, _edges(_blur(g, 1))) * (0.35 + 0.65 * _smoothstep(0.1, 0.5, d))
     dry = _smoothstep(-0.5, 0.1, _noise(v.rng, h, w, w / 120))
@@ -477,13 +497,18 @@ def _vintage(a: Array, v: _Variant) -> Array:
     sep = sep * 0.85 + s * 0.15
     sep = _curve(sep, -0.25)
     sep = 0.09 + sep * 0.8
-    sep = sep * np.array([1.03, 0.98, 0.86], np.float32)
-    sep = sep * _vignette(h, w, 0.55)[..., None]
+    return sep * np.array([1.03, 0.98, 0.86], np.float32)
+
+
+def _vintage_frame(a: Array, v: _Variant) -> Array:
+    """A dark vignette and the cream border of an old print."""
+    h, w = a.shape[:2]
+    out = a * _vignette(h, w, 0.55)[..., None]
     border = int(min(h, w) * 0.035)
     frame = np.zeros((h, w), bool)
     frame[:border], frame[-border:], frame[:, :border], frame[:, -border:] = True, True, True, True
-    sep[frame] = np.array([0.93, 0.9, 0.8], np.float32)
-    return sep
+    out[frame] = np.array([0.93, 0.9, 0.8], np.float32)
+    return out
 
 
 def _anime(a: Array, v: _Variant) -> Array:
@@ -493,7 +518,7 @@ def _anime(a: Array, v: _Variant) -> Array:
     s = _kuwahara(flat, 3)
     lum = _lum(s)
     bands = (np.floor(lum * 4) + _smoothstep(0.42, 0.58, lum * 4 % 1)) / 4
-    cel = s * ((0.16 + bands * 0.9) / np.maximum(lum, 0.03))[..., None]
+    cel = s * ((0.1 + bands * 0.9) / np.maximum(lum, 0.1))[..., None]
     cel = _saturate(np.clip(cel, 0, 1), 1.55)
     cel = 1 - (1 - cel) * 0.92  # brighter, poster-like
     return cel * (1 - 0.92 * lines)[..., None]
@@ -619,17 +644,19 @@ def _seal(img: Image.Image, v: _Variant) -> Image.Image:
 class _Style:
     paint: Callable[[Array, _Variant], Array]
     finish: tuple[Callable[[Image.Image, _Variant], Image.Image], ...] = ()
+    # Applied per image after its crop, so that margins and borders stay whole.
+    frame: Callable[[Array, _Variant], Array] | None = None
     nearest: bool = False  # pixel art: painted per image, enlarged without smoothing
 
 
 _STYLES: dict[str, _Style] = {
     "neutral": _Style(_neutral, (_grain(0.025),)),
     "cyberpunk": _Style(_cyberpunk, (_scanlines, _grain(0.03))),
-    "watercolor": _Style(_watercolor, (_paper(0.16),)),
+    "watercolor": _Style(_watercolor, (_paper(0.16),), _watercolor_frame),
     "oil_painting": _Style(_oil, (_canvas,)),
-    "sketch": _Style(_sketch, (_paper(0.12), _grain(0.025))),
+    "sketch": _Style(_sketch, (_paper(0.12), _grain(0.025)), _sketch_frame),
     "ink_wash": _Style(_ink_wash, (_paper(0.1), _seal)),
-    "vintage": _Style(_vintage, (_grain(0.06), _dust)),
+    "vintage": _Style(_vintage, (_grain(0.06), _dust), _vintage_frame),
     "anime": _Style(_anime),
     "black_and_white": _Style(_black_and_white, (_grain(0.05),)),
     "pixel_art": _Style(_pixel_art, nearest=True),
@@ -683,7 +710,7 @@ def _png(img: Image.Image) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
-    idat = deflate.compress(filtered.tobytes()) + deflate.flush()
+    idat = deflate.compress(memoryview(filtered).cast("B")) + deflate.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body)
@@ -851,7 +878,7 @@ def render(
     def one(v: _Variant) -> RenderedImage:
         if painted is None:
             return _finish(_pixelated(canvas, spec, v), spec, v, output_format, _badge)
-        img = _vary(painted, v).resize(size, RESAMPLE.BICUBIC, box=_crop_box(painted.size, v))
+        img = _vary(painted, v, spec.frame).resize(size, RESAMPLE.BICUBIC)
         return _finish(img, spec, v, output_format, _badge)
 
     if num_images == 1:
