@@ -756,6 +756,8 @@ def _cover(
     target = size[0] / size[1]
     cw, ch = (w, w / target) if w / h < target else (h * target, h)
     cw, ch = cw / zoom, ch / zoom
+    if zoom == 1.0:  # cutting height: the more is cut, the more of the top (faces) stays
+        cy = 0.5 - 0.35 * (1 - ch / h)
     left = min(max(0.0, cx * w - cw / 2), w - cw)
     top = min(max(0.0, cy * h - ch / 2), h - ch)
     box = (left, top, left + cw, top + ch)
@@ -763,11 +765,18 @@ def _cover(
 
 
 def _order(prompt: str, count: int) -> list[int]:
-    """0-based input indices in the order the prompt names them; image 1 if it names none."""
+    """0-based indices of the images to use, the base first, then insets as the prompt names them.
+
+    Image 1 is the base whenever the prompt names it (or names none): prompts such as
+    "put <<<image_2>>> into <<<image_1>>>" edit image 1. Otherwise the first image named is.
+    """
     seen: list[int] = []
     for n in referenced_images(prompt):
         if 1 <= n <= count and n - 1 not in seen:
             seen.append(n - 1)
+    if 0 in seen:
+        seen.remove(0)
+        seen.insert(0, 0)
     return seen or [0]
 
 

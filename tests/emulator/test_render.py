@@ -228,11 +228,21 @@ def test_a_second_referenced_image_is_composed_into_the_first() -> None:
     assert (redness > 80).mean() > 0.1
 
 
-def test_the_first_image_the_prompt_names_is_the_base() -> None:
+def test_image_1_is_the_base_whenever_the_prompt_names_it() -> None:
     red, blue = _solid((220, 30, 30)), _solid((30, 30, 220))
-    out = render([red, blue], "Start from @Image2, then add @Image1", output_format="jpeg")[0]
+    out = render([red, blue], "把 <<<image_2>>> 放进 <<<image_1>>>", output_format="jpeg")[0]
     px = pixels(out.data)[:60]  # the top: base only, the inset row is at the bottom
-    assert px[..., 2].mean() > px[..., 0].mean() + 60
+    assert px[..., 0].mean() > px[..., 2].mean() + 60
+
+
+def test_otherwise_the_first_image_the_prompt_names_is_the_base() -> None:
+    red, blue, green = _solid((220, 30, 30)), _solid((30, 30, 220)), _solid((30, 200, 30))
+    out = render([red, blue, green], "Start from @Image3, add @Image2", output_format="jpeg")[0]
+    px = pixels(out.data)
+    top = px[:60]
+    assert top[..., 1].mean() > top[..., 0].mean() + 60
+    bottom_left = px[100:150, 0:60]
+    assert bottom_left[..., 2].mean() > bottom_left[..., 1].mean() + 40  # image 2's inset
 
 
 def test_a_prompt_naming_no_image_uses_image_1_alone() -> None:
