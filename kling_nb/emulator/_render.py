@@ -475,7 +475,7 @@ def _ink_wash(a: Array, v: _Variant) -> Array:
     # Three soft-edged washes: the ink spreads in the wet paper, so no hard bands.
     q = (np.floor(d * 3) + _smoothstep(0.3, 0.7, d * 3 % 1)) / 3
     q = _blur(q, max(1, w // 400))
-    q = q * (0.5 + 0.4 * q)  # pale washes, and dense black ink for the darkest
+    q = q * (0.45 + 0.5 * q)  # pale washes, and dense black ink for the darkest
     q = q * (1 + 0.25 * _noise(v.rng, h, w, w / 16))
     e = _smoothstep(0.07, 0.2, _edges(_blur(g, 1))) * (0.35 + 0.65 * _smoothstep(0.1, 0.5, d))
     dry = _smoothstep(-0.5, 0.1, _noise(v.rng, h, w, w / 120))
