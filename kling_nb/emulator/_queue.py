@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -303,7 +304,9 @@ class JobQueue:
         self.faults = Faults(options)
         self.own_netlocs: set[str] = set()
         self._own_files_dir = files_dir is None
-        self.files_dir = files_dir or Path(tempfile.mkdtemp(prefix="kling_nb_emulator_files_"))
+        # Without a folder from the caller, one of our own: made at start, deleted at stop.
+        own = Path(tempfile.gettempdir()) / f"kling_nb_emulator_files_{uuid.uuid4().hex}"
+        self.files_dir = files_dir or own
         self._model = model
         self._clock = clock
         self.jobs: dict[str, Job] = {}
@@ -476,15 +479,19 @@ class JobQueue:
         self._log(
             job, "INFO", f"Decoded {len(found.images)} input image(s): {', '.join(found.summary)}"
         )
-        params = _params(job.body, self.options.seed, job.seq)
+        await self._produce(job, found.images)
+
+    async def _produce(self, job: Job, images: list[Image.Image]) -> None:
+        """Render while the service time passes; the job ends at the later of the two."""
+        prompt, params = job.body["prompt"], _params(job.body, self.options.seed, job.seq)
         model = self._load_model()
-        w, h = model.output_size(params["resolution"], params["aspect_ratio"], found.images[0].size)
+        w, h = model.output_size(params["resolution"], params["aspect_ratio"], images[0].size)
         duration = self.options.service_time * job.num_images * (w * h) / PIXELS_1K
-        style = model.style_of(job.body["prompt"]).replace("_", " ")
+        style = model.style_of(prompt).replace("_", " ")
         self._log(job, "INFO", f"Style: {style} (emulated filters, not Kling)")
         self._log(job, "INFO", _plan_line(params, (w, h)))
-        render = loop.run_in_executor(
-            self._executor, self._render, model, found.images, job, params
+        render = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._render, model, images, prompt, job, params
         )
         steps = 2 if job.planned else job.num_images
         for step in range(steps):
@@ -575,9 +582,15 @@ class JobQueue:
         return target
 
     def _render(
-        self, model: RenderModel, images: list[Image.Image], job: Job, params: dict[str, Any]
+        self,
+        model: RenderModel,
+        images: list[Image.Image],
+        prompt: str,
+        job: Job,
+        params: dict[str, Any],
     ) -> list[dict[str, object]]:
-        rendered = model.render(images, job.body["prompt"], **params)
+        """Render, then store the files (or make data: URIs); the output's `images` list."""
+        rendered = model.render(images, prompt, **params)
         folder = self.files_dir / job.request_id
         folder.mkdir(parents=True, exist_ok=True)
         output: list[dict[str, object]] = []

@@ -36,7 +36,11 @@ class Emulator:
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._folder), True)
         self._tls = make_tls_files(self._folder / "tls")
         main_sock = _bind(options.host, options.port)
-        files_sock = _bind(options.host, options.files_port)
+        try:
+            files_sock = _bind(options.host, options.files_port)
+        except OSError:
+            main_sock.close()
+            raise
         name = _url_host(options.host)
         port, files_port = main_sock.getsockname()[1], files_sock.getsockname()[1]
         self.host = f"{name}:{port}/queue"

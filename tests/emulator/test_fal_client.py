@@ -120,6 +120,8 @@ def test_https_result_urls_verify_with_the_emulator_ca(fal: Any) -> None:
     (image,) = client.subscribe(APP, _args(), interval=0.02)["images"]
     assert image["url"].startswith(emu.url + "/files/")
     assert httpx.get(image["url"], verify=emu.ssl_context(), trust_env=False).status_code == 200
+    again = client.subscribe(APP, _args(image_urls=[image["url"]]), interval=0.02)
+    assert again["images"]  # an own https result URL is a valid next input
 
 
 @pytest.fixture
