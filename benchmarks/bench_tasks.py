@@ -155,7 +155,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     return report
 
 
-def markdown(report: dict[str, Any]) -> str:
+def table(report: dict[str, Any]) -> str:
     lines = [
         "| job | method | median added latency | max | status requests / job |",
         "|---|---|---|---|---|",
@@ -182,4 +182,4 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
-    print(markdown(run(quick=parser.parse_args().quick)))
+    print(table(run(quick=parser.parse_args().quick)))

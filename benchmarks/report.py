@@ -1,0 +1,227 @@
+"""Run every benchmark in one go and write `benchmarks/REPORT.md` and `benchmarks/report.png`.
+
+    python benchmarks/report.py            # full run (about 6 minutes on 2 cores)
+    python benchmarks/report.py --quick    # smaller samples, for a smoke run
+
+Every ratio is measured in the same run as what it compares against. The panel timings
+come from the browser test (`tests/browser`), which writes `benchmarks/results/panel.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+
+def import_time(repeats: int = 7) -> dict[str, float]:
+    """Median seconds for `import kling_nb` in a fresh interpreter, minus a bare start."""
+
+    def median_of(code: str) -> float:
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+            runs.append(time.perf_counter() - start)
+        return statistics.median(runs)
+
+    bare = median_of("pass")
+    return {"import_kling_nb_s": median_of("import kling_nb") - bare, "bare_python_s": bare}
+
+
+def notebook_sizes() -> list[dict[str, Any]]:
+    """Bytes per result picture in each committed notebook."""
+    rows = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        pictures = sum(
+            1
+            for cell in nb["cells"]
+            for out in cell.get("outputs", [])
+            for mime in out.get("data", {})
+            if mime.startswith("image/")
+        )
+        size = path.stat().st_size
+        rows.append(
+            {
+                "notebook": path.name,
+                "bytes": size,
+                "pictures": pictures,
+                "bytes_per_picture": size / pictures if pictures else None,
+            }
+        )
+    return rows
+
+
+def panel_timings() -> dict[str, Any] | None:
+    path = HERE / "results" / "panel.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Every benchmark; the modules are imported one by one so a missing one is reported."""
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "quick": quick,
+    }
+    for name in ("bench_tasks", "bench_batch", "bench_emulator", "bench_render"):
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ImportError as exc:
+            results[name] = {"missing": str(exc)}
+            continue
+        start = time.perf_counter()
+        results[name] = {"result": module.run(quick=quick), "seconds": time.perf_counter() - start}
+        results[name]["table"] = module.table(results[name]["result"])
+    results["import"] = import_time()
+    results["notebooks"] = notebook_sizes()
+    results["panel"] = panel_timings()
+    return results
+
+
+def headline(results: dict[str, Any]) -> list[str]:
+    """The ratios README quotes."""
+    lines = []
+    tasks = results.get("bench_tasks", {}).get("result")
+    if tasks:
+        for length, part in tasks.items():
+            lines.append(
+                f"- {length} jobs: kling_nb adds **{part['latency_ratio_vs_guide']:.3f}×** the "
+                f"guide helper's latency and makes **{part['requests_ratio_vs_subscribe']:.3f}×** "
+                f"the status requests of `fal_client.subscribe`."
+            )
+    batch = results.get("bench_batch", {}).get("result")
+    if batch and "speedup" in batch:
+        lines.append(
+            f"- 20 jobs of 2 s on 5 workers: `run_batch` is **{batch['speedup']:.1f}×** faster "
+            f"than the guide's helper in a loop, **{batch['vs_ideal']:.2f}×** the ideal time."
+        )
+    imp = results.get("import")
+    if imp:
+        lines.append(f"- `import kling_nb`: **{imp['import_kling_nb_s'] * 1000:.0f} ms**.")
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    out = [
+        "# kling_nb benchmark report",
+        "",
+        f"Measured {results['measured_at']} on {results['cpus']} CPUs"
+        + (" (quick run: small samples)." if results["quick"] else "."),
+        "Regenerate: `python benchmarks/report.py`.",
+        "",
+        "## Headline",
+        "",
+        *headline(results),
+        "",
+    ]
+    titles = {
+        "bench_tasks": "Waiting for a job (guide helper vs fal_client.subscribe vs kling_nb)",
+        "bench_batch": "Batch: run_batch vs the guide's helper in a loop",
+        "bench_emulator": "Emulator: status polls with 200 jobs in flight",
+        "bench_render": "Emulator renderer: seconds per render",
+    }
+    for key, title in titles.items():
+        part = results.get(key, {})
+        out += [f"## {title}", ""]
+        out += [part["table"], ""] if "table" in part else [f"Not run: {part.get('missing')}", ""]
+    out += ["## Panel (from the browser test)", ""]
+    panel = results.get("panel")
+    if panel:
+        out += [
+            "| measure | seconds | target |",
+            "|---|---:|---:|",
+            f"| panel render after kernel ready | {panel['panel_render_s']:.3f} "
+            f"| ≤ {panel['targets']['panel_render_s']} |",
+            f"| Run click → images in gallery ({panel['service_time_s']:g} s job) "
+            f"| {panel['run_to_gallery_s']:.3f} | ≤ {panel['targets']['run_to_gallery_s']} |",
+            "",
+            f"Measured {panel.get('measured_at', '?')}; {panel.get('how', '')}.",
+            "",
+        ]
+    else:
+        out += ["Not measured yet: run `pytest tests/browser`.", ""]
+    out += [
+        "## Notebooks: size per result picture",
+        "",
+        "| notebook | KB | pictures | KB/picture |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in results.get("notebooks", []):
+        per = f"{row['bytes_per_picture'] / 1024:.0f}" if row["bytes_per_picture"] else "–"
+        out.append(f"| {row['notebook']} | {row['bytes'] / 1024:.0f} | {row['pictures']} | {per} |")
+    imp = results["import"]
+    out += [
+        "",
+        "## Import time",
+        "",
+        f"`import kling_nb`: {imp['import_kling_nb_s'] * 1000:.0f} ms over a bare "
+        f"interpreter start of {imp['bare_python_s'] * 1000:.0f} ms (median of 7).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def plot(results: dict[str, Any], target: Path) -> bool:
+    """Added latency and status requests per job, per method and job length."""
+    tasks = results.get("bench_tasks", {}).get("result")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    if not tasks:
+        return False
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    lengths = list(tasks)
+    methods = list(tasks[lengths[0]]["methods"])
+    width = 0.8 / len(methods)
+    for i, method in enumerate(methods):
+        xs = [j + i * width for j in range(len(lengths))]
+        lat = [tasks[n]["methods"][method]["median_added_latency_s"] * 1000 for n in lengths]
+        req = [tasks[n]["methods"][method]["status_requests_per_job"] for n in lengths]
+        left.bar(xs, lat, width, label=method)
+        right.bar(xs, req, width, label=method)
+    for ax, title in ((left, "median added latency (ms, log)"), (right, "status requests per job")):
+        ax.set_xticks(
+            [j + 0.4 - width / 2 for j in range(len(lengths))], [f"{n} job" for n in lengths]
+        )
+        ax.set_title(title)
+        ax.set_yscale("log")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller samples")
+    args = parser.parse_args()
+    results = run(args.quick)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "report.json").write_text(json.dumps(results, indent=2, default=str))
+    text = markdown(results)
+    if plot(results, HERE / "report.png"):
+        text += "\n![added latency and status requests](report.png)\n"
+    (HERE / "REPORT.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
