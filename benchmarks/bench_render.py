@@ -3,7 +3,7 @@
 Targets (the issue's, on the project's 2-core machine): at most 0.5 s for one 2K image and
 3 s for nine 2K images in one `render(..., num_images=9)` call, encoding included.
 
-    python benchmarks/bench_render.py          # full run, about a minute
+    python benchmarks/bench_render.py          # full run, about half a minute
     python benchmarks/bench_render.py --quick  # one repeat each, 4K skipped
 """
 

@@ -710,7 +710,7 @@ def _png(img: Image.Image) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
-    idat = deflate.compress(memoryview(filtered).cast("B")) + deflate.flush()
+    idat = deflate.compress(filtered.data) + deflate.flush()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body)
