@@ -9,6 +9,8 @@ kling_nb.emulator`, the CLI), and in-process (`start()`, what a notebook kernel 
 server and clients share one interpreter lock. Two loads: closed loop (each client polls as
 fast as it can: the ceiling) and paced at 500 polls/s (the target: p99 ≤ 20 ms). A last row
 polls while both runners render back to back (service time ~0), the CPU-heavy worst case.
+The server's own CPU per poll (from /proc, emulator-process rows only; renders included in the
+last row) does not depend on what else the machine is doing, unlike the latencies.
 
     python benchmarks/bench_emulator.py [--quick]
 """
@@ -51,14 +53,26 @@ def _input_uri() -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+Server = tuple[str, ssl.SSLContext, Callable[[], float | None]]
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used, from /proc; None where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _emulator(placement: str, service_time: float) -> Iterator[tuple[str, ssl.SSLContext]]:
-    """(https base URL, trust) of an emulator with 2 workers."""
+def _emulator(placement: str, service_time: float) -> Iterator[Server]:
+    """(https base URL, trust, server CPU clock) of an emulator with 2 workers."""
     if placement == "in-process":
         from kling_nb.emulator import start
 
         with start(service_time=service_time, workers=2) as emu:
-            yield emu.url, emu.ssl_context()
+            yield emu.url, emu.ssl_context(), lambda: None  # shares the clients' process
         return
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "kling_nb.emulator", "--service-time", str(service_time)]
@@ -67,7 +81,8 @@ def _emulator(placement: str, service_time: float) -> Iterator[tuple[str, ssl.SS
         assert proc.stdout is not None
         host = proc.stdout.readline().strip().split("=", 1)[1].removesuffix("/queue")
         bundle = proc.stdout.readline().strip().split("=", 1)[1]
-        yield f"https://{host}", ssl.create_default_context(cafile=bundle)
+        trust = ssl.create_default_context(cafile=bundle)
+        yield f"https://{host}", trust, lambda: _process_cpu(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
@@ -160,10 +175,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()[0]
     for placement, runners, service_time, loads in scenarios:
-        with _emulator(placement, service_time) as (base, trust):
+        with _emulator(placement, service_time) as (base, trust, cpu):
             urls = _fill(base, trust, settle=runners == "waiting")
             for load, clients, rate in loads:
+                before = cpu()
                 row = _poll(base, trust, urls, clients, seconds, rate)
+                after = cpu()
+                used = after - before if after is not None and before is not None else None
+                row["server_us_per_poll"] = 1e6 * used / row["polls"] if used is not None else None
                 rows.append(
                     {"placement": placement, "runners": runners, "load": load, "clients": clients}
                     | row
@@ -186,16 +205,20 @@ def run(quick: bool = False) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     """The result as a Markdown table."""
     fmt: Callable[[float], str] = "{:.1f}".format
+
+    def cpu_text(us: float | None) -> str:
+        return "—" if us is None else f"{us:.0f}"
+
     lines = [
         "| emulator | runners | load | clients | polls | polls/s | p50 ms | p99 ms | max ms "
-        "| errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| errors | server CPU µs/poll |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['placement']} | {r['runners']} | {r['load']} | {r['clients']} | {r['polls']} | "
             f"{r['polls_per_s']:.0f} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | "
-            f"{fmt(r['max_ms'])} | {r['errors']} |"
+            f"{fmt(r['max_ms'])} | {r['errors']} | {cpu_text(r['server_us_per_poll'])} |"
         )
     target = result["target"]
     lines.append("")

@@ -78,6 +78,7 @@ class EmulatorOptions:
     webhook_attempts: int = 4
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fault_kinds", tuple(self.fault_kinds))  # lists from callers
         for name in ("fault_rate", "fail_rate", "submit_drop_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
