@@ -450,10 +450,14 @@ class JobQueue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             job = self._waiting.pop(0)
+            # Set at once, not in the task: a poll in between must never see a queued job
+            # that has no place in the queue.
+            job.state, job.started_at = "IN_PROGRESS", self._clock()
             self._touch_waiting(0)
             self._running += 1
             job.task = asyncio.get_running_loop().create_task(self._run(job, index))
             await asyncio.wait({job.task})
+            job.task = None
             self._running -= 1
 
     async def _run(self, job: Job, worker: int) -> None:
@@ -468,7 +472,6 @@ class JobQueue:
 
     async def _process(self, job: Job, worker: int) -> None:
         loop = asyncio.get_running_loop()
-        job.state, job.started_at = "IN_PROGRESS", self._clock()
         self._log(job, "INFO", f"Runner {worker + 1} picked up the request (emulated Kling O1).")
         self._notify(job, "IN_PROGRESS")
         found = await loop.run_in_executor(self._executor, self._inspect, job.body)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
-from .conftest import AUTH, ENDPOINT, SUBMIT, Api, body, wait_for
+from .conftest import AUTH, ENDPOINT, SUBMIT, Api, SmallModel, body, wait_for
 
 
 def test_submit_answers_ids_long_form_urls_and_queue_position(api: Api) -> None:
@@ -335,3 +336,37 @@ def test_oldest_finished_jobs_are_forgotten_beyond_max_jobs(make_api: Any) -> No
     assert list(api.queue.jobs) == [s["request_id"] for s in subs[1:]]
     assert not (api.queue.files_dir / subs[0]["request_id"]).exists()
     assert api.status(subs[0]).status_code == 404
+
+
+class _SlowModel(SmallModel):
+    """Renders take a second (sleeping, as CPU work in a worker thread would keep it busy)."""
+
+    def render(self, inputs: list[Any], prompt: str, **params: Any) -> list[Any]:
+        time.sleep(1.0)
+        return super().render(inputs, prompt, **params)
+
+
+class _BrokenModel(SmallModel):
+    def render(self, inputs: list[Any], prompt: str, **params: Any) -> list[Any]:
+        raise RuntimeError("filter exploded")
+
+
+def test_rendering_runs_off_the_event_loop_so_polls_stay_fast(make_api: Any) -> None:
+    api = make_api(model=_SlowModel(), service_time=0.01)
+    sub = api.submit()
+    wait_for(
+        lambda: any("Rendering" in e["message"] for e in api.queue.jobs[sub["request_id"]].logs)
+    )
+    started = time.monotonic()
+    assert api.status(sub).json()["status"] == "IN_PROGRESS"
+    assert time.monotonic() - started < 0.5
+    api.wait_state(sub, "COMPLETED")
+    assert api.status(sub).json()["metrics"]["inference_time"] >= 1.0  # max(render, service)
+
+
+def test_a_crashing_renderer_ends_the_job_with_a_500(make_api: Any) -> None:
+    api = make_api(model=_BrokenModel())
+    sub = api.submit()
+    result = api.result(sub)
+    assert result.status_code == 500 and result.json()["error_type"] == "internal_server_error"
+    assert "filter exploded" in api.status(sub).json()["error"]
