@@ -186,7 +186,8 @@ class _Api:
         timeout: float | None,
     ) -> Response:
         netloc = request.url.netloc
-        self.queue.own_netlocs.add(netloc)
+        if self.public_url is None:  # URLs follow the Host header, so its files are ours
+            self.queue.own_netlocs.add(netloc)
         rid = str(uuid.uuid4())
         public = self.public_url or f"https://{netloc}"
         files = {"data": public, "https": public}.get(
