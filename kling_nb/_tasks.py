@@ -7,16 +7,25 @@ job. Clocks and sleeps are injectable so tests can drive time.
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import Connection, current_connection
-from ._errors import KlingCancelledError, KlingError, KlingJobError, KlingTimeoutError
+from ._errors import (
+    KlingCancelledError,
+    KlingError,
+    KlingJobError,
+    KlingSubmitUnknownError,
+    KlingTimeoutError,
+)
 from ._i18n import message
 from ._images import ImageInput, PreparedImage
+from ._journal import WIRE_STATES, journal_for, waiting
 from ._progress import Progress, make_progress
 from ._request import KlingO1Request
 from ._transport import (
@@ -35,7 +44,10 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
 RESULT_RETRIES = 8  # passing faults while fetching a finished job's result
-STREAM_READ_TIMEOUT = 30.0  # s; the server sends a keep-alive every ~15 s
+STREAM_READ_TIMEOUT = 30.0
+SLICE = 0.2  # s; the longest an interrupt or a deadline waits to be noticed
+
+T = TypeVar("T")  # s; the server sends a keep-alive every ~15 s
 
 
 class _DeadlineReached(Exception):
@@ -65,10 +77,47 @@ class Deadline:
             raise _DeadlineReached
 
     def sleep(self, seconds: float) -> None:
-        """Sleep `seconds`, or until the deadline, whichever is first."""
+        """Sleep `seconds`, or until the deadline, whichever is first.
+
+        In slices, so that an interrupt raised between bytecodes (Jupyter's, or
+        `_thread.interrupt_main`) lands within one slice rather than after the whole sleep.
+        """
         self.check()
-        self.sleeper(max(0.0, min(seconds, self.remaining())))
+        end = self.clock() + max(0.0, min(seconds, self.remaining()))
+        while (left := end - self.clock()) > 0:
+            self.sleeper(min(SLICE, left))
         self.check()
+
+
+def _interruptible(items: Iterator[T], tick: float) -> Iterator[T | None]:
+    """`items`, read on a helper thread; None every `tick` seconds while nothing arrives.
+
+    A socket read blocks the thread that makes it until data comes (up to a keep-alive
+    15 s away); reading on another thread keeps the waiting thread free to take Ctrl-C
+    and to check its deadline. The helper ends when the server closes the stream.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for item in items:
+                box.put(("item", item))
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the waiting thread, which decides
+            box.put(("error", exc))
+
+    threading.Thread(target=pump, name="kling_nb-status-stream", daemon=True).start()
+    while True:
+        try:
+            kind, value = box.get(timeout=tick)
+        except queue.Empty:
+            yield None
+            continue
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
 
 
 class Backoff:
@@ -117,6 +166,8 @@ class Job:
         self.sleeper = sleeper
         self.submitted_at = time.time()
         self.last_status: JobStatus | None = None
+        self.journal_id: int | None = None  # its row in the journal, once journaled
+        self.keep_images = False  # the caller caches the images after the wait (edit, batch)
 
     @property
     def request_id(self) -> str:
@@ -140,9 +191,39 @@ class Job:
         body = dict(arguments)
         if endpoint == ENDPOINT:
             body = dict(KlingO1Request.from_arguments(arguments, endpoint).prepare(conn.profile)[0])
+        return cls.send(conn, endpoint, body, webhook_url=webhook_url)
+
+    @classmethod
+    def send(
+        cls,
+        conn: Connection,
+        endpoint: str,
+        body: dict[str, Any],
+        *,
+        webhook_url: str | None = None,
+        inputs: Sequence[str] = (),
+    ) -> Job:
+        """Submit `body` as it is, once, journaled: the row is written before the POST."""
+        journal = journal_for(conn.home)
+        row = journal.begin(conn, endpoint, body, inputs)
         client = client_for(conn)
-        handle = client.submit(endpoint, body, webhook_url)
-        return cls(conn, endpoint, handle, client=client)
+        try:
+            handle = client.submit(endpoint, body, webhook_url)
+        except KlingSubmitUnknownError as exc:
+            exc.journal_id = row
+            journal.record(row, state="unknown", error=str(exc))
+            raise
+        except KlingError as exc:
+            journal.record(row, state="rejected", error=str(exc))
+            raise
+        except BaseException as exc:
+            # Ctrl-C (or anything else) mid-POST: the job may exist; never guess it away.
+            journal.record(row, state="unknown", error=f"{type(exc).__name__}: {exc}")
+            raise
+        journal.submitted(row, handle)
+        job = cls(conn, endpoint, handle, client=client)
+        job.journal_id = row
+        return job
 
     def status(self) -> JobStatus:
         """Ask once; transient failures raise KlingError-free `Transient` only inside waits."""
@@ -156,7 +237,15 @@ class Job:
 
     def cancel(self) -> bool:
         """Ask the server to cancel; True if it accepted (the job had not finished)."""
-        return self.client.cancel(self.handle) == "requested"
+        accepted = self.client.cancel(self.handle) == "requested"
+        if accepted:
+            self._record(state="cancelled", error=message("job.cancelled_by_call"))
+        return accepted
+
+    def _record(self, **values: Any) -> None:
+        """Update this job's journal row, if it has one."""
+        if self.journal_id is not None:
+            journal_for(self.connection.home).record(self.journal_id, **values)
 
     def wait(
         self,
@@ -169,17 +258,20 @@ class Job:
         bar = make_progress(progress)
         bar.submitted(self.request_id)
         try:
-            final = self._until_completed(deadline, poll_interval, bar)
-            output = self._fetch(final, deadline)
+            with waiting(journal_for(self.connection.home), self.journal_id):
+                final = self._until_completed(deadline, poll_interval, bar)
+                output = self._fetch(final, deadline)
         except KeyboardInterrupt:
             bar.finished("CANCELLED", deadline.elapsed())
             raise self._cancelled("interrupt") from None
         except _DeadlineReached:
             bar.finished("CANCELLED", deadline.elapsed())
             raise self._cancelled("deadline", timeout) from None
-        except KlingError:
+        except KlingError as exc:
             bar.finished("FAILED", deadline.elapsed())
+            self._record_error(exc)
             raise
+        self._record(state="downloading" if self.keep_images else "completed", result=output)
         count = len(output.get("images", [])) if isinstance(output, dict) else 0
         bar.finished("COMPLETED", deadline.elapsed(), f"{count} image(s)" if count else "")
         return output
@@ -193,9 +285,10 @@ class Job:
         while True:
             try:
                 if use_stream:
-                    for status in self.client.stream(
+                    events = self.client.stream(
                         self.handle, self.endpoint, self._read_timeout(deadline)
-                    ):
+                    )
+                    for status in _interruptible(events, SLICE):
                         deadline.check()
                         if status is not None:
                             self._seen(status, deadline, bar)
@@ -216,6 +309,10 @@ class Job:
                 deadline.sleep(_jittered(failures))
 
     def _seen(self, status: JobStatus, deadline: Deadline, bar: Progress) -> JobStatus:
+        changed = self.last_status is None or self.last_status.state != status.state
+        if changed and status.state in WIRE_STATES:
+            state = WIRE_STATES[status.state]
+            self._record(state=state, **({"started_at": time.time()} if state == "running" else {}))
         self.last_status = status
         bar.update(status, deadline.elapsed())
         return status
@@ -261,22 +358,36 @@ class Job:
         )
 
     def _cancelled(self, why: str, timeout: float | None = None) -> KlingJobError:
-        fields = {"request_id": self.request_id, "endpoint": self.endpoint}
+        fields: dict[str, Any] = {"request_id": self.request_id, "endpoint": self.endpoint}
         try:
             outcome = self.client.cancel(self.handle)
         except KlingError as exc:
-            return KlingCancelledError(
-                message("job.cancel_failed", request_id=self.request_id, detail=exc), **fields
-            )
+            # Not cancelled: the row stays unfinished, so resume() can still fetch it.
+            text = message("job.cancel_failed", request_id=self.request_id, detail=exc)
+            self._record(error=text)
+            return KlingCancelledError(text, **fields)
         if outcome == "already_completed":
-            return KlingCancelledError(
-                message("job.cancel_too_late", request_id=self.request_id), **fields
-            )
+            text = message("job.cancel_too_late", request_id=self.request_id)
+            self._record(error=text)  # finished and paid for: resume() fetches it
+            return KlingCancelledError(text, **fields)
         if why == "deadline":
-            return KlingTimeoutError(
-                message("job.timeout", request_id=self.request_id, timeout=timeout), **fields
-            )
-        return KlingCancelledError(message("job.cancelled", request_id=self.request_id), **fields)
+            text = message("job.timeout", request_id=self.request_id, timeout=timeout)
+            self._record(state="cancelled", error=text, error_type="timeout")
+            return KlingTimeoutError(text, **fields)
+        text = message("job.cancelled", request_id=self.request_id)
+        self._record(state="cancelled", error=text, error_type="cancelled")
+        return KlingCancelledError(text, **fields)
+
+    def _record_error(self, exc: KlingError) -> None:
+        """A job error ends the row; any other error (a refused key, a result that succeeded
+        but could not be fetched) leaves it resumable."""
+        last = self.last_status
+        fetch_failed = last is not None and last.state == "COMPLETED" and not last.error
+        if isinstance(exc, KlingJobError) and not fetch_failed:
+            state = "cancelled" if isinstance(exc, KlingCancelledError) else "failed"
+            self._record(state=state, error=str(exc), error_type=exc.error_type)
+        else:
+            self._record(error=str(exc))
 
 
 def run_fal_task(
@@ -320,6 +431,7 @@ def submit_edit(
     """Check, encode and submit once; return the Job (to wait on or cancel) and its inputs."""
     conn = connection or current_connection()
     body, prepared = request.prepare(conn.profile)
-    client = client_for(conn)
-    job = Job(conn, request.endpoint, client.submit(request.endpoint, dict(body)), client=client)
+    labels = [p.source_label for p in prepared]
+    job = Job.send(conn, request.endpoint, dict(body), inputs=labels)
+    job.keep_images = True
     return job, prepared

@@ -1,0 +1,599 @@
+"""The job journal: one sqlite row per submit, so that nothing paid for is lost.
+
+A row is written just before a submit is sent (state `submitting`), updated the moment
+the submit answers (`queued`, or `unknown` when the answer was lost) and on every later
+change of state, until it ends. It lives in `KLING_NB_HOME/journal.sqlite3` and holds the
+endpoint, the backend's host, the arguments (each `data:` URI replaced by its hash, size
+and a small thumbnail under `KLING_NB_HOME/thumbs/`), the request id and URLs, times, the
+result JSON, the error and the cached and saved paths. Never the API key: every text
+written is scrubbed of the keys this process has used.
+
+States:
+
+    submitting ─► queued ─► running ─► completed            (a dict was returned)
+        │            │         │     └► downloading ─► completed  (images being cached)
+        │            └─────────┴─────► failed | cancelled
+        ├─► unknown     the submit was sent but its answer was lost: not resent
+        └─► rejected    the service refused the submit (nothing was created)
+
+Several kernels may write at once: WAL mode, one short statement per write, a busy
+timeout. A connection is opened per operation, so threads and forks are safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import KlingConfigError
+from ._i18n import message
+
+if TYPE_CHECKING:
+    from ._config import Connection
+    from ._transport import Handle
+
+FILE_NAME = "journal.sqlite3"
+THUMBS = "thumbs"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 30.0  # s a writer waits for another kernel's write to finish
+THUMB_SIDE = 128
+THUMB_BYTES = 12_000
+DATA_URI_KEPT = 256  # shorter data: URIs are kept as they are
+
+ACTIVE_STATES = ("submitting", "queued", "running", "downloading")
+FINAL_STATES = ("completed", "failed", "cancelled", "rejected", "unknown")
+STATES = ACTIVE_STATES + FINAL_STATES
+# States a waiting process can still bring to an end: it has a request id to ask about.
+RESUMABLE_STATES = ("queued", "running", "downloading")
+WIRE_STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    state        TEXT NOT NULL,
+    endpoint     TEXT NOT NULL,
+    backend      TEXT NOT NULL,
+    host         TEXT NOT NULL,
+    arguments    TEXT NOT NULL,
+    inputs       TEXT,
+    request_id   TEXT,
+    response_url TEXT,
+    status_url   TEXT,
+    cancel_url   TEXT,
+    created_at   REAL NOT NULL,
+    submitted_at REAL,
+    started_at   REAL,
+    finished_at  REAL,
+    updated_at   REAL NOT NULL,
+    result       TEXT,
+    error        TEXT,
+    error_type   TEXT,
+    cached       TEXT,
+    saved        TEXT,
+    owner        TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_request_id ON jobs (request_id);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created_at);
+"""
+
+_secrets: set[str] = set()  # keys used in this process: never written, whatever the path
+_secrets_lock = threading.Lock()
+_active: set[tuple[str, int]] = set()  # (journal path, row id) a thread here is waiting on
+_active_lock = threading.Lock()
+_ready: set[str] = set()  # journal paths whose schema this process has checked
+_local = threading.local()  # each thread's open connections
+_ready_lock = threading.Lock()
+_warned = False
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One journal row, as read."""
+
+    id: int
+    state: str
+    endpoint: str
+    backend: str
+    host: str
+    arguments: dict[str, Any]
+    inputs: list[str]
+    request_id: str | None
+    response_url: str | None
+    status_url: str | None
+    cancel_url: str | None
+    created_at: float
+    submitted_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    result: dict[str, Any] | None
+    error: str | None
+    error_type: str | None
+    cached: list[str]
+    saved: list[str]
+    owner: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JournalEntry:
+        """From a `SELECT *` row; JSON columns decoded."""
+        values = dict(row)
+        for name, empty in (
+            ("arguments", {}),
+            ("inputs", []),
+            ("result", None),
+            ("cached", []),
+            ("saved", []),
+        ):
+            text = values.get(name)
+            values[name] = json.loads(text) if text else empty
+        known: dict[str, Any] = {f.name: values.get(f.name) for f in fields(cls)}
+        return cls(**known)
+
+    @property
+    def prompt(self) -> str:
+        return str(self.arguments.get("prompt", ""))
+
+    @property
+    def finished(self) -> bool:
+        """True once nothing more will happen to this job by waiting."""
+        return self.state in FINAL_STATES
+
+    @property
+    def resumable(self) -> bool:
+        """True when waiting (or downloading) again can bring it to an end."""
+        return self.state in RESUMABLE_STATES and bool(self.request_id and self.response_url)
+
+    @property
+    def image_count(self) -> int:
+        if self.cached:
+            return len(self.cached)
+        images = (self.result or {}).get("images")
+        return len(images) if isinstance(images, list) else 0
+
+    def created(self) -> str:
+        """Local time the row was written, to the second."""
+        return datetime.fromtimestamp(self.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Journal:
+    """The journal of one `KLING_NB_HOME`."""
+
+    def __init__(self, home: str | Path):
+        self.home = Path(home).expanduser()
+        self.path = self.home / FILE_NAME
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    # --- storage ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection (kept open: closing the last one checkpoints the WAL)."""
+        key = (str(self.path), os.getpid())  # a forked child must not reuse its parent's
+        cache: dict[tuple[str, int], sqlite3.Connection] = _local.__dict__.setdefault("dbs", {})
+        if not self.path.exists():
+            # Deleted meanwhile: an open connection would write to the unlinked file.
+            stale = cache.pop(key, None)
+            if stale is not None:
+                stale.close()
+            with _ready_lock:
+                _ready.discard(str(self.path))
+        self._prepare()
+        db = cache.get(key)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=True
+            )
+            db.row_factory = sqlite3.Row
+            # FULL: a committed request id survives a power cut, not only a crash.
+            db.execute("PRAGMA synchronous=FULL")
+            cache[key] = db
+        try:
+            yield db
+        except sqlite3.DatabaseError:
+            cache.pop(key, None)  # start afresh next time (file replaced, disk trouble…)
+            db.close()
+            raise
+
+    def _prepare(self) -> None:
+        key = str(self.path)
+        with _ready_lock:
+            if key in _ready:
+                return
+            self.home.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            try:
+                _retry_busy(lambda: db.execute("PRAGMA journal_mode=WAL"))
+                _retry_busy(lambda: db.executescript(SCHEMA))
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
+                    _retry_busy(lambda: db.execute(f"PRAGMA user_version={SCHEMA_VERSION}"))
+            finally:
+                db.close()
+            _ready.add(key)
+
+    def _update(self, row_id: int, values: Mapping[str, Any]) -> None:
+        values = {k: _scrub(v) for k, v in values.items()}
+        values["updated_at"] = time.time()
+        columns = ", ".join(f"{name} = ?" for name in values)
+        with self._db() as db:
+            db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*values.values(), row_id])
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def begin(
+        self,
+        conn: Connection,
+        endpoint: str,
+        arguments: Mapping[str, Any],
+        inputs: Sequence[str] = (),
+    ) -> int:
+        """Write the row of a submit about to be sent; KlingConfigError if it can't be."""
+        remember_secret(conn.key)
+        now = time.time()
+        try:
+            summary = summarize(arguments, self.home)
+            row = {
+                "state": "submitting",
+                "endpoint": endpoint,
+                "backend": conn.backend,
+                "host": conn.host,
+                "arguments": _dumps(summary),
+                "inputs": _dumps(list(inputs)) if inputs else None,
+                "created_at": now,
+                "updated_at": now,
+                "owner": owner_tag(),
+            }
+            row = {k: _scrub(v) for k, v in row.items()}
+            with self._db() as db:
+                cursor = db.execute(
+                    f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    list(row.values()),
+                )
+                assert cursor.lastrowid is not None
+                return cursor.lastrowid
+        except (sqlite3.Error, OSError) as exc:
+            # Refuse to send what could not be recorded: a lost request id is lost money.
+            raise KlingConfigError(
+                message("journal.unwritable", path=self.path, detail=exc)
+            ) from None
+
+    def submitted(self, row_id: int, handle: Handle) -> None:
+        """The submit answered: keep the request id and the URLs the server gave."""
+        self.record(
+            row_id,
+            state="queued",
+            request_id=handle.request_id,
+            response_url=handle.response_url,
+            status_url=handle.status_url,
+            cancel_url=handle.cancel_url,
+            submitted_at=time.time(),
+        )
+
+    def record(self, row_id: int, **values: Any) -> None:
+        """Update a row; a failure warns once and never breaks the wait of a paid job."""
+        for name in ("result", "cached", "saved"):
+            if name in values and values[name] is not None:
+                values[name] = _dumps(summarize(values[name], self.home, thumbs=False))
+        if values.get("state") in FINAL_STATES and "finished_at" not in values:
+            values["finished_at"] = time.time()
+        try:
+            self._update(row_id, values)
+        except (sqlite3.Error, OSError) as exc:
+            _warn_once(message("journal.update_failed", path=self.path, detail=exc))
+
+    def add_saved(self, request_id: str, paths: Iterable[str | Path]) -> None:
+        """Remember where a result's images were saved (appended to earlier saves)."""
+        new = [str(Path(p).resolve()) for p in paths]
+        try:
+            with self._db() as db:
+                db.execute("BEGIN IMMEDIATE")  # read-modify-write: take the write lock first
+                try:
+                    found = db.execute(
+                        "SELECT id, saved FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                        (request_id,),
+                    ).fetchone()
+                    if found is not None:
+                        old = json.loads(found["saved"]) if found["saved"] else []
+                        merged = old + [p for p in new if p not in old]
+                        db.execute(
+                            "UPDATE jobs SET saved = ?, updated_at = ? WHERE id = ?",
+                            (_scrub(_dumps(merged)), time.time(), found["id"]),
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, OSError) as exc:
+            _warn_once(message("journal.update_failed", path=self.path, detail=exc))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, row_id: int) -> JournalEntry | None:
+        """The row with this id."""
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (row_id,)).fetchone()
+        return JournalEntry.from_row(row) if row is not None else None
+
+    def find(self, request_id: str) -> JournalEntry | None:
+        """The latest row with this request id."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT * FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,)
+            ).fetchone()
+        return JournalEntry.from_row(row) if row is not None else None
+
+    def entries(
+        self,
+        state: str | Sequence[str] | None = None,
+        *,
+        since: DateLike | None = None,
+        until: DateLike | None = None,
+        host: str | None = None,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Rows, newest first; `state` may also be "pending" (every unfinished state)."""
+        where: list[str] = []
+        params: list[Any] = []
+        states = _states(state)
+        if states is not None:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += states
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(to_epoch(since))
+        if until is not None:
+            where.append("created_at < ?")
+            params.append(to_epoch(until, end=True))
+        if host is not None:
+            where.append("host = ?")
+            params.append(host)
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        if not self.path.exists():
+            return []  # reading never creates a journal
+        with self._db() as db:
+            return [JournalEntry.from_row(r) for r in db.execute(sql, params).fetchall()]
+
+
+DateLike = datetime | date | timedelta | str | float | int
+
+_journals: dict[str, Journal] = {}
+_journals_lock = threading.Lock()
+
+
+def journal_for(home: str | Path) -> Journal:
+    """The journal of `home` (one object per folder)."""
+    key = str(Path(home).expanduser())
+    with _journals_lock:
+        found = _journals.get(key)
+        if found is None:
+            found = _journals[key] = Journal(key)
+        return found
+
+
+def default_home() -> Path:
+    """The connected home, else `KLING_NB_HOME`; never connects (that may start an emulator)."""
+    from . import _config
+    from ._config import Settings
+
+    conn = _config._current
+    return conn.home if conn is not None else Settings.from_env().home
+
+
+# --- who waits on a row -----------------------------------------------------------------------
+
+
+def owner_tag() -> str:
+    """This process, as written in `owner`."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextlib.contextmanager
+def waiting(journal: Journal, row_id: int | None) -> Iterator[None]:
+    """Mark a row as waited on by this process, for as long as the block runs."""
+    if row_id is None:
+        yield
+        return
+    key = (str(journal.path), row_id)
+    with _active_lock:
+        _active.add(key)
+    journal.record(row_id, owner=owner_tag())
+    try:
+        yield
+    finally:
+        with _active_lock:
+            _active.discard(key)
+
+
+def is_waited_on(journal: Journal, entry: JournalEntry) -> bool:
+    """True when a live process (maybe this one) is still waiting on the row."""
+    if not entry.owner:
+        return False
+    host, _, pid_text = entry.owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine: we cannot know, so treat it as abandoned
+    pid = int(pid_text)
+    if pid == os.getpid():
+        with _active_lock:
+            return (str(journal.path), entry.id) in _active
+    return _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+# --- what is written --------------------------------------------------------------------------
+
+
+def remember_secret(key: str | None) -> None:
+    """Never write `key` to the journal, whatever field it would appear in."""
+    if key and len(key) >= 4:
+        with _secrets_lock:
+            _secrets.add(key)
+
+
+def _scrub(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in value:
+            value = value.replace(secret, "***")
+    return value
+
+
+def summarize(value: Any, home: Path, *, thumbs: bool = True) -> Any:
+    """`value` as JSON-ready data, each long `data:` URI replaced by its hash, size and a
+    thumbnail path (relative to `home`)."""
+    if isinstance(value, str):
+        if value.startswith("data:") and len(value) > DATA_URI_KEPT:
+            return _data_uri_summary(value, home, thumbs)
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): summarize(v, home, thumbs=thumbs) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [summarize(v, home, thumbs=thumbs) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return repr(value)  # a PIL image or array the caller passed: describe, never embed
+
+
+def _data_uri_summary(uri: str, home: Path, thumbs: bool) -> dict[str, Any]:
+    from ._wire import decode_data_uri
+
+    try:
+        content_type, data = decode_data_uri(uri)
+    except ValueError:
+        content_type, data = "?", uri.encode()
+    digest = hashlib.sha256(data).hexdigest()
+    summary: dict[str, Any] = {
+        "data_uri_sha256": digest,
+        "content_type": content_type,
+        "bytes": len(data),
+    }
+    if thumbs and content_type.startswith("image/"):
+        thumb = write_thumbnail(data, home / THUMBS / f"{digest[:32]}.jpg")
+        if thumb is not None:
+            summary["thumbnail"] = thumb.relative_to(home).as_posix()
+    return summary
+
+
+def write_thumbnail(data: bytes, target: Path) -> Path | None:
+    """A small JPEG of image bytes at `target` (kept if already there); None if undecodable."""
+    if target.exists():
+        return target
+    from PIL import Image, UnidentifiedImageError
+
+    from ._images import thumbnail_bytes
+    from ._rules import MAX_DECODED_PIXELS
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_DECODED_PIXELS:
+                return None
+            img.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode small
+            img.load()
+            jpeg = thumbnail_bytes(img, THUMB_SIDE, THUMB_BYTES)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None  # a thumbnail is a nicety: an odd image must not stop the submit
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+    partial.write_bytes(jpeg)
+    os.replace(partial, target)  # atomic: another kernel may write the same thumbnail
+    return target
+
+
+def to_epoch(value: DateLike, *, end: bool = False) -> float:
+    """A date filter as epoch seconds: a datetime, a date (its start, or the next day's
+    start when `end`), an ISO string, a timedelta back from now, or epoch seconds."""
+    if isinstance(value, bool):
+        raise TypeError("a date filter cannot be a bool")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, timedelta):
+        return time.time() - value.total_seconds()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text)
+        except ValueError:
+            name = "until" if end else "since"
+            raise ValueError(message("journal.date_bad", name=name, value=text)) from None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    day = value + timedelta(days=1) if end else value
+    return datetime(day.year, day.month, day.day).timestamp()
+
+
+def _states(state: str | Sequence[str] | None) -> list[str] | None:
+    if state is None:
+        return None
+    wanted = [state] if isinstance(state, str) else list(state)
+    out: list[str] = []
+    for name in wanted:
+        if name == "pending":
+            out += ACTIVE_STATES
+        elif name in STATES:
+            out.append(name)
+        else:
+            allowed = ", ".join(("pending", *STATES))
+            raise KlingConfigError(message("journal.state_unknown", value=name, allowed=allowed))
+    return out
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _retry_busy(action: Any, attempts: int = 50) -> Any:
+    """Run a schema statement, waiting while another process holds the lock.
+
+    Changing the journal mode can report "locked" at once, without the busy timeout.
+    """
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            time.sleep(min(0.5, 0.01 * 2**attempt))
+    return action()
+
+
+def _warn_once(text: str) -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(text, RuntimeWarning, stacklevel=3)
