@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._batch import BatchResult, request_grid, run_batch
 from ._config import Connection, connect
 from ._errors import (
     KlingCancelledError,
@@ -22,9 +23,11 @@ from ._errors import (
     KlingTimeoutError,
     KlingValidationError,
 )
+from ._history import History, history
 from ._i18n import set_language
 from ._request import KlingO1Request
 from ._results import EditResult, ResultImage
+from ._resume import resume
 from ._tasks import Job, edit, run_fal_task
 from ._wire import ENDPOINT
 
@@ -34,10 +37,12 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "BatchResult",
     "Connection",
     "ENDPOINT",
     "EditPanel",
     "EditResult",
+    "History",
     "Job",
     "KlingCancelledError",
     "KlingConfigError",
@@ -53,6 +58,10 @@ __all__ = [
     "__version__",
     "connect",
     "edit",
+    "history",
+    "request_grid",
+    "resume",
+    "run_batch",
     "run_fal_task",
     "sample_image",
     "set_language",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=900.0, help="seconds before the job is cancelled"
     )
     ed.set_defaults(run=_edit)
+    hi = sub.add_parser("history", help="list the jobs in the journal (KLING_NB_HOME)")
+    hi.add_argument("--state", action="append", help="only this state (repeatable); 'pending'")
+    hi.add_argument("--since", help="only jobs from this date/time on (ISO, e.g. 2025-01-31)")
+    hi.add_argument("--until", help="only jobs before the end of this date/time (ISO)")
+    hi.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
+    hi.set_defaults(run=_history)
+    re_ = sub.add_parser("resume", help="wait for unfinished jobs from the journal, save them")
+    re_.add_argument("request_id", nargs="?", help="only this job (default: every unfinished)")
+    re_.add_argument("--out", default=".", help="folder for the results (default: here)")
+    re_.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each job")
+    re_.set_defaults(run=_resume)
     em = sub.add_parser("emulator", help="run the local fal-queue emulator (see --help there)")
     em.set_defaults(run=lambda ns: 0)
     return parser
@@ -77,6 +89,35 @@ def _edit(ns: argparse.Namespace) -> int:
     for path in result.save(ns.out):
         print(path)
     return 0
+
+
+def _history(ns: argparse.Namespace) -> int:
+    from ._history import history
+
+    print(repr(history(ns.state, since=ns.since, until=ns.until, limit=ns.limit)))
+    return 0
+
+
+def _resume(ns: argparse.Namespace) -> int:
+    from ._resume import resume
+
+    if ns.request_id:
+        outcomes = [resume(ns.request_id, timeout=ns.timeout)]
+    else:
+        batch = resume(timeout=ns.timeout)
+        print(batch.summary(), file=sys.stderr)
+        outcomes = list(batch)
+    failed = 0
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            failed += 1
+            print(f"kling-nb: {outcome}", file=sys.stderr)
+        elif hasattr(outcome, "save"):
+            for path in outcome.save(ns.out):
+                print(path)
+        else:
+            print(json.dumps(outcome, ensure_ascii=False))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

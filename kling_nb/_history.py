@@ -1,0 +1,166 @@
+"""`history()`: the journal as a table, with thumbnails in a notebook and text elsewhere.
+
+A notebook gets one small `image/jpeg` contact sheet (a thumbnail per job: its first output,
+else its first input) plus the table as `text/plain`, like every other kling_nb display:
+nbval compares only the text, which depends on nothing but the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+from PIL import Image
+
+from ._gallery import Cell, contact_sheet, mime_bundle
+from ._i18n import message
+from ._journal import (
+    THUMBS,
+    DateLike,
+    JournalEntry,
+    default_home,
+    journal_for,
+    write_thumbnail,
+)
+
+SHEET_MAX_CELLS = 24
+CELL_SIDE = 120
+PROMPT_WIDTH = 48
+
+
+@dataclass
+class History(Sequence[JournalEntry]):
+    """Journal rows, newest first; shows as a table (with thumbnails in a notebook)."""
+
+    entries: list[JournalEntry]
+    path: Path
+    _sheet: bytes = field(default=b"", repr=False)
+
+    @overload
+    def __getitem__(self, index: int) -> JournalEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[JournalEntry]: ...
+    def __getitem__(self, index: int | slice) -> JournalEntry | list[JournalEntry]:
+        return self.entries[index]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return iter(self.entries)
+
+    def pending(self) -> list[JournalEntry]:
+        """The rows that `resume()` can still bring to an end."""
+        return [e for e in self.entries if e.resumable]
+
+    def __repr__(self) -> str:
+        if not self.entries:
+            return message("history.empty", path=self.path)
+        lines = [message("history.title", count=len(self.entries), path=self.path)]
+        lines += _table(self.entries)
+        pending = len(self.pending())
+        if pending:
+            lines.append(message("history.pending_hint", count=pending))
+        unknown = sum(1 for e in self.entries if e.state == "unknown")
+        if unknown:
+            lines.append(message("history.unknown_hint", count=unknown))
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        if not self._sheet:
+            return {"text/plain": repr(self)}
+        return mime_bundle(self._sheet, repr(self))
+
+
+def history(
+    state: str | Sequence[str] | None = None,
+    *,
+    since: DateLike | None = None,
+    until: DateLike | None = None,
+    limit: int | None = 50,
+    home: str | Path | None = None,
+) -> History:
+    """The journal's jobs, newest first, filtered by state ("pending" = unfinished) and date.
+
+    `since`/`until` take a datetime, a date, an ISO string or a timedelta back from now.
+    """
+    journal = journal_for(home if home is not None else default_home())
+    entries = journal.entries(state, since=since, until=until, limit=limit)
+    return History(entries, journal.path, _sheet(entries, journal.home))
+
+
+def _table(entries: Sequence[JournalEntry]) -> list[str]:
+    header = message("history.columns").split("|")
+    rows = [
+        [
+            str(e.id),
+            e.created(),
+            e.state,
+            e.backend,
+            e.request_id or "—",
+            str(e.image_count),
+            _clip(e.prompt, PROMPT_WIDTH),
+        ]
+        for e in entries
+    ]
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    out = []
+    for row in [header, *rows]:
+        cells = [c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=False)]
+        out.append("  ".join([*cells, row[-1]]).rstrip())
+    return out
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a monospace font (CJK characters take two)."""
+    return sum(2 if ord(ch) >= 0x1100 and not 0x2000 <= ord(ch) <= 0x2BFF else 1 for ch in text)
+
+
+def _sheet(entries: Sequence[JournalEntry], home: Path) -> bytes:
+    cells = []
+    for entry in entries[:SHEET_MAX_CELLS]:
+        thumb = _thumbnail(entry, home)
+        picture = None
+        if thumb is not None:
+            try:
+                with Image.open(thumb) as img:
+                    picture = img.copy()
+            except OSError:
+                picture = None  # removed or damaged meanwhile: a grey tile says so
+        cells.append(
+            Cell(
+                picture or Image.new("RGB", (96, 96), (215, 215, 212)), f"#{entry.id} {entry.state}"
+            )
+        )
+    if not cells:
+        return b""
+    return contact_sheet(cells, columns=min(8, len(cells)), cell_side=CELL_SIDE)
+
+
+def _thumbnail(entry: JournalEntry, home: Path) -> Path | None:
+    """The first output's thumbnail (made once, kept under thumbs/), else the first input's."""
+    if entry.cached and entry.request_id:
+        source = Path(entry.cached[0])
+        target = home / THUMBS / f"out-{entry.request_id}.jpg"
+        if target.exists():
+            return target
+        if source.exists():
+            try:
+                made = write_thumbnail(source.read_bytes(), target)
+            except OSError:
+                made = None
+            if made is not None:
+                return made
+    for url in entry.arguments.get("image_urls") or []:
+        if isinstance(url, dict) and url.get("thumbnail"):
+            found = home / str(url["thumbnail"])
+            if found.exists():
+                return found
+    return None
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,254 @@
+"""`resume()`: wait again for jobs a dead kernel (or a sleeping laptop) left behind.
+
+Everything needed comes from the journal — the host and the URLs the server gave — except
+the API key, which is never stored: it comes from the current connection when that points
+at the same host, else from this process's environment for that host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _config
+from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, _cancel_now, run_all
+from ._config import EMULATOR_KEY, FAL_HOST, QINIU_HOST, Connection, Settings
+from ._errors import (
+    KlingCancelledError,
+    KlingConfigError,
+    KlingConnectionError,
+    KlingJobError,
+    KlingSubmitUnknownError,
+)
+from ._i18n import message
+from ._journal import (
+    RESUMABLE_STATES,
+    Journal,
+    JournalEntry,
+    default_home,
+    is_waited_on,
+    journal_for,
+    owner_tag,
+)
+from ._tasks import DEFAULT_TIMEOUT, Job
+from ._transport import Handle
+from ._wire import ENDPOINT
+
+if TYPE_CHECKING:
+    from ._images import PreparedImage
+    from ._request import KlingO1Request
+
+PROBE_TIMEOUT = 3.0  # s to reach an emulator before deciding it is gone
+
+
+def resume(
+    request_id: str | None = None,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: bool = True,
+    connection: Connection | None = None,
+    home: str | Path | None = None,
+) -> Any:
+    """Wait for unfinished jobs from the journal and return their results.
+
+    With a request id: that job's result (an EditResult for Kling O1, else the output
+    dict), or its KlingError raised. Without: a BatchResult of every unfinished job no
+    live process is waiting on. Ctrl-C cancels the jobs on the server, as in `edit`.
+    """
+    chosen = Path(home) if home is not None else connection.home if connection else default_home()
+    journal = journal_for(chosen)
+    if request_id is not None:
+        entry = journal.find(request_id)
+        if entry is None:
+            raise KlingJobError(
+                message("resume.not_found", path=journal.path, request_id=request_id),
+                request_id=request_id,
+                endpoint="",
+            )
+        return resume_entry(entry, journal, connection, timeout, progress=progress)
+    _settle_lost_submits(journal)
+    pending = [e for e in journal.entries(RESUMABLE_STATES) if e.resumable]
+    entries = [e for e in reversed(pending) if not is_waited_on(journal, e)]  # oldest first
+    others = sorted({str(e.owner).rpartition(":")[2] for e in pending if e not in entries})
+
+    def work_for(entry: JournalEntry) -> Any:
+        def work(slot: Slot) -> Outcome:
+            return resume_entry(entry, journal, connection, timeout, slot=slot)
+
+        return work
+
+    labels = [e.prompt or e.endpoint for e in entries]
+    batch = run_all([work_for(e) for e in entries], labels, concurrency, progress)
+    if others:
+        skipped = len(pending) - len(entries)
+        batch.note = message("resume.waited_elsewhere", count=skipped, pids=", ".join(others))
+    return batch
+
+
+def resume_entry(
+    entry: JournalEntry,
+    journal: Journal,
+    connection: Connection | None,
+    timeout: float | None,
+    *,
+    slot: Slot | None = None,
+    progress: bool = True,
+) -> Any:
+    """Bring one journal row to an end: wait, fetch, cache; or raise what it ended with."""
+    if entry.request_id is None or entry.response_url is None:
+        raise _lost_submit(entry)
+    if entry.state in ("failed", "cancelled", "rejected"):
+        kind = KlingCancelledError if entry.state == "cancelled" else KlingJobError
+        detail = entry.error or entry.state
+        raise kind(
+            message("resume.ended", request_id=entry.request_id, state=entry.state, detail=detail),
+            request_id=entry.request_id,
+            endpoint=entry.endpoint,
+            detail=detail,
+            error_type=entry.error_type,
+        )
+    job = _job_for(entry, journal, connection, need_key=entry.state in RESUMABLE_STATES)
+    output = _usable_result(entry)
+    if output is None:
+        with slot.on_server() if slot is not None else contextlib.nullcontext():
+            if slot is not None and not slot.register(job):
+                raise _cancel_now(job)
+            output = job.wait(timeout=timeout, progress=slot.seen if slot else progress)
+    if entry.endpoint != ENDPOINT:
+        if entry.state != "completed":
+            job._record(state="completed", result=output)
+        return output
+    from ._results import EditResult
+
+    request, inputs = _request_of(entry, journal.home)
+    return EditResult.from_output(output, job=job, request=request, inputs=inputs)
+
+
+def _job_for(
+    entry: JournalEntry, journal: Journal, override: Connection | None, *, need_key: bool
+) -> Job:
+    assert entry.request_id and entry.response_url and entry.status_url and entry.cancel_url
+    conn = connection_for(entry, override, journal.home, need_key=need_key)
+    if need_key and conn.emulated:
+        _probe_emulator(entry, journal)
+    handle = Handle(entry.request_id, entry.response_url, entry.status_url, entry.cancel_url)
+    job = Job(conn, entry.endpoint, handle)
+    job.journal_id = entry.id
+    job.keep_images = entry.endpoint == ENDPOINT
+    if entry.submitted_at:
+        job.submitted_at = entry.submitted_at
+    return job
+
+
+def connection_for(
+    entry: JournalEntry, override: Connection | None, home: Path, *, need_key: bool = True
+) -> Connection:
+    """A connection to the row's host, with a key from this process (never the journal)."""
+    for conn in (override, _config._current):
+        if conn is not None and conn.host == entry.host:
+            return replace(conn, home=home)
+    settings = Settings.from_env()
+    host = entry.host
+    emulated = host.startswith(("127.", "localhost", "[::1]"))
+    if host == QINIU_HOST:
+        key, variable = settings.qiniu_key or settings.fal_key, "QINIU_API_KEY"
+    elif host == FAL_HOST:
+        key, variable = settings.fal_key, "FAL_KEY"
+    elif host == settings.queue_host or emulated:
+        key, variable = settings.fal_key or settings.qiniu_key, "FAL_KEY"
+        if emulated:
+            key = key or EMULATOR_KEY  # any non-blank key satisfies the emulator
+    else:
+        key, variable = None, "FAL_KEY"
+    if not key:
+        if need_key:
+            raise KlingConfigError(
+                message("resume.no_key", request_id=entry.request_id, host=host, variable=variable)
+            )
+        key = ""  # only cached files and keyless result URLs will be touched
+    backend = entry.backend if entry.backend in ("local", "qiniu", "fal") else "custom"
+    bundle = os.environ.get("SSL_CERT_FILE") if emulated else None
+    return Connection(
+        backend,  # type: ignore[arg-type]
+        host,
+        key,
+        "fal" if backend == "fal" else "qiniu",
+        ca_bundle=bundle,
+        home=home,
+    )
+
+
+def _probe_emulator(entry: JournalEntry, journal: Journal) -> None:
+    """An emulator's jobs die with it: say so at once rather than retry until the deadline."""
+    name, _, port = entry.host.partition("/")[0].rpartition(":")
+    try:
+        with socket.create_connection((name.strip("[]"), int(port)), timeout=PROBE_TIMEOUT):
+            return
+    except (OSError, ValueError) as exc:
+        text = message("resume.emulator_gone", request_id=entry.request_id, host=entry.host)
+        journal.record(entry.id, state="failed", error=text, error_type="emulator_gone")
+        raise KlingConnectionError(text, host=entry.host) from exc
+
+
+def _usable_result(entry: JournalEntry) -> dict[str, Any] | None:
+    """The output the journal already holds, if its image URLs can still be fetched."""
+    if entry.state not in ("downloading", "completed") or not entry.result:
+        return None
+    images = entry.result.get("images")
+    if entry.endpoint == ENDPOINT and not (
+        isinstance(images, list) and all(isinstance(im.get("url"), str) for im in images)
+    ):
+        return None  # data: URIs were summarised away: fetch the result again
+    return entry.result
+
+
+def _request_of(entry: JournalEntry, home: Path) -> tuple[KlingO1Request, list[PreparedImage]]:
+    """The request a row was made from, as far as the journal keeps it (images as thumbnails)."""
+    from ._images import PreparedImage
+    from ._request import KlingO1Request
+    from ._wire import data_uri
+
+    args = entry.arguments
+    request = KlingO1Request(
+        prompt=str(args.get("prompt", "")),
+        images=[],
+        resolution=args.get("resolution", "1K"),
+        num_images=args.get("num_images", 1),
+        aspect_ratio=args.get("aspect_ratio", "auto"),
+        output_format=args.get("output_format"),
+    )
+    inputs = []
+    labels = entry.inputs or []
+    for i, url in enumerate(args.get("image_urls") or []):
+        label = labels[i] if i < len(labels) else f"image_{i + 1}"
+        if isinstance(url, dict):
+            thumb = home / str(url.get("thumbnail", ""))
+            shown = data_uri(thumb.read_bytes(), "image/jpeg") if thumb.is_file() else ""
+            inputs.append(PreparedImage(shown, None, None, url.get("content_type"), (), label))
+        else:
+            inputs.append(PreparedImage(str(url), None, None, None, (), label))
+    return request, inputs
+
+
+def _settle_lost_submits(journal: Journal) -> None:
+    """A row still `submitting` whose process died will never learn its request id."""
+    mine = owner_tag()
+    for entry in journal.entries("submitting"):
+        if entry.owner != mine and not is_waited_on(journal, entry):
+            journal.record(entry.id, state="unknown", error=_lost_submit(entry).args[0])
+
+
+def _lost_submit(entry: JournalEntry) -> KlingSubmitUnknownError:
+    text = message(
+        "resume.no_request_id",
+        row=entry.id,
+        state=entry.state,
+        created=entry.created(),
+        host=entry.host,
+    )
+    return KlingSubmitUnknownError(text, host=entry.host, journal_id=entry.id)
