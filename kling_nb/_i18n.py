@@ -274,6 +274,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "跳过了 {count} 个未完成的任务：另一个仍在运行的进程（pid {pids}）正在等待它们。如仍要恢复，请传入请求 ID。",
     },
     "batch.progress": {"en": "Kling O1 batch", "zh": "Kling O1 批量"},
+    "batch.empty": {"en": "nothing to run or wait for", "zh": "没有需要运行或等待的任务"},
     "batch.counts": {"en": "running {running} · queued {queued}", "zh": "生成中 {running} · 排队中 {queued}"},
     "batch.summary": {
         "en": "{ok} of {total} succeeded · {failed} failed · {elapsed:.1f} s",
