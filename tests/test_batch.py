@@ -142,3 +142,13 @@ def test_ctrl_c_cancels_every_pending_job_and_keeps_order(slow_emu, home: Path) 
         assert stats["requests"][item.request_id]["cancelled"]  # type: ignore[union-attr]
         assert journal.find(item.request_id).state == "cancelled"  # type: ignore[union-attr]
     assert "interrupted" in repr(batch)
+
+
+def test_passing_faults_are_retried_and_never_fail_or_duplicate_a_job(home: Path) -> None:
+    with emulator.start(service_time=0.1, workers=3, fault_rate=0.4, seed=8) as emu:
+        conn = connect_to(emu, home)
+        requests = [KlingO1Request(f"fault {i} <<<image_1>>>", [photo(i)]) for i in range(6)]
+        batch = kling_nb.run_batch(requests, concurrency=3, progress=False, connection=conn)
+        totals = emu.stats()["totals"]
+    assert all(isinstance(item, EditResult) for item in batch), repr(batch)
+    assert totals["faults"] >= 3 and totals["submits"] == 6
