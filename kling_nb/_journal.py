@@ -168,6 +168,9 @@ class JournalEntry:
         return datetime.fromtimestamp(self.created_at).strftime("%Y-%m-%d %H:%M:%S")
 
 
+COLUMNS = frozenset(f.name for f in fields(JournalEntry)) - {"id"}
+
+
 class Journal:
     """The journal of one `KLING_NB_HOME`."""
 
@@ -227,6 +230,9 @@ class Journal:
             _ready.add(key)
 
     def _update(self, row_id: int, values: Mapping[str, Any]) -> None:
+        unknown = set(values) - COLUMNS
+        if unknown:  # column names go into the SQL text: only ours, never a caller's
+            raise ValueError(f"not journal columns: {sorted(unknown)}")
         values = {k: _scrub(v) for k, v in values.items()}
         values["updated_at"] = time.time()
         columns = ", ".join(f"{name} = ?" for name in values)
