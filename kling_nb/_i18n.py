@@ -350,6 +350,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.hide_code": {"en": "Hide code", "zh": "隐藏代码"},
     "panel.ready": {"en": "Ready.", "zh": "就绪。"},
     "panel.busy": {"en": "Run #{number} is still going: wait for it or press Cancel, then run again.", "zh": "第 {number} 次运行尚未结束：请等待或点击取消后再运行。"},
+    "panel.fetching": {"en": "fetching the images…", "zh": "正在获取图片…"},
     "panel.cancelling": {"en": "cancelling…", "zh": "正在取消…"},
     "panel.cancelled": {"en": "Run #{number} was cancelled{where}. Nothing more is billed for it.", "zh": "第 {number} 次运行已取消{where}。不会再为它计费。"},
     "panel.cancelled_remote": {"en": " on the server (request {request_id})", "zh": "（服务端请求 {request_id}）"},
@@ -378,6 +379,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.state_failed": {"en": "failed", "zh": "失败"},
     "panel.state_cancelled": {"en": "cancelled", "zh": "已取消"},
     "panel.journal": {"en": "Earlier runs (journal)", "zh": "更早的运行（日志）"},
+    "panel.journal_restored": {"en": "Restored the prompt and parameters of journal row {id}.", "zh": "已恢复日志第 {id} 条的提示词和参数。"},
+    "panel.journal_missing": {"en": "{missing} of its input images were files or uploads, which the journal does not keep: add them again.", "zh": "其中 {missing} 张输入图片是文件或上传内容，日志不保存它们：请重新添加。"},
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
 }
 

@@ -1,0 +1,320 @@
+"""EditPanel, driven through its widgets and its small programmatic surface, on the emulator."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import pytest
+from PIL import Image
+
+import kling_nb
+from kling_nb import EditPanel, KlingValidationError
+from kling_nb import panel as panel_module
+from kling_nb._config import Connection
+from kling_nb._i18n import MESSAGES
+from kling_nb.panel import renumber_references, upload_entries
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 15.0  # s; a run here takes about 0.3 s of emulated work
+
+
+def photo(size: tuple[int, int] = (800, 600), color: tuple[int, int, int] = (30, 160, 60)) -> bytes:
+    img = Image.radial_gradient("L").resize(size).convert("RGB")
+    img.paste(color, (size[0] // 8, size[1] // 8, size[0] // 2, size[1] // 2))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture
+def photo_file(tmp_path: Path) -> Path:
+    path = tmp_path / "garden.jpg"
+    path.write_bytes(photo())
+    return path
+
+
+@pytest.fixture
+def panel(conn: Connection, photo_file: Path) -> EditPanel:
+    panel = EditPanel(conn)
+    assert panel.add_image(photo_file) == 1
+    panel.prompt = "turn <<<image_1>>> into a watercolor"
+    return panel
+
+
+def _widgets(root: Any) -> list[Any]:
+    found = [root]
+    for child in getattr(root, "children", ()):
+        found += _widgets(child)
+    return found
+
+
+def test_run_button_fills_the_gallery_and_the_history(panel: EditPanel) -> None:
+    panel.widgets.run.click()
+    result = panel.wait(WAIT)
+    assert result is not None and len(result) == 1
+    assert panel.result is result and panel.results == [result]
+    cards = panel.widgets.gallery.children
+    assert len(cards) == 1 and cards[0].children[0].value[:2] == b"\xff\xd8"  # a JPEG
+    assert "done" in panel.status and result.request_id[:8] in panel.status
+    assert [run.state for run in panel.history] == ["completed"]
+    assert panel.last_error is None and not panel.running
+    assert not panel.widgets.run.disabled and panel.widgets.cancel.disabled
+
+
+def test_run_keeps_the_kernel_free_and_refuses_a_second_run_visibly(panel: EditPanel) -> None:
+    first = panel.run()
+    assert panel.running and not first.done()  # run() returned while the job runs
+    assert panel.widgets.run.disabled
+    assert panel.run() is first
+    assert "still going" in panel.widgets.notice.value
+    assert first.result(WAIT) is not None
+    assert len(panel.history) == 1
+
+
+def test_cancel_cancels_the_remote_job(panel: EditPanel, emu: Any) -> None:
+    future = panel.run()
+    panel.widgets.cancel.click()
+    assert panel.wait(WAIT) is None
+    run = panel.history[-1]
+    assert run.state == "cancelled" and future.done()
+    assert "cancelled" in panel.status
+    assert emu.stats()["requests"][run.request_id]["cancelled"] is True
+    assert panel.last_error is None  # a cancel is not an error
+    assert "cancelled on the server" in panel.widgets.notice.value
+
+
+def test_reference_past_the_last_image_is_flagged_live_and_refused_in_words(
+    panel: EditPanel, emu: Any
+) -> None:
+    submits = emu.stats()["totals"]["submits"]
+    panel.prompt = "put the hat from <<<image_2>>> on <<<image_1>>>"
+    assert "refers to image 2" in panel.widgets.count.value
+    future = panel.run()
+    assert isinstance(future.exception(0), KlingValidationError)
+    assert panel.last_error is not None and "image 2" in panel.last_error
+    assert "Traceback" not in panel.widgets.error.value
+    assert panel.widgets.error.layout.display is None  # shown
+    assert panel.history == [] and emu.stats()["totals"]["submits"] == submits
+
+
+def test_prompt_count_warns_past_2500_characters(panel: EditPanel) -> None:
+    panel.prompt = "x" * 2501
+    assert "2501 / 2500" in panel.widgets.count.value
+    assert "1 too many" in panel.widgets.count.value
+
+
+def test_too_small_image_is_flagged_on_its_card_and_its_run_fails_in_words(
+    conn: Connection,
+) -> None:
+    panel = EditPanel(conn, prompt="sharpen <<<image_1>>>")
+    assert panel.add_image(photo((200, 150))) == 1
+    card_text = panel.widgets.cards.children[0].children[1].value
+    assert "200×150" in card_text and "at least 300 px" in card_text
+    assert panel.wait(WAIT) is None
+    panel.run()
+    assert panel.wait(WAIT) is None
+    assert panel.last_error is not None and "at least 300 px" in panel.last_error
+    assert panel.history[-1].state == "failed"
+
+
+def test_missing_file_is_refused_in_words(conn: Connection, tmp_path: Path) -> None:
+    panel = EditPanel(conn)
+    assert panel.add_image(tmp_path / "nope.jpg") is None
+    assert panel.images == []
+    assert panel.last_error is not None and "nope.jpg" in panel.last_error
+
+
+def test_path_field_and_add_button_add_an_image(conn: Connection, photo_file: Path) -> None:
+    panel = EditPanel(conn)
+    panel.widgets.source.value = str(photo_file)
+    panel.widgets.add.click()
+    assert panel.images == [str(photo_file)] and panel.widgets.source.value == ""
+
+
+def test_unexpected_error_is_shown_in_words(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(panel_module, "submit_edit", broken)
+    future = panel.run()
+    assert panel.wait(WAIT) is None
+    assert isinstance(future.exception(), RuntimeError)  # kept for scripts, not swallowed
+    assert panel.last_error is not None
+    assert "RuntimeError: disk on fire" in panel.last_error
+    assert "Traceback" not in panel.last_error
+    assert not panel.running
+
+
+def test_use_as_input_adds_the_result_as_the_next_image(panel: EditPanel) -> None:
+    panel.run()
+    result = panel.wait(WAIT)
+    assert result is not None
+    panel.widgets.gallery.children[0].children[2].children[1].click()  # "Use as input"
+    assert panel.images[-1] == str(result.images[0].path)
+    assert len(panel.images) == 2
+    assert "image_2" in panel.widgets.notice.value
+
+
+def test_restore_puts_back_prompt_images_and_parameters(panel: EditPanel) -> None:
+    panel.aspect_ratio, panel.num_images, panel.resolution = "16:9", 2, "2K"
+    panel.run()
+    panel.cancel()  # any run restores, finished or not; cancelling keeps this test quick
+    panel.wait(WAIT)
+    panel.prompt, panel.aspect_ratio, panel.num_images, panel.resolution = "other", "1:1", 1, "1K"
+    panel.clear_images()
+    row = panel.widgets.history.children[0]
+    row.children[0].click()  # "Restore"
+    assert panel.prompt == "turn <<<image_1>>> into a watercolor"
+    assert (panel.aspect_ratio, panel.num_images, panel.resolution) == ("16:9", 2, "2K")
+    assert len(panel.images) == 1
+
+
+def test_show_code_prints_the_equivalent_calls(panel: EditPanel, photo_file: Path) -> None:
+    panel.num_images = 3
+    panel.widgets.code_toggle.click()
+    shown = panel.widgets.code.value
+    assert panel.widgets.code.layout.display is None
+    code = panel.code()
+    compile(code, "<show code>", "exec")
+    assert "kling_nb.edit(" in code and "kling_nb.run_fal_task(" in code
+    assert "'turn <<<image_1>>> into a watercolor'" in code
+    assert repr(str(photo_file)) in code and "num_images=3" in code
+    assert "'num_images': 3" in code and "'fal-ai/kling-image/o1'" in code
+    assert "kling_nb.edit(" in shown and "&lt;&lt;&lt;image_1&gt;&gt;&gt;" in shown
+    panel.prompt = "now <<<image_1>>> in ink"
+    assert "now &lt;&lt;&lt;image_1&gt;&gt;&gt; in ink" in panel.widgets.code.value  # live
+
+
+def test_upload_values_of_ipywidgets_7_and_8_are_both_added(conn: Connection) -> None:
+    panel = EditPanel(conn)
+    v7 = {
+        "a.jpg": {
+            "metadata": {"name": "a.jpg", "type": "image/jpeg", "size": 1},
+            "content": photo(),
+        },
+        "b.jpg": {"metadata": {"name": "b.jpg"}, "content": photo(color=(200, 0, 0))},
+    }
+    v8 = ({"name": "c.jpg", "type": "image/jpeg", "size": 1, "content": memoryview(photo())},)
+    assert [name for name, _ in upload_entries(v7)] == ["a.jpg", "b.jpg"]
+    assert [name for name, _ in upload_entries(v8)] == ["c.jpg"]
+    assert panel.add_uploads(v7) == [1, 2]
+    assert panel.add_uploads(v8) == [3]
+    # And through the widget itself, as the browser fills it: taken, then cleared.
+    _browser_upload(panel.widgets.upload, "d.jpg", photo())
+    assert len(panel.images) == 4 and not panel.widgets.upload.value
+    labels = [card.children[1].value for card in panel.widgets.cards.children]
+    assert all(name in text for name, text in zip("abcd", labels, strict=True))
+    assert all(Path(str(src)).is_file() for src in panel.images)  # kept as files
+
+
+def _browser_upload(upload: Any, name: str, data: bytes) -> None:
+    """What the front end does when a file is chosen, in ipywidgets 7 or 8."""
+    if ipywidgets.__version__.startswith("7."):
+        upload.metadata = [{"name": name, "type": "image/jpeg", "size": len(data)}]
+        upload.data = [data]
+        upload.set_trait("_counter", upload._counter + 1)
+        return
+    entry = {"name": name, "type": "image/jpeg", "size": len(data), "content": memoryview(data)}
+    upload.value = ({**entry, "last_modified": datetime.now(timezone.utc)},)
+
+
+def test_resolution_choices_follow_the_backend_profile() -> None:
+    fal = Connection("fal", "queue.fal.run", "k", "fal")
+    qiniu = Connection("qiniu", "api.qnaigc.com/queue", "k", "qiniu")
+    assert list(EditPanel(fal).widgets.resolution.options) == ["1K", "2K"]
+    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K", "4K"]
+    fal_panel = EditPanel(fal)
+    assert "fal" in fal_panel.widgets.badge.value and "billed" in fal_panel.widgets.badge.value
+    fal_panel.add_image(photo())
+    fal_panel.insert_reference(1)
+    assert fal_panel.prompt == "@Image1 "
+
+
+def test_badge_says_emulator(panel: EditPanel) -> None:
+    assert "emulator" in panel.widgets.badge.value
+    assert "not Kling" in panel.widgets.badge.value
+
+
+def test_reorder_and_remove_keep_prompt_references_pointing_at_the_same_images(
+    conn: Connection,
+) -> None:
+    panel = EditPanel(conn)
+    for color in ((200, 0, 0), (0, 200, 0), (0, 0, 200)):
+        panel.add_image(photo(color=color))
+    red, green, blue = panel.images
+    panel.prompt = "<<<image_1>>> red, @Image2 green, <<<image_3>>> blue"
+    card = panel.widgets.cards.children[2]
+    card.children[2].children[0].click()  # blue: "move earlier"
+    assert panel.images == [red, blue, green]
+    assert panel.prompt == "<<<image_1>>> red, @Image3 green, <<<image_2>>> blue"
+    panel.remove_image(1)  # red goes; its reference now points past the end, flagged
+    assert panel.images == [blue, green]
+    assert panel.prompt == "<<<image_3>>> red, @Image2 green, <<<image_1>>> blue"
+    assert "refers to image 3" in panel.widgets.count.value
+    assert renumber_references("<<< image_1 >>> @Image12", {1: 2, 12: 1}) == (
+        "<<<image_2>>> @Image1"
+    )
+
+
+def test_insert_reference_button_appends_the_token(panel: EditPanel) -> None:
+    panel.prompt = "blend"
+    panel.widgets.cards.children[0].children[2].children[2].click()  # "+ @"
+    assert panel.prompt == "blend <<<image_1>>>"
+
+
+def test_save_and_compare(panel: EditPanel, tmp_path: Path) -> None:
+    panel.num_images = 2
+    panel.run()
+    assert panel.wait(WAIT) is not None
+    panel.widgets.folder.value = str(tmp_path / "out")
+    panel.widgets.gallery.children[1].children[2].children[0].click()  # Save image 2
+    saved = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(saved) == 2 and saved[0].endswith("_2.png") and saved[1].endswith(".json")
+    assert len(panel.save()) == 2
+    panel.widgets.compare.click()
+    assert panel.widgets.compare_image.layout.display is None
+    assert panel.widgets.compare_image.value[:2] == b"\xff\xd8"
+    panel.widgets.compare.click()
+    assert panel.widgets.compare_image.layout.display == "none"
+
+
+def test_journal_rows_restore_prompt_and_parameters(panel: EditPanel) -> None:
+    panel.aspect_ratio = "3:4"
+    panel.run()
+    assert panel.wait(WAIT) is not None
+    assert panel.widgets.journal_section.layout.display is None
+    entry_id = panel.widgets.journal.options[0][1]
+    panel.prompt, panel.aspect_ratio = "", "auto"
+    panel.restore_journal(entry_id)
+    assert panel.prompt == "turn <<<image_1>>> into a watercolor"
+    assert panel.aspect_ratio == "3:4"
+    assert "add them again" in panel.widgets.notice.value  # a file input is not kept
+
+
+def test_labels_in_chinese(conn: Connection) -> None:
+    panel = EditPanel(conn, lang="zh")
+    assert "运行" in panel.widgets.run.description
+    assert "取消" in panel.widgets.cancel.description
+
+
+def test_every_panel_message_exists_in_both_languages() -> None:
+    keys = [k for k in MESSAGES if k.startswith("panel.")]
+    assert keys and all(set(MESSAGES[k]) == {"zh", "en"} for k in keys)
+
+
+def test_only_core_widgets_and_never_the_output_widget(panel: EditPanel) -> None:
+    found = _widgets(panel.widget)
+    assert not any(isinstance(x, ipywidgets.Output) for x in found)
+    assert all(type(x).__module__.startswith("ipywidgets") for x in found)
+
+
+def test_follows_the_current_connection(conn: Connection) -> None:
+    panel = kling_nb.EditPanel()
+    assert panel.connection == conn
