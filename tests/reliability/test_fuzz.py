@@ -28,12 +28,19 @@ def _png(w: int = 320, h: int = 400) -> bytes:
 
 SEEDS = [_jpeg(), _png()]
 anything = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 20), st.floats(allow_nan=True), st.text(max_size=20),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 20),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 url = st.one_of(
-    st.just("https://example.com/a.jpg"), st.just("data:image/png;base64,iVBORw0KGgo="),
-    st.text(max_size=30), st.just("ftp://x/y.png"),
+    st.just("https://example.com/a.jpg"),
+    st.just("data:image/png;base64,iVBORw0KGgo="),
+    st.text(max_size=30),
+    st.just("ftp://x/y.png"),
 )
 
 
