@@ -255,6 +255,23 @@ class PanelWidgets:
 
     def __init__(self, t: Callable[..., str]):
         self.badge = w.HTML()
+        self._inputs(t)
+        self._parameters(t)
+        self.run = _classed(
+            _button("▶ " + t("panel.run"), style="primary", width="96px"), "kling-nb-run"
+        )
+        self.cancel = _classed(_button("■ " + t("panel.cancel"), width="96px"), "kling-nb-cancel")
+        self.cancel.disabled = True
+        self.code_toggle = _button(t("panel.show_code"), width="auto")
+        self.status = _classed(w.HTML(), "kling-nb-status")
+        self.error = _classed(w.HTML(), "kling-nb-error")
+        self.notice = _classed(w.HTML(), "kling-nb-notice")
+        self.code = _classed(w.HTML(), "kling-nb-code")
+        self._results(t)
+        for hidden in (self.error, self.compare_image, self.code):
+            _show(hidden, False)
+
+    def _inputs(self, t: Callable[..., str]) -> None:
         self.source = w.Text(placeholder=t("panel.source_placeholder"), layout=w.Layout(flex="1"))
         self.add = _button(t("panel.add"), width="auto")
         self.upload = _classed(
@@ -263,23 +280,27 @@ class PanelWidgets:
             ),
             "kling-nb-upload",
         )
+        if self.upload.has_trait("tooltip"):  # ipywidgets 8; unset, the browser shows "null"
+            self.upload.tooltip = t("panel.upload_hint")
         self.images_hint = _classed(w.HTML(), "kling-nb-hint")
         self.cards = _classed(w.HBox(), "kling-nb-cards")
         self.prompt = w.Textarea(
             placeholder=t("panel.prompt_placeholder"),
             rows=4,
-            continuous_update=True,
+            continuous_update=True,  # the count and the reference check follow each keystroke
             layout=w.Layout(width="100%"),
         )
         self.count = _classed(w.HTML(), "kling-nb-count")
+
+    def _parameters(self, t: Callable[..., str]) -> None:
         style = {"description_width": "initial"}
         self.resolution = w.ToggleButtons(
-            options=list(RESOLUTIONS["qiniu"]), description=t("panel.resolution"), style=style
+            options=list(RESOLUTIONS["qiniu"]),
+            description=t("panel.resolution"),
+            style=style,
+            layout=w.Layout(width="auto", flex="0 0 auto"),
         )
         self.resolution.style.button_width = "44px"
-        self.resolution.layout = w.Layout(width="auto", flex="0 0 auto")
-        if self.upload.has_trait("tooltip"):  # ipywidgets 8; unset, the browser shows "null"
-            self.upload.tooltip = t("panel.upload_hint")
         self.aspect_ratio = w.Dropdown(
             options=list(ASPECT_RATIOS),
             description=t("panel.aspect_ratio"),
@@ -301,22 +322,16 @@ class PanelWidgets:
             style=style,
             layout=w.Layout(width="150px"),
         )
-        self.run = _classed(
-            _button("▶ " + t("panel.run"), style="primary", width="96px"), "kling-nb-run"
-        )
-        self.cancel = _classed(_button("■ " + t("panel.cancel"), width="96px"), "kling-nb-cancel")
-        self.cancel.disabled = True
-        self.code_toggle = _button(t("panel.show_code"), width="auto")
-        self.status = _classed(w.HTML(), "kling-nb-status")
-        self.error = _classed(w.HTML(), "kling-nb-error")
-        self.notice = _classed(w.HTML(), "kling-nb-notice")
+
+    def _results(self, t: Callable[..., str]) -> None:
         self.results_head = _classed(w.HTML(), "kling-nb-results-head")
         self.compare = _button(t("panel.compare"), width="auto")
         self.save_all = _button(t("panel.save_all"), width="auto")
+        self.compare.disabled = self.save_all.disabled = True
         self.folder = w.Text(
             value="kling_outputs",
             description=t("panel.folder"),
-            style=style,
+            style={"description_width": "initial"},
             layout=w.Layout(width="260px"),
         )
         self.gallery = _classed(w.HBox(), "kling-nb-cards", "kling-nb-gallery")
@@ -324,10 +339,6 @@ class PanelWidgets:
         self.history = _classed(w.VBox(), "kling-nb-history")
         self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
         self.journal_restore = _button(t("panel.restore"), width="auto")
-        self.code = _classed(w.HTML(), "kling-nb-code")
-        for hidden in (self.error, self.compare_image, self.code):
-            _show(hidden, False)
-        self.compare.disabled = self.save_all.disabled = True
 
     def layout(self, t: Callable[..., str]) -> Any:
         """The whole panel, top to bottom."""
@@ -841,43 +852,56 @@ class EditPanel:
             self._notice(self._t("panel.too_late", request_id=job.request_id))
 
     def _work(self, run: PanelRun, request: KlingO1Request) -> None:
-        """The worker thread: submit, wait, fetch; every ending reaches `_finish`."""
+        """The worker thread: submit, wait, fetch, show; the Future is always resolved."""
+        result: EditResult | None = None
+        failure: BaseException | None = None
         try:
-            job, prepared = submit_edit(request, run.connection)
-            with self._lock:
-                run.job, run.request_id = job, job.request_id
-                cancel_now = run.cancel_requested
-            if cancel_now:
-                self._cancel_remote(run, job)
-            output = job.wait(timeout=self.timeout, progress=_RunProgress(self, run))
-            result = EditResult.from_output(output, job=job, request=request, inputs=prepared)
+            result = self._produce(run, request)
         except KlingCancelledError as exc:
-            self._finish(run, "cancelled", exc=exc)
+            failure, state, error = exc, "cancelled", None
         except KlingError as exc:
-            self._finish(run, "failed", str(exc), exc=exc)
-        except Exception as exc:  # noqa: BLE001 - the thread's last stop: say it in words
-            words = self._t("panel.unexpected", kind=type(exc).__name__, detail=exc)
-            self._finish(run, "failed", words, exc=exc)
+            failure, state, error = exc, "failed", str(exc)
+        except Exception as exc:  # the thread's last stop: say it in words, keep it on the Future
+            failure, state, error = exc, "failed", self._unexpected(exc)
         else:
-            self._finish(run, "completed", result=result)
+            state, error = "completed", None
+        try:
+            self._finish(run, state, error, result)
+        except Exception as exc:  # showing the outcome failed (a broken file?): end it in words
+            failure, result = failure or exc, None
+            self._finish(run, "failed", self._unexpected(exc), None)
+        finally:
+            # Widgets first, then the Future: whoever awaits it sees the panel up to date.
+            if result is not None:
+                run.future.set_result(result)
+            else:
+                run.future.set_exception(failure or KlingError(error or state))
+
+    def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
+        job, prepared = submit_edit(request, run.connection)
+        with self._lock:
+            run.job, run.request_id = job, job.request_id
+            cancel_now = run.cancel_requested
+        if cancel_now:
+            self._cancel_remote(run, job)
+        output = job.wait(timeout=self.timeout, progress=_RunProgress(self, run))
+        return EditResult.from_output(output, job=job, request=request, inputs=prepared)
+
+    def _unexpected(self, exc: BaseException) -> str:
+        return self._t("panel.unexpected", kind=type(exc).__name__, detail=exc)
 
     def _finish(
-        self,
-        run: PanelRun,
-        state: str,
-        error: str | None = None,
-        *,
-        result: EditResult | None = None,
-        exc: BaseException | None = None,
+        self, run: PanelRun, state: str, error: str | None, result: EditResult | None
     ) -> None:
         with self._lock:
             run.elapsed = run.clock()
             run.state, run.result, run.error = state, result, error
             if self._active is run:
                 self._active = None
-        self._set_running(False)
         if result is not None:
-            self._show_result(run)
+            self._show_result(run)  # first: the pictures are what the user waits for
+        self._show_status(run)
+        self._set_running(False)
         if state == "failed":
             self._show_error(error)
         if state == "cancelled":
@@ -887,14 +911,8 @@ class EditPanel:
                 else ""
             )
             self._notice(self._t("panel.cancelled", number=run.number, where=where))
-        self._show_status(run)
         self._render_history()
         self._refresh_journal()
-        # Widgets first, then the Future: whoever awaits it sees the panel up to date.
-        if result is not None:
-            run.future.set_result(result)
-        else:
-            run.future.set_exception(exc or KlingError(error or state))
 
     def _tick(self, run: PanelRun) -> None:
         """Keep the elapsed time moving between status events."""

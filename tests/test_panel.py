@@ -152,6 +152,19 @@ def test_unexpected_error_is_shown_in_words(
     assert not panel.running
 
 
+def test_a_result_that_cannot_be_shown_ends_the_run_in_words(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(path: Path) -> bytes:
+        raise OSError("cannot identify image file")
+
+    monkeypatch.setattr(panel_module, "_gallery_jpeg", unreadable)
+    future = panel.run()
+    assert panel.wait(WAIT) is None and isinstance(future.exception(), OSError)
+    assert panel.last_error is not None and "OSError: cannot identify" in panel.last_error
+    assert not panel.running and not panel.widgets.run.disabled
+
+
 def test_use_as_input_adds_the_result_as_the_next_image(panel: EditPanel) -> None:
     panel.run()
     result = panel.wait(WAIT)
