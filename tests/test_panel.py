@@ -331,3 +331,31 @@ def test_only_core_widgets_and_never_the_output_widget(panel: EditPanel) -> None
 def test_follows_the_current_connection(conn: Connection) -> None:
     panel = kling_nb.EditPanel()
     assert panel.connection == conn
+
+
+def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel) -> None:
+    from kling_nb._transport import JobStatus
+    from kling_nb.panel import PanelRun
+
+    assert panel.connection is not None
+    run = PanelRun(7, panel.parameters(), [], panel.connection, request_id="abcdef123456")
+    log = {"message": "Rendering  image 1/1", "level": "INFO", "source": "USER", "timestamp": ""}
+    run.status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
+    panel._show_status(run)
+    assert "#7" in panel.status and "queued (position 3)" in panel.status
+    assert "Rendering image 1/1" in panel.status and "request abcdef12" in panel.status
+    assert " s · " in panel.status  # elapsed seconds
+
+
+def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
+    from kling_nb.emulator._samples import GUIDE_URL
+
+    panel = EditPanel(conn, prompt="watercolor <<<image_1>>>")
+    assert panel.add_image("https://example.com/photo.jpg") == 1  # no network: not fetched
+    assert panel.widgets.cards.children[0].children[0].format == "url"
+    assert panel.add_image(GUIDE_URL) == 2  # the guide's sample: thumbnail from the bundle
+    assert panel.widgets.cards.children[1].children[0].format == "jpeg"
+    panel.remove_image(2)
+    panel.run()
+    assert panel.wait(WAIT) is None  # the emulator fetches nothing: refused, in words
+    assert panel.last_error is not None and "example.com" in panel.last_error
