@@ -3,12 +3,18 @@
     badge ─ reference images (path / URL / upload; thumbnails; reorder, remove, insert ref)
           ─ prompt (live count, references checked) ─ resolution · aspect ratio · images
           ─ Run / Cancel · live status ─ results (save, use as input, before/after)
-          ─ this session's runs (restore in one click) ─ the same request as code
+          ─ this session's runs (restore in one click) ─ earlier runs from the journal
+          ─ "show code": the same request as `kling_nb.edit(...)` and `run_fal_task(...)`
 
 Run never blocks the kernel: it submits and waits on a worker thread, and Cancel asks the
 server to cancel from another short-lived thread. Widgets are updated from those threads
 (ipykernel sends comm messages from any thread); the Output widget is never used, because
 it captures by thread-unsafe context. Every failure is shown in the panel in words.
+
+Scripts and tests use the same surface as the buttons: set `prompt`, `resolution`,
+`aspect_ratio`, `num_images`, `output_format`; `add_image()`, `add_uploads()`; `run()` returns
+a Future; `wait()`, `cancel()`; read `result`, `results`, `history`, `last_error`, `status`;
+`widgets` holds every control (`panel.widgets.run.click()`).
 """
 
 from __future__ import annotations
@@ -111,11 +117,9 @@ BADGE_COLORS = {
 
 
 def upload_entries(value: object) -> list[tuple[str, bytes]]:
-    """(file name, bytes) of a FileUpload value, in ipywidgets 7 or 8 form.
-
-    7.x: a dict name → {"metadata": {...}, "content": bytes};
-    8.x: a tuple of dicts with name, type, size and content (a memoryview).
-    """
+    """(file name, bytes) of a FileUpload value, in ipywidgets 7 or 8 form."""
+    # 7.x: a dict name → {"metadata": {...}, "content": bytes};
+    # 8.x: a tuple of dicts with name, type, size and content (a memoryview).
     if isinstance(value, Mapping):
         found = []
         for name, entry in value.items():
@@ -418,12 +422,7 @@ class _ResultCard:
 
 
 class EditPanel:
-    """An interactive Kling O1 editor: reference images, prompt, parameters, run, results.
-
-    Scripts and tests use the same surface as the buttons: set `prompt`, `resolution`,
-    `aspect_ratio`, `num_images`, `output_format`; `add_image()`; `run()` returns a Future;
-    `wait()`, `cancel()`; read `result`, `results`, `history`, `last_error`, `status`.
-    """
+    """An interactive Kling O1 editor: reference images, prompt, parameters, run, results."""
 
     def __init__(
         self,
@@ -565,10 +564,8 @@ class EditPanel:
     # --- reference images ------------------------------------------------------------------
 
     def add_image(self, source: ImageInput, label: str | None = None) -> int | None:
-        """Add a path, URL, PIL image, bytes or array as the next image; its number, or None.
-
-        A source that can't be opened is refused, in words, in the panel (and `last_error`).
-        """
+        """Add a path, URL, PIL image, bytes or array as the next image; its number, or None."""
+        # A source that can't be opened is refused, in words, in the panel (and `last_error`).
         added = self._add_many([(source, label)])
         return added[0] if added else None
 
@@ -620,11 +617,9 @@ class EditPanel:
         return path
 
     def remove_image(self, number: int) -> None:
-        """Remove image_<number>; later references in the prompt move down by one.
-
-        References to the removed image now point past the last one (flagged at once), which
-        is also where the next added image lands.
-        """
+        """Remove image_<number>; later references in the prompt move down by one."""
+        # References to the removed image now point past the last one (flagged at once), which
+        # is also where the next added image lands.
         with self._lock:
             count = len(self._images)
             self._check_number(number, count)
@@ -778,11 +773,9 @@ class EditPanel:
             return self._active is not None
 
     def run(self) -> Future[EditResult]:
-        """Start a run on a worker thread and return its Future (the kernel stays free).
-
-        While a run is going, another Run is refused, visibly, and its Future is returned.
-        Invalid input is refused before anything is sent: the Future holds the error.
-        """
+        """Start a run on a worker thread and return its Future (the kernel stays free)."""
+        # While a run is going, another Run is refused, visibly, and its Future is returned.
+        # Invalid input is refused before anything is sent: the Future holds the error.
         with self._lock:
             if self._active is not None:
                 self._notice(self._t("panel.busy", number=self._active.number), warn=True)
@@ -815,10 +808,8 @@ class EditPanel:
         return run.future
 
     def wait(self, timeout: float | None = None) -> EditResult | None:
-        """Wait for the current (or last) run; its result, or None if it failed or was cancelled.
-
-        Raises TimeoutError if it is still going after `timeout` seconds.
-        """
+        """The current (or last) run's result; None if it failed or was cancelled."""
+        # Raises TimeoutError if it is still going after `timeout` seconds.
         with self._lock:
             run = self._active or (self._runs[-1] if self._runs else None)
         if run is None:
@@ -1148,11 +1139,9 @@ class EditPanel:
         )
 
     def restore_journal(self, entry_id: int) -> None:
-        """Put a journal row's prompt and parameters back (and its inputs given as URLs).
-
-        The journal keeps no image given as a file or upload, only its fingerprint: those
-        have to be added again, and the panel says so.
-        """
+        """Put a journal row's prompt and parameters back (and its inputs given as URLs)."""
+        # The journal keeps no image given as a file or upload, only its fingerprint: those
+        # have to be added again, and the panel says so.
         from ._journal import journal_for
 
         home = self._conn.home if self._conn else Settings.from_env().home
@@ -1304,8 +1293,8 @@ def _journal_label(entry: Any) -> str:
 
 
 def _gallery_jpeg(path: Path) -> bytes:
-    """A gallery picture of a result file: shrunk by a whole factor, fast (it is on the
-    way from Run to the gallery)."""
+    """A gallery picture of a result file, shrunk by a whole factor."""
+    # Not thumbnail_bytes(): this is on the way from Run to the gallery, and reduce() is fast.
     with PILImage.open(path) as image:
         factor = max(1, max(image.size) // RESULT_SIDE)
         small = image.reduce(factor) if factor > 1 else image.copy()
