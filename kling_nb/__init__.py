@@ -64,15 +64,23 @@ __all__ = [
     "run_batch",
     "run_fal_task",
     "sample_image",
+    "sample_names",
     "set_language",
 ]
 
 
 def sample_image(name: str = "running-man.jpg") -> Any:
-    """The path of a bundled sample photo (see `kling_nb.emulator` samples)."""
+    """The path of a bundled sample photo (see `sample_names()`)."""
     from .emulator._samples import sample_path
 
     return sample_path(name)
+
+
+def sample_names() -> list[str]:
+    """The bundled sample photos: public domain, CC0 or drawn by code (see PROVENANCE.md)."""
+    from .emulator._samples import sample_names as names
+
+    return names()
 
 
 def __getattr__(name: str) -> Any:

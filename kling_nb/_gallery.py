@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 BYTES_PER_PICTURE = 80_000
 CAPTION_HEIGHT = 22
+# Pillow's bundled font has Latin-1 letters but draws these as boxes.
+PLAIN = str.maketrans({"×": "x", "✓": "ok", "✗": "x", "⊘": "-", "—": "-", "→": "->", "…": "..."})
 GAP = 8
 BACKGROUND = (246, 246, 244)
 INK = (40, 40, 40)
@@ -51,7 +53,7 @@ def contact_sheet(
     draw = ImageDraw.Draw(sheet)
     font = _font(14)
     if title:
-        draw.text((GAP, GAP), title, fill=ACCENT, font=font)
+        draw.text((GAP, GAP), title.translate(PLAIN), fill=ACCENT, font=font)
     for i, cell in enumerate(cells):
         row, col = divmod(i, columns)
         x0 = label_w + GAP + col * (cell_side + GAP)
@@ -61,10 +63,10 @@ def contact_sheet(
         sheet.paste(
             thumb, (x0 + (cell_side - thumb.width) // 2, y0 + (cell_side - thumb.height) // 2)
         )
-        draw.text((x0, y0 + cell_side + 4), cell.caption, fill=INK, font=font)
+        draw.text((x0, y0 + cell_side + 4), cell.caption.translate(PLAIN), fill=INK, font=font)
     for row, text in enumerate(rows_titles[:rows]):
         y = title_h + GAP + row * (cell_side + CAPTION_HEIGHT + GAP) + cell_side // 2
-        draw.text((GAP, y), text, fill=ACCENT, font=font)
+        draw.text((GAP, y), text.translate(PLAIN), fill=ACCENT, font=font)
     return _fit_jpeg(sheet, BYTES_PER_PICTURE * n)
 
 

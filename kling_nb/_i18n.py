@@ -42,6 +42,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "prompt refers to image {number}, but only {count} image(s) are given. Add an image or refer to <<<image_1>>> … <<<image_{count}>>>.",
         "zh": "prompt 引用了第 {number} 张图片，但只提供了 {count} 张。请添加图片，或只引用 <<<image_1>>> … <<<image_{count}>>>。",
     },
+    "rule.reference_one_image": {
+        "en": "prompt refers to image {number}, but only one image is given. Add an image, or refer to it as <<<image_1>>>.",
+        "zh": "prompt 引用了第 {number} 张图片，但只提供了 1 张。请添加图片，或用 <<<image_1>>> 引用它。",
+    },
+    "rule.reference_zero": {
+        "en": "prompt refers to image 0, but images are numbered from 1: the first is <<<image_1>>> (or @Image1).",
+        "zh": "prompt 引用了第 0 张图片，但图片从 1 开始编号：第一张是 <<<image_1>>>（或 @Image1）。",
+    },
     "rule.choice": {
         "en": "{field} = {value!r} is not allowed. Use one of: {allowed}.",
         "zh": "{field} = {value!r} 不是允许的取值。可选：{allowed}。",
@@ -275,7 +283,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "batch.progress": {"en": "Kling O1 batch", "zh": "Kling O1 批量"},
     "batch.empty": {"en": "nothing to run or wait for", "zh": "没有需要运行或等待的任务"},
-    "batch.counts": {"en": "running {running} · queued {queued}", "zh": "生成中 {running} · 排队中 {queued}"},
+    "batch.counts": {
+        "en": "running {running} · queued {queued}",
+        "zh": "生成中 {running} · 排队中 {queued}",
+    },
     "batch.summary": {
         "en": "{ok} of {total} succeeded · {failed} failed · {elapsed:.1f} s",
         "zh": "{total} 个中成功 {ok} 个 · 失败 {failed} 个 · 用时 {elapsed:.1f} 秒",
@@ -303,6 +314,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "progress.COMPLETED": {"en": "done", "zh": "完成"},
     "progress.FAILED": {"en": "failed", "zh": "失败"},
     "progress.CANCELLED": {"en": "cancelled", "zh": "已取消"},
+    "progress.images": {"en": "{count} image(s)", "zh": "{count} 张图片"},
+    "progress.request": {"en": "request {request_id}", "zh": "请求 {request_id}"},
     # --- results -------------------------------------------------------------------------
     "result.summary": {
         "en": "{count} image(s) from {endpoint} · {backend} · request {request_id}",
@@ -313,28 +326,55 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "result.outputs": {"en": "outputs", "zh": "输出"},
     # --- EditPanel (kling_nb.panel) ------------------------------------------------------
     "panel.title": {"en": "Kling O1 · image edit", "zh": "Kling O1 · 图像编辑"},
-    "panel.badge_emulated": {"en": "offline emulator · {profile} profile · pictures are not Kling's", "zh": "离线模拟器 · {profile} 规则 · 图片并非 Kling 生成"},
+    "panel.badge_emulated": {
+        "en": "offline emulator · {profile} profile · pictures are not Kling's",
+        "zh": "离线模拟器 · {profile} 规则 · 图片并非 Kling 生成",
+    },
     "panel.badge_real": {"en": "{host} · billed per image", "zh": "{host} · 按张计费"},
     "panel.not_connected": {"en": "not connected", "zh": "未连接"},
     "panel.images": {"en": "Reference images", "zh": "参考图片"},
-    "panel.images_hint": {"en": "{count} of {limit} · the prompt calls them <<<image_1>>> … (or @Image1 …)", "zh": "{count} / {limit} 张 · 在 prompt 中用 <<<image_1>>> …（或 @Image1 …）引用"},
-    "panel.source_placeholder": {"en": "a file path or an http(s) URL", "zh": "文件路径或 http(s) URL"},
+    "panel.images_hint": {
+        "en": "{count} of {limit} · the prompt calls them <<<image_1>>> … (or @Image1 …)",
+        "zh": "{count} / {limit} 张 · 在 prompt 中用 <<<image_1>>> …（或 @Image1 …）引用",
+    },
+    "panel.source_placeholder": {
+        "en": "a file path or an http(s) URL",
+        "zh": "文件路径或 http(s) URL",
+    },
     "panel.add": {"en": "Add", "zh": "添加"},
     "panel.upload": {"en": "Upload", "zh": "上传"},
-    "panel.upload_hint": {"en": "Upload button not working (e.g. in VS Code)? Type a path or URL instead.", "zh": "上传按钮不可用（例如在 VS Code 中）？请直接输入路径或 URL。"},
-    "panel.no_images": {"en": "No images yet: add a path or URL, or upload photos.", "zh": "还没有图片：请添加路径或 URL，或上传照片。"},
+    "panel.upload_hint": {
+        "en": "Upload button not working (e.g. in VS Code)? Type a path or URL instead.",
+        "zh": "上传按钮不可用（例如在 VS Code 中）？请直接输入路径或 URL。",
+    },
+    "panel.no_images": {
+        "en": "No images yet: add a path or URL, or upload photos.",
+        "zh": "还没有图片：请添加路径或 URL，或上传照片。",
+    },
     "panel.added": {"en": "Added {names}.", "zh": "已添加 {names}。"},
-    "panel.full": {"en": "At most {limit} reference images; {names} not added.", "zh": "最多 {limit} 张参考图片；未添加 {names}。"},
+    "panel.full": {
+        "en": "At most {limit} reference images; {names} not added.",
+        "zh": "最多 {limit} 张参考图片；未添加 {names}。",
+    },
     "panel.url_thumbnail": {"en": "web image (sent as its URL)", "zh": "网络图片（以 URL 发送）"},
     "panel.move_left": {"en": "Move earlier", "zh": "前移"},
     "panel.move_right": {"en": "Move later", "zh": "后移"},
     "panel.remove": {"en": "Remove", "zh": "移除"},
     "panel.insert": {"en": "Insert {token} into the prompt", "zh": "在 prompt 中插入 {token}"},
     "panel.prompt": {"en": "Prompt", "zh": "提示词"},
-    "panel.prompt_placeholder": {"en": "Describe the edit, e.g. turn <<<image_1>>> into a watercolor painting", "zh": "描述要做的修改，例如：将 <<<image_1>>> 转换为水彩画风格"},
+    "panel.prompt_placeholder": {
+        "en": "Describe the edit, e.g. turn <<<image_1>>> into a watercolor painting",
+        "zh": "描述要做的修改，例如：将 <<<image_1>>> 转换为水彩画风格",
+    },
     "panel.count": {"en": "{count} / {limit} characters", "zh": "{count} / {limit} 字符"},
-    "panel.count_over": {"en": "{count} / {limit} characters: {excess} too many", "zh": "{count} / {limit} 字符：超出 {excess} 个"},
-    "panel.reference_past_end": {"en": "The prompt refers to image {numbers}, but there {count_words}. Add images or fix the reference.", "zh": "prompt 引用了第 {numbers} 张图片，但只有 {count} 张。请添加图片或修改引用。"},
+    "panel.count_over": {
+        "en": "{count} / {limit} characters: {excess} too many",
+        "zh": "{count} / {limit} 字符：超出 {excess} 个",
+    },
+    "panel.reference_past_end": {
+        "en": "The prompt refers to image {numbers}, but there {count_words}. Add images or fix the reference.",
+        "zh": "prompt 引用了第 {numbers} 张图片，但只有 {count} 张。请添加图片或修改引用。",
+    },
     "panel.count_words_0": {"en": "are no images", "zh": "0"},
     "panel.count_words_1": {"en": "is only 1 image", "zh": "1"},
     "panel.count_words_n": {"en": "are only {count} images", "zh": "{count}"},
@@ -349,14 +389,32 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.show_code": {"en": "Show code", "zh": "显示代码"},
     "panel.hide_code": {"en": "Hide code", "zh": "隐藏代码"},
     "panel.ready": {"en": "Ready.", "zh": "就绪。"},
-    "panel.busy": {"en": "Run #{number} is still going: wait for it or press Cancel, then run again.", "zh": "第 {number} 次运行尚未结束：请等待或点击取消后再运行。"},
+    "panel.busy": {
+        "en": "Run #{number} is still going: wait for it or press Cancel, then run again.",
+        "zh": "第 {number} 次运行尚未结束：请等待或点击取消后再运行。",
+    },
     "panel.fetching": {"en": "fetching the images…", "zh": "正在获取图片…"},
     "panel.cancelling": {"en": "cancelling…", "zh": "正在取消…"},
-    "panel.cancelled": {"en": "Run #{number} was cancelled{where}. Nothing more is billed for it.", "zh": "第 {number} 次运行已取消{where}。不会再为它计费。"},
-    "panel.cancelled_remote": {"en": " on the server (request {request_id})", "zh": "（服务端请求 {request_id}）"},
-    "panel.too_late": {"en": "Job {request_id} had already finished when Cancel arrived; its result is shown.", "zh": "取消请求到达时任务 {request_id} 已完成；结果已显示。"},
-    "panel.done": {"en": "{count} image(s) in {elapsed:.1f} s · request {request_id}", "zh": "{count} 张图片，用时 {elapsed:.1f} 秒 · 请求 {request_id}"},
-    "panel.unexpected": {"en": "Something unexpected went wrong ({kind}: {detail}). The panel still works; please report this with the steps that led to it.", "zh": "发生了意外错误（{kind}：{detail}）。面板仍可使用；请连同操作步骤一起报告此问题。"},
+    "panel.cancelled": {
+        "en": "Run #{number} was cancelled{where}. Nothing more is billed for it.",
+        "zh": "第 {number} 次运行已取消{where}。不会再为它计费。",
+    },
+    "panel.cancelled_remote": {
+        "en": " on the server (request {request_id})",
+        "zh": "（服务端请求 {request_id}）",
+    },
+    "panel.too_late": {
+        "en": "Job {request_id} had already finished when Cancel arrived; its result is shown.",
+        "zh": "取消请求到达时任务 {request_id} 已完成；结果已显示。",
+    },
+    "panel.done": {
+        "en": "{count} image(s) in {elapsed:.1f} s · request {request_id}",
+        "zh": "{count} 张图片，用时 {elapsed:.1f} 秒 · 请求 {request_id}",
+    },
+    "panel.unexpected": {
+        "en": "Something unexpected went wrong ({kind}: {detail}). The panel still works; please report this with the steps that led to it.",
+        "zh": "发生了意外错误（{kind}：{detail}）。面板仍可使用；请连同操作步骤一起报告此问题。",
+    },
     "panel.results": {"en": "Results", "zh": "结果"},
     "panel.results_of": {"en": "Run #{number} · {summary}", "zh": "第 {number} 次运行 · {summary}"},
     "panel.no_results": {"en": "Results appear here.", "zh": "结果将显示在这里。"},
@@ -364,23 +422,38 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.save_all": {"en": "Save all", "zh": "全部保存"},
     "panel.folder": {"en": "Folder", "zh": "文件夹"},
     "panel.saved": {"en": "Saved {paths}", "zh": "已保存 {paths}"},
-    "panel.save_failed": {"en": "Could not save into {folder!r}: {detail}", "zh": "无法保存到 {folder!r}：{detail}"},
+    "panel.save_failed": {
+        "en": "Could not save into {folder!r}: {detail}",
+        "zh": "无法保存到 {folder!r}：{detail}",
+    },
     "panel.use_as_input": {"en": "Use as input", "zh": "用作输入"},
-    "panel.used_as_input": {"en": "Result #{index} is now image_{number}.", "zh": "结果 #{index} 现在是 image_{number}。"},
+    "panel.used_as_input": {
+        "en": "Result #{index} is now image_{number}.",
+        "zh": "结果 #{index} 现在是 image_{number}。",
+    },
     "panel.compare": {"en": "Before / after", "zh": "前后对比"},
     "panel.hide_compare": {"en": "Hide comparison", "zh": "隐藏对比"},
     "panel.history": {"en": "This session's runs", "zh": "本次会话的运行记录"},
     "panel.no_history": {"en": "No runs yet.", "zh": "还没有运行记录。"},
     "panel.restore": {"en": "Restore", "zh": "恢复"},
-    "panel.restored": {"en": "Restored the prompt, images and parameters of run #{number}.", "zh": "已恢复第 {number} 次运行的提示词、图片和参数。"},
+    "panel.restored": {
+        "en": "Restored the prompt, images and parameters of run #{number}.",
+        "zh": "已恢复第 {number} 次运行的提示词、图片和参数。",
+    },
     "panel.show": {"en": "Show", "zh": "查看"},
     "panel.state_running": {"en": "running", "zh": "运行中"},
     "panel.state_completed": {"en": "done", "zh": "完成"},
     "panel.state_failed": {"en": "failed", "zh": "失败"},
     "panel.state_cancelled": {"en": "cancelled", "zh": "已取消"},
     "panel.journal": {"en": "Earlier runs (journal)", "zh": "更早的运行（日志）"},
-    "panel.journal_restored": {"en": "Restored the prompt and parameters of journal row {id}.", "zh": "已恢复日志第 {id} 条的提示词和参数。"},
-    "panel.journal_missing": {"en": "{missing} of its input images were files or uploads, which the journal does not keep: add them again.", "zh": "其中 {missing} 张输入图片是文件或上传内容，日志不保存它们：请重新添加。"},
+    "panel.journal_restored": {
+        "en": "Restored the prompt and parameters of journal row {id}.",
+        "zh": "已恢复日志第 {id} 条的提示词和参数。",
+    },
+    "panel.journal_missing": {
+        "en": "{missing} of its input images were files or uploads, which the journal does not keep: add them again.",
+        "zh": "其中 {missing} 张输入图片是文件或上传内容，日志不保存它们：请重新添加。",
+    },
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
 }
 

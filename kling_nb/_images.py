@@ -20,7 +20,6 @@ import io
 import math
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -312,10 +311,9 @@ def _rescale(array: np.ndarray, full: float) -> NDArray[np.uint8]:
 def _open_header(data: bytes, index: int) -> Image.Image:
     """Identify the image and check its declared size; no pixel is decoded yet."""
     try:
-        with warnings.catch_warnings():
-            # MAX_DECODED_PIXELS is the limit here; Pillow's lower warning threshold is noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        # No warnings.catch_warnings(): not thread-safe before Python 3.14, and images are
+        # prepared on worker threads (batches). Pillow may warn between 89 and 100 MP.
+        image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         raise _too_many_pixels(index, _declared_size(data)) from None
     except UnidentifiedImageError:

@@ -82,7 +82,7 @@ class LineProgress:
         parts = [f"{mark} {message(f'progress.{outcome}')}", f"{elapsed:.1f} s"]
         if note:
             parts.append(note)
-        parts.append(f"request {self.request_id}")
+        parts.append(message("progress.request", request_id=self.request_id))
         self._write(" · ".join(parts), force=True, final=True)
 
     def _write(self, text: str, *, force: bool = False, final: bool = False) -> None:

@@ -273,7 +273,11 @@ class Job:
             raise
         self._record(state="downloading" if self.keep_images else "completed", result=output)
         count = len(output.get("images", [])) if isinstance(output, dict) else 0
-        bar.finished("COMPLETED", deadline.elapsed(), f"{count} image(s)" if count else "")
+        bar.finished(
+            "COMPLETED",
+            deadline.elapsed(),
+            message("progress.images", count=count) if count else "",
+        )
         return output
 
     def _until_completed(

@@ -295,8 +295,13 @@ class _GuardedTransport(httpx.HTTPTransport):
             if request.method == "POST":
                 raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
             raise
-        if request.method == "POST":
-            response.stream = _GuardedStream(response.stream)
+        if request.method != "POST":
+            return response
+        if response.status_code in (502, 504) and "x-fal-request-id" not in response.headers:
+            # A gateway's 502/504: the app may have taken the job. fal_client would resend.
+            response.close()
+            raise _SubmitOutcomeUnknown(f"HTTP {response.status_code} from a gateway")
+        response.stream = _GuardedStream(response.stream)
         return response
 
 

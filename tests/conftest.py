@@ -52,6 +52,13 @@ def no_remote(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME in a temporary folder: whatever falls back to ~/.kling_nb stays out of the
+    user's real home."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("user_home")))
+
+
+@pytest.fixture(autouse=True)
 def english() -> Iterator[None]:
     """Messages in English unless a test asks otherwise; reset afterwards."""
     _i18n.set_language("en")

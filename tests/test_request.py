@@ -127,3 +127,14 @@ def test_validation_error_is_a_value_error_and_in_chinese_when_asked() -> None:
 def test_repr_is_short_and_has_no_data() -> None:
     req = KlingO1Request("p" * 500, [b"\x89PNG" + b"0" * 10_000])
     assert len(repr(req)) < 200
+
+
+def test_reference_to_image_0_says_numbering_starts_at_1() -> None:
+    with pytest.raises(KlingValidationError, match="numbered from 1"):
+        KlingO1Request("use <<<image_0>>>", [URL, URL]).validate()
+
+
+def test_reference_past_a_single_image_says_so_plainly() -> None:
+    with pytest.raises(KlingValidationError, match="only one image is given") as exc:
+        KlingO1Request("use <<<image_2>>>", [URL]).validate()
+    assert "<<<image_1>>> …" not in str(exc.value)

@@ -101,7 +101,12 @@ def test_a_failed_job_raises_job_error_with_request_id_and_detail(emu, conn) -> 
 
 def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> None:  # type: ignore[no-untyped-def]
     with emulator.start(service_time=0.1, fail_rate=1.0, seed=3) as emu:
-        env = {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": "k", "SSL_CERT_FILE": emu.ca_bundle}
+        env = {
+            "FAL_QUEUE_RUN_HOST": emu.host,
+            "FAL_KEY": "k",
+            "SSL_CERT_FILE": emu.ca_bundle,
+            "KLING_NB_HOME": str(home),
+        }
         conn = kling_nb.connect(env=env, quiet=True)
         for _ in range(3):
             with pytest.raises(KlingJobError) as exc:
@@ -112,7 +117,12 @@ def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> Non
 
 def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: ignore[no-untyped-def]
     with emulator.start(service_time=0.1, fault_rate=0.3, seed=11) as emu:
-        env = {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": "k", "SSL_CERT_FILE": emu.ca_bundle}
+        env = {
+            "FAL_QUEUE_RUN_HOST": emu.host,
+            "FAL_KEY": "k",
+            "SSL_CERT_FILE": emu.ca_bundle,
+            "KLING_NB_HOME": str(home),
+        }
         conn = kling_nb.connect(env=env, quiet=True)
         for interval in (None, 0.05):
             for _ in range(3):

@@ -22,7 +22,12 @@ def test_ctrl_c_cancels_remotely_within_one_second_every_time(home) -> None:  # 
     rng = random.Random(5)
     image = Image.linear_gradient("L").resize((640, 480)).convert("RGB")
     with emulator.start(service_time=60.0, workers=2, seed=1) as emu:
-        env = {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": "k", "SSL_CERT_FILE": emu.ca_bundle}
+        env = {
+            "FAL_QUEUE_RUN_HOST": emu.host,
+            "FAL_KEY": "k",
+            "SSL_CERT_FILE": emu.ca_bundle,
+            "KLING_NB_HOME": str(home),
+        }
         conn = kling_nb.connect(env=env, quiet=True)
         delays = []
         for trial in range(TRIALS):
@@ -30,7 +35,7 @@ def test_ctrl_c_cancels_remotely_within_one_second_every_time(home) -> None:  # 
             fired = threading.Event()
             at: list[float] = []
 
-            def interrupt() -> None:
+            def interrupt(at: list[float] = at, fired: threading.Event = fired) -> None:
                 at.append(time.monotonic())
                 fired.set()
                 _thread.interrupt_main()
