@@ -21,6 +21,7 @@ FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--fail-rate", float, "F", "fraction of jobs that fail (422, 503 or 504 result)"),
     ("--submit-drop-rate", float, "F", "fraction of submits whose answer is lost"),
     ("--seed", int, "N", "seed of every injected fault and of the pictures"),
+    ("--service-jitter", float, "F", "vary each job's duration by up to ±F of it (seeded)"),
     ("--keepalive-interval", float, "S", "seconds between SSE keep-alive comments"),
 )
 

@@ -237,6 +237,8 @@ class _Api:
     async def stream(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["status_streams"] += 1
+        if job is not None:
+            job.status_streams += 1
         denied = _deny(request)
         if denied is not None:
             return denied

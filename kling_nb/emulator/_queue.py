@@ -7,8 +7,10 @@ Everything here runs on one asyncio loop (the server's, or TestClient's); CPU wo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import io
+import json
 import logging
 import random
 import re
@@ -71,6 +73,7 @@ class EmulatorOptions:
     fail_rate: float = 0.0
     submit_drop_rate: float = 0.0
     seed: int = 0
+    service_jitter: float = 0.0
     profile: Profile = "qiniu"
     result_urls: ResultUrls = "http"
     keepalive_interval: float = 15.0
@@ -79,7 +82,7 @@ class EmulatorOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_kinds", tuple(self.fault_kinds))  # lists from callers
-        for name in ("fault_rate", "fail_rate", "submit_drop_rate"):
+        for name in ("fault_rate", "fail_rate", "submit_drop_rate", "service_jitter"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} = {value!r} must be a fraction from 0 to 1.")
@@ -225,6 +228,7 @@ class Job:
     output: dict[str, object] | None = None
     failure: Failure | None = None
     status_polls: int = 0
+    status_streams: int = 0
     num_images: int = 1
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -245,6 +249,7 @@ class Job:
             "completed_at": self.completed_at,
             "cancelled": self.cancelled,
             "status_polls": self.status_polls,
+            "status_streams": self.status_streams,
             "error_type": self.failure.error_type if self.failure else None,
         }
 
@@ -257,6 +262,12 @@ class Faults:
         self._response = random.Random(f"{options.seed}:response")
         self._submit = random.Random(f"{options.seed}:submit")
         self._job = random.Random(f"{options.seed}:job")
+        self._service = random.Random(f"{options.seed}:service")
+
+    def service_factor(self) -> float:
+        """How much longer or shorter this job runs: 1 ± `service_jitter`, uniformly."""
+        jitter = self._options.service_jitter
+        return 1.0 + self._service.uniform(-jitter, jitter) if jitter else 1.0
 
     def response(self) -> str | None:
         """The fault replacing this status/result response, or None."""
@@ -487,10 +498,11 @@ class JobQueue:
 
     async def _produce(self, job: Job, images: list[Image.Image]) -> None:
         """Render while the service time passes; the job ends at the later of the two."""
-        prompt, params = job.body["prompt"], _params(job.body, self.options.seed, job.seq)
+        prompt, params = job.body["prompt"], _params(job.body, self.options.seed)
         model = self._load_model()
         w, h = model.output_size(params["resolution"], params["aspect_ratio"], images[0].size)
         duration = self.options.service_time * job.num_images * (w * h) / PIXELS_1K
+        duration *= self.faults.service_factor()
         style = model.style_of(prompt).replace("_", " ")
         self._log(job, "INFO", f"Style: {style} (emulated filters, not Kling)")
         self._log(job, "INFO", _plan_line(params, (w, h)))
@@ -719,15 +731,19 @@ class JobQueue:
         self.fault_log.clear()
         for job in self.jobs.values():
             job.status_polls = 0
+            job.status_streams = 0
 
 
-def _params(body: dict[str, Any], seed: int, seq: int) -> dict[str, Any]:
+def _params(body: dict[str, Any], seed: int) -> dict[str, Any]:
+    # Seeded by the request itself: the same request draws the same pictures, whatever
+    # order it arrives in (so concurrent batches, and notebooks, are reproducible).
+    digest = hashlib.sha256(f"{seed}:{json.dumps(body, sort_keys=True)}".encode()).digest()
     return {
         "resolution": body.get("resolution", "1K"),
         "aspect_ratio": body.get("aspect_ratio", "auto"),
         "num_images": body.get("num_images", 1),
         "output_format": body.get("output_format", "png"),
-        "seed": seed * 1_000_003 + seq,
+        "seed": int.from_bytes(digest[:6], "big"),
     }
 
 
