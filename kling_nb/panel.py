@@ -464,7 +464,10 @@ class EditPanel:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        # The widget's own bundle, with a readable text/plain: what GitHub and nbval see.
+        view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
+        bundle = {"text/plain": repr(self), "application/vnd.jupyter.widget-view+json": view}
+        display(bundle, raw=True)
 
     def __repr__(self) -> str:
         backend = self._conn.label if self._conn else "-"
