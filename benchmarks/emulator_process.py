@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -33,12 +34,16 @@ class EmulatorProcess:
 
 
 @contextmanager
-def emulator_process(**options: Any) -> Iterator[EmulatorProcess]:
-    """`python -m kling_nb.emulator --port 0 …options`, stopped with SIGTERM on exit."""
+def emulator_process(log: Path | None = None, **options: Any) -> Iterator[EmulatorProcess]:
+    """`python -m kling_nb.emulator --port 0 …options`, stopped with SIGTERM on exit;
+    its stderr goes to `log` when given."""
     argv = [sys.executable, "-m", "kling_nb.emulator", "--port", "0"]
     for name, value in options.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    sink = open(log, "w") if log is not None else None  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=sink, text=True, env=dict(os.environ)
+    )
     try:
         assert proc.stdout is not None
         env = {}
@@ -51,3 +56,5 @@ def emulator_process(**options: Any) -> Iterator[EmulatorProcess]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        if sink is not None:
+            sink.close()
