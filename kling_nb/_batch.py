@@ -10,7 +10,6 @@ returns what there is (`BatchResult.interrupted`).
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import threading
 import time
@@ -445,12 +444,8 @@ def _sheet(result: BatchResult) -> bytes:
 
 
 def _first_image(result: EditResult) -> Image.Image | None:
-    """The result's own small gallery picture (decoding it beats decoding a 2K PNG)."""
-    if not result._sheet:
-        return None
-    with Image.open(io.BytesIO(result._sheet)) as img:
-        img.draft("RGB", (400, 400))
-        return img.convert("RGB")
+    """The result's first image, small (kept in memory: decoding a 2K PNG is slow)."""
+    return result.cover()
 
 
 def _clip(text: str, width: int) -> str:

@@ -41,33 +41,42 @@ def contact_sheet(
     rows_titles: Sequence[str] = (),
     row_length: int | None = None,
 ) -> bytes:
-    """A JPEG of `cells` in a grid (`row_length` starts a new row every N cells)."""
-    n = max(1, len(cells))
-    columns = columns or row_length or min(n, 3)
-    rows = -(-n // columns)
+    """A JPEG of `cells` in a grid (`row_length` starts a new row every N cells); each
+    picture fits a `cell_side` square, and each row is as tall as its tallest picture."""
+    columns = columns or row_length or min(max(1, len(cells)), 3)
+    thumbs = [_thumbnail(cell.image, cell_side) for cell in cells]
+    rows = [thumbs[i : i + columns] for i in range(0, max(1, len(thumbs)), columns)]
+    heights = [max((t.height for t in row), default=cell_side) for row in rows]
     label_w = 90 if rows_titles else 0
     title_h = CAPTION_HEIGHT + GAP if title else 0
     width = label_w + columns * (cell_side + GAP) + GAP
-    height = title_h + rows * (cell_side + CAPTION_HEIGHT + GAP) + GAP
+    height = title_h + sum(h + CAPTION_HEIGHT + GAP for h in heights) + GAP
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = _font(14)
     if title:
         draw.text((GAP, GAP), title.translate(PLAIN), fill=ACCENT, font=font)
-    for i, cell in enumerate(cells):
-        row, col = divmod(i, columns)
-        x0 = label_w + GAP + col * (cell_side + GAP)
-        y0 = title_h + GAP + row * (cell_side + CAPTION_HEIGHT + GAP)
-        thumb = cell.image.convert("RGB")
-        thumb.thumbnail((cell_side, cell_side), Image.Resampling.LANCZOS)
-        sheet.paste(
-            thumb, (x0 + (cell_side - thumb.width) // 2, y0 + (cell_side - thumb.height) // 2)
-        )
-        draw.text((x0, y0 + cell_side + 4), cell.caption.translate(PLAIN), fill=INK, font=font)
-    for row, text in enumerate(rows_titles[:rows]):
-        y = title_h + GAP + row * (cell_side + CAPTION_HEIGHT + GAP) + cell_side // 2
-        draw.text((GAP, y), text.translate(PLAIN), fill=ACCENT, font=font)
-    return _fit_jpeg(sheet, BYTES_PER_PICTURE * n)
+    y0 = title_h + GAP
+    for r, (row, row_h) in enumerate(zip(rows, heights, strict=True)):
+        for c, thumb in enumerate(row):
+            x0 = label_w + GAP + c * (cell_side + GAP)
+            sheet.paste(
+                thumb, (x0 + (cell_side - thumb.width) // 2, y0 + (row_h - thumb.height) // 2)
+            )
+            caption = cells[r * columns + c].caption.translate(PLAIN)
+            draw.text((x0, y0 + row_h + 4), caption, fill=INK, font=font)
+        if r < len(rows_titles):
+            draw.text(
+                (GAP, y0 + row_h // 2), rows_titles[r].translate(PLAIN), fill=ACCENT, font=font
+            )
+        y0 += row_h + CAPTION_HEIGHT + GAP
+    return _fit_jpeg(sheet, BYTES_PER_PICTURE * max(1, len(cells)))
+
+
+def _thumbnail(image: Image.Image, side: int) -> Image.Image:
+    thumb = image.convert("RGB")
+    thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return thumb
 
 
 def mime_bundle(jpeg: bytes, text: str) -> dict[str, str]:

@@ -80,6 +80,7 @@ class EditResult:
     created_at: str
     raw: dict[str, Any] = field(repr=False)
     _sheet: bytes = field(default=b"", repr=False)
+    _cover: Image.Image | None = field(default=None, repr=False)  # image 1, small
     _input_urls: list[str] = field(default_factory=list, repr=False)
     _home: Path | None = field(default=None, repr=False)  # whose journal records saves
 
@@ -212,8 +213,15 @@ class EditResult:
             with Image.open(im.path) as img:
                 img.draft("RGB", (640, 640))  # JPEG: decode at reduced size
                 cells.append(Cell(img.copy(), im.caption()))
+        if cells:
+            self._cover = cells[0].image.copy()
+            self._cover.thumbnail((400, 400))
         title = f"{message('result.emulated', 'en')} · kling_nb emulator" if self.emulated else ""
         return contact_sheet(cells, title=title)
+
+    def cover(self) -> Image.Image | None:
+        """A small copy of the first image, kept in memory (no I/O): for sheets of results."""
+        return self._cover
 
 
 @dataclass
