@@ -1,7 +1,7 @@
 """run_batch against the guide's own helper called in a loop, on one local emulator.
 
 20 Kling O1 jobs of 2 s each on an emulator with 5 workers. The baseline is the guide's
-`run_fal_task` (copied verbatim below, polling every 5 s) called once per job; kling_nb's
+`run_fal_task` (verbatim, benchmarks/guide.py; 5 s polls) called once per job; kling_nb's
 `run_batch` keeps as many jobs in flight as the service has workers and waits on the status
 stream. The ideal is ceil(jobs / workers) × service time.
 
@@ -25,39 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# ---- the guide's helper, verbatim (seed notebook, section 2) --------------------------------
-import fal_client  # noqa: E402
-
 from benchmarks.emulator_process import emulator_process  # noqa: E402
+from benchmarks.guide import load as load_guide_helper  # noqa: E402
 
+run_fal_task = load_guide_helper(quiet=False)  # the guide's helper, verbatim
 
-def run_fal_task(endpoint, arguments, poll_interval=5):
-    """提交任务并轮询等待结果返回"""
-    # 步骤 1：提交请求
-    handler = fal_client.submit(endpoint, arguments=arguments)
-    request_id = handler.request_id
-    print(f"请求已提交，request_id: {request_id}")
-
-    # 步骤 2：轮询任务状态
-    while True:
-        status = fal_client.status(endpoint, request_id, with_logs=True)
-        print(f"当前状态: {type(status).__name__}")
-
-        if isinstance(status, fal_client.Completed):
-            print("任务完成!")
-            break
-
-        if hasattr(status, "logs") and status.logs:
-            for log in status.logs:
-                print(log["message"])
-
-        time.sleep(poll_interval)
-
-    # 步骤 3：获取结果
-    return fal_client.result(endpoint, request_id)
-
-
-# ---------------------------------------------------------------------------------------------
 
 GUIDE_IMAGE = "https://aitoken-public.qnaigc.com/example/generate-video/running-man.jpg"
 # (jobs, workers, service time in s, the guide helper's poll interval in s)

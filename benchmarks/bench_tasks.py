@@ -31,50 +31,15 @@ import fal_client  # noqa: E402
 
 import kling_nb  # noqa: E402
 from benchmarks.emulator_process import emulator_process  # noqa: E402
+from benchmarks.guide import load as load_guide_helper  # noqa: E402
 
 ENDPOINT = "fal-ai/kling-image/o1"
 GUIDE_URL = "https://aitoken-public.qnaigc.com/example/generate-video/running-man.jpg"
 
-# The guide's own helper, verbatim (its prints go to a no-op `print` below).
-GUIDE_HELPER = '''
-import time
-
-def run_fal_task(endpoint, arguments, poll_interval=5):
-    """提交任务并轮询等待结果返回"""
-    # 步骤 1：提交请求
-    handler = fal_client.submit(endpoint, arguments=arguments)
-    request_id = handler.request_id
-    print(f"请求已提交，request_id: {request_id}")
-
-    # 步骤 2：轮询任务状态
-    while True:
-        status = fal_client.status(endpoint, request_id, with_logs=True)
-        print(f"当前状态: {type(status).__name__}")
-
-        if isinstance(status, fal_client.Completed):
-            print("任务完成!")
-            break
-
-        if hasattr(status, "logs") and status.logs:
-            for log in status.logs:
-                print(log["message"])
-
-        time.sleep(poll_interval)
-
-    # 步骤 3：获取结果
-    return fal_client.result(endpoint, request_id)
-'''
-
-
-def guide_helper() -> Callable[[str, dict[str, Any]], dict[str, Any]]:
-    namespace: dict[str, Any] = {"fal_client": fal_client, "print": lambda *a, **k: None}
-    exec(GUIDE_HELPER, namespace)
-    return namespace["run_fal_task"]  # type: ignore[no-any-return]
-
 
 def methods() -> dict[str, Callable[[dict[str, Any]], str]]:
     """Each runs one job to its result and returns the request id."""
-    guide = guide_helper()
+    guide = load_guide_helper(quiet=True)
 
     def via_guide(arguments: dict[str, Any]) -> str:
         return _id_of(guide(ENDPOINT, arguments))

@@ -95,6 +95,18 @@ def env(emu, home: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
     }
 
 
+def connect_to(emu: kling_nb.emulator.Emulator, home: Path) -> _config.Connection:  # type: ignore[name-defined]
+    """Connect kling_nb to `emu` the way a user with FAL_QUEUE_RUN_HOST would, with its
+    own home and the canary key."""
+    env = {
+        "FAL_QUEUE_RUN_HOST": emu.host,
+        "FAL_KEY": CANARY_KEY,
+        "SSL_CERT_FILE": emu.ca_bundle,
+        "KLING_NB_HOME": str(home),
+    }
+    return kling_nb.connect(env=env, quiet=True)
+
+
 @pytest.fixture
 def conn(env: dict[str, str]) -> Iterator[_config.Connection]:
     """A connection to the test emulator (through the explicit-host path of connect)."""

@@ -23,23 +23,13 @@ from kling_nb import (
 )
 from kling_nb._journal import journal_for
 
-from .conftest import CANARY_KEY
+from .conftest import connect_to
 
 
 def photo(shade: int = 0) -> Image.Image:
     img = Image.linear_gradient("L").resize((640, 480)).convert("RGB")
     img.paste((200, shade, 40), (160, 120, 320, 240))
     return img
-
-
-def connect_to(emu: emulator.Emulator, home: Path) -> kling_nb.Connection:
-    env = {
-        "FAL_QUEUE_RUN_HOST": emu.host,
-        "FAL_KEY": CANARY_KEY,
-        "SSL_CERT_FILE": emu.ca_bundle,
-        "KLING_NB_HOME": str(home),
-    }
-    return kling_nb.connect(env=env, quiet=True)
 
 
 def test_request_grid_is_every_combination_in_order() -> None:

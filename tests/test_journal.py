@@ -21,7 +21,7 @@ from kling_nb._tasks import Job
 from kling_nb._transport import Handle, QueueClient
 from kling_nb._wire import data_uri
 
-from .conftest import CANARY_KEY
+from .conftest import CANARY_KEY, connect_to
 
 
 def photo(w: int = 640, h: int = 480) -> Image.Image:
@@ -222,13 +222,7 @@ def test_an_unwritable_journal_refuses_to_send(emu, env, tmp_path: Path) -> None
 
 def test_a_lost_submit_answer_is_recorded_as_unknown_with_guidance(home: Path) -> None:
     with emulator.start(service_time=0.05, submit_drop_rate=1.0, seed=1) as emu:
-        env = {
-            "FAL_QUEUE_RUN_HOST": emu.host,
-            "FAL_KEY": CANARY_KEY,
-            "SSL_CERT_FILE": emu.ca_bundle,
-            "KLING_NB_HOME": str(home),
-        }
-        conn = kling_nb.connect(env=env, quiet=True)
+        conn = connect_to(emu, home)
         started = time.monotonic()
         with pytest.raises(KlingSubmitUnknownError) as caught:
             Job.submit(ENDPOINT, args(), connection=conn)

@@ -14,7 +14,7 @@ from kling_nb._images import to_image_url
 from kling_nb._journal import Journal
 from kling_nb._tasks import Job
 
-from .conftest import CANARY_KEY
+from .conftest import CANARY_KEY, connect_to
 
 SUBMITS = 12
 DROP_RATE = 0.5
@@ -30,13 +30,7 @@ def test_lost_submit_answers_duplicate_jobs_with_raw_fal_client_but_not_with_kli
 ) -> None:
     body = arguments()
     with emulator.start(service_time=0.05, workers=4, submit_drop_rate=DROP_RATE, seed=5) as emu:
-        env = {
-            "FAL_QUEUE_RUN_HOST": emu.host,
-            "FAL_KEY": CANARY_KEY,
-            "SSL_CERT_FILE": emu.ca_bundle,
-            "KLING_NB_HOME": str(home),
-        }
-        conn = kling_nb.connect(env=env, quiet=True)
+        conn = connect_to(emu, home)
         monkeypatch.setenv("SSL_CERT_FILE", emu.ca_bundle)  # the raw client's httpx reads it
 
         # Baseline: the guide's own call. fal_client resends the POST after a dropped answer.

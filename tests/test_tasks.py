@@ -22,7 +22,7 @@ from kling_nb import (
 from kling_nb._progress import LineProgress
 from kling_nb._tasks import Job
 
-from .conftest import CANARY_KEY
+from .conftest import CANARY_KEY, connect_to
 
 
 def photo(w: int = 640, h: int = 480) -> Image.Image:
@@ -47,13 +47,7 @@ def slow_emu() -> Iterator[emulator.Emulator]:
 
 
 def slow_conn(slow_emu: emulator.Emulator, home) -> kling_nb.Connection:  # type: ignore[no-untyped-def]
-    env = {
-        "FAL_QUEUE_RUN_HOST": slow_emu.host,
-        "FAL_KEY": CANARY_KEY,
-        "SSL_CERT_FILE": slow_emu.ca_bundle,
-        "KLING_NB_HOME": str(home),
-    }
-    return kling_nb.connect(env=env, quiet=True)
+    return connect_to(slow_emu, home)
 
 
 def test_run_fal_task_returns_the_guide_shaped_result_by_the_stream(emu, conn) -> None:  # type: ignore[no-untyped-def]
@@ -101,13 +95,7 @@ def test_a_failed_job_raises_job_error_with_request_id_and_detail(emu, conn) -> 
 
 def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> None:  # type: ignore[no-untyped-def]
     with emulator.start(service_time=0.1, fail_rate=1.0, seed=3) as emu:
-        env = {
-            "FAL_QUEUE_RUN_HOST": emu.host,
-            "FAL_KEY": "k",
-            "SSL_CERT_FILE": emu.ca_bundle,
-            "KLING_NB_HOME": str(home),
-        }
-        conn = kling_nb.connect(env=env, quiet=True)
+        conn = connect_to(emu, home)
         for _ in range(3):
             with pytest.raises(KlingJobError) as exc:
                 kling_nb.run_fal_task(ENDPOINT, args(), progress=False, connection=conn)
@@ -117,13 +105,7 @@ def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> Non
 
 def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: ignore[no-untyped-def]
     with emulator.start(service_time=0.1, fault_rate=0.3, seed=11) as emu:
-        env = {
-            "FAL_QUEUE_RUN_HOST": emu.host,
-            "FAL_KEY": "k",
-            "SSL_CERT_FILE": emu.ca_bundle,
-            "KLING_NB_HOME": str(home),
-        }
-        conn = kling_nb.connect(env=env, quiet=True)
+        conn = connect_to(emu, home)
         for interval in (None, 0.05):
             for _ in range(3):
                 out = kling_nb.run_fal_task(

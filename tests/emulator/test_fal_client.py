@@ -21,6 +21,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from benchmarks.guide import SOURCE as GUIDE_SOURCE
+
 from .conftest import GUIDE_URL, image_uri
 
 APP = "fal-ai/kling-image/o1"
@@ -153,29 +155,11 @@ def test_a_job_on_the_guides_remote_url_never_leaves_loopback(
     assert hosts and hosts <= {"127.0.0.1", "localhost", b"127.0.0.1"}, hosts
 
 
-GUIDE_SCRIPT = textwrap.dedent(
-    """
-    import json, time
-    import fal_client
-
-    # The guide's helper, as published, with a shorter poll interval.
-    def run_fal_task(endpoint, arguments, poll_interval=5):
-        \"\"\"提交任务并轮询等待结果返回\"\"\"
-        handler = fal_client.submit(endpoint, arguments=arguments)
-        request_id = handler.request_id
-        print(f"请求已提交，request_id: {request_id}")
-        while True:
-            status = fal_client.status(endpoint, request_id, with_logs=True)
-            print(f"当前状态: {type(status).__name__}")
-            if isinstance(status, fal_client.Completed):
-                print("任务完成!")
-                break
-            if hasattr(status, "logs") and status.logs:
-                for log in status.logs:
-                    print(log["message"])
-            time.sleep(poll_interval)
-        return fal_client.result(endpoint, request_id)
-
+GUIDE_SCRIPT = (
+    "import json, time\nimport fal_client\n"
+    + GUIDE_SOURCE  # the guide's helper, verbatim; the call below polls faster
+    + textwrap.dedent(
+        """
     result = run_fal_task(
         "fal-ai/kling-image/o1",
         arguments={
@@ -189,6 +173,7 @@ GUIDE_SCRIPT = textwrap.dedent(
     )
     print("RESULT " + json.dumps(result))
     """
+    )
 )
 
 

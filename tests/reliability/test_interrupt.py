@@ -11,9 +11,10 @@ import time
 import pytest
 from PIL import Image
 
-import kling_nb
 from kling_nb import ENDPOINT, KlingCancelledError, emulator
 from kling_nb._tasks import Job
+
+from ..conftest import connect_to
 
 TRIALS = 20
 
@@ -22,13 +23,7 @@ def test_ctrl_c_cancels_remotely_within_one_second_every_time(home) -> None:  # 
     rng = random.Random(5)
     image = Image.linear_gradient("L").resize((640, 480)).convert("RGB")
     with emulator.start(service_time=60.0, workers=2, seed=1) as emu:
-        env = {
-            "FAL_QUEUE_RUN_HOST": emu.host,
-            "FAL_KEY": "k",
-            "SSL_CERT_FILE": emu.ca_bundle,
-            "KLING_NB_HOME": str(home),
-        }
-        conn = kling_nb.connect(env=env, quiet=True)
+        conn = connect_to(emu, home)
         delays = []
         for trial in range(TRIALS):
             job = Job.submit(ENDPOINT, {"prompt": "ink", "image_urls": [image]}, connection=conn)

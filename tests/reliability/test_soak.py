@@ -11,6 +11,8 @@ import kling_nb
 from kling_nb import EditResult, KlingJobError, KlingO1Request, emulator
 from kling_nb._journal import journal_for
 
+from ..conftest import connect_to
+
 JOBS = 200
 
 
@@ -22,13 +24,7 @@ def test_two_hundred_jobs_under_faults_all_end_accounted_for(home) -> None:  # t
     with emulator.start(
         service_time=0.02, workers=8, fault_rate=0.2, fail_rate=0.1, seed=42
     ) as emu:
-        env = {
-            "FAL_QUEUE_RUN_HOST": emu.host,
-            "FAL_KEY": "k",
-            "SSL_CERT_FILE": emu.ca_bundle,
-            "KLING_NB_HOME": str(home),
-        }
-        conn = kling_nb.connect(env=env, quiet=True)
+        conn = connect_to(emu, home)
         outcomes = kling_nb.run_batch(
             requests, concurrency=8, timeout=120, progress=False, connection=conn
         )
