@@ -96,11 +96,7 @@ def check_input(body: Mapping[str, object], profile: Profile = "qiniu") -> list[
         if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
             found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
     if isinstance(prompt, str) and urls:
-        for n in sorted(set(referenced_images(prompt))):
-            if n < 1 or n > len(urls):
-                code = "reference_zero" if n < 1 else "reference_out_of_range"
-                code = "reference_one_image" if n > 1 and len(urls) == 1 else code
-                found.append(Violation(("prompt",), code, {"number": n, "count": len(urls)}))
+        found += _check_references(prompt, len(urls))
     found += _check_choice(body, "resolution", RESOLUTIONS[profile], profile)
     found += _check_choice(body, "aspect_ratio", ASPECT_RATIOS, profile)
     found += _check_choice(body, "output_format", OUTPUT_FORMATS, profile)
@@ -124,6 +120,17 @@ def check_input(body: Mapping[str, object], profile: Profile = "qiniu") -> list[
     )
     for name in unknown:
         found.append(Violation((name,), "unknown_field", {"value": name}))
+    return found
+
+
+def _check_references(prompt: str, count: int) -> list[Violation]:
+    """`<<<image_N>>>` / `@ImageN` must name one of the `count` images, counted from 1."""
+    found = []
+    for n in sorted(set(referenced_images(prompt))):
+        if n < 1 or n > count:
+            code = "reference_zero" if n < 1 else "reference_out_of_range"
+            code = "reference_one_image" if n > 1 and count == 1 else code
+            found.append(Violation(("prompt",), code, {"number": n, "count": count}))
     return found
 
 
