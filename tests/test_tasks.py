@@ -172,3 +172,18 @@ def test_errors_never_contain_the_key(emu, conn) -> None:  # type: ignore[no-unt
             ENDPOINT, args(image_urls=["https://x.example/a.jpg"]), progress=False
         )
     assert CANARY_KEY not in str(exc.value) and CANARY_KEY not in repr(exc.value.__dict__)
+
+
+def test_without_a_status_stream_the_wait_falls_back_to_polling(home) -> None:  # type: ignore[no-untyped-def]
+    with emulator.start(service_time=0.3, status_stream=False) as emu:
+        conn = connect_to(emu, home)
+        first = Job.submit(ENDPOINT, args(), connection=conn)
+        assert first.wait(progress=False)["images"]
+        second = Job.submit(ENDPOINT, args(prompt="pixel art"), connection=conn)
+        assert second.wait(progress=False)["images"]
+        facts = emu.stats()["requests"]
+    # One try at the stream (404), then polls; the next job goes straight to polling.
+    assert facts[first.request_id]["status_streams"] == 1
+    assert facts[first.request_id]["status_polls"] >= 1
+    assert facts[second.request_id]["status_streams"] == 0
+    assert facts[second.request_id]["status_polls"] >= 1

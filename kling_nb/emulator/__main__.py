@@ -47,6 +47,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", choices=("qiniu", "fal"), default=defaults.profile)
     parser.add_argument(
+        "--no-status-stream",
+        dest="status_stream",
+        action="store_false",
+        help="answer 404 to the SSE status stream, like a gateway without it",
+    )
+    parser.add_argument(
         "--result-urls", choices=("http", "https", "data"), default=defaults.result_urls
     )
     return parser.parse_args(argv)

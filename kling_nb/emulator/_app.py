@@ -242,6 +242,10 @@ class _Api:
         denied = _deny(request)
         if denied is not None:
             return denied
+        if not self.queue.options.status_stream:
+            # As a gateway that never heard of the stream would (PROTOCOL.md: unverified
+            # whether Qiniu's serves it): clients must fall back to polling.
+            return JSONResponse({"detail": "Not Found"}, 404)
         with_logs = _flag(request.query_params.get("logs"))
         if with_logs is None:
             return _unprocessable(["query", "logs"], "Use true/false or 1/0.")

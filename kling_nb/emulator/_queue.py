@@ -77,6 +77,7 @@ class EmulatorOptions:
     profile: Profile = "qiniu"
     result_urls: ResultUrls = "http"
     keepalive_interval: float = 15.0
+    status_stream: bool = True  # False: a gateway without the SSE status stream (404)
     max_jobs: int = 10_000
     webhook_attempts: int = 4
 
