@@ -26,7 +26,7 @@ from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
 from ._request import KlingO1Request
 from ._rules import Violation
-from ._tasks import DEFAULT_TIMEOUT, Job
+from ._tasks import DEFAULT_TIMEOUT, Job, send_edit
 from ._transport import client_for
 from ._wire import ENDPOINT
 
@@ -209,10 +209,7 @@ def _edit_one(
 
     body, prepared = request.prepare(conn.profile)  # checked and encoded before a place is held
     with slot.on_server():
-        job = Job.send(
-            conn, request.endpoint, dict(body), inputs=[p.source_label for p in prepared]
-        )
-        job.keep_images = True
+        job = send_edit(conn, request, body, prepared)
         if not slot.register(job):
             return _cancel_now(job)
         output = job.wait(timeout=timeout, progress=slot.seen)

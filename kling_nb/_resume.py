@@ -140,8 +140,6 @@ def _job_for(
     job = Job(conn, entry.endpoint, handle)
     job.journal_id = entry.id
     job.keep_images = entry.endpoint == ENDPOINT
-    if entry.submitted_at:
-        job.submitted_at = entry.submitted_at
     return job
 
 

@@ -37,7 +37,7 @@ from ._transport import (
     Transient,
     client_for,
 )
-from ._wire import ENDPOINT
+from ._wire import ENDPOINT, KlingO1Input
 
 if TYPE_CHECKING:
     from ._results import EditResult
@@ -164,7 +164,6 @@ class Job:
         self.client = client or client_for(connection)
         self.clock = clock
         self.sleeper = sleeper
-        self.submitted_at = time.time()
         self.last_status: JobStatus | None = None
         self.journal_id: int | None = None  # its row in the journal, once journaled
         self.keep_images = False  # the caller caches the images after the wait (edit, batch)
@@ -226,7 +225,7 @@ class Job:
         return job
 
     def status(self) -> JobStatus:
-        """Ask once; transient failures raise KlingError-free `Transient` only inside waits."""
+        """Ask once; a passing fault raises KlingJobError here (waits retry those themselves)."""
         try:
             self.last_status = self.client.status(self.handle, self.endpoint)
         except Transient as exc:
@@ -435,7 +434,14 @@ def submit_edit(
     """Check, encode and submit once; return the Job (to wait on or cancel) and its inputs."""
     conn = connection or current_connection()
     body, prepared = request.prepare(conn.profile)
+    return send_edit(conn, request, body, prepared), prepared
+
+
+def send_edit(
+    conn: Connection, request: KlingO1Request, body: KlingO1Input, prepared: list[PreparedImage]
+) -> Job:
+    """Submit an edit already checked and encoded, once; its caller caches the images."""
     labels = [p.source_label for p in prepared]
     job = Job.send(conn, request.endpoint, dict(body), inputs=labels)
     job.keep_images = True
-    return job, prepared
+    return job
