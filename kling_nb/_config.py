@@ -97,7 +97,7 @@ class Connection:
     @property
     def emulated(self) -> bool:
         """True when the pictures come from a kling_nb emulator, not from Kling."""
-        return self.backend == "local" or self.host.startswith(("127.", "localhost", "[::1]"))
+        return self.backend == "local" or on_loopback(self.host)
 
     @property
     def label(self) -> str:
@@ -110,6 +110,11 @@ class Connection:
         """The one line `connect()` shows."""
         kind = "local" if self.backend == "local" else self.backend
         return message(f"connect.{kind}", host=self.host)
+
+
+def on_loopback(host: str) -> bool:
+    """True for a queue host on this machine: a kling_nb emulator, in practice."""
+    return host.startswith(("127.", "localhost", "[::1]"))
 
 
 _lock = threading.RLock()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _config
 from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, _cancel_now, run_all
-from ._config import EMULATOR_KEY, FAL_HOST, QINIU_HOST, Connection, Settings
+from ._config import EMULATOR_KEY, FAL_HOST, QINIU_HOST, Connection, Settings, on_loopback
 from ._errors import (
     KlingCancelledError,
     KlingConfigError,
@@ -152,7 +152,7 @@ def connection_for(
             return replace(conn, home=home)
     settings = Settings.from_env()
     host = entry.host
-    emulated = host.startswith(("127.", "localhost", "[::1]"))
+    emulated = on_loopback(host)
     if host == QINIU_HOST:
         key, variable = settings.qiniu_key or settings.fal_key, "QINIU_API_KEY"
     elif host == FAL_HOST:
