@@ -1,4 +1,4 @@
-"""`kling-nb`: edit images, run the emulator, list and resume jobs from a terminal."""
+"""`kling-nb`: edit images, open the tutorials, run the emulator, list and resume jobs."""
 
 from __future__ import annotations
 
@@ -65,9 +65,25 @@ def _parser() -> argparse.ArgumentParser:
     re_.add_argument("--out", default=".", help="folder for the results (default: here)")
     re_.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each job")
     re_.set_defaults(run=_resume)
+    lab = sub.add_parser("lab", help="open a tutorial notebook in JupyterLab")
+    lab.add_argument("notebook", nargs="?", default="notebooks/kling_o1_image.ipynb")
+    lab.set_defaults(run=_lab)
     em = sub.add_parser("emulator", help="run the local fal-queue emulator (see --help there)")
     em.set_defaults(run=lambda ns: 0)
     return parser
+
+
+def lab_command(notebook: str, euid: int) -> list[str]:
+    """The JupyterLab command line; root (containers, cloud VMs) needs --allow-root."""
+    command = [sys.executable, "-m", "jupyterlab", notebook]
+    return command + ["--allow-root"] if euid == 0 else command
+
+
+def _lab(ns: argparse.Namespace) -> int:
+    import os
+
+    command = lab_command(ns.notebook, os.geteuid())
+    os.execv(command[0], command)  # JupyterLab takes over this process, Ctrl-C and all
 
 
 def _edit(ns: argparse.Namespace) -> int:
