@@ -455,6 +455,24 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "其中 {missing} 张输入图片是文件或上传内容，日志不保存它们：请重新添加。",
     },
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
+    # --- engine and progress (issue 12) ------------------------------------------------------
+    # (keys for this part go below this line)
+
+    # --- service profiles, rules and emulator (issue 10) -------------------------------------
+    # (keys for this part go below this line)
+
+    # --- hardening (issue 11) ----------------------------------------------------------------
+    # (keys for this part go below this line)
+
+    # --- panel (issue 12) --------------------------------------------------------------------
+    # (keys for this part go below this line)
+
+    # --- packaging and doctor (issues 14, 10) ------------------------------------------------
+    # (keys for this part go below this line)
+
+    # --- money (issue 13) --------------------------------------------------------------------
+    # (keys for this part go below this line)
+
 }
 
 
