@@ -53,3 +53,75 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+_SIGNATURES = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/webp": (b"RIFF",),
+}
+
+
+def cache_folder(home: Path, request_id: str) -> Path:
+    """`home/cache/<request id>`, refused if the id cannot name a folder safely."""
+    rid = str(request_id)
+    if not rid or safe_name(rid, "") != rid:
+        raise KlingError(
+            f"Refused to cache request id {rid[:80]!r}: it is not a plain name "
+            "(letters, digits, '._-'), so it cannot be used as a folder name safely."
+        )
+    return child_path(Path(home) / "cache", rid)
+
+
+def image_file_name(file_name: object, index: int, content_type: str) -> str:
+    """A safe file name for output image `index`, keeping a server's name when harmless."""
+    ext = EXTENSIONS.get(content_type, ".png")
+    fallback = f"image_{index + 1}{ext}"
+    if not isinstance(file_name, str) or not file_name:
+        return fallback
+    name = safe_name(file_name, "")
+    if not name or name != file_name.strip():
+        return fallback
+    return name if Path(name).suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"} else name + ext
+
+
+def looks_like_image(data: bytes, content_type: str) -> bool:
+    """True when `data` decodes as an image (of `content_type` where it is known)."""
+    if not data:
+        return False
+    signatures = _SIGNATURES.get(content_type)
+    if signatures and not data.startswith(signatures):
+        return False
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+    except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
+        return False
+    return True
+
+
+def cached_image_ok(path: Path, content_type: str) -> bool:
+    """True when a cached file exists and still decodes (a partial or HTML file does not)."""
+    try:
+        return path.is_file() and looks_like_image(path.read_bytes(), content_type)
+    except OSError:
+        return False
+
+
+def write_image(
+    folder: Path, file_name: object, index: int, data: bytes, content_type: str
+) -> Path:
+    """Write output image `index` under `folder` atomically, only if `data` decodes as an image."""
+    if not looks_like_image(data, content_type):
+        head = data[:40].decode("utf-8", "replace")
+        raise KlingError(
+            f"Output image {index + 1} is not a valid {content_type} ({len(data)} bytes, "
+            f"starting {head!r}); nothing was written. Try resume() again later."
+        )
+    path = child_path(folder, image_file_name(file_name, index, content_type))
+    return atomic_write_bytes(path, data)
