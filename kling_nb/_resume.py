@@ -132,11 +132,11 @@ def resume_entry(
 def _job_for(
     entry: JournalEntry, journal: Journal, override: Connection | None, *, need_key: bool
 ) -> Job:
-    assert entry.request_id and entry.response_url and entry.status_url and entry.cancel_url
+    assert entry.request_id and entry.response_url and entry.status_url  # cancel_url may be ''
     conn = connection_for(entry, override, journal.home, need_key=need_key)
     if need_key and conn.emulated:
         _probe_emulator(entry, journal)
-    handle = Handle(entry.request_id, entry.response_url, entry.status_url, entry.cancel_url)
+    handle = Handle(entry.request_id, entry.response_url, entry.status_url, entry.cancel_url or "")
     job = Job(conn, entry.endpoint, handle)
     job.journal_id = entry.id
     job.keep_images = entry.endpoint == ENDPOINT

@@ -54,6 +54,18 @@ class _DeadlineReached(Exception):
     pass
 
 
+def check_timeout(timeout: object) -> None:
+    """Refuse a timeout that is not a positive number of seconds (or None), before submitting."""
+    from ._errors import KlingValidationError
+    from ._rules import Violation
+
+    ok = timeout is None or (
+        isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0
+    )
+    if not ok or (timeout is not None and timeout != timeout):  # NaN
+        raise KlingValidationError([Violation(("timeout",), "engine_timeout", {"value": timeout})])
+
+
 @dataclass
 class Deadline:
     """A point in time that every wait respects."""
@@ -166,6 +178,7 @@ class Job:
         self.sleeper = sleeper
         self.last_status: JobStatus | None = None
         self.journal_id: int | None = None  # its row in the journal, once journaled
+        self._last_fault: str | None = None  # the last passing fault, to explain a deadline
         self.keep_images = False  # the caller caches the images after the wait (edit, batch)
 
     @property
@@ -227,7 +240,7 @@ class Job:
     def status(self) -> JobStatus:
         """Ask once; a passing fault raises KlingJobError here (waits retry those themselves)."""
         try:
-            self.last_status = self.client.status(self.handle, self.endpoint)
+            self.last_status = self.client.status(self.handle, self.endpoint, 60.0)
         except Transient as exc:
             raise KlingJobError(
                 str(exc), request_id=self.request_id, endpoint=self.endpoint
@@ -253,6 +266,7 @@ class Job:
         progress: bool | Progress | Callable[[JobStatus, float], None] = True,
     ) -> dict[str, Any]:
         """Wait for the result: stream if offered, else poll; Ctrl-C or deadline cancels."""
+        check_timeout(timeout)
         deadline = Deadline(timeout, self.clock, self.sleeper)
         bar = make_progress(progress)
         bar.submitted(self.request_id)
@@ -265,7 +279,7 @@ class Job:
             raise self._cancelled("interrupt") from None
         except _DeadlineReached:
             bar.finished("CANCELLED", deadline.elapsed())
-            raise self._cancelled("deadline", timeout) from None
+            raise self._cancelled("deadline", timeout, self._last_fault) from None
         except KlingError as exc:
             bar.finished("FAILED", deadline.elapsed())
             self._record_error(exc)
@@ -286,6 +300,7 @@ class Job:
         backoff = Backoff(fixed=poll_interval)
         failures = 0
         while True:
+            deadline.check()
             try:
                 if use_stream:
                     events = self.client.stream(
@@ -299,15 +314,22 @@ class Job:
                                 return status
                 else:
                     status = self._seen(
-                        self.client.status(self.handle, self.endpoint), deadline, bar
+                        self.client.status(self.handle, self.endpoint, self._budget(deadline)),
+                        deadline,
+                        bar,
                     )
                     if status.state == "COMPLETED":
                         return status
                     deadline.sleep(backoff.next())
                     failures = 0
-            except StreamUnavailable:
-                self.client.stream_ok = use_stream = False
-            except Transient:
+                    self._last_fault = None
+            except StreamUnavailable as exc:
+                # A 4xx means this host has no stream; a connection error, only this wait.
+                if str(exc).startswith("HTTP"):
+                    self.client.stream_ok = False
+                use_stream = False
+            except Transient as exc:
+                self._last_fault = str(exc)
                 failures += 1
                 deadline.sleep(_jittered(failures))
 
@@ -324,11 +346,22 @@ class Job:
     def _read_timeout(deadline: Deadline) -> float:
         return min(STREAM_READ_TIMEOUT, deadline.remaining() + 0.5)
 
+    @staticmethod
+    def _budget(deadline: Deadline) -> float | None:
+        """How long one request may take: until just after the deadline."""
+        left = deadline.remaining()
+        return None if left == float("inf") else max(0.05, left + 0.5)
+
     def _fetch(self, final: JobStatus, deadline: Deadline) -> dict[str, Any]:
+        if final.failed_as:  # FAILED, ERROR, …: the service's words are all there is
+            raise self._failure(final, final.error or final.failed_as, None)
+        if final.result is not None:  # sent inline (Qiniu): no second request
+            return final.result
         failures = 0
         while True:
+            deadline.check()
             try:
-                output = self.client.result(self.handle, self.endpoint)
+                output = self.client.result(self.handle, self.endpoint, self._budget(deadline))
             except Transient:
                 failures += 1
                 deadline.sleep(_jittered(failures))
@@ -336,6 +369,8 @@ class Job:
             except KlingJobError as exc:
                 # The job succeeded, so a 429/5xx here is the fetch failing, not the job.
                 passing = not final.error and exc.status_code in TRANSIENT_CODES
+                if exc.status_code == 404 and not final.error:
+                    raise self._expired() from None
                 if passing and failures < RESULT_RETRIES:
                     failures += 1
                     deadline.sleep(_jittered(failures))
@@ -344,6 +379,19 @@ class Job:
             if final.error:
                 raise self._failure(final, final.error, None)
             return output
+
+    def _expired(self) -> KlingJobError:
+        text = message(
+            "engine.result_expired", request_id=self.request_id, host=self.connection.host
+        )
+        return KlingJobError(
+            text,
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            detail=text,
+            error_type="result_expired",
+            status_code=404,
+        )
 
     def _failure(self, final: JobStatus, detail: str, exc: KlingJobError | None) -> KlingJobError:
         error_type = (exc.error_type if exc else None) or final.error_type
@@ -360,15 +408,31 @@ class Job:
             status_code=exc.status_code if exc else None,
         )
 
-    def _cancelled(self, why: str, timeout: float | None = None) -> KlingJobError:
+    def _cancelled(
+        self, why: str, timeout: float | None = None, fault: str | None = None
+    ) -> KlingJobError:
         fields: dict[str, Any] = {"request_id": self.request_id, "endpoint": self.endpoint}
         try:
-            outcome = self.client.cancel(self.handle)
+            # After a deadline, the cancel gets little time: the wait must end within 2 s.
+            outcome = self.client.cancel(self.handle, 1.2 if why == "deadline" else 10.0)
         except KlingError as exc:
             # Not cancelled: the row stays unfinished, so resume() can still fetch it.
+            if why == "deadline":
+                text = message(
+                    "engine.deadline_uncancelled",
+                    request_id=self.request_id,
+                    timeout=timeout,
+                    detail=fault or exc,
+                )
+                self._record(error=text)
+                return KlingTimeoutError(text, **fields)
             text = message("job.cancel_failed", request_id=self.request_id, detail=exc)
             self._record(error=text)
             return KlingCancelledError(text, **fields)
+        if outcome == "already_completed" and why == "deadline":
+            text = message("engine.deadline_too_late", request_id=self.request_id, timeout=timeout)
+            self._record(error=text)
+            return KlingTimeoutError(text, **fields)
         if outcome == "already_completed":
             text = message("job.cancel_too_late", request_id=self.request_id)
             self._record(error=text)  # finished and paid for: resume() fetches it
@@ -403,6 +467,7 @@ def run_fal_task(
     connection: Connection | None = None,
 ) -> dict[str, Any]:
     """The guide's helper done properly: validate, submit, wait with progress, return the dict."""
+    check_timeout(timeout)
     job = Job.submit(endpoint, arguments, connection=connection)
     return job.wait(timeout=timeout, poll_interval=poll_interval, progress=progress)
 
@@ -415,6 +480,7 @@ def edit(
     num_images: int = 1,
     aspect_ratio: str = "auto",
     output_format: str | None = None,
+    elements: Sequence[Mapping[str, Any]] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
     connection: Connection | None = None,
@@ -422,7 +488,17 @@ def edit(
     """Edit images with a prompt and return an EditResult (displays as a gallery)."""
     from ._results import EditResult
 
-    request = KlingO1Request(prompt, images, resolution, num_images, aspect_ratio, output_format)  # type: ignore[arg-type]
+    check_timeout(timeout)
+    extra: dict[str, Any] = {} if elements is None else {"elements": elements}
+    request = KlingO1Request(
+        prompt,
+        images,
+        resolution,
+        num_images,
+        aspect_ratio,
+        output_format,
+        **extra,  # type: ignore[arg-type]
+    )
     job, prepared = submit_edit(request, connection)
     output = job.wait(timeout=timeout, progress=progress)
     return EditResult.from_output(output, job=job, request=request, inputs=prepared)
