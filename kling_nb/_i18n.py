@@ -479,14 +479,19 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
+
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
+
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)
+
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)
+
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
+
 }
 
 
