@@ -477,6 +477,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Job {request_id} finished on {host}, but the service no longer keeps its result (HTTP 404: results expire, on fal after about an hour). The images cannot be recovered from the service; the journal still has the request (its prompt and parameters) to run again.",
         "zh": "任务 {request_id} 已在 {host} 上完成，但服务已不再保留其结果（HTTP 404：结果会过期，fal 约一小时）。图片无法再从服务取回；日志中仍保存了请求（提示词和参数），可以重新运行。",
     },
+
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
 
