@@ -15,7 +15,7 @@ from kling_nb._config import Connection
 from kling_nb._tasks import Job
 from kling_nb._wire import ENDPOINT
 from tests.conftest import CANARY_KEY
-from tests.quirks import OUTPUT, QuirkServer, Quirks, quirk_server
+from tests.quirks import OUTPUT, Quirks, QuirkServer, quirk_server
 
 ARGS = {"prompt": "make it snow", "image_urls": ["https://x.example/a.jpg"]}
 
