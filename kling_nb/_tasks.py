@@ -1,21 +1,39 @@
-"""Jobs on the queue: submit, wait (stream or adaptive polling), cancel, deadlines.
+"""Jobs on the queue: submit, then wait, sync or async, by one plan (`_engine`).
 
 `run_fal_task` is the guide's helper done properly; `edit` is the one-liner that returns
-an `EditResult`. Every wait has a deadline and a cancel path; Ctrl-C cancels the remote
-job. Clocks and sleeps are injectable so tests can drive time.
+an `EditResult`; each has an `_async` twin. Every wait has a deadline and a cancel path;
+Ctrl-C, or cancelling the task, cancels the remote job. Clocks and sleeps are injectable
+so tests can drive time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
-import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import Connection, current_connection
+from ._engine import (
+    SLICE,
+    TICK,
+    Action,
+    CancelJob,
+    Deadline,
+    DeadlineReached,
+    Fetch,
+    Interrupted,
+    Listen,
+    NextEvent,
+    Plan,
+    Poll,
+    StreamEnded,
+    Watch,
+    wait_for_output,
+)
 from ._errors import (
     KlingCancelledError,
     KlingError,
@@ -28,30 +46,15 @@ from ._images import ImageInput, PreparedImage
 from ._journal import WIRE_STATES, journal_for, waiting
 from ._progress import Progress, make_progress
 from ._request import KlingO1Request
-from ._transport import (
-    TRANSIENT_CODES,
-    Handle,
-    JobStatus,
-    QueueClient,
-    StreamUnavailable,
-    Transient,
-    client_for,
-)
+from ._transport import Handle, JobStatus, QueueClient, Transient, client_for
 from ._wire import ENDPOINT, KlingO1Input
 
 if TYPE_CHECKING:
     from ._results import EditResult
 
 DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
-RESULT_RETRIES = 8  # passing faults while fetching a finished job's result
-STREAM_READ_TIMEOUT = 30.0
-SLICE = 0.2  # s; the longest an interrupt or a deadline waits to be noticed
 
-T = TypeVar("T")  # s; the server sends a keep-alive every ~15 s
-
-
-class _DeadlineReached(Exception):
-    pass
+T = TypeVar("T")
 
 
 def check_timeout(timeout: object) -> None:
@@ -64,97 +67,6 @@ def check_timeout(timeout: object) -> None:
     )
     if not ok or (timeout is not None and timeout != timeout):  # NaN
         raise KlingValidationError([Violation(("timeout",), "engine_timeout", {"value": timeout})])
-
-
-@dataclass
-class Deadline:
-    """A point in time that every wait respects."""
-
-    seconds: float | None
-    clock: Callable[[], float] = time.monotonic
-    sleeper: Callable[[float], None] = time.sleep
-    start: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.start = self.clock()
-
-    def elapsed(self) -> float:
-        return self.clock() - self.start
-
-    def remaining(self) -> float:
-        return float("inf") if self.seconds is None else self.seconds - self.elapsed()
-
-    def check(self) -> None:
-        if self.remaining() <= 0:
-            raise _DeadlineReached
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep `seconds`, or until the deadline, whichever is first.
-
-        In slices, so that an interrupt raised between bytecodes (Jupyter's, or
-        `_thread.interrupt_main`) lands within one slice rather than after the whole sleep.
-        """
-        self.check()
-        end = self.clock() + max(0.0, min(seconds, self.remaining()))
-        while (left := end - self.clock()) > 0:
-            self.sleeper(min(SLICE, left))
-        self.check()
-
-
-def _interruptible(items: Iterator[T], tick: float) -> Iterator[T | None]:
-    """`items`, read on a helper thread; None every `tick` seconds while nothing arrives.
-
-    A socket read blocks the thread that makes it until data comes (up to a keep-alive
-    15 s away); reading on another thread keeps the waiting thread free to take Ctrl-C
-    and to check its deadline. The helper ends when the server closes the stream.
-    """
-    box: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-    def pump() -> None:
-        try:
-            for item in items:
-                box.put(("item", item))
-            box.put(("end", None))
-        except BaseException as exc:  # handed to the waiting thread, which decides
-            box.put(("error", exc))
-
-    threading.Thread(target=pump, name="kling_nb-status-stream", daemon=True).start()
-    while True:
-        try:
-            kind, value = box.get(timeout=tick)
-        except queue.Empty:
-            yield None
-            continue
-        if kind == "end":
-            return
-        if kind == "error":
-            raise value
-        yield value
-
-
-class Backoff:
-    """Poll intervals: fast at first, then backing off to a ceiling (or fixed)."""
-
-    def __init__(
-        self,
-        first: float = 0.25,
-        factor: float = 1.5,
-        ceiling: float = 3.0,
-        fixed: float | None = None,
-    ):
-        self.next_value = fixed if fixed is not None else first
-        self.factor = 1.0 if fixed is not None else factor
-        self.ceiling = fixed if fixed is not None else ceiling
-
-    def next(self) -> float:
-        value = self.next_value
-        self.next_value = min(self.ceiling, value * self.factor)
-        return value
-
-
-def _jittered(attempt: int) -> float:
-    """Retry delay for transient errors: exponential with full jitter, capped at 5 s."""
-    return random.uniform(0.05, min(5.0, 0.2 * 2**attempt))
 
 
 class Job:
@@ -178,7 +90,6 @@ class Job:
         self.sleeper = sleeper
         self.last_status: JobStatus | None = None
         self.journal_id: int | None = None  # its row in the journal, once journaled
-        self._last_fault: str | None = None  # the last passing fault, to explain a deadline
         self.keep_images = False  # the caller caches the images after the wait (edit, batch)
 
     @property
@@ -267,118 +178,72 @@ class Job:
     ) -> dict[str, Any]:
         """Wait for the result: stream if offered, else poll; Ctrl-C or deadline cancels."""
         check_timeout(timeout)
-        deadline = Deadline(timeout, self.clock, self.sleeper)
+        with waiting(journal_for(self.connection.home), self.journal_id):
+            return _SyncDriver(self).run(self._plan(timeout, poll_interval, progress))
+
+    async def wait_async(
+        self,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        poll_interval: float | None = None,
+        progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    ) -> dict[str, Any]:
+        """`wait` on the running event loop; cancelling the task cancels the remote job."""
+        check_timeout(timeout)
+        with waiting(journal_for(self.connection.home), self.journal_id):
+            return await _AsyncDriver(self).run(self._plan(timeout, poll_interval, progress))
+
+    def _plan(
+        self,
+        timeout: float | None,
+        poll_interval: float | None,
+        progress: bool | Progress | Callable[[JobStatus, float], None],
+    ) -> Plan:
+        """The wait as actions (see `_engine`), with this job's journal and progress line."""
+        deadline = Deadline(timeout, self.clock)
+        watch = Watch(self.client.stream_ok)
         bar = make_progress(progress)
         bar.submitted(self.request_id)
+        seen = self._watcher(deadline, bar)
         try:
-            with waiting(journal_for(self.connection.home), self.journal_id):
-                final = self._until_completed(deadline, poll_interval, bar)
-                output = self._fetch(final, deadline)
-        except KeyboardInterrupt:
+            output = yield from wait_for_output(
+                deadline, poll_interval, watch, seen, self._failure
+            )
+        except (KeyboardInterrupt, Interrupted):
             bar.finished("CANCELLED", deadline.elapsed())
-            raise self._cancelled("interrupt") from None
-        except _DeadlineReached:
+            raise (yield from self._cancelled("interrupt")) from None
+        except DeadlineReached:
             bar.finished("CANCELLED", deadline.elapsed())
-            raise self._cancelled("deadline", timeout, self._last_fault) from None
+            raise (yield from self._cancelled("deadline", timeout, watch.last_fault)) from None
         except KlingError as exc:
             bar.finished("FAILED", deadline.elapsed())
             self._record_error(exc)
             raise
+        finally:
+            self.client.stream_ok = watch.stream_ok
         self._record(state="downloading" if self.keep_images else "completed", result=output)
         count = len(output.get("images", [])) if isinstance(output, dict) else 0
-        bar.finished(
-            "COMPLETED",
-            deadline.elapsed(),
-            message("progress.images", count=count) if count else "",
-        )
+        note = message("progress.images", count=count) if count else ""
+        bar.finished("COMPLETED", deadline.elapsed(), note)
         return output
 
-    def _until_completed(
-        self, deadline: Deadline, poll_interval: float | None, bar: Progress
-    ) -> JobStatus:
-        use_stream = poll_interval is None and self.client.stream_ok
-        backoff = Backoff(fixed=poll_interval)
-        failures = 0
-        while True:
-            deadline.check()
-            try:
-                if use_stream:
-                    events = self.client.stream(
-                        self.handle, self.endpoint, self._read_timeout(deadline)
-                    )
-                    for status in _interruptible(events, SLICE):
-                        deadline.check()
-                        if status is not None:
-                            self._seen(status, deadline, bar)
-                            if status.state == "COMPLETED":
-                                return status
-                else:
-                    status = self._seen(
-                        self.client.status(self.handle, self.endpoint, self._budget(deadline)),
-                        deadline,
-                        bar,
-                    )
-                    if status.state == "COMPLETED":
-                        return status
-                    deadline.sleep(backoff.next())
-                    failures = 0
-                    self._last_fault = None
-            except StreamUnavailable as exc:
-                # A 4xx means this host has no stream; a connection error, only this wait.
-                if str(exc).startswith("HTTP"):
-                    self.client.stream_ok = False
-                use_stream = False
-            except Transient as exc:
-                self._last_fault = str(exc)
-                failures += 1
-                deadline.sleep(_jittered(failures))
+    def _watcher(self, deadline: Deadline, bar: Progress) -> Callable[[JobStatus | None], None]:
+        """What to do with each status (or each quiet tick): journal, progress line."""
+        last_draw = [float("-inf")]
 
-    def _seen(self, status: JobStatus, deadline: Deadline, bar: Progress) -> JobStatus:
-        changed = self.last_status is None or self.last_status.state != status.state
-        if changed and status.state in WIRE_STATES:
-            state = WIRE_STATES[status.state]
-            self._record(state=state, **({"started_at": time.time()} if state == "running" else {}))
-        self.last_status = status
-        bar.update(status, deadline.elapsed())
-        return status
+        def seen(status: JobStatus | None) -> None:
+            if status is not None:
+                changed = self.last_status is None or self.last_status.state != status.state
+                if changed and status.state in WIRE_STATES:
+                    state = WIRE_STATES[status.state]
+                    extra = {"started_at": time.time()} if state == "running" else {}
+                    self._record(state=state, **extra)
+                self.last_status = status
+            elif deadline.elapsed() - last_draw[0] < TICK:
+                return  # a quiet tick: redraw the elapsed time at most twice a second
+            last_draw[0] = deadline.elapsed()
+            bar.update(self.last_status or JobStatus("IN_QUEUE"), deadline.elapsed())
 
-    @staticmethod
-    def _read_timeout(deadline: Deadline) -> float:
-        return min(STREAM_READ_TIMEOUT, deadline.remaining() + 0.5)
-
-    @staticmethod
-    def _budget(deadline: Deadline) -> float | None:
-        """How long one request may take: until just after the deadline."""
-        left = deadline.remaining()
-        return None if left == float("inf") else max(0.05, left + 0.5)
-
-    def _fetch(self, final: JobStatus, deadline: Deadline) -> dict[str, Any]:
-        if final.failed_as:  # FAILED, ERROR, …: the service's words are all there is
-            raise self._failure(final, final.error or final.failed_as, None)
-        if final.result is not None:  # sent inline (Qiniu): no second request
-            return final.result
-        failures = 0
-        while True:
-            deadline.check()
-            try:
-                output = self.client.result(self.handle, self.endpoint, self._budget(deadline))
-            except Transient:
-                failures += 1
-                deadline.sleep(_jittered(failures))
-                continue
-            except KlingJobError as exc:
-                # The job succeeded, so a 429/5xx here is the fetch failing, not the job.
-                passing = not final.error and exc.status_code in TRANSIENT_CODES
-                if exc.status_code == 404 and not final.error:
-                    raise self._expired() from None
-                if passing and failures < RESULT_RETRIES:
-                    failures += 1
-                    deadline.sleep(_jittered(failures))
-                    continue
-                raise self._failure(final, exc.detail or final.error or "", exc) from None
-            if final.error:
-                raise self._failure(final, final.error, None)
-            return output
+        return seen
 
     def _expired(self) -> KlingJobError:
         text = message(
@@ -393,7 +258,11 @@ class Job:
             status_code=404,
         )
 
-    def _failure(self, final: JobStatus, detail: str, exc: KlingJobError | None) -> KlingJobError:
+    def _failure(self, final: JobStatus, exc: KlingJobError | None) -> KlingJobError:
+        """The error for a job that did not succeed, or whose output could not be had."""
+        if exc is not None and exc.status_code == 404 and not final.error:
+            return self._expired()
+        detail = (exc.detail if exc else None) or final.error or final.failed_as or ""
         error_type = (exc.error_type if exc else None) or final.error_type
         kind = KlingCancelledError if error_type == "cancelled" else KlingJobError
         text = message(
@@ -410,11 +279,12 @@ class Job:
 
     def _cancelled(
         self, why: str, timeout: float | None = None, fault: str | None = None
-    ) -> KlingJobError:
+    ) -> Generator[CancelJob, Any, KlingJobError]:
+        """Cancel on the server, then the error that tells the user what happened."""
         fields: dict[str, Any] = {"request_id": self.request_id, "endpoint": self.endpoint}
         try:
             # After a deadline, the cancel gets little time: the wait must end within 2 s.
-            outcome = self.client.cancel(self.handle, 1.2 if why == "deadline" else 10.0)
+            outcome = yield CancelJob(1.2 if why == "deadline" else 10.0)
         except KlingError as exc:
             # Not cancelled: the row stays unfinished, so resume() can still fetch it.
             if why == "deadline":
@@ -429,14 +299,12 @@ class Job:
             text = message("job.cancel_failed", request_id=self.request_id, detail=exc)
             self._record(error=text)
             return KlingCancelledError(text, **fields)
-        if outcome == "already_completed" and why == "deadline":
-            text = message("engine.deadline_too_late", request_id=self.request_id, timeout=timeout)
-            self._record(error=text)
-            return KlingTimeoutError(text, **fields)
         if outcome == "already_completed":
-            text = message("job.cancel_too_late", request_id=self.request_id)
+            key = "engine.deadline_too_late" if why == "deadline" else "job.cancel_too_late"
+            text = message(key, request_id=self.request_id, timeout=timeout)
             self._record(error=text)  # finished and paid for: resume() fetches it
-            return KlingCancelledError(text, **fields)
+            kind = KlingTimeoutError if why == "deadline" else KlingCancelledError
+            return kind(text, **fields)
         if why == "deadline":
             text = message("job.timeout", request_id=self.request_id, timeout=timeout)
             self._record(state="cancelled", error=text, error_type="timeout")
@@ -455,6 +323,153 @@ class Job:
             self._record(state=state, error=str(exc), error_type=exc.error_type)
         else:
             self._record(error=str(exc))
+
+
+class _SyncDriver:
+    """Performs a plan's actions with blocking calls, in slices so Ctrl-C lands quickly."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.events: Iterator[JobStatus | None] | None = None
+
+    def run(self, plan: Plan) -> Any:
+        outcome: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action = plan.throw(error) if error is not None else plan.send(outcome)
+            except StopIteration as stop:
+                return stop.value
+            outcome, error = None, None
+            try:
+                outcome = self.perform(action)
+            except KeyboardInterrupt:
+                error = Interrupted()
+            except Exception as exc:  # the plan decides what each failure means
+                error = exc
+
+    def perform(self, action: Action) -> Any:
+        job, client = self.job, self.job.client
+        if isinstance(action, Poll):
+            return client.status(job.handle, job.endpoint, action.budget)
+        if isinstance(action, Listen):
+            events = client.stream(job.handle, job.endpoint, action.read_timeout)
+            self.events = _interruptible(events, SLICE)
+            return None
+        if isinstance(action, NextEvent):
+            assert self.events is not None
+            try:
+                return next(self.events)
+            except StopIteration:
+                raise StreamEnded("status stream closed") from None
+        if isinstance(action, Fetch):
+            return client.result(job.handle, job.endpoint, action.budget)
+        if isinstance(action, CancelJob):
+            return client.cancel(job.handle, action.budget)
+        end = job.clock() + action.seconds
+        while (left := end - job.clock()) > 0:
+            job.sleeper(min(SLICE, left))
+        return None
+
+
+class _AsyncDriver:
+    """Performs a plan's actions with `await`: no thread; a cancelled task cancels the job."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.events: AsyncIterator[JobStatus | None] | None = None
+        self.pending: asyncio.Future[JobStatus | None] | None = None
+
+    async def run(self, plan: Plan) -> Any:
+        outcome: Any = None
+        error: BaseException | None = None
+        cancelled = False
+        try:
+            while True:
+                try:
+                    action = plan.throw(error) if error is not None else plan.send(outcome)
+                except StopIteration as stop:
+                    return stop.value
+                except KlingCancelledError:
+                    if cancelled:  # the remote job is cancelled; the task ends as asked
+                        raise asyncio.CancelledError from None
+                    raise
+                outcome, error = None, None
+                try:
+                    outcome = await self.perform(action)
+                except asyncio.CancelledError:
+                    cancelled, error = True, Interrupted()
+                except Exception as exc:  # the plan decides what each failure means
+                    error = exc
+        finally:
+            await self.close_stream()
+
+    async def perform(self, action: Action) -> Any:
+        job, client = self.job, self.job.client
+        if isinstance(action, Poll):
+            return await client.astatus(job.handle, job.endpoint, action.budget)
+        if isinstance(action, Listen):
+            await self.close_stream()
+            self.events = client.astream(job.handle, job.endpoint, action.read_timeout)
+            return None
+        if isinstance(action, NextEvent):
+            assert self.events is not None
+            if self.pending is None:
+                self.pending = asyncio.ensure_future(anext(self.events))
+            done, _ = await asyncio.wait({self.pending}, timeout=action.tick)
+            if not done:
+                return None  # a quiet tick
+            pending, self.pending = self.pending, None
+            try:
+                return pending.result()
+            except StopAsyncIteration:
+                raise StreamEnded("status stream closed") from None
+        if isinstance(action, Fetch):
+            return await client.aresult(job.handle, job.endpoint, action.budget)
+        if isinstance(action, CancelJob):
+            return await client.acancel(job.handle, action.budget)
+        await asyncio.sleep(action.seconds)
+        return None
+
+    async def close_stream(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
+        events, self.events = self.events, None
+        if events is not None:
+            with contextlib.suppress(Exception):
+                await events.aclose()  # type: ignore[attr-defined]
+
+
+def _interruptible(items: Iterator[T], tick: float) -> Iterator[T | None]:
+    """`items`, read on a helper thread; None every `tick` seconds while nothing arrives.
+
+    A socket read blocks the thread that makes it until data comes (up to a keep-alive
+    15 s away); reading on another thread keeps the waiting thread free to take Ctrl-C
+    and to check its deadline. The helper ends when the server closes the stream.
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for item in items:
+                box.put(("item", item))
+            box.put(("end", None))
+        except BaseException as exc:  # handed to the waiting thread, which decides
+            box.put(("error", exc))
+
+    threading.Thread(target=pump, name="kling_nb-status-stream", daemon=True).start()
+    while True:
+        try:
+            kind, value = box.get(timeout=tick)
+        except queue.Empty:
+            yield None
+            continue
+        if kind == "end":
+            return
+        if kind == "error":
+            raise value
+        yield value
 
 
 def run_fal_task(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -30,6 +32,7 @@ from ._rules import Violation
 from ._wire import LogEntry, decode_data_uri
 
 State = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+CancelOutcome = Literal["requested", "already_completed", "not_found"]
 TRANSIENT_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
@@ -197,18 +200,44 @@ class QueueClient:
             ) from None
         return Handle(handle.request_id, handle.response_url, handle.status_url, handle.cancel_url)
 
+    @cached_property
+    def _async_clients(self) -> weakref.WeakKeyDictionary[Any, httpx.AsyncClient]:
+        return weakref.WeakKeyDictionary()
+
+    def ahttp(self) -> httpx.AsyncClient:
+        """The async twin of `http`, one per event loop (httpx pools are bound to a loop)."""
+        import asyncio
+
+        from fal_client.client import USER_AGENT
+
+        loop = asyncio.get_running_loop()
+        found = self._async_clients.get(loop)
+        if found is None:
+            transport = httpx.AsyncHTTPTransport(verify=self._ssl)
+            found = self._async_clients[loop] = httpx.AsyncClient(
+                transport=_with_async_backup_domain(transport),
+                headers={"Authorization": f"Key {self.conn.key}", "User-Agent": USER_AGENT},
+                timeout=httpx.Timeout(60.0, connect=15.0),
+                follow_redirects=True,
+            )
+        return found
+
+    # Each call below is its request, sent sync or async, and its answer, read once.
+
     def status(self, handle: Handle, endpoint: str, budget: float | None = None) -> JobStatus:
         """One status poll, answered within `budget` seconds (or a Transient)."""
-        try:
-            response = self.http.get(
-                handle.status_url, params={"logs": "1"}, timeout=_bounded(budget, 60.0)
-            )
-        except httpx.HTTPError as exc:
-            raise Transient(_transport_words(exc)) from None
+        with _passing_faults():
+            response = self.http.get(handle.status_url, **_status_args(budget))
+        return self._status_answer(response, handle, endpoint)
+
+    async def astatus(self, handle: Handle, endpoint: str, budget: float | None) -> JobStatus:
+        with _passing_faults():
+            response = await self.ahttp().get(handle.status_url, **_status_args(budget))
+        return self._status_answer(response, handle, endpoint)
+
+    def _status_answer(self, response: httpx.Response, handle: Handle, endpoint: str) -> JobStatus:
         if not 200 <= response.status_code < 300:  # fal answers 202 while the job runs
-            raise self._poll_error(
-                response.status_code, _body_words(response), handle, endpoint
-            ) from None
+            raise self._poll_error(response.status_code, _body_words(response), handle, endpoint)
         try:
             body = response.json()
         except ValueError as exc:
@@ -232,56 +261,81 @@ class QueueClient:
     def stream(
         self, handle: Handle, endpoint: str, read_timeout: float
     ) -> Iterator[JobStatus | None]:
-        """Status events from the SSE stream; None for each keep-alive, so callers can
-        check their deadline while the server is quiet. No stream (any 4xx but 401, 403
-        and 429, a connection error, another content type) raises StreamUnavailable."""
+        """Status events from the SSE stream. No stream (any 4xx but 401, 403 and 429, a
+        connection error, another content type) raises StreamUnavailable."""
         from httpx_sse import EventSource
 
-        url = handle.status_url + "/stream"
-        timeout = _bounded(read_timeout, 15.0, read=max(0.5, read_timeout))
-        try:
-            with self.http.stream("GET", url, params={"logs": "1"}, timeout=timeout) as response:
-                code = response.status_code
-                if 400 <= code < 500 and code not in (401, 403, 429):
-                    raise StreamUnavailable(f"HTTP {code}")
-                if code >= 300:
+        with _stream_faults():
+            url, kwargs = _stream_args(handle, read_timeout)
+            with self.http.stream("GET", url, **kwargs) as response:
+                if response.status_code >= 300:
                     response.read()
-                    raise self._poll_error(code, _body_words(response), handle, endpoint)
-                ctype = response.headers.get("content-type", "")
-                if not ctype.startswith("text/event-stream"):
-                    raise StreamUnavailable(f"content-type {ctype!r}")
+                self._stream_opened(response, handle, endpoint)
                 for sse in EventSource(response).iter_sse():
-                    if not sse.data:
-                        yield None  # a keep-alive comment
-                        continue
-                    try:
-                        body = json.loads(sse.data)
-                    except ValueError as exc:
-                        raise Transient(f"unreadable status event ({exc})") from None
-                    status = self._parsed(body, handle, endpoint)
+                    status = self._event(sse.data, handle, endpoint)
                     yield status
-                    if status.state == "COMPLETED":
+                    if status is not None and status.state == "COMPLETED":
                         return
-                raise Transient("status stream closed before the job completed")
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise StreamUnavailable(_transport_words(exc)) from None
-        except httpx.HTTPError as exc:
-            raise Transient(_transport_words(exc)) from None
+            raise Transient("status stream closed before the job completed")
+
+    async def astream(
+        self, handle: Handle, endpoint: str, read_timeout: float
+    ) -> AsyncIterator[JobStatus | None]:
+        from httpx_sse import EventSource
+
+        with _stream_faults():
+            url, kwargs = _stream_args(handle, read_timeout)
+            async with self.ahttp().stream("GET", url, **kwargs) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                self._stream_opened(response, handle, endpoint)
+                async for sse in EventSource(response).aiter_sse():
+                    status = self._event(sse.data, handle, endpoint)
+                    yield status
+                    if status is not None and status.state == "COMPLETED":
+                        return
+            raise Transient("status stream closed before the job completed")
+
+    def _stream_opened(self, response: httpx.Response, handle: Handle, endpoint: str) -> None:
+        code = response.status_code
+        if 400 <= code < 500 and code not in (401, 403, 429):
+            raise StreamUnavailable(f"HTTP {code}")
+        if code >= 300:
+            raise self._poll_error(code, _body_words(response), handle, endpoint)
+        ctype = response.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            raise StreamUnavailable(f"content-type {ctype!r}")
+
+    def _event(self, data: str, handle: Handle, endpoint: str) -> JobStatus | None:
+        if not data:
+            return None
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise Transient(f"unreadable status event ({exc})") from None
+        return self._parsed(body, handle, endpoint)
 
     def result(self, handle: Handle, endpoint: str, budget: float | None = None) -> dict[str, Any]:
         """The output JSON; an HTTP error raises KlingJobError (the caller, who knows the final
         status, tells a failed job from a passing fault), a broken connection Transient."""
-        try:
+        with _passing_faults():
             response = self.http.get(handle.response_url, timeout=_bounded(budget, 60.0))
-        except httpx.HTTPError as exc:
-            raise Transient(_transport_words(exc)) from None
+        return self._result_answer(response, handle, endpoint)
+
+    async def aresult(self, handle: Handle, endpoint: str, budget: float | None) -> dict[str, Any]:
+        with _passing_faults():
+            response = await self.ahttp().get(handle.response_url, timeout=_bounded(budget, 60.0))
+        return self._result_answer(response, handle, endpoint)
+
+    def _result_answer(
+        self, response: httpx.Response, handle: Handle, endpoint: str
+    ) -> dict[str, Any]:
         if response.status_code == 200:
             try:
                 return dict(response.json())
             except ValueError as exc:
                 raise Transient(f"unreadable result ({exc})") from None
         detail = _body_words(response)
-        error_type = _error_type(response)
         if response.status_code in (401, 403):
             raise self._refused(response.status_code, detail)
         raise KlingJobError(
@@ -289,21 +343,22 @@ class QueueClient:
             request_id=handle.request_id,
             endpoint=endpoint,
             detail=detail,
-            error_type=error_type,
+            error_type=_error_type(response),
             status_code=response.status_code,
         )
 
-    def cancel(
-        self, handle: Handle, budget: float = 10.0
-    ) -> Literal["requested", "already_completed", "not_found"]:
+    def cancel(self, handle: Handle, budget: float = 10.0) -> CancelOutcome:
         """Ask the server to cancel; raises KlingConnectionError if it can't be asked."""
-        try:
+        with self._unreachable():
             response = self.http.put(handle.cancel_target, timeout=_bounded(budget, 10.0))
-        except httpx.HTTPError as exc:
-            raise KlingConnectionError(
-                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
-                host=self.conn.host,
-            ) from None
+        return self._cancel_answer(response)
+
+    async def acancel(self, handle: Handle, budget: float = 10.0) -> CancelOutcome:
+        with self._unreachable():
+            response = await self.ahttp().put(handle.cancel_target, timeout=_bounded(budget, 10.0))
+        return self._cancel_answer(response)
+
+    def _cancel_answer(self, response: httpx.Response) -> CancelOutcome:
         if response.status_code in (200, 202):
             return "requested"
         if response.status_code == 400:
@@ -315,6 +370,16 @@ class QueueClient:
             host=self.conn.host,
             status_code=response.status_code,
         )
+
+    @contextmanager
+    def _unreachable(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            raise KlingConnectionError(
+                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                host=self.conn.host,
+            ) from None
 
     def download(self, url: str) -> bytes:
         """The bytes of a result file (data: URIs decoded in place)."""
@@ -390,6 +455,42 @@ def _bounded(budget: float | None, most: float, read: float | None = None) -> ht
     """An httpx timeout that ends within `budget` seconds (connect, read and write)."""
     cap = most if budget is None else max(0.05, min(most, budget))
     return httpx.Timeout(cap, read=cap if read is None else read)
+
+
+@contextmanager
+def _passing_faults() -> Iterator[None]:
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise Transient(_transport_words(exc)) from None
+
+
+@contextmanager
+def _stream_faults() -> Iterator[None]:
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise StreamUnavailable(_transport_words(exc)) from None
+    except httpx.HTTPError as exc:
+        raise Transient(_transport_words(exc)) from None
+
+
+def _status_args(budget: float | None) -> dict[str, Any]:
+    return {"params": {"logs": "1"}, "timeout": _bounded(budget, 60.0)}
+
+
+def _stream_args(handle: Handle, read_timeout: float) -> tuple[str, dict[str, Any]]:
+    timeout = _bounded(read_timeout, 15.0, read=max(0.5, read_timeout))
+    return handle.status_url + "/stream", {"params": {"logs": "1"}, "timeout": timeout}
+
+
+def _with_async_backup_domain(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    """The async twin of `_with_backup_domain`."""
+    try:
+        from fal_client.client import AsyncBackupDomainTransport
+    except ImportError:
+        return inner
+    return AsyncBackupDomainTransport(transport=inner)  # type: ignore[no-any-return]
 
 
 def _with_backup_domain(inner: httpx.BaseTransport) -> httpx.BaseTransport:
