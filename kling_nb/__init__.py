@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchResult, request_grid, run_batch
+from ._batch import BatchResult, request_grid, run_batch, run_batch_async
 from ._config import Connection, connect
 from ._errors import (
     KlingCancelledError,
@@ -28,7 +28,7 @@ from ._i18n import set_language
 from ._request import KlingO1Request
 from ._results import EditResult, ResultImage
 from ._resume import resume
-from ._tasks import Job, edit, run_fal_task
+from ._tasks import Job, edit, edit_async, run_fal_task, run_fal_task_async
 from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
@@ -58,11 +58,14 @@ __all__ = [
     "__version__",
     "connect",
     "edit",
+    "edit_async",
     "history",
     "request_grid",
     "resume",
     "run_batch",
+    "run_batch_async",
     "run_fal_task",
+    "run_fal_task_async",
     "sample_image",
     "sample_names",
     "set_language",

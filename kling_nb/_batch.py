@@ -9,6 +9,7 @@ returns what there is (`BatchResult.interrupted`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import threading
@@ -26,7 +27,7 @@ from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
 from ._request import KlingO1Request
 from ._rules import Violation
-from ._tasks import DEFAULT_TIMEOUT, Job, send_edit
+from ._tasks import DEFAULT_TIMEOUT, Job, check_timeout, send_edit
 from ._transport import client_for
 from ._wire import ENDPOINT
 
@@ -193,6 +194,47 @@ def run_batch(
 
     labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
     return run_all([work_for(item) for item in items], labels, concurrency, progress)
+
+
+async def run_batch_async(
+    requests: Iterable[KlingO1Request | Mapping[str, Any]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: bool = True,
+    connection: Connection | None = None,
+) -> BatchResult:
+    """`run_batch` for `await`: plain asyncio tasks on this loop, no thread per job.
+    Cancelling the task cancels every job already on the server."""
+    from ._tasks import edit_request_async
+
+    check_timeout(timeout)
+    started = time.monotonic()
+    items = [_as_request(item, i) for i, item in enumerate(requests)]
+    conn = connection or current_connection()
+    gate = asyncio.Semaphore(max(1, concurrency))
+    bar = _bar(len(items), progress)
+
+    async def one(item: KlingO1Request | KlingValidationError) -> Outcome:
+        if isinstance(item, KlingValidationError):
+            outcome: Outcome = item
+        else:
+            async with gate:
+                try:
+                    outcome = await edit_request_async(item, conn, timeout=timeout, progress=False)
+                except KlingError as exc:
+                    outcome = exc
+        bar.update(1)
+        return outcome
+
+    try:
+        outcomes = await asyncio.gather(*(one(item) for item in items))
+    finally:
+        bar.close()
+    labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
+    result = BatchResult(list(outcomes), labels, time.monotonic() - started)
+    result._sheet = _sheet(result)
+    return result
 
 
 def _label(request: KlingO1Request) -> str:

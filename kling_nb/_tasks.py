@@ -117,6 +117,21 @@ class Job:
         return cls.send(conn, endpoint, body, webhook_url=webhook_url)
 
     @classmethod
+    async def submit_async(
+        cls,
+        endpoint: str,
+        arguments: Mapping[str, Any],
+        *,
+        connection: Connection | None = None,
+        webhook_url: str | None = None,
+    ) -> Job:
+        """`submit` without blocking the event loop (the one POST runs off the loop)."""
+        return await off_loop(
+            lambda: cls.submit(endpoint, arguments, connection=connection, webhook_url=webhook_url),
+            lambda job: job,
+        )
+
+    @classmethod
     def send(
         cls,
         conn: Connection,
@@ -205,9 +220,7 @@ class Job:
         bar.submitted(self.request_id)
         seen = self._watcher(deadline, bar)
         try:
-            output = yield from wait_for_output(
-                deadline, poll_interval, watch, seen, self._failure
-            )
+            output = yield from wait_for_output(deadline, poll_interval, watch, seen, self._failure)
         except (KeyboardInterrupt, Interrupted):
             bar.finished("CANCELLED", deadline.elapsed())
             raise (yield from self._cancelled("interrupt")) from None
@@ -472,6 +485,23 @@ def _interruptible(items: Iterator[T], tick: float) -> Iterator[T | None]:
         yield value
 
 
+async def off_loop(submit: Callable[[], T], job_of: Callable[[T], Job]) -> T:
+    """Run a blocking submit (encode, journal, one POST through fal_client) on a worker
+    thread. If the task is cancelled meanwhile, the POST still ends, and the job it made is
+    cancelled on the server before CancelledError goes on."""
+    task = asyncio.ensure_future(asyncio.to_thread(submit))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            job = job_of(await task)
+            await job.client.acancel(job.handle)
+            job._record(
+                state="cancelled", error=message("job.cancelled", request_id=job.request_id)
+            )
+        raise
+
+
 def run_fal_task(
     endpoint: str,
     arguments: Mapping[str, Any],
@@ -504,19 +534,86 @@ def edit(
     from ._results import EditResult
 
     check_timeout(timeout)
-    extra: dict[str, Any] = {} if elements is None else {"elements": elements}
-    request = KlingO1Request(
-        prompt,
-        images,
-        resolution,
-        num_images,
-        aspect_ratio,
-        output_format,
-        **extra,  # type: ignore[arg-type]
+    request = _edit_request(
+        prompt, images, resolution, num_images, aspect_ratio, output_format, elements
     )
     job, prepared = submit_edit(request, connection)
     output = job.wait(timeout=timeout, progress=progress)
     return EditResult.from_output(output, job=job, request=request, inputs=prepared)
+
+
+async def run_fal_task_async(
+    endpoint: str,
+    arguments: Mapping[str, Any],
+    poll_interval: float | None = None,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    connection: Connection | None = None,
+) -> dict[str, Any]:
+    """`run_fal_task` for `await`: the wait runs on the event loop, no thread per job."""
+    check_timeout(timeout)
+    job = await Job.submit_async(endpoint, arguments, connection=connection)
+    return await job.wait_async(timeout=timeout, poll_interval=poll_interval, progress=progress)
+
+
+async def edit_async(
+    prompt: str,
+    images: ImageInput | Sequence[ImageInput],
+    *,
+    resolution: str = "1K",
+    num_images: int = 1,
+    aspect_ratio: str = "auto",
+    output_format: str | None = None,
+    elements: Sequence[Mapping[str, Any]] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    connection: Connection | None = None,
+) -> EditResult:
+    """`edit` for `await` (and `asyncio.gather`); cancelling the task cancels the job."""
+    check_timeout(timeout)
+    request = _edit_request(
+        prompt, images, resolution, num_images, aspect_ratio, output_format, elements
+    )
+    return await edit_request_async(request, connection, timeout=timeout, progress=progress)
+
+
+async def edit_request_async(
+    request: KlingO1Request,
+    connection: Connection | None,
+    *,
+    timeout: float | None,
+    progress: bool | Progress | Callable[[JobStatus, float], None],
+) -> EditResult:
+    """Submit `request`, wait on the loop, cache its images: one async edit."""
+    from ._results import EditResult
+
+    job, prepared = await off_loop(lambda: submit_edit(request, connection), lambda jp: jp[0])
+    output = await job.wait_async(timeout=timeout, progress=progress)
+    return await asyncio.to_thread(
+        EditResult.from_output, output, job=job, request=request, inputs=prepared
+    )
+
+
+def _edit_request(
+    prompt: str,
+    images: ImageInput | Sequence[ImageInput],
+    resolution: str,
+    num_images: int,
+    aspect_ratio: str,
+    output_format: str | None,
+    elements: Sequence[Mapping[str, Any]] | None,
+) -> KlingO1Request:
+    extra: dict[str, Any] = {} if elements is None else {"elements": elements}
+    return KlingO1Request(
+        prompt,
+        images,
+        resolution,
+        num_images,
+        aspect_ratio,  # type: ignore[arg-type]
+        output_format,  # type: ignore[arg-type]
+        **extra,
+    )
 
 
 def submit_edit(
