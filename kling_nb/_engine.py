@@ -19,6 +19,7 @@ from ._transport import TRANSIENT_CODES, JobStatus, StreamUnavailable, Transient
 
 STREAM_READ_TIMEOUT = 30.0  # s; the server sends a keep-alive every ~15 s
 SLICE = 0.2  # s; the longest an interrupt or a deadline waits to be noticed
+EPSILON = 1e-3  # s; less than this left counts as none (a clock may not move by less)
 TICK = 0.5  # s; the longest between two progress redraws while nothing happens
 RESULT_RETRIES = 8  # passing faults while fetching a finished job's result
 
@@ -95,7 +96,7 @@ class Deadline:
         return float("inf") if self.seconds is None else self.seconds - self.elapsed()
 
     def check(self) -> None:
-        if self.remaining() <= 0:
+        if self.remaining() <= EPSILON:
             raise DeadlineReached
 
     def budget(self) -> float | None:
@@ -148,7 +149,7 @@ Plan = Generator[Action, Any, Any]
 def sleep_for(deadline: Deadline, seconds: float, tick: Callable[[], None]) -> Plan:
     """Sleep `seconds` in progress ticks, never past the deadline."""
     end = deadline.elapsed() + seconds
-    while (left := end - deadline.elapsed()) > 0:
+    while (left := end - deadline.elapsed()) > EPSILON:
         yield deadline.nap(left)
         tick()
     deadline.check()
