@@ -607,11 +607,11 @@ def _edit_request(
     extra: dict[str, Any] = {} if elements is None else {"elements": elements}
     return KlingO1Request(
         prompt,
-        images,
+        images,  # type: ignore[arg-type]  # one image or many: __post_init__ takes both
         resolution,
         num_images,
-        aspect_ratio,  # type: ignore[arg-type]
-        output_format,  # type: ignore[arg-type]
+        aspect_ratio,
+        output_format,
         **extra,
     )
 

@@ -81,8 +81,8 @@ class JobStatus:
             "position": position if isinstance(position, int) else None,
             "metrics": metrics if isinstance(metrics, dict) else {},
         }
-        if state in ("IN_QUEUE", "IN_PROGRESS"):
-            return cls(state=state, **common)
+        if state == "IN_QUEUE" or state == "IN_PROGRESS":
+            return cls(state="IN_QUEUE" if state == "IN_QUEUE" else "IN_PROGRESS", **common)
         error = body.get("error")
         error_type = body.get("error_type")
         if state == "COMPLETED":
@@ -490,7 +490,7 @@ def _with_async_backup_domain(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBas
         from fal_client.client import AsyncBackupDomainTransport
     except ImportError:
         return inner
-    return AsyncBackupDomainTransport(transport=inner)  # type: ignore[no-any-return]
+    return AsyncBackupDomainTransport(transport=inner)
 
 
 def _with_backup_domain(inner: httpx.BaseTransport) -> httpx.BaseTransport:
@@ -500,7 +500,7 @@ def _with_backup_domain(inner: httpx.BaseTransport) -> httpx.BaseTransport:
         from fal_client.client import BackupDomainTransport
     except ImportError:
         return inner
-    return BackupDomainTransport(transport=inner)  # type: ignore[no-any-return]
+    return BackupDomainTransport(transport=inner)
 
 
 def _snippet(body: Any) -> str:
