@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._batch import BatchResult, request_grid, run_batch, run_batch_async
 from ._config import Connection, connect
+from ._display import friendly_tracebacks, plain_tracebacks
 from ._errors import (
     KlingCancelledError,
     KlingConfigError,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from .panel import EditPanel
 
 __version__ = "0.1.0"
+
+friendly_tracebacks()  # in IPython: KlingErrors as their message (plain_tracebacks() undoes)
 
 __all__ = [
     "BatchResult",
@@ -60,6 +63,7 @@ __all__ = [
     "edit",
     "edit_async",
     "history",
+    "plain_tracebacks",
     "request_grid",
     "resume",
     "run_batch",

@@ -28,6 +28,7 @@ from ._i18n import message
 from ._request import KlingO1Request
 from ._rules import Violation
 from ._tasks import DEFAULT_TIMEOUT, Job, check_timeout, send_edit
+from ._text import clip
 from ._transport import client_for
 from ._wire import ENDPOINT
 
@@ -157,7 +158,7 @@ class BatchResult(Sequence[Outcome]):
     def __repr__(self) -> str:
         lines = [f"BatchResult: {self.summary()}"]
         for i, item in enumerate(self.items):
-            lines.append(f"  [{i}] {_describe(item)}  {_clip(self.labels[i], 50)}")
+            lines.append(f"  [{i}] {_describe(item)}  {clip(self.labels[i], 50)}")
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -241,7 +242,7 @@ def _label(request: KlingO1Request) -> str:
     """The prompt, and the parameters that differ from the defaults."""
     defaults = KlingO1Request(request.prompt, []).parameters()
     changed = [str(v) for k, v in request.parameters().items() if defaults.get(k) != v]
-    return " · ".join([_clip(request.prompt, 40), *changed])
+    return " · ".join([clip(request.prompt, 40), *changed])
 
 
 def _edit_one(
@@ -457,9 +458,9 @@ def _describe(item: Outcome) -> str:
     if isinstance(item, KlingError):
         rid = getattr(item, "request_id", "")
         where = f" (request {rid})" if rid else ""
-        return f"✗ {type(item).__name__}: {_clip(str(item).splitlines()[0], 90)}{where}"
+        return f"✗ {type(item).__name__}: {clip(str(item).splitlines()[0], 90)}{where}"
     if isinstance(item, Exception):
-        return f"✗ {type(item).__name__}: {_clip(str(item), 90)}"
+        return f"✗ {type(item).__name__}: {clip(str(item), 90)}"
     if isinstance(item, dict):
         return f"✓ {len(item.get('images') or [])} image(s)"
     return f"✓ {len(item)} image(s) · request {item.request_id}"
@@ -485,8 +486,3 @@ def _sheet(result: BatchResult) -> bytes:
 def _first_image(result: EditResult) -> Image.Image | None:
     """The result's first image, small (kept in memory: decoding a 2K PNG is slow)."""
     return result.cover()
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -24,6 +24,7 @@ from ._journal import (
     journal_for,
     write_thumbnail,
 )
+from ._text import clip
 
 SHEET_MAX_CELLS = 24
 CELL_SIDE = 120
@@ -101,7 +102,7 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
             e.backend,
             e.request_id or "—",
             str(e.image_count),
-            _clip(e.prompt, PROMPT_WIDTH),
+            clip(e.prompt, PROMPT_WIDTH),
         ]
         for e in entries
     ]
@@ -159,8 +160,3 @@ def _thumbnail(entry: JournalEntry, home: Path) -> Path | None:
             if found.exists():
                 return found
     return None
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

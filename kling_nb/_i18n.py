@@ -473,6 +473,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Job {request_id} did not finish within {timeout} s (deadline reached), but it had finished on the server by the time kling_nb cancelled it; its result is kept. kling_nb.resume({request_id!r}) returns it.",
         "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），但 kling_nb 取消时它已在服务端完成；结果已保留。可用 kling_nb.resume({request_id!r}) 取回。",
     },
+    "engine.tb_hint": {
+        "en": "(kling_nb shows its errors without internal frames: %tb prints the full traceback; kling_nb.plain_tracebacks() turns this off.)",
+        "zh": "（kling_nb 显示错误时省略内部调用栈：%tb 可查看完整回溯；kling_nb.plain_tracebacks() 可关闭此显示。）",
+    },
     "engine.result_expired": {
         "en": "Job {request_id} finished on {host}, but the service no longer keeps its result (HTTP 404: results expire, on fal after about an hour). The images cannot be recovered from the service; the journal still has the request (its prompt and parameters) to run again.",
         "zh": "任务 {request_id} 已在 {host} 上完成，但服务已不再保留其结果（HTTP 404：结果会过期，fal 约一小时）。图片无法再从服务取回；日志中仍保存了请求（提示词和参数），可以重新运行。",

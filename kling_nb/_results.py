@@ -24,6 +24,7 @@ from PIL import Image, PngImagePlugin
 from ._errors import KlingError, KlingJobError
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
+from ._text import clip
 
 if TYPE_CHECKING:
     from ._images import PreparedImage
@@ -137,7 +138,7 @@ class EditResult:
             backend=self.backend,
             request_id=self.request_id,
         )
-        prompt = _clip(self.parameters.get("prompt", ""))
+        prompt = clip(self.parameters.get("prompt", ""))
         return f"EditResult: {summary}{tag}\n  {sizes}\n  prompt: {prompt}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -265,7 +266,7 @@ def cache_images(output: dict[str, Any], folder: Path, job: Job) -> list[ResultI
             except (httpx.HTTPError, OSError, ValueError) as exc:
                 raise KlingJobError(
                     message(
-                        "job.download_failed", request_id=job.request_id, url=_clip(url), detail=exc
+                        "job.download_failed", request_id=job.request_id, url=clip(url), detail=exc
                     ),
                     request_id=job.request_id,
                     endpoint=job.endpoint,
@@ -319,7 +320,3 @@ def _local_source(url: str) -> Any:
     if found is not None:
         return found
     return httpx.get(url, timeout=30, follow_redirects=True).raise_for_status().content
-
-
-def _clip(text: str, width: int = 80) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
