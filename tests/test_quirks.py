@@ -141,6 +141,7 @@ def test_a_bad_timeout_is_refused_before_submitting(serve, timeout) -> None:  # 
     assert not server.calls("POST")
 
 
+@pytest.mark.slow
 def test_a_hung_server_cannot_hold_a_wait_past_its_deadline(serve) -> None:  # type: ignore[no-untyped-def]
     server, conn = serve(stream="hang", hang=True)
     job = submit(conn)
@@ -151,6 +152,7 @@ def test_a_hung_server_cannot_hold_a_wait_past_its_deadline(serve) -> None:  # t
     assert "deadline reached" in str(exc.value) and "interrupted" not in str(exc.value)
 
 
+@pytest.mark.slow
 def test_a_killed_server_cannot_hold_a_wait_past_its_deadline(serve) -> None:  # type: ignore[no-untyped-def]
     server, conn = serve(polls_before_done=10_000)
     job = submit(conn)
