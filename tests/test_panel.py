@@ -13,10 +13,10 @@ from PIL import Image
 
 import kling_nb
 from kling_nb import EditPanel, KlingValidationError
-from kling_nb import panel as panel_module
 from kling_nb._config import Connection
 from kling_nb._i18n import MESSAGES
 from kling_nb.panel import renumber_references, upload_entries
+from kling_nb.panel import runner as panel_runner
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,7 +142,7 @@ def test_unexpected_error_is_shown_in_words(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(panel_module, "submit_edit", broken)
+    monkeypatch.setattr(panel_runner, "submit_edit", broken)
     future = panel.run()
     assert panel.wait(WAIT) is None
     assert isinstance(future.exception(), RuntimeError)  # kept for scripts, not swallowed
@@ -158,7 +158,7 @@ def test_a_result_that_cannot_be_shown_ends_the_run_in_words(
     def unreadable(path: Path) -> bytes:
         raise OSError("cannot identify image file")
 
-    monkeypatch.setattr(panel_module, "_gallery_jpeg", unreadable)
+    monkeypatch.setattr(panel_runner, "gallery_jpeg", unreadable)
     future = panel.run()
     assert panel.wait(WAIT) is None and isinstance(future.exception(), OSError)
     assert panel.last_error is not None and "OSError: cannot identify" in panel.last_error
@@ -341,10 +341,10 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
     run = PanelRun(7, panel.parameters(), [], panel.connection, request_id="abcdef123456")
     log = {"message": "Rendering  image 1/1", "level": "INFO", "source": "USER", "timestamp": ""}
     run.status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
-    panel._show_status(run)
-    assert "#7" in panel.status and "queued (position 3)" in panel.status
-    assert "Rendering image 1/1" in panel.status and "request abcdef12" in panel.status
-    assert " s · " in panel.status  # elapsed seconds
+    line = panel._model.status_text(run)
+    assert "#7" in line and "queued (position 3)" in line
+    assert "Rendering image 1/1" in line and "request abcdef12" in line
+    assert " s · " in line  # elapsed seconds
 
 
 def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
