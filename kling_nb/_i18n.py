@@ -483,10 +483,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "{field} = {value!r}：本次会话有 {count} 次运行，从 1 开始编号（panel.history 列出全部）。请使用其中的编号。",
     },
     "panel.inputs_count": {"en": "{count} input(s)", "zh": "{count} 张输入"},
-    "panel.history_more": {
-        "en": "and {count} earlier run(s): panel.history lists them, panel.restore(n) brings one back.",
-        "zh": "另有 {count} 次更早的运行：panel.history 列出全部，panel.restore(n) 可恢复其中一次。",
-    },
     "panel.price": {"en": "≈ {price}", "zh": "约 {price}"},
     "panel.repr": {
         "en": "<EditPanel {backend}: {images} image(s), {runs} run(s), {status}>",

@@ -182,8 +182,8 @@ def test_restore_puts_back_prompt_images_and_parameters(panel: EditPanel) -> Non
     panel.wait(WAIT)
     panel.prompt, panel.aspect_ratio, panel.num_images, panel.resolution = "other", "1:1", 1, "1K"
     panel.clear_images()
-    row = panel.widgets.history.children[0]
-    row.children[0].click()  # "Restore"
+    assert panel.widgets.history.value == 1  # the newest run is the one selected
+    panel.widgets.history_restore.click()
     assert panel.prompt == "turn <<<image_1>>> into a watercolor"
     assert (panel.aspect_ratio, panel.num_images, panel.resolution) == ("16:9", 2, "2K")
     assert len(panel.images) == 1

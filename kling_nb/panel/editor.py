@@ -143,6 +143,12 @@ class EditPanel:
         ws.code_toggle.on_click(lambda _: self.toggle_code())
         ws.compare.on_click(lambda _: self.toggle_compare())
         ws.save_all.on_click(lambda _: self.save())
+        ws.history_restore.on_click(
+            lambda _: self.restore(ws.history.value) if ws.history.value else None
+        )
+        ws.history_show.on_click(
+            lambda _: self.show_run(ws.history.value) if ws.history.value else None
+        )
         ws.journal_restore.on_click(
             lambda _: self.restore_journal(ws.journal.value) if ws.journal.value else None
         )

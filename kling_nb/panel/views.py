@@ -1,9 +1,9 @@
 """The panel's widgets, and the views that render the model into them.
 
-Widgets are made once and reused: image cards, gallery cards and history rows come from
-pools bounded by what can be on show (10 images, 9 results, the latest runs), so a long
-session holds as many widget models as a fresh one. Rendering happens on the kernel's
-event loop only (see `dispatcher`); a view reads the model, never the engine.
+Widgets are made once and reused: image cards and gallery cards come from pools bounded
+by what can be on show (10 images, 9 results), and the session's runs are the options of
+one list, so a long session holds as many widget models as a fresh one. Rendering happens
+on the kernel's event loop only (see `dispatcher`); a view reads the model, never the engine.
 """
 
 from __future__ import annotations
@@ -16,11 +16,18 @@ from typing import Any, Protocol
 import ipywidgets as w
 
 from .._i18n import message
-from .._wire import ASPECT_RATIOS, NUM_IMAGES_MIN, OUTPUT_FORMATS, RESOLUTIONS
+from .._wire import (
+    ASPECT_RATIOS,
+    IMAGES_MAX,
+    NUM_IMAGES_MAX,
+    NUM_IMAGES_MIN,
+    OUTPUT_FORMATS,
+    RESOLUTIONS,
+)
 from .compat import set_tooltip
 from .model import PanelImage, PanelModel, PanelRun, clip, reference_token
 
-HISTORY_ROWS = 8  # runs listed as rows, newest first; older ones: panel.history
+HISTORY_ROWS = 6  # lines of the runs list (it scrolls)
 
 CSS = """<style>
 .kling-nb-panel { max-width: 1040px; font-size: 13px; }
@@ -76,8 +83,6 @@ class Actions(Protocol):
     def remove_image(self, number: int) -> None: ...
     def save(self, folder: Any = None, index: int | None = None) -> Any: ...
     def use_as_input(self, index: int = 0) -> int | None: ...
-    def restore(self, number: int) -> None: ...
-    def show_run(self, number: int) -> None: ...
 
 
 def button(text: str, tooltip: str = "", style: str = "", width: str | None = None) -> Any:
@@ -186,29 +191,6 @@ class ResultCard:
         put(self.caption, "value", f"<b>{html.escape(caption)}</b>")
 
 
-class HistoryRow:
-    """One run of the session: Restore, Show, and what it was."""
-
-    def __init__(self, t: Text, actions: Actions):
-        self.number = 0  # the run this row shows, set at each render
-        self.restore = button(t("panel.restore"))
-        self.show = button(t("panel.show"))
-        self.restore.on_click(lambda _: actions.restore(self.number))
-        self.show.on_click(lambda _: actions.show_run(self.number))
-        self.text = w.HTML(layout=w.Layout(flex="1 1 0%", min_width="0"))
-        self.box = classed(w.HBox([self.restore, self.show, self.text]), "kling-nb-row")
-
-    def render(self, run: PanelRun, model: PanelModel) -> None:
-        self.number = run.number
-        head, state, fields, prompt = model.history_text(run)
-        text = (
-            f"<b>{html.escape(head)}</b> · {html.escape(state)} · {html.escape(fields)}"
-            f" · <i>{html.escape(prompt)}</i>"
-        )
-        put(self.text, "value", text)
-        put(self.show, "disabled", run.result is None)
-
-
 class Pool:
     """Widgets of one kind made on demand and kept for reuse, at most `limit`."""
 
@@ -248,9 +230,8 @@ class PanelWidgets:
         self.notice = classed(w.HTML(), "kling-nb-notice")
         self.code = classed(w.HTML(), "kling-nb-code")
         self._results(t)
-        self.image_cards = Pool(lambda i: ImageCard(i, t, actions), 10)
-        self.result_cards = Pool(lambda i: ResultCard(i, t, actions), 9)
-        self.history_rows = Pool(lambda i: HistoryRow(t, actions), HISTORY_ROWS)
+        self.image_cards = Pool(lambda i: ImageCard(i, t, actions), IMAGES_MAX)
+        self.result_cards = Pool(lambda i: ResultCard(i, t, actions), NUM_IMAGES_MAX)
         for hidden in (self.error, self.compare_image, self.code, self.price, self.num_problem):
             show(hidden, False)
         self.root = self._layout(t)
@@ -320,11 +301,14 @@ class PanelWidgets:
         )
         self.gallery = classed(w.HBox(), "kling-nb-cards", "kling-nb-gallery")
         self.compare_image = classed(w.Image(format="jpeg"), "kling-nb-compare")
-        self.history = classed(w.VBox(), "kling-nb-history")
-        self.history_empty = w.HTML(
-            f"<span class='kling-nb-hint'>{html.escape(t('panel.no_history'))}</span>"
+        # One list for every run of the session: no widget per run, however many there are.
+        self.history = classed(
+            w.Select(options=[], rows=HISTORY_ROWS, layout=w.Layout(flex="1 1 0%", min_width="0")),
+            "kling-nb-history",
         )
-        self.history_more = classed(w.HTML(), "kling-nb-hint")
+        self.history_restore = button(t("panel.restore"))
+        self.history_show = button(t("panel.show"))
+        self.history_empty = classed(w.HTML(html.escape(t("panel.no_history"))), "kling-nb-hint")
         self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
         self.journal_restore = button(t("panel.restore"))
 
@@ -363,7 +347,8 @@ class PanelWidgets:
             self.gallery,
             self.compare_image,
         )
-        history = section(t("panel.history"), self.history, self.history_more)
+        self.history_box = row(self.history, w.VBox([self.history_restore, self.history_show]))
+        history = section(t("panel.history"), self.history_empty, self.history_box)
         self.journal_section = section(t("panel.journal"), row(self.journal, self.journal_restore))
         parts = [w.HTML(CSS), head, images, prompt, params, actions, self.notice, self.code]
         root = w.VBox([*parts, results, history, self.journal_section])
@@ -467,20 +452,15 @@ class PanelView:
     def _history(self) -> None:
         m, ws = self.model, self.widgets
         runs = list(reversed(m.runs))
-        if not runs:
-            set_children(ws.history, [ws.history_empty])
-            return
-        rows = ws.history_rows.take(len(runs))
-        for row, run in zip(rows, runs, strict=False):
-            row.render(run, m)
-        set_children(ws.history, [r.box for r in rows])
-        older = len(runs) - len(rows)
-        put(
-            ws.history_more,
-            "value",
-            html.escape(m.t("panel.history_more", count=older)) if older else "",
-        )
-        show(ws.history_more, older > 0)
+        options = [(" · ".join(m.history_text(run)), run.number) for run in runs]
+        if list(ws.history.options) != options:
+            chosen = ws.history.value
+            ws.history.options = options
+            numbers = [number for _, number in options]
+            ws.history.value = chosen if chosen in numbers else (numbers[0] if numbers else None)
+        show(ws.history_empty, not runs)
+        show(ws.history_box, bool(runs))
+        put(ws.history_show, "disabled", not any(run.result is not None for run in runs))
 
     def _result(self) -> None:
         m, ws = self.model, self.widgets
