@@ -484,6 +484,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "panel.inputs_count": {"en": "{count} input(s)", "zh": "{count} 张输入"},
     "panel.price": {"en": "≈ {price}", "zh": "约 {price}"},
+    "panel.seconds": {"en": "{value:.1f} s", "zh": "{value:.1f} 秒"},
+    "panel.backend_emulator": {"en": "emulator", "zh": "模拟器"},
+    "panel.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "panel.backend_fal": {"en": "fal", "zh": "fal"},
+    "panel.backend_local": {"en": "emulator", "zh": "模拟器"},
+    "panel.backend_qiniu": {"en": "Qiniu", "zh": "七牛"},
     "panel.repr": {
         "en": "<EditPanel {backend}: {images} image(s), {runs} run(s), {status}>",
         "zh": "<EditPanel {backend}：{images} 张图片，{runs} 次运行，{status}>",

@@ -24,8 +24,25 @@ a Future; `wait()`, `cancel()`; read `result`, `results`, `history`, `last_error
 
 from __future__ import annotations
 
-from .compat import upload_entries
-from .editor import EditPanel
+from typing import TYPE_CHECKING, Any
+
 from .model import PanelImage, PanelRun, renumber_references
 
+if TYPE_CHECKING:
+    from .compat import upload_entries
+    from .editor import EditPanel
+
 __all__ = ["EditPanel", "PanelImage", "PanelRun", "renumber_references", "upload_entries"]
+
+
+def __getattr__(name: str) -> Any:
+    # ipywidgets is loaded with the widgets, not with the model (which is tested alone).
+    if name == "EditPanel":
+        from .editor import EditPanel
+
+        return EditPanel
+    if name == "upload_entries":
+        from .compat import upload_entries
+
+        return upload_entries
+    raise AttributeError(f"module 'kling_nb.panel' has no attribute {name!r}")

@@ -98,7 +98,7 @@ class EditPanel:
     def __repr__(self) -> str:
         m = self._model
         with m.lock:
-            backend = m.connection.label if m.connection else "-"
+            backend = m.backend_label(m.connection.label) if m.connection else "-"
             images, runs = len(m.images), len(m.runs)
         return m.t("panel.repr", backend=backend, images=images, runs=runs, status=self.status)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .._config import Connection
 from .._errors import KlingValidationError
-from .._i18n import Language, message
+from .._i18n import MESSAGES, Language, message
 from .._images import ImageInput, describe_source, load_image, thumbnail_bytes
 from .._request import KlingO1Request
 from .._results import EditResult
@@ -185,6 +185,14 @@ class PanelModel:
     def t(self, key: str, **facts: object) -> str:
         """A message in the panel's language."""
         return message(key, self.lang, **facts)
+
+    def seconds(self, value: float) -> str:
+        return self.t("panel.seconds", value=value)
+
+    def backend_label(self, label: str) -> str:
+        """A backend's badge name in the panel's language (a custom host stays as it is)."""
+        key = f"panel.backend_{label}"
+        return self.t(key) if key in MESSAGES else label
 
     def changed(self, *aspects: str) -> None:
         """Tell the listener (the views) what to render again."""
@@ -451,7 +459,7 @@ class PanelModel:
         if run.state == "running":
             parts += self._running_parts(run)
         else:
-            parts += [self.t(f"panel.state_{run.state}"), f"{run.elapsed:.1f} s"]
+            parts += [self.t(f"panel.state_{run.state}"), self.seconds(run.elapsed)]
             if run.result is not None:
                 parts.append(self.t("progress.images", count=len(run.result)))
         if run.request_id:
@@ -468,7 +476,7 @@ class PanelModel:
             words = self.t("panel.fetching")  # "done" only once the images are in
         else:
             words = self.t(f"progress.{status.state}", position=(status.position or 0) + 1)
-        parts = [words, f"{run.clock():.1f} s"]
+        parts = [words, self.seconds(run.clock())]
         if status is not None and status.last_log:
             parts.append(clip(" ".join(status.last_log.split()), 70))
         return parts
@@ -479,7 +487,7 @@ class PanelModel:
         when = datetime.fromtimestamp(run.started_at).strftime("%H:%M:%S")
         state = f"{STATE_MARKS.get(run.state, '·')} {self.t(f'panel.state_{run.state}')}"
         if run.done:
-            state += f" · {run.elapsed:.1f} s"
+            state += f" · {self.seconds(run.elapsed)}"
         fields = (
             f"{p.get('resolution')} · {p.get('aspect_ratio')} · ×{p.get('num_images')}"
             f" · {self.t('panel.inputs_count', count=len(run.images))}"

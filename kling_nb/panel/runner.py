@@ -15,11 +15,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image as PILImage
 
 from .._config import Connection, Settings, current_connection
 from .._errors import KlingCancelledError, KlingError
+from .._i18n import MESSAGES
 from .._progress import NoProgress
 from .._request import KlingO1Request
 from .._results import EditResult
@@ -27,6 +29,9 @@ from .._secrets import scrub
 from .._tasks import DEFAULT_TIMEOUT, Job, submit_edit
 from .._transport import JobStatus, client_for
 from .model import PanelModel, PanelRun, clip
+
+if TYPE_CHECKING:
+    from .._journal import JournalEntry
 
 RESULT_SIDE = 640  # px of a gallery thumbnail (shown at 300 px)
 JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
@@ -167,16 +172,12 @@ class RunController:
             self.model.journal = rows
         self.model.changed("journal")
 
-    def _journal_label(self, entry: object) -> str:
-        prompt = " ".join(str(getattr(entry, "prompt", "")).split())
-        state = str(getattr(entry, "state", ""))
-        key = f"panel.jstate_{state}"
-        from .._i18n import MESSAGES
-
-        words = self.model.t(key) if key in MESSAGES else state
-        created = entry.created() if hasattr(entry, "created") else ""
-        backend = getattr(entry, "backend", "")
-        return scrub(f"{created} · {words} · {backend} · {clip(prompt, 60)}")
+    def _journal_label(self, entry: JournalEntry) -> str:
+        prompt = " ".join(str(entry.prompt).split())
+        key = f"panel.jstate_{entry.state}"
+        state = self.model.t(key) if key in MESSAGES else entry.state
+        backend = self.model.backend_label(entry.backend)
+        return scrub(f"{entry.created()} · {state} · {backend} · {clip(prompt, 60)}")
 
     def journal_arguments(self, entry_id: int) -> dict[str, object] | None:
         """A journal row's request arguments, or None if there is no such row."""

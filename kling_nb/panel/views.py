@@ -112,11 +112,12 @@ def put(widget: Any, name: str, value: Any) -> None:
         setattr(widget, name, value)
 
 
-def badge(label: str, note: str, host: str) -> str:
+def badge(label: str, name: str, note: str, host: str) -> str:
+    """The backend's badge: its colours by `label`, its `name` in the panel's language."""
     ink, paper = BADGE_COLORS.get(label, ("#374151", "#e5e7eb"))
     return (
         f"<span class='kling-nb-badge' style='color:{ink};background:{paper}' "
-        f"title='{html.escape(host)}'>{html.escape(label)} <small>· {html.escape(note)}</small>"
+        f"title='{html.escape(host)}'>{html.escape(name)} <small>· {html.escape(note)}</small>"
         "</span>"
     )
 
@@ -408,13 +409,14 @@ class PanelView:
         m, ws = self.model, self.widgets
         conn = m.connection
         if conn is None:
-            put(ws.badge, "value", badge("-", m.t("panel.not_connected"), ""))
+            put(ws.badge, "value", badge("-", "-", m.t("panel.not_connected"), ""))
             return
         if conn.emulated:
             note = m.t("panel.badge_emulated", profile=conn.profile)
         else:
             note = m.t("panel.badge_real", host=conn.host)
-        put(ws.badge, "value", badge(conn.label, note, conn.host))
+        name = m.backend_label(conn.label)
+        put(ws.badge, "value", badge(conn.label, name, note, conn.host))
         allowed = tuple(m.resolutions())
         if tuple(ws.resolution.options) != allowed:
             ws.resolution.options = allowed
