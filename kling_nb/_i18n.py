@@ -523,6 +523,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "key from FAL_KEY; billed per image",
         "zh": "密钥取自 FAL_KEY；按张计费",
     },
+    "panel.code_connect_custom": {
+        "en": "the fal-compatible queue at FAL_QUEUE_RUN_HOST={host}",
+        "zh": "FAL_QUEUE_RUN_HOST={host} 处的 fal 兼容队列",
+    },
     "panel.code_add_image": {"en": "add an image", "zh": "请添加图片"},
     "panel.code_gallery": {
         "en": 'a gallery; result.save("kling_outputs")',

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -359,3 +360,46 @@ def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
     panel.run()
     assert panel.wait(WAIT) is None  # the emulator fetches nothing: refused, in words
     assert panel.last_error is not None and "example.com" in panel.last_error
+
+
+def test_out_of_range_num_images_is_refused_visibly_not_clamped(panel: EditPanel, emu: Any) -> None:
+    submits = emu.stats()["totals"]["submits"]
+    panel.widgets.num_images.value = 20  # as typed in the browser
+    assert panel.num_images == 20  # kept, not clamped to 9
+    problem = panel.widgets.num_problem
+    assert problem.layout.display is None
+    assert "num_images = 20" in problem.value and "from 1 to 9" in problem.value
+    assert panel.widgets.run.disabled
+    future = panel.run()  # from code: refused in words, nothing sent
+    assert isinstance(future.exception(0), KlingValidationError)
+    assert panel.last_error is not None and "num_images = 20" in panel.last_error
+    assert emu.stats()["totals"]["submits"] == submits
+    panel.num_images = 3
+    assert problem.layout.display == "none" and not panel.widgets.run.disabled
+    with pytest.raises(KlingValidationError, match="whole number"):
+        panel.num_images = "2"  # type: ignore[assignment]
+
+
+def test_an_image_refused_is_named_by_the_index_it_would_have(
+    panel: EditPanel, tmp_path: Path
+) -> None:
+    assert panel.add_image(photo(color=(200, 30, 30))) == 2
+    assert panel.add_image(tmp_path / "gone.jpg") is None
+    assert panel.last_error is not None and "image_urls[2]" in panel.last_error
+    assert panel.add_image(photo((200, 150))) == 3
+    card_text = panel.widgets.cards.children[2].children[1].value
+    assert "image_urls[2]" in card_text and "200×150" in card_text
+
+
+def test_the_chinese_panel_shows_code_comments_and_status_in_chinese(
+    conn: Connection, photo_file: Path
+) -> None:
+    panel = EditPanel(conn, lang="zh", prompt="将 <<<image_1>>> 转换为水彩画", images=[photo_file])
+    comments = [line.split("#", 1)[1] for line in panel.code().splitlines() if "#" in line]
+    assert len(comments) >= 3
+    assert all(re.search("[\u4e00-\u9fff]", text) for text in comments), comments
+    panel.run()
+    assert panel.wait(WAIT) is not None
+    assert "张图片" in panel.status and "请求" in panel.status and "秒" in panel.status
+    assert "模拟器" in panel.widgets.badge.value
+    assert "张图片" in repr(panel)

@@ -76,4 +76,5 @@ def _connect_line(conn: Connection | None, lang: Language | None) -> str:
     if conn.backend in ("local", "qiniu", "fal"):
         note = message(f"panel.code_connect_{conn.backend}", lang)
         return f"kling_nb.connect({conn.backend!r})  # {note}"
-    return f"kling_nb.connect()  # FAL_QUEUE_RUN_HOST={_one_line(conn.host)}"
+    note = message("panel.code_connect_custom", lang, host=_one_line(conn.host))
+    return f"kling_nb.connect()  # {note}"
