@@ -523,6 +523,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "key from FAL_KEY; billed per image",
         "zh": "密钥取自 FAL_KEY；按张计费",
     },
+    "panel.journal_no_row": {
+        "en": "The journal has no row {id}. kling_nb.history() lists its rows.",
+        "zh": "日志中没有第 {id} 行。kling_nb.history() 会列出所有记录。",
+    },
     "panel.code_connect_custom": {
         "en": "the fal-compatible queue at FAL_QUEUE_RUN_HOST={host}",
         "zh": "FAL_QUEUE_RUN_HOST={host} 处的 fal 兼容队列",

@@ -29,7 +29,7 @@ from .._wire import IMAGES_MAX
 from .codegen import edit_code
 from .compat import clear_upload, upload_entries
 from .dispatcher import Dispatcher
-from .model import ASPECTS, PanelImage, PanelModel, PanelRun, is_web, reference_token
+from .model import ASPECTS, PanelImage, PanelModel, PanelRun, is_web, reference_token, type_error
 from .runner import RunController
 from .views import PanelView, PanelWidgets, put
 
@@ -101,6 +101,11 @@ class EditPanel:
             backend = m.backend_label(m.connection.label) if m.connection else "-"
             images, runs = len(m.images), len(m.runs)
         return m.t("panel.repr", backend=backend, images=images, runs=runs, status=self.status)
+
+    def close(self) -> None:
+        """Close the panel's widgets (a run still going goes on; cancel() stops it)."""
+        self._model.listener = None
+        self._dispatch.call(self.widgets.close)
 
     # --- rendering: model → widgets, on the loop -------------------------------------------
 
@@ -487,8 +492,11 @@ class EditPanel:
         # The journal keeps no image given as a file or upload, only its fingerprint: those
         # have to be added again, and the panel says so.
         m = self._model
+        if isinstance(entry_id, bool) or not isinstance(entry_id, int):
+            raise type_error("entry_id", entry_id, "panel_not_whole_number")
         args = self._runner.journal_arguments(entry_id)
         if args is None:
+            m.say(m.t("panel.journal_no_row", id=entry_id), warn=True)
             return
         given = args.get("image_urls")
         sources = list(given) if isinstance(given, (list, tuple)) else []

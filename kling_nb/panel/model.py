@@ -212,7 +212,7 @@ class PanelModel:
     def set_prompt(self, text: object) -> None:
         """Change the prompt; anything but text is refused in words."""
         if not isinstance(text, str):
-            raise _type_error("prompt", text, "panel_not_text")
+            raise type_error("prompt", text, "panel_not_text")
         with self.lock:
             if text == self.prompt:
                 return
@@ -233,7 +233,7 @@ class PanelModel:
             # Out of range is kept and shown next to the field (Run is then disabled);
             # what is not a whole number at all is refused here.
             if isinstance(value, bool) or not isinstance(value, int):
-                raise _type_error("num_images", value, "panel_not_whole_number")
+                raise type_error("num_images", value, "panel_not_whole_number")
             return value
         if name == "output_format":
             value = value or None
@@ -348,7 +348,7 @@ class PanelModel:
         with self.lock:
             self.check_number(number)
             if isinstance(to, bool) or not isinstance(to, int):
-                raise _type_error("to", to, "panel_not_whole_number")
+                raise type_error("to", to, "panel_not_whole_number")
             count = len(self.images)
             to = max(1, min(count, to))
             order = list(range(1, count + 1))
@@ -540,6 +540,6 @@ class _NoSuchImage(KlingValidationError, IndexError):
     """A number that names no image (or run) of the panel: refused in words."""
 
 
-def _type_error(name: str, value: object, code: str) -> KlingValidationError:
+def type_error(name: str, value: object, code: str) -> KlingValidationError:
     facts: dict[str, object] = {"value": clip(repr(value), 60), "kind": type(value).__name__}
     return KlingValidationError([Violation((name,), code, facts)])

@@ -237,6 +237,26 @@ class PanelWidgets:
             show(hidden, False)
         self.root = self._layout(t)
 
+    def close(self) -> None:
+        """Close every widget of the panel, shown or pooled (their models leave the kernel)."""
+        seen: set[int] = set()
+
+        def walk(widget: Any) -> None:
+            if not isinstance(widget, w.Widget) or id(widget) in seen:
+                return
+            seen.add(id(widget))
+            for child in getattr(widget, "children", ()):
+                walk(child)
+            for part in ("layout", "style"):
+                if widget.has_trait(part):
+                    walk(getattr(widget, part))
+            widget.close()
+
+        walk(self.root)
+        for pool in (self.image_cards, self.result_cards):
+            for item in pool.items:
+                walk(item.box)
+
     def _inputs(self, t: Text) -> None:
         self.source = w.Text(placeholder=t("panel.source_placeholder"), layout=w.Layout(flex="1"))
         self.add = button(t("panel.add"))
