@@ -183,7 +183,7 @@ def test_restore_puts_back_prompt_images_and_parameters(panel: EditPanel) -> Non
     panel.wait(WAIT)
     panel.prompt, panel.aspect_ratio, panel.num_images, panel.resolution = "other", "1:1", 1, "1K"
     panel.clear_images()
-    assert panel.widgets.history.value == 1  # the newest run is the one selected
+    assert panel.widgets.history.value == 1
     panel.widgets.history_restore.click()
     assert panel.prompt == "turn <<<image_1>>> into a watercolor"
     assert (panel.aspect_ratio, panel.num_images, panel.resolution) == ("16:9", 2, "2K")
@@ -403,3 +403,21 @@ def test_the_chinese_panel_shows_code_comments_and_status_in_chinese(
     assert "张图片" in panel.status and "请求" in panel.status and "秒" in panel.status
     assert "模拟器" in panel.widgets.badge.value
     assert "张图片" in repr(panel)
+
+
+def test_the_runs_list_selects_the_newest_and_shows_or_restores_any(panel: EditPanel) -> None:
+    panel.run()
+    first = panel.wait(WAIT)
+    panel.prompt, panel.aspect_ratio = "now <<<image_1>>> in ink", "1:1"
+    panel.run()
+    second = panel.wait(WAIT)
+    assert first is not None and second is not None and panel.result is second
+    runs = panel.widgets.history
+    assert [number for _, number in runs.options] == [2, 1] and runs.value == 2
+    assert "#2 " in runs.options[0][0] and "now <<<image_1>>> in ink" in runs.options[0][0]
+    runs.value = 1  # picked in the list
+    panel.widgets.history_show.click()
+    assert panel.result is first and "Run #1" in panel.widgets.results_head.value
+    panel.widgets.history_restore.click()
+    assert panel.prompt == "turn <<<image_1>>> into a watercolor" and panel.aspect_ratio == "auto"
+    assert runs.value == 1  # restoring is not a new run: the choice stays

@@ -476,10 +476,12 @@ class PanelView:
         runs = list(reversed(m.runs))
         options = [(" · ".join(m.history_text(run)), run.number) for run in runs]
         if list(ws.history.options) != options:
-            chosen = ws.history.value
+            chosen, known = ws.history.value, len(ws.history.options)
             ws.history.options = options
             numbers = [number for _, number in options]
-            ws.history.value = chosen if chosen in numbers else (numbers[0] if numbers else None)
+            if len(numbers) > known or chosen not in numbers:
+                chosen = numbers[0] if numbers else None  # a new run: the newest is selected
+            ws.history.value = chosen
         show(ws.history_empty, not runs)
         show(ws.history_box, bool(runs))
         put(ws.history_show, "disabled", not any(run.result is not None for run in runs))
