@@ -327,7 +327,7 @@ class PanelModel:
         with self.lock:
             count = len(self.images)
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= count:
-            raise _NoSuchImage(
+            raise _NotInPanel(
                 [Violation(("image",), "panel_no_image", {"value": number, "count": count})]
             )
         return number
@@ -385,7 +385,7 @@ class PanelModel:
                 if run.number == number:
                     return run
             count = len(self.runs)
-        raise _NoSuchImage([Violation(("run",), "panel_no_run", {"value": number, "count": count})])
+        raise _NotInPanel([Violation(("run",), "panel_no_run", {"value": number, "count": count})])
 
     def finish_run(
         self,
@@ -536,8 +536,8 @@ class PanelModel:
             )
 
 
-class _NoSuchImage(KlingValidationError, IndexError):
-    """A number that names no image (or run) of the panel: refused in words."""
+class _NotInPanel(KlingValidationError, IndexError):
+    """A number that names no image or run of the panel: refused in words."""
 
 
 def type_error(name: str, value: object, code: str) -> KlingValidationError:

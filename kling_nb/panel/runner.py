@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,15 +52,9 @@ class _RunProgress(NoProgress):
 class RunController:
     """Starts, follows and cancels the panel's runs; talks to the engine, never to widgets."""
 
-    def __init__(
-        self,
-        model: PanelModel,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        on_done: Callable[[PanelRun], None] | None = None,
-    ):
+    def __init__(self, model: PanelModel, timeout: float | None = DEFAULT_TIMEOUT):
         self.model = model
         self.timeout = timeout
-        self.on_done = on_done
         self._jobs: dict[int, Job] = {}  # run number → its job, once submitted
         self._lock = threading.Lock()
 
@@ -111,10 +104,10 @@ class RunController:
             state, error = "completed", None
         with self._lock:
             self._jobs.pop(run.number, None)
+        # The model first (its views are asked to render), then the Future: whoever waits on
+        # it finds the panel's state final, and wait() its widgets too.
         self.model.finish_run(run, state, error, result if failure is None else None, thumbnails)
         self.refresh_journal()
-        if self.on_done is not None:
-            self.on_done(run)  # the views are asked to render before the Future resolves
         if failure is None and result is not None:
             run.future.set_result(result)
         else:
