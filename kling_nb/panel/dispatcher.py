@@ -22,6 +22,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 SLICE = 0.05  # s; how long a pumping wait sleeps before it looks again
+FLUSH_LIMIT = 5.0  # s a finished wait gives a busy loop to bring the widgets up to date
 log = logging.getLogger("kling_nb.panel")
 
 _private: tuple[asyncio.AbstractEventLoop, int] | None = None
@@ -171,7 +172,9 @@ class Dispatcher:
                     self._ready.wait(SLICE if left is None else min(SLICE, left))
             if idle is not None and self.on_loop():
                 idle()
-        self.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        # The result is in; the widgets follow unless the loop is busy elsewhere (a wait
+        # from another thread while a cell runs): then they follow later, on their own.
+        self.flush(FLUSH_LIMIT)
         return True
 
     def flush(self, timeout: float | None = None) -> bool:

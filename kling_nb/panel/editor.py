@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -132,7 +133,7 @@ class EditPanel:
         text = self._runner.unexpected(exc)
         with self._model.lock:
             self._model.error = text
-        put(self.widgets.error, "value", text)
+        put(self.widgets.error, "value", html.escape(text))
         self.widgets.error.layout.display = None
 
     def _wire(self) -> None:

@@ -106,12 +106,14 @@ class RunController:
             self._jobs.pop(run.number, None)
         # The model first (its views are asked to render), then the Future: whoever waits on
         # it finds the panel's state final, and wait() its widgets too.
-        self.model.finish_run(run, state, error, result if failure is None else None, thumbnails)
-        self.refresh_journal()
-        if failure is None and result is not None:
-            run.future.set_result(result)
-        else:
-            run.future.set_exception(failure or KlingError(error or state))
+        try:
+            self.model.finish_run(run, state, error, None if failure else result, thumbnails)
+            self.refresh_journal()
+        finally:  # whatever happened above, nobody waits on this run forever
+            if failure is None and result is not None:
+                run.future.set_result(result)
+            else:
+                run.future.set_exception(failure or KlingError(error or state))
 
     def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
         job, prepared = submit_edit(request, run.connection)

@@ -388,6 +388,10 @@ class PanelView:
     def render(self, aspects: frozenset[str]) -> None:
         m, ws = self.model, self.widgets
         with m.lock:
+            if "result" in aspects:
+                self._result()  # first: the pictures are what the user waits for
+            if aspects & {"compare", "result"}:
+                self._compare()
             if "connection" in aspects:
                 self._connection()
             if "parameters" in aspects:
@@ -408,10 +412,6 @@ class PanelView:
                 self._status()
             if "runs" in aspects:
                 self._history()
-            if "result" in aspects:
-                self._result()
-            if aspects & {"compare", "result"}:
-                self._compare()
             if "code" in aspects:
                 self._code()
             if "notice" in aspects:
