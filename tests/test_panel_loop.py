@@ -134,3 +134,20 @@ def test_live_widget_models_do_not_grow_over_100_operations(conn: Connection) ->
     after = live_widgets()
     assert len(panel.history) == 6
     assert after <= before * 1.10, (before, after)
+
+
+def test_a_click_from_another_thread_is_served_while_a_cell_waits(conn: Connection) -> None:
+    # ipykernel 7 may read the page's messages on a subshell thread: a Cancel click then
+    # arrives there while the loop's thread sits in a cell's wait(), which must serve it.
+    async def cell() -> None:
+        panel = EditPanel(conn, prompt=PROMPT, images=[photo((90, 90, 0))])
+        panel.num_images = 4  # long enough to be cancelled mid-way
+        panel.run()
+        clicker = threading.Thread(target=panel.widgets.cancel.click, name="subshell")
+        clicker.start()
+        assert panel.wait(WAIT) is None  # cancelled, not a deadlock
+        clicker.join(WAIT)
+        assert not clicker.is_alive() and panel.history[-1].state == "cancelled"
+        assert "cancelled" in panel.widgets.status.value
+
+    asyncio.run(asyncio.wait_for(cell(), WAIT + 5))
