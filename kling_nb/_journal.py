@@ -417,7 +417,6 @@ class Journal:
         with self._db() as db:
             return [JournalEntry.from_row(r) for r in db.execute(sql, params).fetchall()]
 
-
     # --- money (prices, budget, replays: see _money.py) ---------------------------------------
 
     def completed_with(self, fingerprint: str, limit: int = 20) -> list[JournalEntry]:
@@ -493,7 +492,8 @@ class Journal:
                 db.execute("DELETE FROM budget WHERE id = 1")
             else:
                 db.execute(
-                    "INSERT OR REPLACE INTO budget (id, amount, currency, since) VALUES (1, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO budget (id, amount, currency, since)"
+                    " VALUES (1, ?, ?, ?)",
                     (amount, currency, since),
                 )
 

@@ -274,9 +274,8 @@ def estimate(
 
     conn = connection or current_connection()
     if isinstance(prompt, str):
-        one = KlingO1Request(
-            prompt, images or [], resolution, num_images, aspect_ratio, output_format  # type: ignore[arg-type]
-        )
+        sources = images if images is not None else []
+        one = KlingO1Request(prompt, sources, resolution, num_images, aspect_ratio, output_format)  # type: ignore[arg-type]
         return Estimate([plan_item(conn, one, 0, strict=True)], price_for(conn))
     if isinstance(prompt, (KlingO1Request, Mapping)):
         return Estimate([plan_item(conn, prompt, 0, strict=True)], price_for(conn))
