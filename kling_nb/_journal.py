@@ -108,6 +108,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 def migrate(db: sqlite3.Connection) -> int:
     """Bring a journal's schema up to SCHEMA_VERSION (`PRAGMA user_version`); the old version."""
+    # Outside the try: a BEGIN that failed (busy) has nothing to roll back, and is retried.
     db.execute("BEGIN IMMEDIATE")  # another kernel may migrate the same file at once
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]

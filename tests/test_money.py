@@ -3,6 +3,7 @@ refuses before anything is sent, fingerprints, replays, and the journal's migrat
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -260,7 +261,6 @@ def test_budget_needs_a_currency(home: Path) -> None:
 
 def test_budget_survives_a_new_process(home: Path) -> None:
     env = {"KLING_NB_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    import os
 
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
     subprocess.run(
@@ -461,3 +461,30 @@ def test_a_version_1_journal_is_migrated_with_nothing_dropped(tmp_path: Path) ->
     )
     db.close()
     assert row_cost(entries[0]) is None  # rows from before money: cost not recorded
+
+
+def test_kernels_opening_an_old_journal_at_once_migrate_it_once(tmp_path: Path) -> None:
+    home = tmp_path / "old_home"
+    old_rows = _v1_journal(home)
+    code = (
+        "import sys; from kling_nb._journal import Journal; "
+        "print(len(Journal(sys.argv[1]).entries()))"
+    )
+
+    kernels = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(home)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+        for _ in range(3)
+    ]
+    outputs = [k.communicate(timeout=120) for k in kernels]
+    assert [k.returncode for k in kernels] == [0, 0, 0], outputs
+    assert [out.strip() for out, _ in outputs] == ["3", "3", "3"]
+    db = sqlite3.connect(home / "journal.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [r[: len(old_rows[0])] for r in db.execute("SELECT * FROM jobs ORDER BY id")] == old_rows
+    db.close()
