@@ -159,9 +159,12 @@ def price_for(conn: Connection) -> Price | None:
     return price
 
 
-def cost_of(conn: Connection, request: KlingO1Request) -> Cost:
-    """What `request` would cost on `conn` (its output images at the price)."""
-    images = int(request.num_images)
+def cost_of(conn: Connection, request: KlingO1Request | Mapping[str, Any]) -> Cost:
+    """What a checked request (or guide-style arguments) would cost on `conn`."""
+    if isinstance(request, KlingO1Request):
+        images = int(request.num_images)
+    else:  # run_fal_task's arguments: the service's default is one image
+        images = int(request.get("num_images", 1))
     price = price_for(conn)
     if price is None:
         return Cost(images, None, "", conn.emulated)

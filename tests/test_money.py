@@ -27,6 +27,7 @@ from kling_nb._money import (
     PRICES,
     Cost,
     check_budget,
+    cost_of,
     day_totals,
     estimate,
     find_replay,
@@ -156,6 +157,12 @@ def test_costs_show_in_chinese_too() -> None:
     set_language("zh")
     assert repr(PRICES["fal"].cost(3)) == "3 张图片共 0.084 USD"
     assert "模拟计费" in repr(replace(PRICES["fal"], emulated=True))
+
+
+def test_cost_of_guide_arguments_counts_their_images() -> None:
+    fal = Connection("fal", FAL_HOST, "k", "fal")
+    assert cost_of(fal, {"prompt": PROMPT, "image_urls": []}).amount == Decimal("0.028")
+    assert cost_of(fal, {"prompt": PROMPT, "num_images": 9}).amount == Decimal("0.252")
 
 
 def test_cost_sums_are_exact_and_unknown_stays_unknown() -> None:
