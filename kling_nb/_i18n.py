@@ -481,6 +481,9 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "未知：该服务没有可引用的公开价格；请用 KLING_NB_PRICE='0.2 CNY' 或 connect(price='0.2 CNY') 给出您的价格",
     },
     "money.emulated": {"en": "emulated, not billed", "zh": "模拟计费，未实际扣费"},
+    "money.also": {"en": "; {note}", "zh": "；{note}"},
+    "money.notes": {"en": " ({notes})", "zh": "（{notes}）"},
+    "money.and": {"en": "; ", "zh": "；"},
     "money.replay_note": {"en": "replay, not billed", "zh": "重放，未计费"},
     "money.cost": {"en": "{cost} for {images} image(s)", "zh": "{images} 张图片共 {cost}"},
     "money.cost_unknown": {
@@ -512,8 +515,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "未设置预算：kling_nb.set_budget(5, 'USD') 可限制从现在起的预估花费。",
     },
     "money.budget": {
-        "en": "Budget {amount} {currency} since {since}: spent {spent} (estimated; {emulated} of it emulated, not billed), left {left}.",
-        "zh": "自 {since} 起预算 {amount} {currency}：已花费 {spent}（预估；其中 {emulated} 为模拟，未实际扣费），剩余 {left}。",
+        "en": "Budget {amount} {currency} since {since}: spent {spent} {currency} (estimated; {emulated} of it emulated, not billed), left {left} {currency}.",
+        "zh": "自 {since} 起预算 {amount} {currency}：已花费 {spent} {currency}（预估；其中 {emulated} 为模拟，未实际扣费），剩余 {left} {currency}。",
     },
     "money.estimate_head": {
         "en": "Estimate: {requests} request(s), {total}. Nothing was sent.",

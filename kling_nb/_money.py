@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -68,7 +69,9 @@ class Price:
             source=self.source,
             as_of=f", {self.as_of}" if self.as_of else "",
         )
-        return text + (f"; {message('money.emulated')}" if self.emulated else "")
+        return text + (
+            message("money.also", note=message("money.emulated")) if self.emulated else ""
+        )
 
     def cost(self, images: int) -> Cost:
         """The cost of `images` output images at this price."""
@@ -120,7 +123,9 @@ class Cost:
             text = message("money.cost", cost=text, images=self.images)
         notes = [message("money.replay_note")] if self.replay else []
         notes += [message("money.emulated")] if self.emulated else []
-        return text + (f" ({'; '.join(notes)})" if notes else "")
+        return text + (
+            message("money.notes", notes=message("money.and").join(notes)) if notes else ""
+        )
 
 
 NOTHING = Cost(0, Decimal(0))
@@ -258,8 +263,11 @@ class Estimate:
             prompt = item.request.prompt.replace("\n", " ")
             prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
             rows.append([str(item.index), str(item.cost.images), str(item.cost), prompt])
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        return ["  ".join([*(r[i].ljust(widths[i]) for i in range(3)), r[3]]) for r in rows]
+        widths = [max(_cells(row[i]) for row in rows) for i in range(3)]
+        return [
+            "  ".join([*(r[i] + " " * (widths[i] - _cells(r[i])) for i in range(3)), r[3]])
+            for r in rows
+        ]
 
 
 def estimate(
@@ -542,6 +550,11 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(str(value).strip())
     except InvalidOperation:
         return Decimal("NaN")
+
+
+def _cells(text: str) -> int:
+    """Terminal cells `text` takes: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _text(value: Decimal) -> str:
