@@ -505,6 +505,37 @@ def find_replay(
     return Replay("expired", entries[0]) if entries else Replay("none")
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What a submit about to be sent costs, its fingerprint, and a replay when one exists."""
+
+    cost: Cost
+    fingerprint: str
+    replay: Replay
+
+
+def admit(
+    conn: Connection,
+    endpoint: str,
+    body: Mapping[str, Any],
+    request: KlingO1Request | None = None,
+    *,
+    fresh: bool = False,
+) -> Admission:
+    """Before a submit: its cost, its fingerprint and, unless `fresh`, a replay to use instead.
+
+    Raises KlingBudgetError when it would have to be paid and passes the budget. A replay
+    whose pictures are gone (`source == "expired"`) is returned as such: it must be paid
+    again, which the caller does only when asked (`fresh=True`).
+    """
+    cost = cost_of(conn, request if request is not None else body)
+    found = fingerprint(conn, endpoint, body)
+    replay = Replay("none") if fresh else find_replay(found, home=conn.home)
+    if not replay:
+        check_budget(cost, home=conn.home)
+    return Admission(cost, found, replay)
+
+
 def record_replay(replay: Replay, *, home: str | Path | None = None) -> int:
     """Journal a replay (cost 0, `replay_of` the original request id); the new row's id."""
     assert replay.entry is not None

@@ -26,6 +26,7 @@ from kling_nb._journal import SCHEMA_VERSION, Journal, journal_for, migrate
 from kling_nb._money import (
     PRICES,
     Cost,
+    admit,
     check_budget,
     cost_of,
     day_totals,
@@ -70,9 +71,9 @@ def charge(conn: Connection, request: KlingO1Request, result: kling_nb.EditResul
 
 
 def guarded_edit(conn: Connection, request: KlingO1Request) -> kling_nb.EditResult:
-    """An edit the way the engine will run one: estimate, check the budget, send, charge."""
-    item = plan_item(conn, request, strict=True)
-    check_budget(item.cost, home=conn.home)
+    """An edit the way the engine will run one: admit (budget), send, charge."""
+    body, _ = request.prepare(conn.profile)
+    admit(conn, request.endpoint, body, request, fresh=True)
     result = kling_nb.edit(
         request.prompt,
         list(request.images),
@@ -495,3 +496,19 @@ def test_kernels_opening_an_old_journal_at_once_migrate_it_once(tmp_path: Path) 
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [r[: len(old_rows[0])] for r in db.execute("SELECT * FROM jobs ORDER BY id")] == old_rows
     db.close()
+
+
+def test_admit_offers_the_replay_first_and_checks_the_budget_otherwise(
+    emu, fal_conn: Connection, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    request = KlingO1Request(PROMPT, [picture(tmp_path / "a.png", shade=120)])
+    body, _ = request.prepare(fal_conn.profile)
+    first = admit(fal_conn, request.endpoint, body, request)
+    assert first.replay.source == "none" and first.cost.amount == Decimal("0.028")
+    result = guarded_edit(fal_conn, request)
+    kling_nb.set_budget(0, "USD")  # nothing left: only a replay may go ahead
+    again = admit(fal_conn, request.endpoint, body, request)
+    assert again.replay.source == "cache" and again.fingerprint == first.fingerprint
+    assert again.replay.entry is not None and again.replay.entry.request_id == result.request_id
+    with pytest.raises(KlingBudgetError):
+        admit(fal_conn, request.endpoint, body, request, fresh=True)
