@@ -421,3 +421,22 @@ def test_the_runs_list_selects_the_newest_and_shows_or_restores_any(panel: EditP
     panel.widgets.history_restore.click()
     assert panel.prompt == "turn <<<image_1>>> into a watercolor" and panel.aspect_ratio == "auto"
     assert runs.value == 1  # restoring is not a new run: the choice stays
+
+
+def test_a_key_in_an_error_never_reaches_the_panel(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kling_nb._secrets import remember_secret
+    from tests.conftest import CANARY_KEY
+
+    remember_secret(CANARY_KEY)  # as connect() and the journal do
+
+    def echoing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"gateway said: bad key {CANARY_KEY}")
+
+    monkeypatch.setattr(panel_runner, "submit_edit", echoing)
+    panel.run()
+    assert panel.wait(WAIT) is None
+    shown = [panel.last_error or "", panel.widgets.error.value, panel.status, repr(panel)]
+    assert "gateway said" in shown[0]
+    assert not any(CANARY_KEY in text for text in shown)
