@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._config import Connection, connect
 from ._display import friendly_tracebacks, plain_tracebacks
 from ._errors import (
+    KlingBudgetError,
     KlingCancelledError,
     KlingConfigError,
     KlingConnectionError,
@@ -29,6 +30,7 @@ from ._wire import ENDPOINT
 if TYPE_CHECKING:
     from ._batch import BatchResult, request_grid, run_batch, run_batch_async
     from ._history import History, history
+    from ._money import budget, estimate, set_budget
     from ._request import KlingO1Request
     from ._results import EditResult, ResultImage
     from ._resume import resume
@@ -45,6 +47,9 @@ _LAZY = {
     "History": "_history",
     "history": "_history",
     "KlingO1Request": "_request",
+    "budget": "_money",
+    "estimate": "_money",
+    "set_budget": "_money",
     "EditResult": "_results",
     "ResultImage": "_results",
     "resume": "_resume",
@@ -68,6 +73,7 @@ __all__ = [
     "EditResult",
     "History",
     "Job",
+    "KlingBudgetError",
     "KlingCancelledError",
     "KlingConfigError",
     "KlingConnectionError",
@@ -80,9 +86,11 @@ __all__ = [
     "KlingValidationError",
     "ResultImage",
     "__version__",
+    "budget",
     "connect",
     "edit",
     "edit_async",
+    "estimate",
     "history",
     "plain_tracebacks",
     "request_grid",
@@ -93,6 +101,7 @@ __all__ = [
     "run_fal_task_async",
     "sample_image",
     "sample_names",
+    "set_budget",
     "set_language",
 ]
 
