@@ -248,32 +248,14 @@ def _label(request: KlingO1Request) -> str:
 def _edit_one(
     request: KlingO1Request, conn: Connection, timeout: float | None, slot: Slot
 ) -> Outcome:
-    from ._results import EditResult
 
     body, prepared = request.prepare(conn.profile)  # checked and encoded before a place is held
     with slot.on_server():
         job = send_edit(conn, request, body, prepared)
         if not slot.register(job):
-            return _cancel_now(job)
+            return job.cancel_as_error()
         output = job.wait(timeout=timeout, progress=slot.seen)
-    return EditResult.from_output(output, job=job, request=request, inputs=prepared)
-
-
-def _cancel_now(job: Job) -> KlingCancelledError:
-    """The batch was interrupted while this job was being submitted: cancel it here."""
-    try:
-        job.cancel()
-    except KlingError as exc:
-        return KlingCancelledError(
-            message("job.cancel_failed", request_id=job.request_id, detail=exc),
-            request_id=job.request_id,
-            endpoint=job.endpoint,
-        )
-    return KlingCancelledError(
-        message("job.cancelled", request_id=job.request_id),
-        request_id=job.request_id,
-        endpoint=job.endpoint,
-    )
+    return job.finish_edit(output, request, prepared)
 
 
 def _as_request(

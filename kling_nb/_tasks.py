@@ -46,6 +46,7 @@ from ._images import ImageInput, PreparedImage
 from ._journal import WIRE_STATES, journal_for, waiting
 from ._progress import Progress, make_progress
 from ._request import KlingO1Request
+from ._text import clip
 from ._transport import Handle, JobStatus, QueueClient, Transient, client_for
 from ._wire import ENDPOINT, KlingO1Input
 
@@ -81,6 +82,7 @@ class Job:
         client: QueueClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleeper: Callable[[float], None] = time.sleep,
+        caches_images: bool = False,
     ):
         self.connection = connection
         self.endpoint = endpoint
@@ -90,7 +92,9 @@ class Job:
         self.sleeper = sleeper
         self.last_status: JobStatus | None = None
         self.journal_id: int | None = None  # its row in the journal, once journaled
-        self.keep_images = False  # the caller caches the images after the wait (edit, batch)
+        # An edit's images are cached by `finish_edit`, so its wait ends the row at
+        # "downloading"; fixed when the job is made, never changed by a caller later.
+        self.caches_images = caches_images
 
     @property
     def request_id(self) -> str:
@@ -140,6 +144,7 @@ class Job:
         *,
         webhook_url: str | None = None,
         inputs: Sequence[str] = (),
+        caches_images: bool = False,
     ) -> Job:
         """Submit `body` as it is, once, journaled: the row is written before the POST."""
         journal = journal_for(conn.home)
@@ -159,7 +164,7 @@ class Job:
             journal.record(row, state="unknown", error=f"{type(exc).__name__}: {exc}")
             raise
         journal.submitted(row, handle)
-        job = cls(conn, endpoint, handle, client=client)
+        job = cls(conn, endpoint, handle, client=client, caches_images=caches_images)
         job.journal_id = row
         return job
 
@@ -179,6 +184,54 @@ class Job:
         if accepted:
             self._record(state="cancelled", error=message("job.cancelled_by_call"))
         return accepted
+
+    def cancel_as_error(self) -> KlingCancelledError:
+        """Cancel now (the caller stopped before waiting) and the error that says so."""
+        fields: dict[str, Any] = {"request_id": self.request_id, "endpoint": self.endpoint}
+        try:
+            self.cancel()
+        except KlingError as exc:
+            text = message("job.cancel_failed", request_id=self.request_id, detail=exc)
+            return KlingCancelledError(text, **fields)
+        return KlingCancelledError(message("job.cancelled", request_id=self.request_id), **fields)
+
+    def finish_edit(
+        self, output: dict[str, Any], request: KlingO1Request, inputs: list[PreparedImage]
+    ) -> EditResult:
+        """The edit's last step: cache its images, record the row completed, return the
+        result (a value: displaying or saving it writes no journal row)."""
+        import httpx
+
+        from ._files import cache_folder
+        from ._results import EditResult, cache_images
+
+        try:
+            folder = cache_folder(self.connection.home, self.request_id)
+            images = cache_images(output, folder, self.client.download)
+        except (httpx.HTTPError, OSError, ValueError, KlingError) as exc:
+            error = KlingJobError(
+                message(
+                    "job.download_failed",
+                    request_id=self.request_id,
+                    url=clip(_first_url(output)),
+                    detail=exc,
+                ),
+                request_id=self.request_id,
+                endpoint=self.endpoint,
+                detail=str(exc),
+            )
+            self._record(error=str(error))  # stays "downloading": resume() tries again
+            raise error from None
+        self._record(state="completed", cached=[str(im.path) for im in images])
+        return EditResult.of(
+            output,
+            images,
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            connection=self.connection,
+            request=request,
+            inputs=inputs,
+        )
 
     def _record(self, **values: Any) -> None:
         """Update this job's journal row, if it has one."""
@@ -233,7 +286,7 @@ class Job:
             raise
         finally:
             self.client.stream_ok = watch.stream_ok
-        self._record(state="downloading" if self.keep_images else "completed", result=output)
+        self._record(state="downloading" if self.caches_images else "completed", result=output)
         count = len(output.get("images", [])) if isinstance(output, dict) else 0
         note = message("progress.images", count=count) if count else ""
         bar.finished("COMPLETED", deadline.elapsed(), note)
@@ -336,6 +389,12 @@ class Job:
             self._record(state=state, error=str(exc), error_type=exc.error_type)
         else:
             self._record(error=str(exc))
+
+
+def _first_url(output: dict[str, Any]) -> str:
+    images = output.get("images") if isinstance(output, dict) else None
+    first = images[0] if isinstance(images, list) and images else {}
+    return str(first.get("url", "")) if isinstance(first, dict) else ""
 
 
 class _SyncDriver:
@@ -531,7 +590,6 @@ def edit(
     connection: Connection | None = None,
 ) -> EditResult:
     """Edit images with a prompt and return an EditResult (displays as a gallery)."""
-    from ._results import EditResult
 
     check_timeout(timeout)
     request = _edit_request(
@@ -539,7 +597,7 @@ def edit(
     )
     job, prepared = submit_edit(request, connection)
     output = job.wait(timeout=timeout, progress=progress)
-    return EditResult.from_output(output, job=job, request=request, inputs=prepared)
+    return job.finish_edit(output, request, prepared)
 
 
 async def run_fal_task_async(
@@ -586,13 +644,10 @@ async def edit_request_async(
     progress: bool | Progress | Callable[[JobStatus, float], None],
 ) -> EditResult:
     """Submit `request`, wait on the loop, cache its images: one async edit."""
-    from ._results import EditResult
 
     job, prepared = await off_loop(lambda: submit_edit(request, connection), lambda jp: jp[0])
     output = await job.wait_async(timeout=timeout, progress=progress)
-    return await asyncio.to_thread(
-        EditResult.from_output, output, job=job, request=request, inputs=prepared
-    )
+    return await asyncio.to_thread(job.finish_edit, output, request, prepared)
 
 
 def _edit_request(
@@ -628,8 +683,6 @@ def submit_edit(
 def send_edit(
     conn: Connection, request: KlingO1Request, body: KlingO1Input, prepared: list[PreparedImage]
 ) -> Job:
-    """Submit an edit already checked and encoded, once; its caller caches the images."""
+    """Submit an edit already checked and encoded, once; `finish_edit` caches its images."""
     labels = [p.source_label for p in prepared]
-    job = Job.send(conn, request.endpoint, dict(body), inputs=labels)
-    job.keep_images = True
-    return job
+    return Job.send(conn, request.endpoint, dict(body), inputs=labels, caches_images=True)
