@@ -41,9 +41,10 @@ from ._errors import (
     KlingSubmitUnknownError,
     KlingTimeoutError,
 )
+from ._files import safe_name
 from ._i18n import message
 from ._images import ImageInput, PreparedImage
-from ._journal import WIRE_STATES, journal_for, waiting
+from ._journal import THUMBS, WIRE_STATES, journal_for, waiting, write_thumbnail
 from ._progress import Progress, make_progress
 from ._request import KlingO1Request
 from ._text import clip
@@ -222,6 +223,10 @@ class Job:
             )
             self._record(error=str(error))  # stays "downloading": resume() tries again
             raise error from None
+        if images:  # history()'s tile, made now so that reading the history writes nothing
+            target = self.connection.home / THUMBS / f"out-{safe_name(self.request_id, 'job')}.jpg"
+            with contextlib.suppress(OSError):
+                write_thumbnail(images[0].path.read_bytes(), target)
         self._record(state="completed", cached=[str(im.path) for im in images])
         return EditResult.of(
             output,
