@@ -482,6 +482,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "engine.state.cancelled": {"en": "cancelled", "zh": "已取消"},
     "engine.state.rejected": {"en": "rejected", "zh": "被拒绝"},
     "engine.state.unknown": {"en": "unknown", "zh": "未知"},
+    "engine.prompt_label": {"en": "prompt", "zh": "提示词"},
     "engine.tb_hint": {
         "en": "(kling_nb shows its errors without internal frames: %tb prints the full traceback; kling_nb.plain_tracebacks() turns this off.)",
         "zh": "（kling_nb 显示错误时省略内部调用栈：%tb 可查看完整回溯；kling_nb.plain_tracebacks() 可关闭此显示。）",

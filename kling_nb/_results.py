@@ -149,7 +149,8 @@ class EditResult:
             request_id=self.request_id,
         )
         prompt = clip(self.parameters.get("prompt", ""))
-        return f"EditResult: {summary}{tag}\n  {sizes}\n  prompt: {prompt}"
+        label = message("engine.prompt_label")
+        return f"EditResult: {summary}{tag}\n  {sizes}\n  {label}: {prompt}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self._sheet, repr(self))
@@ -254,7 +255,9 @@ class Comparison:
         )
         sheet = contact_sheet(cells, row_length=width, rows_titles=["inputs", "outputs"])
         return mime_bundle(
-            sheet, f"{self.text}\n  inputs: {len(self.before)} · outputs: {len(self.after)}"
+            sheet,
+            f"{self.text}\n  {message('result.inputs')}: {len(self.before)} · "
+            f"{message('result.outputs')}: {len(self.after)}",
         )
 
 
