@@ -115,3 +115,11 @@ def test_a_bad_timeout_is_refused_before_submitting_async(emu, conn) -> None:  #
     with pytest.raises(kling_nb.KlingValidationError):
         asyncio.run(kling_nb.edit_async("x <<<image_1>>>", photo(), timeout=0, progress=False))
     assert not kling_nb.history(limit=1)
+
+
+def test_the_sync_api_works_inside_a_running_loop(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    async def cell() -> dict[str, object]:
+        # A notebook cell runs inside the kernel's loop: the sync call must not need it.
+        return kling_nb.run_fal_task(ENDPOINT, args(), progress=False)
+
+    assert asyncio.run(cell())["images"]
