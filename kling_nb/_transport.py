@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._i18n import message
 from ._rules import Violation
+from ._secrets import remember_secret, scrub
 from ._wire import LogEntry, decode_data_uri
 
 State = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
@@ -134,6 +135,7 @@ class QueueClient:
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        remember_secret(conn.key)  # whatever a server echoes back, the key never shows
         self.stream_ok = True  # until the server shows it has no status stream
 
     @cached_property
@@ -505,11 +507,16 @@ def _with_backup_domain(inner: httpx.BaseTransport) -> httpx.BaseTransport:
 
 def _snippet(body: Any) -> str:
     text = body if isinstance(body, str) else json.dumps(body, default=str)
-    return text[:200]
+    return scrub(text[:200])
 
 
 def _words(detail: Any) -> str:
-    """A server `detail` (string, or FastAPI's list of {loc, msg}) as one sentence."""
+    """A server `detail` (string, or FastAPI's list of {loc, msg}) as one sentence, with
+    any secret masked."""
+    return scrub(_detail_words(detail))
+
+
+def _detail_words(detail: Any) -> str:
     if isinstance(detail, list):
         parts = []
         for item in detail:

@@ -29,7 +29,7 @@ class Quirks:
     stream: str = "404"  # "404" | "400-detail" | "405" | "hang"
     cancel_url: str = ""  # what submit answers; "" as Qiniu documents
     polls_before_done: int = 1
-    final: str = "inline"  # "inline" | "plain" | "failed" | "error" | "shape" | "expired"
+    final: str = "inline"  # "inline" | "plain" | "failed" | "error" | "shape" | "expired" | "echo"
     hang: bool = False  # every status and cancel call hangs
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, agent)
 
@@ -84,6 +84,7 @@ def _app(quirks: Quirks) -> Any:
             "failed": {"status": "FAILED", "error": "content moderation: image blocked"},
             "error": {"status": "ERROR", "message": "upstream model crashed"},
             "shape": {"state": "done?"},
+            "echo": {"status": "FAILED", "error": f"bad {request.headers.get('authorization')}"},
         }[quirks.final]
         return JSONResponse(body)
 

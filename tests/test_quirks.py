@@ -164,3 +164,11 @@ def test_a_killed_server_cannot_hold_a_wait_past_its_deadline(serve) -> None:  #
     text = str(exc.value)
     assert "deadline reached" in text and "could not be reached" in text
     assert "interrupted" not in text and CANARY_KEY not in text
+
+
+def test_a_status_that_echoes_the_key_is_masked(serve) -> None:  # type: ignore[no-untyped-def]
+    server, conn = serve(final="echo")
+    with pytest.raises(KlingJobError) as exc:
+        submit(conn).wait(timeout=20, progress=False)
+    assert "bad Key" in str(exc.value) and CANARY_KEY not in str(exc.value)
+    assert CANARY_KEY not in repr(exc.value.__dict__)
