@@ -457,6 +457,40 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
     # --- engine and progress (issue 12) ------------------------------------------------------
     # (keys for this part go below this line)
+    "rule.engine_timeout": {
+        "en": "{field} is {value!r}: it must be a positive number of seconds, or None to wait without a limit. Pass e.g. timeout=900.",
+        "zh": "{field} 为 {value!r}：必须是正数（秒），或 None 表示不限时。例如传入 timeout=900。",
+    },
+    "engine.unreadable_status": {
+        "en": "{host} answered the status request in a shape kling_nb does not know ({body}); it stopped waiting rather than retry forever.",
+        "zh": "{host} 对状态查询的回答格式无法识别（{body}）；kling_nb 停止等待，而不是无限重试。",
+    },
+    "engine.deadline_uncancelled": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), and the server could not be reached to cancel it ({detail}); it may still run and be billed. kling_nb.resume({request_id!r}) fetches it later.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），且无法连接服务器取消它（{detail}）；它可能仍在运行并计费。稍后可用 kling_nb.resume({request_id!r}) 取回结果。",
+    },
+    "engine.deadline_too_late": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), but it had finished on the server by the time kling_nb cancelled it; its result is kept. kling_nb.resume({request_id!r}) returns it.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），但 kling_nb 取消时它已在服务端完成；结果已保留。可用 kling_nb.resume({request_id!r}) 取回。",
+    },
+    "engine.state.submitting": {"en": "submitting", "zh": "提交中"},
+    "engine.state.queued": {"en": "queued", "zh": "排队中"},
+    "engine.state.running": {"en": "running", "zh": "生成中"},
+    "engine.state.downloading": {"en": "downloading", "zh": "下载中"},
+    "engine.state.completed": {"en": "completed", "zh": "已完成"},
+    "engine.state.failed": {"en": "failed", "zh": "失败"},
+    "engine.state.cancelled": {"en": "cancelled", "zh": "已取消"},
+    "engine.state.rejected": {"en": "rejected", "zh": "被拒绝"},
+    "engine.state.unknown": {"en": "unknown", "zh": "未知"},
+    "engine.prompt_label": {"en": "prompt", "zh": "提示词"},
+    "engine.tb_hint": {
+        "en": "(kling_nb shows its errors without internal frames: %tb prints the full traceback; kling_nb.plain_tracebacks() turns this off.)",
+        "zh": "（kling_nb 显示错误时省略内部调用栈：%tb 可查看完整回溯；kling_nb.plain_tracebacks() 可关闭此显示。）",
+    },
+    "engine.result_expired": {
+        "en": "Job {request_id} finished on {host}, but the service no longer keeps its result (HTTP 404: results expire, on fal after about an hour). The images cannot be recovered from the service; the journal still has the request (its prompt and parameters) to run again.",
+        "zh": "任务 {request_id} 已在 {host} 上完成，但服务已不再保留其结果（HTTP 404：结果会过期，fal 约一小时）。图片无法再从服务取回；日志中仍保存了请求（提示词和参数），可以重新运行。",
+    },
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from PIL import Image, PngImagePlugin
 
-from ._errors import KlingError, KlingJobError
+from ._errors import KlingError
+from ._files import cached_image_ok, child_path, image_file_name, write_image
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
+from ._text import clip
 
 if TYPE_CHECKING:
+    from ._config import Connection
     from ._images import PreparedImage
     from ._request import KlingO1Request
     from ._tasks import Job
@@ -85,6 +88,36 @@ class EditResult:
     _home: Path | None = field(default=None, repr=False)  # whose journal records saves
 
     @classmethod
+    def of(
+        cls,
+        output: dict[str, Any],
+        images: list[ResultImage],
+        *,
+        request_id: str,
+        endpoint: str,
+        connection: Connection,
+        request: KlingO1Request,
+        inputs: list[PreparedImage],
+    ) -> EditResult:
+        """The value of a finished edit whose images are cached: no I/O, no journal."""
+        result = cls(
+            images=images,
+            request_id=request_id,
+            endpoint=endpoint,
+            backend=connection.label,
+            host=connection.host,
+            emulated=connection.emulated,
+            parameters=request.parameters(),
+            inputs=[p.source_label for p in inputs],
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            raw=output,
+            _input_urls=[p.url for p in inputs],
+            _home=connection.home,
+        )
+        result._sheet = result._make_sheet()
+        return result
+
+    @classmethod
     def from_output(
         cls,
         output: dict[str, Any],
@@ -93,30 +126,8 @@ class EditResult:
         request: KlingO1Request,
         inputs: list[PreparedImage],
     ) -> EditResult:
-        """Download every image into the cache now, and build the gallery once."""
-        folder = job.connection.home / "cache" / job.request_id
-        try:
-            images = cache_images(output, folder, job)
-        except KlingJobError as exc:
-            job._record(error=str(exc))  # stays "downloading": resume() tries again
-            raise
-        job._record(state="completed", cached=[str(im.path) for im in images])
-        result = cls(
-            images=images,
-            request_id=job.request_id,
-            endpoint=job.endpoint,
-            backend=job.connection.label,
-            host=job.connection.host,
-            emulated=job.connection.emulated,
-            parameters=request.parameters(),
-            inputs=[p.source_label for p in inputs],
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            raw=output,
-            _input_urls=[p.url for p in inputs],
-            _home=job.connection.home,
-        )
-        result._sheet = result._make_sheet()
-        return result
+        """Kept for callers of the first version: `job.finish_edit(...)` does the work."""
+        return job.finish_edit(output, request, inputs)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -137,8 +148,9 @@ class EditResult:
             backend=self.backend,
             request_id=self.request_id,
         )
-        prompt = _clip(self.parameters.get("prompt", ""))
-        return f"EditResult: {summary}{tag}\n  {sizes}\n  prompt: {prompt}"
+        prompt = clip(self.parameters.get("prompt", ""))
+        label = message("engine.prompt_label")
+        return f"EditResult: {summary}{tag}\n  {sizes}\n  {label}: {prompt}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self._sheet, repr(self))
@@ -243,39 +255,31 @@ class Comparison:
         )
         sheet = contact_sheet(cells, row_length=width, rows_titles=["inputs", "outputs"])
         return mime_bundle(
-            sheet, f"{self.text}\n  inputs: {len(self.before)} · outputs: {len(self.after)}"
+            sheet,
+            f"{self.text}\n  {message('result.inputs')}: {len(self.before)} · "
+            f"{message('result.outputs')}: {len(self.after)}",
         )
 
 
-def cache_images(output: dict[str, Any], folder: Path, job: Job) -> list[ResultImage]:
-    """Download each output image into `folder` (in parallel) and describe it."""
-    entries = output.get("images") or []
-    folder.mkdir(parents=True, exist_ok=True)
+def cache_images(
+    output: dict[str, Any], folder: Path, download: Callable[[str], bytes]
+) -> list[ResultImage]:
+    """Each output image in `folder` (fetched in parallel unless a sound copy is there),
+    decode-checked, contained and written atomically; raises OSError/ValueError/httpx
+    errors or KlingError for the caller to word."""
+    entries = [e for e in output.get("images") or [] if isinstance(e, dict) and e.get("url")]
 
     def fetch(item: tuple[int, dict[str, Any]]) -> ResultImage:
         index, entry = item
-        url = entry["url"]
-        ctype = entry.get("content_type") or "image/png"
-        path = folder / (
-            entry.get("file_name") or f"image_{index + 1}{EXTENSIONS.get(ctype, '.png')}"
-        )
-        if not path.exists():
-            try:
-                data = job.client.download(url)
-            except (httpx.HTTPError, OSError, ValueError) as exc:
-                raise KlingJobError(
-                    message(
-                        "job.download_failed", request_id=job.request_id, url=_clip(url), detail=exc
-                    ),
-                    request_id=job.request_id,
-                    endpoint=job.endpoint,
-                    detail=str(exc),
-                ) from None
-            path.write_bytes(data)
+        url, ctype = str(entry["url"]), str(entry.get("content_type") or "image/png")
+        path = child_path(folder, image_file_name(entry.get("file_name"), index, ctype))
+        if not cached_image_ok(path, ctype):
+            path = write_image(folder, entry.get("file_name"), index, download(url), ctype)
         with Image.open(path) as img:
             width, height = img.size
         return ResultImage(url, ctype, width, height, path, index)
 
+    folder.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(fetch, enumerate(entries)))
 
@@ -319,7 +323,3 @@ def _local_source(url: str) -> Any:
     if found is not None:
         return found
     return httpx.get(url, timeout=30, follow_redirects=True).raise_for_status().content
-
-
-def _clip(text: str, width: int = 80) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
