@@ -550,7 +550,7 @@ def summarize(value: Any, home: Path, *, thumbs: bool = True) -> Any:
     """`value` as JSON-ready data, each long `data:` URI replaced by its hash, size and a
     thumbnail path (relative to `home`)."""
     if isinstance(value, str):
-        if value.startswith("data:") and len(value) > DATA_URI_KEPT:
+        if value[:5].lower() == "data:" and len(value) > DATA_URI_KEPT:
             return _data_uri_summary(value, home, thumbs)
         return value
     if isinstance(value, Mapping):
