@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._batch import BatchResult, request_grid, run_batch
 from ._config import Connection, connect
 from ._errors import (
+    KlingBudgetError,
     KlingCancelledError,
     KlingConfigError,
     KlingConnectionError,
@@ -25,6 +26,7 @@ from ._errors import (
 )
 from ._history import History, history
 from ._i18n import set_language
+from ._money import budget, estimate, set_budget
 from ._request import KlingO1Request
 from ._results import EditResult, ResultImage
 from ._resume import resume
@@ -44,6 +46,7 @@ __all__ = [
     "EditResult",
     "History",
     "Job",
+    "KlingBudgetError",
     "KlingCancelledError",
     "KlingConfigError",
     "KlingConnectionError",
@@ -56,8 +59,10 @@ __all__ = [
     "KlingValidationError",
     "ResultImage",
     "__version__",
+    "budget",
     "connect",
     "edit",
+    "estimate",
     "history",
     "request_grid",
     "resume",
@@ -65,6 +70,7 @@ __all__ = [
     "run_fal_task",
     "sample_image",
     "sample_names",
+    "set_budget",
     "set_language",
 ]
 
