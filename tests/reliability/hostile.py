@@ -44,6 +44,12 @@ class Hostile:
     ca_file: Path
     behaviour: Behaviour
 
+    def reset(self) -> None:
+        """Back to an honest answer (a module shares one server)."""
+        fresh = Behaviour()
+        for name in vars(fresh):
+            setattr(self.behaviour, name, getattr(fresh, name))
+
     def env(self, key: str, home: Path) -> dict[str, str]:
         return {
             "FAL_QUEUE_RUN_HOST": self.host,
@@ -153,6 +159,6 @@ def hostile_server(folder: Path) -> Iterator[Hostile]:
     try:
         yield Hostile(f"127.0.0.1:{port}/q", ca_file, behaviour)
     finally:
-        server.should_exit = True
+        server.should_exit = server.force_exit = True  # kept-alive client connections too
         thread.join(5)
         sock.close()

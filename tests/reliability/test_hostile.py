@@ -22,10 +22,16 @@ from .hostile import Hostile, hostile_server, png_bytes
 PROMPT = "make <<<image_1>>> red"
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+    with hostile_server(tmp_path_factory.mktemp("tls")) as running:
+        yield running
+
+
 @pytest.fixture
-def hostile(tmp_path: Path) -> Iterator[Hostile]:
-    with hostile_server(tmp_path / "tls") as server:
-        yield server
+def hostile(server: Hostile) -> Iterator[Hostile]:
+    server.reset()
+    yield server
     _config._current = None
 
 
