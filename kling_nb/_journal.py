@@ -474,7 +474,7 @@ class Journal:
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(int(limit))
+            params.append(max(0, min(int(limit), 2**62)))  # sqlite integers are 64-bit
         if not self.path.exists():
             return []  # reading never creates a journal
         return self._select(sql, params)
