@@ -110,3 +110,16 @@ def test_a_truncated_cached_file_is_not_trusted(tmp_path: Path) -> None:
     path = write_image(tmp_path, "x.png", 0, data, "image/png")
     path.write_bytes(data[: len(data) // 2])
     assert not cached_image_ok(path, "image/png")
+
+
+def test_containment_messages_exist_in_chinese(tmp_path: Path) -> None:
+    from kling_nb import KlingError, set_language
+    from kling_nb._files import cache_folder, child_path
+
+    set_language("zh")
+    with pytest.raises(KlingError, match="已拒绝缓存请求 ID '../x'"):
+        cache_folder(tmp_path, "../x")
+    with pytest.raises(KlingError, match="已拒绝 .* 之外的路径"):
+        child_path(tmp_path, "..", "evil.pth")
+    with pytest.raises(KlingError, match="输出图片 1 不是有效的 image/png"):
+        write_image(tmp_path, "x.png", 0, b"<html>", "image/png")
