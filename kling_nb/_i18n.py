@@ -519,6 +519,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The journal {path} could not be read: {detail}. Check the file's permissions, or set KLING_NB_HOME to another folder.",
         "zh": "无法读取日志 {path}：{detail}。请检查文件权限，或将 KLING_NB_HOME 设为其他文件夹。",
     },
+    "journal.limit_bad": {
+        "en": "limit = {value!r} is not a whole number of rows. Give an integer, e.g. limit=50, or None for every row.",
+        "zh": "limit = {value!r} 不是整数行数。请给出整数，例如 limit=50，或用 None 表示全部。",
+    },
     "cli.out_not_folder": {
         "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
         "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",

@@ -474,7 +474,7 @@ class Journal:
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(max(0, min(int(limit), 2**62)))  # sqlite integers are 64-bit
+            params.append(_row_limit(limit))
         if not self.path.exists():
             return []  # reading never creates a journal
         return self._select(sql, params)
@@ -753,6 +753,15 @@ def to_epoch(value: DateLike, *, end: bool = False) -> float:
         return value.timestamp()
     day = value + timedelta(days=1) if end else value
     return datetime(day.year, day.month, day.day).timestamp()
+
+
+def _row_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, (int, float, str)):
+        raise KlingConfigError(message("journal.limit_bad", value=limit))
+    try:
+        return max(0, min(int(limit), 2**62))  # sqlite integers are 64-bit
+    except (ValueError, OverflowError):
+        raise KlingConfigError(message("journal.limit_bad", value=limit)) from None
 
 
 def _states(state: str | Sequence[str] | None) -> list[str] | None:

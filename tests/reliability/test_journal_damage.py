@@ -65,6 +65,8 @@ def test_history_and_resume_raise_only_kling_errors(home: Path) -> None:
         lambda: kling_nb.history(since="the day before", home=home),
         lambda: kling_nb.history(until=object(), home=home),  # type: ignore[arg-type]
         lambda: kling_nb.history("finished", home=home),
+        lambda: kling_nb.history(limit="many", home=home),  # type: ignore[arg-type]
+        lambda: kling_nb.history(limit=float("inf"), home=home),
     ):
         with pytest.raises(KlingError):
             call()
