@@ -314,7 +314,7 @@ class Journal:
         unknown = set(values) - COLUMNS
         if unknown:  # column names go into the SQL text: only ours, never a caller's
             raise ValueError(f"not journal columns: {sorted(unknown)}")
-        values = {k: scrub(v) for k, v in values.items()}
+        values = {k: _storable(scrub(v)) for k, v in values.items()}
         values["updated_at"] = time.time()
         columns = ", ".join(f"{name} = ?" for name in values)
         with self._db() as db:
@@ -345,7 +345,7 @@ class Journal:
                 "updated_at": now,
                 "owner": owner_tag(),
             }
-            row = {k: scrub(v) for k, v in row.items()}
+            row = {k: _storable(scrub(v)) for k, v in row.items()}
             with self._db() as db:
                 cursor = db.execute(
                     f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -425,7 +425,7 @@ class Journal:
         """Decoded rows; a row that does not decode is skipped and counted, never raised."""
         try:
             with self._db() as db:
-                rows = db.execute(sql, list(params)).fetchall()
+                rows = db.execute(sql, [_storable(p) for p in params]).fetchall()
         except (sqlite3.Error, OSError) as exc:
             raise KlingConfigError(
                 message("journal.unreadable", path=self.path, detail=exc)
@@ -781,7 +781,23 @@ def _states(state: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: JSON's own escapes keep it, sqlite can't
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def _storable(value: Any) -> Any:
+    """`value`, with any text sqlite cannot encode (a lone surrogate from a server's JSON or
+    a file name) written as escapes, so that recording a paid job never fails on it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _create_schema(path: Path) -> None:

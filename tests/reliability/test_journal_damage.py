@@ -137,3 +137,15 @@ def test_this_process_tags_its_rows_with_its_start_time() -> None:
     tag = owner_tag()
     assert tag.endswith(f":{os.getpid()}")
     assert f"#{process_start(os.getpid())}:" in tag
+
+
+def test_text_sqlite_cannot_encode_is_recorded_escaped_not_raised(home: Path) -> None:
+    journal = Journal(home)
+    row_id = _row(journal)
+    # A lone surrogate, as a server's JSON "\udcff" escape decodes to.
+    journal.record(row_id, state="queued", request_id="req-\udcff", result={"x": "\udcff"})
+    entry = journal.get(row_id)
+    assert entry is not None and entry.request_id == "req-\\udcff"
+    assert entry.result == {"x": "\udcff"}  # JSON's own escape keeps it exactly
+    found = journal.find("req-\udcff")
+    assert found is not None and found.id == row_id
