@@ -330,7 +330,12 @@ class Journal:
         inputs: Sequence[str] = (),
     ) -> int:
         """Write the row of a submit about to be sent; KlingConfigError if it can't be."""
+        from ._config import check_key
+
         remember_secret(conn.key)
+        # A key no HTTP header can carry fails inside the client: say so before the row
+        # exists, or it would read "may be billed" for a request never sent.
+        check_key(conn.key, "key")
         now = time.time()
         try:
             summary = summarize(arguments, self.home)

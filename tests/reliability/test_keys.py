@@ -94,3 +94,13 @@ def test_kling_error_masks_a_key_in_its_text_and_in_the_exception_it_handled() -
     assert CANARY_KEY not in str(error) and CANARY_KEY not in repr(error)
     assert "***" in str(error)
     assert error.__cause__ is not None and CANARY_KEY not in str(error.__cause__)
+
+
+def test_a_connection_built_by_hand_with_a_bad_key_writes_no_row(home: Path) -> None:
+    from kling_nb._config import Connection
+    from kling_nb._journal import Journal
+
+    conn = Connection("custom", "127.0.0.1:1/queue", "sk-\u200bhidden")
+    with pytest.raises(KlingConfigError, match="U\\+200B ZERO WIDTH SPACE"):
+        Journal(home).begin(conn, kling_nb.ENDPOINT, {"prompt": "x"})
+    assert Journal(home).entries() == []
