@@ -497,6 +497,70 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
+    "config.key_bad_char": {
+        "en": "{variable} has {char} at position {position}: an API key is printable ASCII without spaces or quotes (a copy from a web page or chat often adds such characters). Copy the key again as plain text.",
+        "zh": "{variable} 在第 {position} 个字符处含有 {char}：API 密钥只能是可打印的 ASCII 字符，不含空格或引号（从网页或聊天复制时常会带入这类字符）。请以纯文本重新复制密钥。",
+    },
+    "config.host_changed": {
+        "en": "kling_nb: the queue host changed from {old} to {new}, as asked.",
+        "zh": "kling_nb：队列主机已按要求从 {old} 改为 {new}。",
+    },
+    "files.escape": {
+        "en": "Refused a path outside {root}: {name!r} came from the server and would escape its folder. Nothing was written; report the server's answer to its operator.",
+        "zh": "已拒绝 {root} 之外的路径：{name!r} 来自服务器，会逃出所在文件夹。未写入任何文件；请把服务器的回答报告给其运营方。",
+    },
+    "files.bad_request_id": {
+        "en": "Refused to cache request id {value!r}: it is not a plain name (letters, digits, '._-', at most {limit} characters), so it cannot name a folder safely. The job's images were not cached; its journal row keeps the URLs.",
+        "zh": "已拒绝缓存请求 ID {value!r}：它不是简单名称（仅字母、数字、'._-'，最多 {limit} 个字符），不能安全地用作文件夹名。该任务的图片未缓存；日志行仍保留其 URL。",
+    },
+    "files.not_image": {
+        "en": "Output image {index} is not a valid {content_type} ({size} bytes, starting {head!r}); nothing was written. The server or its CDN sent something else; try resume() again later.",
+        "zh": "输出图片 {index} 不是有效的 {content_type}（{size} 字节，开头为 {head!r}）；未写入任何文件。服务器或其 CDN 返回了其他内容；请稍后再次调用 resume()。",
+    },
+    "save.exists": {
+        "en": "Refused to save: {path} already holds a different image. Choose another folder or stem, or remove that file.",
+        "zh": "拒绝保存：{path} 已存在另一张不同的图片。请换一个文件夹或文件名前缀，或删除该文件。",
+    },
+    "save.bad_stem": {
+        "en": "stem = {value!r} is not a plain file name (letters, digits, '._-'). Give a name without folders, e.g. stem=\"cat\".",
+        "zh": "stem = {value!r} 不是简单文件名（仅字母、数字、'._-'）。请给出不含文件夹的名称，例如 stem=\"cat\"。",
+    },
+    "save.unwritable": {
+        "en": "Could not save to {path}: {detail}. Choose a folder you can write to, with free space.",
+        "zh": "无法保存到 {path}：{detail}。请选择可写且有剩余空间的文件夹。",
+    },
+    "rule.image_not_regular_file": {
+        "en": "{field} = {value!r} is {kind}, not a regular file; reading it could hang or never end. Pass an image file.",
+        "zh": "{field} = {value!r} 是{kind}，不是普通文件；读取它可能卡住或永不结束。请传入图片文件。",
+    },
+    "rule.image_file_too_large": {
+        "en": "{field} = {value!r} is {size}; the limit for an input file is {limit}. Pass an image (not a video or archive), or shrink it first.",
+        "zh": "{field} = {value!r} 大小为 {size}；输入文件上限为 {limit}。请传入图片（而非视频或压缩包），或先缩小它。",
+    },
+    "rule.image_name_not_utf8": {
+        "en": "{field}: the file name {value!r} is not valid UTF-8 (bytes in another encoding). Rename the file to a UTF-8 name.",
+        "zh": "{field}：文件名 {value!r} 不是有效的 UTF-8（含其他编码的字节）。请将文件重命名为 UTF-8 名称。",
+    },
+    "journal.corrupt": {
+        "en": "The journal {path} could not be read ({detail}); it was moved aside to {moved} and a new one started. Old jobs are in the moved file.",
+        "zh": "日志 {path} 无法读取（{detail}）；已移至 {moved} 并新建日志。旧任务记录在被移走的文件中。",
+    },
+    "journal.bad_rows": {
+        "en": "{count} journal row(s) could not be read and were skipped.",
+        "zh": "有 {count} 行日志无法读取，已跳过。",
+    },
+    "journal.unreadable": {
+        "en": "The journal {path} could not be read: {detail}. Check the file's permissions, or set KLING_NB_HOME to another folder.",
+        "zh": "无法读取日志 {path}：{detail}。请检查文件权限，或将 KLING_NB_HOME 设为其他文件夹。",
+    },
+    "journal.limit_bad": {
+        "en": "limit = {value!r} is not a whole number of rows. Give an integer, e.g. limit=50, or None for every row.",
+        "zh": "limit = {value!r} 不是整数行数。请给出整数，例如 limit=50，或用 None 表示全部。",
+    },
+    "cli.out_not_folder": {
+        "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
+        "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
+    },
 
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)

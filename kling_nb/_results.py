@@ -8,8 +8,8 @@ thumbnails are made once, when the result is built.
 
 from __future__ import annotations
 
+import io
 import json
-import shutil
 import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from PIL import Image, PngImagePlugin
 
-from ._errors import KlingError
-from ._files import cached_image_ok, child_path, image_file_name, write_image
+from ._errors import KlingConfigError, KlingError
+from ._files import (
+    atomic_write_bytes,
+    cached_image_ok,
+    child_path,
+    image_file_name,
+    safe_name,
+    write_image,
+)
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
 from ._text import clip
@@ -178,25 +185,32 @@ class EditResult:
         }
 
     def save(self, folder: str | Path, stem: str | None = None) -> list[Path]:
-        """Write the full-resolution images with their metadata embedded (PNG text chunk,
-        JPEG EXIF) and beside them (a JSON sidecar each); return the image paths."""
-        out = Path(folder).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        stem = stem or f"kling_{self.request_id[:8]}"
-        written = []
-        for im in self.images:
-            meta = {
-                **self.metadata(),
-                "image": im.index + 1,
-                "width": im.width,
-                "height": im.height,
-            }
-            target = out / f"{stem}_{im.index + 1}{EXTENSIONS.get(im.content_type, im.path.suffix)}"
-            _write_with_metadata(im, target, meta)
-            target.with_suffix(target.suffix + ".json").write_text(
-                json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
-            )
-            written.append(target)
+        """Write the images with their metadata embedded (PNG text, JPEG EXIF) and beside
+        them (JSON sidecars) into `folder`, or as the file it names ("out.png"); return paths.
+
+        Never overwrites another result's file: in a folder a `-2` suffix is added; a file
+        name that holds another image is refused.
+        """
+        out, base, ext = _save_target(folder, stem, self.request_id)
+        written: list[Path] = []
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for im in self.images:
+                meta = {
+                    **self.metadata(),
+                    "image": im.index + 1,
+                    "width": im.width,
+                    "height": im.height,
+                }
+                suffix = ext or EXTENSIONS.get(im.content_type, im.path.suffix)
+                name = base if ext and im.index == 0 else f"{base}_{im.index + 1}"
+                target = _free_path(out, name, suffix, meta, refuse=bool(ext))
+                _write_with_metadata(im, target, meta)
+                sidecar = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
+                atomic_write_bytes(target.with_suffix(target.suffix + ".json"), sidecar)
+                written.append(target)
+        except OSError as exc:
+            raise KlingError(message("save.unwritable", path=out, detail=exc)) from None
         if self._home is not None:
             from ._journal import journal_for
 
@@ -284,17 +298,67 @@ def cache_images(
         return list(pool.map(fetch, enumerate(entries)))
 
 
+_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _save_target(folder: str | Path, stem: str | None, request_id: str) -> tuple[Path, str, str]:
+    """(folder, base name, forced suffix or "") for save(); a stem must be a plain name."""
+    path = Path(folder).expanduser()
+    if stem is not None and (not isinstance(stem, str) or safe_name(stem, "") != stem):
+        raise KlingConfigError(message("save.bad_stem", value=stem))
+    if path.suffix.lower() in _SAVE_FORMATS and not path.is_dir():
+        return path.parent, stem or path.stem, path.suffix.lower()
+    return path, stem or f"kling_{safe_name(request_id, 'result')[:8]}", ""
+
+
+def _free_path(folder: Path, name: str, suffix: str, meta: dict[str, Any], refuse: bool) -> Path:
+    """`folder/name+suffix`, or the first `name-N+suffix` not holding another result's image."""
+    for n in range(1, 1000):
+        target = child_path(folder, f"{name}{suffix}" if n == 1 else f"{name}-{n}{suffix}")
+        if not target.exists() or _same_image(target, meta):
+            return target
+        if refuse:
+            break
+    raise KlingError(message("save.exists", path=target))
+
+
+def _same_image(target: Path, meta: dict[str, Any]) -> bool:
+    """True when `target` was saved from this very result image (saving again is harmless)."""
+    try:
+        old = json.loads(target.with_suffix(target.suffix + ".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(old, dict)
+        and old.get("request_id") == meta["request_id"]
+        and old.get("image") == meta["image"]
+    )
+
+
 def _write_with_metadata(im: ResultImage, target: Path, meta: dict[str, Any]) -> None:
+    """Write `im` to `target` (in the format its suffix names) whole or not at all."""
     text = json.dumps(meta, ensure_ascii=False)
-    if im.content_type == "image/png":
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt(METADATA_KEY, text)
-        with Image.open(im.path) as img:
-            img.save(target, "PNG", pnginfo=info, compress_level=6)  # lossless
-    elif im.content_type == "image/jpeg":
-        target.write_bytes(_jpeg_with_exif(im.path.read_bytes(), text))
+    fmt = _SAVE_FORMATS.get(target.suffix.lower(), "")
+    same = EXTENSIONS.get(im.content_type) == {"JPEG": ".jpg"}.get(fmt, f".{fmt.lower()}")
+    if same and fmt == "JPEG":
+        data = _jpeg_with_exif(im.path.read_bytes(), text)
+    elif same and fmt == "WEBP" or not fmt:
+        data = im.path.read_bytes()
     else:
-        shutil.copyfile(im.path, target)
+        buffer = io.BytesIO()
+        with Image.open(im.path) as img:
+            if fmt == "PNG":
+                info = PngImagePlugin.PngInfo()
+                info.add_itxt(METADATA_KEY, text)
+                img.save(buffer, "PNG", pnginfo=info, compress_level=6)  # lossless
+            elif fmt == "JPEG":
+                exif = Image.Exif()
+                exif[0x010E] = text  # ImageDescription
+                img.convert("RGB").save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+            else:
+                img.save(buffer, fmt, lossless=True)
+        data = buffer.getvalue()
+    atomic_write_bytes(target, data)
 
 
 def _jpeg_with_exif(data: bytes, text: str) -> bytes:
