@@ -724,6 +724,23 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "No completed job made this request before: it must be paid for.",
         "zh": "之前没有完成过相同的请求：需要付费生成。",
     },
+    "money.replayed_url": {
+        "en": "Replayed from request {request_id} (fetched its stored result URL again), not billed; fresh=True for new pictures.",
+        "zh": "已从请求 {request_id} 重放（重新下载了其保存的结果链接），未计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_gone": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its stored result URL could not be fetched ({detail}): they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在，其保存的结果链接也无法下载（{detail}）：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
+    },
+    "money.replay_expired_error": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
+    },
+    "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
+    "money.batch_refused": {
+        "en": "{count} refused by the budget, not sent",
+        "zh": "{count} 个因预算被拒绝，未发送",
+    },
 
 }
 

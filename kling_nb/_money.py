@@ -117,6 +117,11 @@ class Cost:
             return message("money.cost_unknown", images=self.images)
         return f"{_text(self.amount)} {self.currency}"
 
+    def line(self) -> str:
+        """The cost as a progress line shows it, e.g. "0.028 USD (emulated, not billed)"."""
+        notes = message("money.notes", notes=message("money.emulated")) if self.emulated else ""
+        return str(self) + notes
+
     def __repr__(self) -> str:
         text = str(self)
         if self.amount is not None:
@@ -487,9 +492,16 @@ class Replay:
 
 
 def find_replay(
-    fingerprint: str, *, home: str | Path | None = None, now: float | None = None
+    fingerprint: str,
+    *,
+    home: str | Path | None = None,
+    now: float | None = None,
+    host: str | None = None,
 ) -> Replay:
-    """The most recent completed job of this fingerprint whose pictures can still be had."""
+    """The most recent completed job of this fingerprint whose pictures can still be had.
+
+    `host` is the queue host in use: an emulator's result URLs live only as long as that
+    emulator, so a URL from another loopback host counts as expired."""
     now = time.time() if now is None else now
     entries = _journal(home).completed_with(fingerprint, REPLAY_CANDIDATES)
     for entry in entries:
@@ -500,9 +512,15 @@ def find_replay(
         until = (entry.finished_at or entry.created_at) + RESULT_LIFETIME.get(
             entry.host, DEFAULT_LIFETIME
         )
-        if until > now and _result_urls(entry):
+        gone = on_loopback(entry.host) and host is not None and entry.host != host
+        if until > now and not gone and _result_urls(entry):
             return Replay("url", entry, until=until)
     return Replay("expired", entries[0]) if entries else Replay("none")
+
+
+class KlingReplayError(KlingBudgetError):
+    """An identical request was paid before, but its pictures are gone: paying again
+    needs `fresh=True`; nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -524,16 +542,41 @@ def admit(
 ) -> Admission:
     """Before a submit: its cost, its fingerprint and, unless `fresh`, a replay to use instead.
 
-    Raises KlingBudgetError when it would have to be paid and passes the budget. A replay
-    whose pictures are gone (`source == "expired"`) is returned as such: it must be paid
-    again, which the caller does only when asked (`fresh=True`).
+    Raises KlingBudgetError when it would have to be paid and passes the budget, and
+    KlingReplayError when it was paid before but its pictures are gone (paying again
+    needs `fresh=True`).
     """
-    cost = cost_of(conn, request if request is not None else body)
-    found = fingerprint(conn, endpoint, body)
-    replay = Replay("none") if fresh else find_replay(found, home=conn.home)
-    if not replay:
-        check_budget(cost, home=conn.home)
-    return Admission(cost, found, replay)
+    (one,) = admit_all(conn, [(endpoint, body, request)], fresh=fresh)
+    if isinstance(one, KlingBudgetError):
+        raise one
+    return one
+
+
+def admit_all(
+    conn: Connection,
+    items: Sequence[tuple[str, Mapping[str, Any], KlingO1Request | None]],
+    *,
+    fresh: bool = False,
+) -> list[Admission | KlingBudgetError]:
+    """`admit` for a batch of (endpoint, body, request): replays first, then the budget
+    split over the rest in order, each item whole or refused (nothing is half-sent)."""
+    out: list[Admission | KlingBudgetError] = []
+    for endpoint, body, request in items:
+        found = fingerprint(conn, endpoint, body)
+        replay = Replay("none") if fresh else find_replay(found, home=conn.home, host=conn.host)
+        cost = cost_of(conn, request if request is not None else body)
+        if replay.source == "expired":
+            rid = replay.entry.request_id if replay.entry is not None else ""
+            text = message("money.replay_expired_error", request_id=rid)
+            out.append(KlingReplayError(text, cost=cost))
+        else:
+            out.append(Admission(cost, found, replay))
+    to_pay = [i for i, a in enumerate(out) if isinstance(a, Admission) and not a.replay]
+    costs = [a.cost for i in to_pay if isinstance(a := out[i], Admission)]
+    _, refused = split_by_budget(costs, home=conn.home)
+    for position, error in refused:
+        out[to_pay[position]] = error
+    return out
 
 
 def record_replay(replay: Replay, *, home: str | Path | None = None) -> int:
