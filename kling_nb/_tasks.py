@@ -58,6 +58,8 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
 
 T = TypeVar("T")
+# An edit checked, encoded and admitted: its body, its prepared inputs, its admission.
+Admitted = tuple[KlingO1Input, list[PreparedImage], "Admission"]
 
 
 def check_timeout(timeout: object) -> None:
@@ -677,14 +679,12 @@ async def edit_request_async(
     timeout: float | None,
     progress: bool | Progress | Callable[[JobStatus, float], None],
     fresh: bool = False,
-    admission: Admission | None = None,
+    admitted: Admitted | None = None,
 ) -> EditResult:
     """Submit `request` (or replay it), wait on the loop, cache its images: one async edit."""
 
     started, prepared = await off_loop(
-        lambda: start_edit(
-            request, connection, fresh=fresh, progress=progress, admission=admission
-        ),
+        lambda: start_edit(request, connection, fresh=fresh, progress=progress, admitted=admitted),
         lambda pair: _job_of(pair[0]),
     )
     if not isinstance(started, Job):
@@ -753,15 +753,19 @@ def start_edit(
     *,
     fresh: bool = False,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
-    admission: Admission | None = None,
+    admitted: Admitted | None = None,
 ) -> tuple[Job | EditResult, list[PreparedImage]]:
     """Check, encode, admit (replay or budget) and submit once: the Job, or the replayed
-    result of an identical completed edit; with the prepared inputs."""
+    result of an identical completed edit; with the prepared inputs.
+
+    `admitted` is what a batch already did for this item: its body, inputs and admission."""
     from ._money import admit
 
     conn = connection or current_connection()
-    body, prepared = request.prepare(conn.profile)
-    if admission is None:
+    if admitted is not None:
+        body, prepared, admission = admitted
+    else:
+        body, prepared = request.prepare(conn.profile)
         admission = admit(conn, request.endpoint, body, request, fresh=fresh or not conn.replay)
     if admission.replay:
         return replay_edit(conn, request, prepared, admission.replay, progress), prepared
