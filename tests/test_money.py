@@ -36,7 +36,6 @@ from kling_nb._money import (
     parse_price,
     plan_item,
     price_for,
-    record_charge,
     record_replay,
     row_cost,
     split_by_budget,
@@ -61,28 +60,16 @@ def billed_images(emu: Any, request_id: str, result: kling_nb.EditResult) -> int
     return int(facts.get("billed_images", len(result.images)))
 
 
-def charge(conn: Connection, request: KlingO1Request, result: kling_nb.EditResult) -> None:
-    """What the engine does right after a submit: journal the cost and the fingerprint."""
-    item = plan_item(conn, request)
-    journal = journal_for(conn.home)
-    entry = journal.find(result.request_id)
-    assert entry is not None
-    record_charge(journal, entry.id, item.cost, item.fingerprint)
-
-
 def guarded_edit(conn: Connection, request: KlingO1Request) -> kling_nb.EditResult:
-    """An edit the way the engine will run one: admit (budget), send, charge."""
-    body, _ = request.prepare(conn.profile)
-    admit(conn, request.endpoint, body, request, fresh=True)
-    result = kling_nb.edit(
+    """A paid edit through the engine: admitted (budget), sent, its cost journaled."""
+    return kling_nb.edit(
         request.prompt,
         list(request.images),
         num_images=request.num_images,
         progress=False,
         connection=conn,
+        fresh=True,
     )
-    charge(conn, request, result)
-    return result
 
 
 @pytest.fixture
