@@ -736,6 +736,17 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
         "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
     },
+    "money.history_cost": {"en": "cost", "zh": "费用"},
+    "money.history_replay": {"en": "{cost} (replay)", "zh": "{cost}（重放）"},
+    "money.history_days": {
+        "en": "Estimated spend per day (rows shown; replays and refused submits cost nothing; emulated rows are not billed):",
+        "zh": "每日预估花费（仅限所列任务；重放和被拒绝的提交不计费；模拟器的任务不实际扣费）：",
+    },
+    "money.history_day": {"en": "  {day}: {amounts}", "zh": "  {day}：{amounts}"},
+    "money.history_moved": {
+        "en": "The journal file could not be read and was moved aside to {moved}; the jobs before that are in the moved file.",
+        "zh": "日志文件无法读取，已移至 {moved}；在此之前的任务记录在被移走的文件中。",
+    },
     "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
     "money.batch_refused": {
         "en": "{count} refused by the budget, not sent",

@@ -64,7 +64,7 @@ class Price:
     def __repr__(self) -> str:
         text = message(
             "money.price",
-            amount=_text(self.amount),
+            amount=amount_text(self.amount),
             currency=self.currency,
             source=self.source,
             as_of=f", {self.as_of}" if self.as_of else "",
@@ -115,7 +115,7 @@ class Cost:
     def __str__(self) -> str:
         if self.amount is None:
             return message("money.cost_unknown", images=self.images)
-        return f"{_text(self.amount)} {self.currency}"
+        return f"{amount_text(self.amount)} {self.currency}"
 
     def line(self) -> str:
         """The cost as a progress line shows it, e.g. "0.028 USD (emulated, not billed)"."""
@@ -340,12 +340,12 @@ class Budget:
             return message("money.budget_none")
         return message(
             "money.budget",
-            amount=_text(self.amount),
+            amount=amount_text(self.amount),
             currency=self.currency,
             since=datetime.fromtimestamp(self.since).strftime("%Y-%m-%d %H:%M"),
-            spent=_text(self.spent),
-            emulated=_text(self.emulated),
-            left=_text(self.left or Decimal(0)),
+            spent=amount_text(self.spent),
+            emulated=amount_text(self.emulated),
+            left=amount_text(self.left or Decimal(0)),
         )
 
 
@@ -361,7 +361,7 @@ def set_budget(
         journal.set_budget(None)
         return budget(home=home)
     value, currency = _budget_amount(amount, currency)
-    journal.set_budget(_text(value), currency, time.time())
+    journal.set_budget(amount_text(value), currency, time.time())
     return budget(home=home)
 
 
@@ -412,8 +412,8 @@ def split_by_budget(
 def _refusal(cost: Cost, left: Decimal, state: Budget) -> KlingBudgetError:
     facts = {
         "cost": str(cost),
-        "left": f"{_text(left)} {state.currency}",
-        "amount": _text(state.amount or Decimal(0)),
+        "left": f"{amount_text(left)} {state.currency}",
+        "amount": amount_text(state.amount or Decimal(0)),
         "currency": state.currency,
     }
     if cost.amount is None or cost.currency != state.currency:
@@ -441,7 +441,7 @@ def record_charge(journal: Journal, row_id: int, cost: Cost, fingerprint: str | 
     journal.record(
         row_id,
         fingerprint=fingerprint,
-        cost=_text(cost.amount) if cost.amount is not None else None,
+        cost=amount_text(cost.amount) if cost.amount is not None else None,
         currency=cost.currency or None,
     )
 
@@ -631,7 +631,7 @@ def _cells(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _text(value: Decimal) -> str:
+def amount_text(value: Decimal) -> str:
     """A Decimal as plain text: 0.084, 5, 0 (never 8.4E-2)."""
     text = format(value.normalize(), "f")
     return text if text != "-0" else "0"

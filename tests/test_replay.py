@@ -235,3 +235,42 @@ def test_async_edit_and_batch_replay_too(emu, conn: Connection) -> None:  # type
 
     first, again, batch = asyncio.run(main())
     assert again.request_id == first.request_id == batch[0].request_id
+
+
+# --- history(): what each row cost, and the spend per day ---------------------------------------
+
+
+def test_history_shows_costs_replays_and_day_totals(emu, fal_conn: Connection, conn) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from kling_nb._i18n import set_language
+
+    image = kling_nb.sample_image()
+    kling_nb.edit(PROMPT, image, num_images=2, progress=False, connection=fal_conn)
+    kling_nb.edit(PROMPT, image, num_images=2, progress=False, connection=fal_conn)  # replay
+    kling_nb.edit(PROMPT, image, progress=False, connection=conn)  # qiniu: price unknown
+    text = repr(kling_nb.history())
+    lines = text.splitlines()
+    assert "cost" in lines[1]
+    unknown, replayed, paid = lines[2:5]
+    assert "—" in unknown and "0 USD (replay)" in replayed and "0.056 USD" in paid
+    assert f"  {date.today().isoformat()}: 0.056 USD" in lines
+    set_language("zh")
+    zh = repr(kling_nb.history())
+    assert "费用" in zh and "0 USD（重放）" in zh and f"{date.today().isoformat()}：0.056 USD" in zh
+
+
+def test_history_tells_of_rows_it_skipped(emu, conn: Connection) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+    import warnings
+
+    kling_nb.edit(PROMPT, kling_nb.sample_image(), progress=False, connection=conn)
+    db = sqlite3.connect(conn.home / "journal.sqlite3")
+    db.execute("UPDATE jobs SET arguments = 'not json'")
+    db.commit()
+    db.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        shown = kling_nb.history()
+    assert shown.skipped_rows == 1
+    assert "1 journal row(s) could not be read and were skipped." in repr(shown)
