@@ -747,6 +747,19 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The journal file could not be read and was moved aside to {moved}; the jobs before that are in the moved file.",
         "zh": "日志文件无法读取，已移至 {moved}；在此之前的任务记录在被移走的文件中。",
     },
+    "money.panel_unknown": {
+        "en": "price unknown (set KLING_NB_PRICE, e.g. '0.2 CNY')",
+        "zh": "价格未知（可设置 KLING_NB_PRICE，例如 '0.2 CNY'）",
+    },
+    "money.panel_emulated": {"en": " · emulated, not billed", "zh": " · 模拟计费，未实际扣费"},
+    "money.panel_reuse": {
+        "en": "reuse: replay an identical finished request (not billed)",
+        "zh": "复用：相同请求已完成时直接重放（不计费）",
+    },
+    "rule.panel_not_bool": {
+        "en": "{field} = {value} is a {kind}; it must be True or False. Give a bool.",
+        "zh": "{field} = {value} 的类型是 {kind}；它必须是 True 或 False。请传入布尔值。",
+    },
     "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
     "money.batch_refused": {
         "en": "{count} refused by the budget, not sent",
