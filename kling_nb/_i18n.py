@@ -460,6 +460,66 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
+    "rule.images_required": {
+        "en": "image_urls is empty. The {profile} profile needs at least one input image (a URL, a file path, a PIL image or bytes); a prompt alone (text-to-image) is documented for Qiniu only.",
+        "zh": "image_urls 为空。{profile} 服务至少需要一张输入图片（URL、文件路径、PIL 图像或字节）；只有提示词的文生图仅七牛有文档说明。",
+    },
+    "rule.elements_too_many": {
+        "en": "image_urls and elements hold {count} images together; the limit is {limit}. Remove {excess} of them.",
+        "zh": "image_urls 与 elements 合计 {count} 张图片，上限为 {limit}。请移除 {excess} 张。",
+    },
+    "rule.elements_unsupported": {
+        "en": "elements is not offered on the {profile} profile (fal's schema has it; Qiniu's API reference does not). Remove it, or give its pictures in image_urls.",
+        "zh": "{profile} 服务不支持 elements（fal 的 schema 有，七牛的 API 文档没有）。请删除它，或把图片放进 image_urls。",
+    },
+    "rule.elements_type": {
+        "en": "elements = {value} is not a list. Give a list of dicts like {{'frontal_image_url': ..., 'reference_image_urls': [...]}}.",
+        "zh": "elements = {value} 不是列表。请给出形如 {{'frontal_image_url': ..., 'reference_image_urls': [...]}} 的字典列表。",
+    },
+    "rule.element_shape": {
+        "en": "{field} = {value} is not an element. Give a dict with frontal_image_url and/or reference_image_urls (no other keys).",
+        "zh": "{field} = {value} 不是合法的 element。请给出只含 frontal_image_url 和/或 reference_image_urls 的字典。",
+    },
+    "rule.element_references": {
+        "en": "{field} has {count} images; the limit is {limit} per element. Move the rest to another element.",
+        "zh": "{field} 有 {count} 张图片，每个 element 最多 {limit} 张。请把多余的放到另一个 element。",
+    },
+    "rule.element_reference": {
+        "en": "prompt refers to @Element{number}, but {count} element(s) are given. Add an element or refer to @Element1 … @Element{count}.",
+        "zh": "prompt 引用了 @Element{number}，但只提供了 {count} 个 element。请添加 element，或只引用 @Element1 … @Element{count}。",
+    },
+    "rule.reference_bare": {
+        "en": "prompt says @Image without a number, which only works with exactly one image; {count} are given. Write @Image1, @Image2, … (or <<<image_1>>>).",
+        "zh": "prompt 中的 @Image 没有编号，只在恰好一张图片时可用；当前有 {count} 张。请写 @Image1、@Image2……（或 <<<image_1>>>）。",
+    },
+    "rule.reference_near_miss": {
+        "en": "prompt writes {value!r}, which the service does not read as a reference. Write <<<image_{number}>>> or @Image{number} exactly.",
+        "zh": "prompt 中的 {value!r} 不会被服务识别为图片引用。请准确写成 <<<image_{number}>>> 或 @Image{number}。",
+    },
+    "rule.resolution_4k": {
+        "en": "resolution = {value!r}: the guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference offer only 1K and 2K. Use '2K'.",
+        "zh": "resolution = {value!r}：指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 文档都只提供 1K 和 2K。请改用 '2K'。",
+    },
+    "rule.prompt_not_text": {
+        "en": "prompt must be text (a str), not {kind}. Give the prompt as a string; decode bytes first, e.g. data.decode('utf-8').",
+        "zh": "prompt 必须是文本（str），而不是 {kind}。请以字符串给出提示词；字节请先解码，例如 data.decode('utf-8')。",
+    },
+    "rule.prompt_surrogate": {
+        "en": "prompt has a broken character (a lone surrogate) at position {position}, which cannot be sent as UTF-8. Retype or remove it.",
+        "zh": "prompt 第 {position} 个位置有一个损坏的字符（孤立代理项），无法以 UTF-8 发送。请重新输入或删除它。",
+    },
+    "rule.num_images_type": {
+        "en": "num_images = {value} is a {kind}, not a whole number (int). Give an int from 1 to 9, e.g. num_images=2.",
+        "zh": "num_images = {value} 的类型是 {kind}，不是整数（int）。请给出 1 到 9 的整数，例如 num_images=2。",
+    },
+    "rule.sync_mode_type": {
+        "en": "sync_mode = {value} is not True or False. Give a bool.",
+        "zh": "sync_mode = {value} 不是 True 或 False。请给出布尔值。",
+    },
+    "rule.body_too_large": {
+        "en": "The request body would be {total_mb} MB with all images encoded, even shrunk; the cap is {limit_mb} MB. Send fewer or smaller images, or raise the cap.",
+        "zh": "所有图片编码后（即使已缩小）请求体仍有 {total_mb} MB，上限为 {limit_mb} MB。请减少或缩小图片，或提高上限。",
+    },
 
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)

@@ -8,6 +8,7 @@ language); the emulator checks them as the service would (and answers a FastAPI-
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,10 @@ from PIL import Image
 
 from ._wire import (
     ASPECT_RATIOS,
+    BARE_IMAGE,
+    ELEMENT_REFERENCES_MAX,
+    ELEMENTS,
+    ERRORS_DOC,
     IMAGE_FORMATS,
     IMAGE_MAX_BYTES,
     IMAGE_MAX_RATIO,
@@ -24,9 +29,13 @@ from ._wire import (
     NUM_IMAGES_MIN,
     OUTPUT_FORMATS,
     PROMPT_MAX_CHARS,
+    REFERENCE,
     RESOLUTIONS,
+    SYNC_MODE,
+    TEXT_TO_IMAGE,
     Profile,
     ValidationDetail,
+    referenced_elements,
     referenced_images,
 )
 
@@ -50,87 +59,168 @@ class Violation:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
         return out
 
-    def detail(self) -> ValidationDetail:
-        """This violation as one entry of a 422 `detail` list (English, like the service)."""
+    def detail(self, specific: bool = False) -> ValidationDetail:
+        """This violation as one entry of a 422 `detail` list (English, like the service).
+
+        `specific`: as fal words them, with the rule's own `type` and a documentation `url`."""
         from ._i18n import message
 
-        return {
+        entry: ValidationDetail = {
             "loc": ["body", *self.loc],
             "msg": message(f"rule.{self.code}", "en", field=self.field, **self.facts),
-            "type": "value_error",
+            "type": self.code if specific else "value_error",
             "ctx": {k: v for k, v in self.facts.items() if isinstance(v, (int, float, str))},
         }
+        if specific:
+            entry["url"] = f"{ERRORS_DOC}#{self.code}"
+        return entry
 
 
-def check_input(body: Mapping[str, object], profile: Profile = "qiniu") -> list[Violation]:
+BASE_FIELDS = frozenset(
+    {"prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format"}
+)
+URL_SCHEMES = ("http://", "https://", "data:")
+# Near misses of a reference: `@image1` (lowercase), `<<<image 1>>>`, `<<image_1>>`, `@Image 1`.
+NEAR_MISS = re.compile(
+    r"@image\s*\d+|@Image\s+\d+|<{1,3}\s*image[\s_-]*\d+\s*>{1,3}", re.IGNORECASE
+)
+
+
+def is_url(value: object) -> bool:
+    """http(s) URL or `data:` URI, in any letter case (as the services accept them)."""
+    return isinstance(value, str) and value[:8].lower().startswith(URL_SCHEMES)
+
+
+def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[Violation]:
     """Every field rule of the input table; an empty list means the body is valid."""
-    found: list[Violation] = []
-    prompt = body.get("prompt")
+    found = _check_prompt(body.get("prompt"))
     urls = body.get("image_urls")
-    if not isinstance(prompt, str) or not prompt.strip():
-        found.append(Violation(("prompt",), "prompt_missing"))
-    elif len(prompt) > PROMPT_MAX_CHARS:
-        found.append(
-            Violation(
-                ("prompt",),
-                "prompt_too_long",
-                {
-                    "length": len(prompt),
-                    "limit": PROMPT_MAX_CHARS,
-                    "excess": len(prompt) - PROMPT_MAX_CHARS,
-                },
-            )
-        )
-    if not isinstance(urls, list) or not urls:
-        found.append(Violation(("image_urls",), "images_missing"))
+    elements = body.get("elements")
+    count = len(elements) if isinstance(elements, list) else 0
+    if urls is None and profile in TEXT_TO_IMAGE:
         urls = []
-    elif len(urls) > IMAGES_MAX:
-        found.append(
-            Violation(
-                ("image_urls",),
-                "images_too_many",
-                {"count": len(urls), "limit": IMAGES_MAX, "excess": len(urls) - IMAGES_MAX},
-            )
-        )
-    for i, url in enumerate(urls):
-        if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+    if not isinstance(urls, list) or (not urls and profile not in TEXT_TO_IMAGE):
+        code = "images_required" if isinstance(urls, list) or urls is None else "images_missing"
+        found.append(Violation(("image_urls",), code, {"profile": profile}))
+        urls = []
+    elif len(urls) + count > IMAGES_MAX:
+        total = len(urls) + count
+        code = "images_too_many" if not count else "elements_too_many"
+        facts = {"count": total, "limit": IMAGES_MAX, "excess": total - IMAGES_MAX}
+        found.append(Violation(("image_urls",), code, facts))
+    for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: bounded
+        if not is_url(url):
             found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
-    if isinstance(prompt, str) and urls:
-        found += _check_references(prompt, len(urls))
+    found += _check_elements(elements, profile) if "elements" in body else []
+    prompt = body.get("prompt")
+    if isinstance(prompt, str) and not any(v.loc == ("image_urls",) for v in found):
+        found += _check_references(prompt, len(urls), count)
     found += _check_choice(body, "resolution", RESOLUTIONS[profile], profile)
     found += _check_choice(body, "aspect_ratio", ASPECT_RATIOS, profile)
     found += _check_choice(body, "output_format", OUTPUT_FORMATS, profile)
-    if "num_images" in body:
-        count = body["num_images"]
-        if (
-            isinstance(count, bool)
-            or not isinstance(count, int)
-            or not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX
-        ):
-            found.append(
-                Violation(
-                    ("num_images",),
-                    "num_images_range",
-                    {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX},
-                )
-            )
-    unknown = sorted(
-        set(body)
-        - {"prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format"}
-    )
-    for name in unknown:
+    found += _check_count(body)
+    known = BASE_FIELDS | ({"elements"} if profile in ELEMENTS else set())
+    known |= {"sync_mode"} if profile in SYNC_MODE else set()
+    if "sync_mode" in known and not isinstance(body.get("sync_mode", False), bool):
+        found.append(
+            Violation(("sync_mode",), "sync_mode_type", {"value": _short(body["sync_mode"])})
+        )
+    for name in sorted(set(body) - known - {"elements"}):
         found.append(Violation((name,), "unknown_field", {"value": name}))
     return found
 
 
-def _check_references(prompt: str, count: int) -> list[Violation]:
-    """`<<<image_N>>>` / `@ImageN` must name one of the `count` images, counted from 1."""
+def _check_prompt(prompt: object) -> list[Violation]:
+    if not isinstance(prompt, str):
+        if prompt is None:
+            return [Violation(("prompt",), "prompt_missing")]
+        kind = type(prompt).__name__
+        return [Violation(("prompt",), "prompt_not_text", {"value": _short(prompt), "kind": kind})]
+    if not prompt.strip():
+        return [Violation(("prompt",), "prompt_missing")]
+    found = []
+    bad = next((i for i, ch in enumerate(prompt) if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        found.append(Violation(("prompt",), "prompt_surrogate", {"position": bad}))
+    if len(prompt) > PROMPT_MAX_CHARS:
+        facts = {"length": len(prompt), "limit": PROMPT_MAX_CHARS}
+        found.append(
+            Violation(
+                ("prompt",), "prompt_too_long", {**facts, "excess": len(prompt) - PROMPT_MAX_CHARS}
+            )
+        )
+    return found
+
+
+def _check_count(body: Mapping[str, object]) -> list[Violation]:
+    if "num_images" not in body:
+        return []
+    count = body["num_images"]
+    if isinstance(count, bool) or not isinstance(count, int):
+        kind = type(count).__name__
+        return [
+            Violation(("num_images",), "num_images_type", {"value": _short(count), "kind": kind})
+        ]
+    if not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX:
+        facts = {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
+        return [Violation(("num_images",), "num_images_range", facts)]
+    return []
+
+
+def _check_elements(elements: object, profile: Profile) -> list[Violation]:
+    """fal's `elements`: each a frontal image and/or up to 3 references, all URLs."""
+    if profile not in ELEMENTS:
+        return [Violation(("elements",), "elements_unsupported", {"profile": profile})]
+    if not isinstance(elements, list):
+        return [Violation(("elements",), "elements_type", {"value": _short(elements)})]
+    found: list[Violation] = []
+    for i, element in enumerate(elements):
+        loc: tuple[str | int, ...] = ("elements", i)
+        if not isinstance(element, dict) or not set(element) <= ELEMENT_KEYS or not element:
+            found.append(Violation(loc, "element_shape", {"value": _short(element)}))
+            continue
+        refs = element.get("reference_image_urls", [])
+        if not isinstance(refs, list) or len(refs) > ELEMENT_REFERENCES_MAX:
+            size = len(refs) if isinstance(refs, list) else _short(refs)
+            facts = {"count": size, "limit": ELEMENT_REFERENCES_MAX}
+            found.append(Violation((*loc, "reference_image_urls"), "element_references", facts))
+            refs = []
+        urls = (
+            [("frontal_image_url", element["frontal_image_url"])]
+            if "frontal_image_url" in element
+            else []
+        )
+        urls += [(j, url) for j, url in enumerate(refs)]
+        for key, url in urls:
+            where = (*loc, key) if isinstance(key, str) else (*loc, "reference_image_urls", key)
+            if not is_url(url):
+                found.append(Violation(where, "image_url_scheme", {"value": _short(url)}))
+    return found
+
+
+ELEMENT_KEYS = frozenset({"frontal_image_url", "reference_image_urls"})
+
+
+def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violation]:
+    """`<<<image_N>>>` / `@ImageN` / `@ElementN` must name a given input, counted from 1."""
     found = []
     for n in sorted(set(referenced_images(prompt))):
         if n < 1 or n > count:
             code = "reference_zero" if n < 1 else "reference_out_of_range"
             code = "reference_one_image" if n > 1 and count == 1 else code
             found.append(Violation(("prompt",), code, {"number": n, "count": count}))
+    for n in sorted(set(referenced_elements(prompt))):
+        if not 1 <= n <= elements:
+            found.append(
+                Violation(("prompt",), "element_reference", {"number": n, "count": elements})
+            )
+    if BARE_IMAGE.search(prompt) and count != 1:
+        found.append(Violation(("prompt",), "reference_bare", {"count": count}))
+    for miss in NEAR_MISS.findall(prompt):
+        if not REFERENCE.fullmatch(miss):
+            digits = re.sub(r"\D", "", miss)
+            facts = {"value": _short(miss), "number": _short(digits, 12)}
+            found.append(Violation(("prompt",), "reference_near_miss", facts))
     return found
 
 
@@ -142,7 +232,10 @@ def _check_choice(
     value = body[name]
     if value in allowed:
         return []
-    code = "resolution_4k_fal" if name == "resolution" and value == "4K" else "choice"
+    lowered = name == "resolution" and profile == "qiniu" and isinstance(value, str)
+    if lowered and value.upper() in allowed:  # type: ignore[union-attr]
+        return []  # Qiniu documents 1k/2k as accepted
+    code = "resolution_4k" if name == "resolution" and str(value).upper() == "4K" else "choice"
     return [
         Violation(
             (name,),
@@ -204,5 +297,11 @@ def check_image_size(width: int, height: int, index: int = 0) -> list[Violation]
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value) if not isinstance(value, str) else value
+    """`value` for a message, cut to `limit`; never raises (huge ints, broken reprs)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 512:
+        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = repr(value) if not isinstance(value, str) else value
+    except Exception:  # a repr that raises must not hide the rule it broke
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"

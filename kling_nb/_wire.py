@@ -13,16 +13,24 @@ from typing_extensions import NotRequired
 
 ENDPOINT = "fal-ai/kling-image/o1"
 
-Resolution = Literal["1K", "2K", "4K"]
+Resolution = Literal["1K", "2K"]
 AspectRatio = Literal["auto", "16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"]
 OutputFormat = Literal["png", "jpeg", "webp"]
-Profile = Literal["qiniu", "fal"]
+# A service profile: how a service answers and which inputs it takes. `plain` is the
+# protocol as PROTOCOL.md describes it; `qiniu` and `fal` as those services document it.
+Profile = Literal["plain", "qiniu", "fal"]
+PROFILES: tuple[Profile, ...] = ("plain", "qiniu", "fal")
 
-RESOLUTIONS: dict[Profile, tuple[str, ...]] = {
-    # Qiniu's guide lists 4K; fal's schema does not (PROTOCOL.md: unverified).
-    "qiniu": ("1K", "2K", "4K"),
-    "fal": ("1K", "2K"),
-}
+# Qiniu's guide lists 4K; Kling's API, fal's schema and Qiniu's API reference do not.
+RESOLUTIONS: dict[Profile, tuple[str, ...]] = dict.fromkeys(PROFILES, ("1K", "2K"))
+# A prompt without images (text-to-image): documented for Qiniu's O1 queue only.
+TEXT_TO_IMAGE: frozenset[Profile] = frozenset({"qiniu"})
+# `elements` and `sync_mode`: fal's schema; the plain protocol follows PROTOCOL.md's table.
+ELEMENTS: frozenset[Profile] = frozenset({"plain", "fal"})
+SYNC_MODE: frozenset[Profile] = frozenset({"fal"})
+ELEMENT_REFERENCES_MAX = 3
+ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
+FAL_RESULT_TTL = 3600.0  # fal keeps results about an hour (fal's queue docs)
 ASPECT_RATIOS: tuple[str, ...] = ("auto", "16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
 OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
 
@@ -37,12 +45,19 @@ IMAGE_MAX_RATIO = 2.5
 IMAGE_FORMATS = ("JPEG", "PNG")
 
 # `<<<image_2>>>` (Qiniu's guide, Kling's syntax) and `@Image2` (fal's docs), 1-based.
-REFERENCE = re.compile(r"<<<\s*image_(\d+)\s*>>>|@Image(\d+)\b", re.IGNORECASE)
+REFERENCE = re.compile(r"<<<\s*image_(\d{1,6})\s*>>>|@Image(\d{1,6})\b")
+ELEMENT_REFERENCE = re.compile(r"@Element(\d{1,6})\b")
+BARE_IMAGE = re.compile(r"@Image(?![\w])")  # fal: a bare `@Image` when there is one image
 
 
 def referenced_images(prompt: str) -> list[int]:
     """The 1-based image numbers a prompt refers to, in order of appearance."""
     return [int(a or b) for a, b in REFERENCE.findall(prompt)]
+
+
+def referenced_elements(prompt: str) -> list[int]:
+    """The 1-based element numbers (`@ElementN`) a prompt refers to."""
+    return [int(n) for n in ELEMENT_REFERENCE.findall(prompt)]
 
 
 class KlingO1Input(TypedDict):
@@ -109,6 +124,7 @@ class ValidationDetail(TypedDict):
     msg: str
     type: str
     ctx: NotRequired[dict[str, object]]
+    url: NotRequired[str]
 
 
 class WebhookBody(TypedDict):
@@ -138,7 +154,7 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
     import binascii
 
     head, sep, payload = uri.partition(",")
-    if not head.startswith("data:") or not sep or not head.endswith(";base64"):
+    if head[:5].lower() != "data:" or not sep or not head.lower().endswith(";base64"):
         raise ValueError("not a base64 data: URI")
     try:
         return head[5:-7] or "application/octet-stream", base64.b64decode(payload, validate=True)

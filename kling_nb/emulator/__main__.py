@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from collections.abc import Sequence
 
+from .._wire import PROFILES
 from ._queue import FAULT_KINDS, EmulatorOptions
 
+SIGNAL_CHECK = 0.2  # seconds between looks at the stop flag
 # (flag, type, metavar, help); each flag maps to the `EmulatorOptions` field of that name.
 FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--host", str, None, "address to bind"),
@@ -23,6 +25,15 @@ FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--seed", int, "N", "seed of every injected fault and of the pictures"),
     ("--service-jitter", float, "F", "vary each job's duration by up to ±F of it (seeded)"),
     ("--keepalive-interval", float, "S", "seconds between SSE keep-alive comments"),
+    ("--max-body-mb", float, "MB", "answer 413 to a submit body larger than this"),
+    ("--max-data-bytes", int, "B", "data: URI results kept in memory (oldest evicted)"),
+)
+# (flag, field, help): on/off gateway quirks (docs/services.md), off unless given.
+QUIRKS: tuple[tuple[str, str, str], ...] = (
+    ("--stream-refused", "stream_refused", "answer 400 'SSE streaming not supported' to it"),
+    ("--no-status-logs", "status_logs", "status bodies without the `logs` key"),
+    ("--failed-status", "failed_status", "a failed job's terminal status is named FAILED"),
+    ("--block-urllib-agent", "block_urllib_agent", "403 'error code: 1010' for urllib's agent"),
 )
 
 
@@ -45,7 +56,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="K,K",
         help=f"which faults --fault-rate injects ({','.join(FAULT_KINDS)})",
     )
-    parser.add_argument("--profile", choices=("qiniu", "fal"), default=defaults.profile)
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=defaults.profile,
+        help="answer as the plain protocol, or as Qiniu or fal document it (docs/services.md)",
+    )
+    parser.add_argument(
+        "--result-ttl",
+        type=float,
+        default=defaults.result_ttl,
+        metavar="S",
+        help="seconds a result is kept, then 404 (default: fal 3600, others until evicted)",
+    )
+    for flag, name, text in QUIRKS:
+        default = getattr(defaults, name)
+        parser.add_argument(
+            flag, dest=name, action="store_false" if default else "store_true", help=text
+        )
     parser.add_argument(
         "--no-status-stream",
         dest="status_stream",
@@ -63,9 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._server import start
 
     args = parse_args(argv)
-    stop = threading.Event()
+    # The handler only sets a flag: an Event.set() there could re-enter a lock the main
+    # thread holds at that moment and deadlock the exit.
+    stopping: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     try:
         emulator = start(**vars(args))
     except (ValueError, OSError, RuntimeError) as exc:
@@ -80,8 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            time.sleep(SIGNAL_CHECK)
     return 0
 
 

@@ -14,8 +14,11 @@ import asyncio
 import ipaddress
 import json
 import mimetypes
+import random
+import re
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,19 +29,26 @@ from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
+    PlainTextResponse,
     Response,
     StreamingResponse,
 )
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._wire import ENDPOINT, SubmitResponse
+from .._wire import ENDPOINT
 from ._queue import SAFE_NAME, EmulatorOptions, Job, JobQueue, RenderModel
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-# A too-large body is still read (and dropped) up to here, so the client gets its 413
-# instead of a broken pipe; beyond it the connection is closed.
-DRAIN_LIMIT = 4 * MAX_BODY_BYTES
+# A too-large body is still read (and dropped) up to this many times the cap, so the
+# client gets its 413 instead of a broken pipe; beyond it the connection is closed.
+DRAIN_FACTOR = 4
+# Structure limits checked on the raw body before it is parsed: a valid input has a
+# handful of containers and at most a few thousand separators (the prompt's commas).
+MAX_CONTAINERS = 256
+MAX_SEPARATORS = 8192
+MAX_DEPTH = 8
+JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+QINIU_ID_DIGITS = 19
 ENDPOINTS = (ENDPOINT,)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 TRUE_FLAGS, FALSE_FLAGS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -74,9 +84,10 @@ def create_app(
     files_url: str | None = None,
     files_dir: Path | None = None,
     model: RenderModel | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Starlette, JobQueue]:
     """The emulator app and its queue; without URLs they follow the request's Host (TestClient)."""
-    queue = JobQueue(options or EmulatorOptions(), files_dir=files_dir, model=model)
+    queue = JobQueue(options or EmulatorOptions(), files_dir=files_dir, model=model, clock=clock)
     for url in (public_url, files_url):
         if url:
             queue.own_netlocs |= _aliases(url)
@@ -146,23 +157,22 @@ class _Api:
         self.files_url = files_url
 
     async def submit(self, request: Request) -> Response:
-        denied = _deny(request)
+        denied = self._deny(request)
         if denied is not None:
             return denied
         endpoint = request.path_params["endpoint"].strip("/")
         if endpoint not in ENDPOINTS:
             detail = f"Application {endpoint!r} not found: this emulator serves {ENDPOINT} only."
             return JSONResponse({"detail": detail}, 404)
-        raw = await _read_body(request)
+        cap = self.queue.options.max_body_mb
+        raw = await _read_body(request, int(cap * 2**20))
         if raw is None:
-            detail = f"Request body is larger than {MAX_BODY_BYTES // 2**20} MB. Shrink the images."
+            detail = f"Request body is larger than {cap:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return _unprocessable(["body"], "The body must be a JSON object (the model input).")
+        body, problem = _parse_body(raw)
+        if problem is not None:
+            return _unprocessable(["body"], problem)
+        assert body is not None
         webhook = request.query_params.get("fal_webhook")
         problem = _webhook_problem(webhook) if webhook is not None else None
         if problem is not None:
@@ -188,7 +198,7 @@ class _Api:
         netloc = request.url.netloc
         if self.public_url is None:  # URLs follow the Host header, so its files are ours
             self.queue.own_netlocs.add(netloc)
-        rid = str(uuid.uuid4())
+        rid = self._new_id()
         public = self.public_url or f"https://{netloc}"
         files = {"data": public, "https": public}.get(
             self.queue.options.result_urls, self.files_url or f"http://{netloc}"
@@ -203,7 +213,7 @@ class _Api:
             start_timeout=timeout,
         )
         base = f"{public}/queue/{endpoint}/requests/{rid}"
-        answer: SubmitResponse = {
+        answer: dict[str, object] = {
             "request_id": rid,
             "response_url": base,
             "status_url": base + "/status",
@@ -211,18 +221,35 @@ class _Api:
             "status": "IN_QUEUE",
             "queue_position": self.queue.position(job) if job.state == "IN_QUEUE" else 0,
         }
+        if self.queue.options.profile == "qiniu":  # as Qiniu's documented examples answer
+            answer["cancel_url"] = ""
+            del answer["queue_position"]
         if self.queue.faults.drop_submit():
             self.queue.totals["submit_drops"] += 1
             self.queue.record_fault("submit", "drop")
             return _Dropped("submit")
         return JSONResponse(answer, headers={"x-fal-request-id": rid})
 
+    def _new_id(self) -> str:
+        """A UUID, or for Qiniu an id like its documented `qimage-root-<digits>`."""
+        if self.queue.options.profile != "qiniu":
+            return str(uuid.uuid4())
+        digits = f"{time.time_ns()}{random.randrange(10**6):06d}"
+        return f"qimage-root-{digits[:QINIU_ID_DIGITS]}"
+
+    def _deny(self, request: Request) -> Response | None:
+        """The user-agent filter (a gateway quirk), then the key check of the profile."""
+        agent = request.headers.get("user-agent", "")
+        if self.queue.options.block_urllib_agent and agent.startswith("Python-urllib/"):
+            return PlainTextResponse("error code: 1010", 403)
+        return _deny(request, bearer=self.queue.options.profile == "qiniu")
+
     async def status(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["status_polls"] += 1
         if job is not None:
             job.status_polls += 1
-        early = self._fault(request, "status") or _deny(request)
+        early = self._fault(request, "status") or self._deny(request)
         if early is not None:
             return early
         with_logs = _flag(request.query_params.get("logs"))
@@ -231,7 +258,7 @@ class _Api:
         if job is None:
             return _no_request(request)
         body = self.queue.status_body(job, with_logs)
-        code = 200 if body["status"] == "COMPLETED" else 202
+        code = 202 if body["status"] in ("IN_QUEUE", "IN_PROGRESS") else 200
         return JSONResponse(body, code, headers={"x-fal-request-id": job.request_id})
 
     async def stream(self, request: Request) -> Response:
@@ -239,9 +266,11 @@ class _Api:
         self.queue.totals["status_streams"] += 1
         if job is not None:
             job.status_streams += 1
-        denied = _deny(request)
+        denied = self._deny(request)
         if denied is not None:
             return denied
+        if self.queue.options.stream_refused:  # seen on gateways without SSE (PROTOCOL.md)
+            return JSONResponse({"detail": "SSE streaming not supported"}, 400)
         if not self.queue.options.status_stream:
             # As a gateway that never heard of the stream would (PROTOCOL.md: unverified
             # whether Qiniu's serves it): clients must fall back to polling.
@@ -256,16 +285,22 @@ class _Api:
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
     async def _events(self, job: Job, with_logs: bool) -> AsyncIterator[str]:
-        """One `data:` line per change, a keep-alive comment when idle, closed after COMPLETED."""
-        last = ""
+        """One `data:` line per change, a keep-alive comment when idle, closed after COMPLETED.
+
+        On the fal profile each event carries only the log lines not sent before."""
+        incremental = self.queue.options.profile == "fal"
+        last: dict[str, object] | None = None
+        sent = 0
         while True:
             changed = job.changed
-            body = self.queue.status_body(job, with_logs)
-            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-            if text != last:
-                yield f"data: {text}\n\n"
-                last = text
-            if body["status"] == "COMPLETED":
+            body = self.queue.status_body(job, with_logs, since=sent if incremental else 0)
+            new_lines = body.get("logs") or []
+            view = {k: v for k, v in body.items() if k != "logs" or not incremental}
+            if view != last or (incremental and new_lines):
+                yield f"data: {json.dumps(body, separators=(',', ':'), ensure_ascii=False)}\n\n"
+                last = view
+                sent += len(new_lines) if incremental else 0
+            if body["status"] not in ("IN_QUEUE", "IN_PROGRESS"):
                 return
             try:
                 await asyncio.wait_for(changed.wait(), self.queue.options.keepalive_interval)
@@ -275,7 +310,7 @@ class _Api:
     async def cancel(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["cancels"] += 1
-        denied = _deny(request)
+        denied = self._deny(request)
         if denied is not None:
             return denied
         if job is None:
@@ -289,11 +324,17 @@ class _Api:
     async def result(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["results"] += 1
-        early = self._fault(request, "result") or _deny(request)
+        early = self._fault(request, "result") or self._deny(request)
         if early is not None:
             return early
         if job is None:
             return _no_request(request)
+        if self.queue.expired(job):
+            detail = (
+                f"Request {job.request_id} not found: its result expired "
+                f"{self.queue.options.result_lifetime:g} s after it completed."
+            )
+            return JSONResponse({"detail": detail}, 404)
         rid = job.request_id
         if job.state != "COMPLETED":
             detail = (
@@ -319,6 +360,8 @@ class _Api:
         prefix = request.path_params["prefix"]
         if job is None or prefix not in (job.endpoint, job.endpoint.rsplit("/", 1)[0]):
             return None
+        if request.url.path.endswith(("/status", "/stream")) and self.queue.expired(job):
+            return None  # forgotten, like a result past its lifetime
         return job
 
     def _fault(self, request: Request, route: str) -> Response | None:
@@ -345,11 +388,11 @@ def _fault_response(kind: str, request_id: str, route: str) -> Response:
     return JSONResponse(body, code, headers=headers)
 
 
-def _deny(request: Request) -> Response | None:
-    """401 unless `Authorization: Key <something>`; the key itself is never echoed."""
+def _deny(request: Request, bearer: bool = False) -> Response | None:
+    """401 unless `Authorization: Key <something>` (or `Bearer`, when allowed); never echoed."""
     value = request.headers.get("authorization", "").strip()
     scheme, _, key = value.partition(" ")
-    if scheme.lower() == "key" and key.strip():
+    if scheme.lower() in (("key", "bearer") if bearer else ("key",)) and key.strip():
         return None
     if not value:
         why = "No Authorization header."
@@ -414,16 +457,44 @@ def _aliases(url: str) -> set[str]:
     return names
 
 
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None when it exceeds the limit (read and dropped, so a 413 can follow)."""
+def _parse_body(raw: bytes) -> tuple[dict[str, object] | None, str | None]:
+    """The JSON object, or why not; structure limits come first, checked without parsing."""
+    skeleton = JSON_STRING.sub(b'""', raw)  # strings out: what is left is the structure
+    containers = max(
+        skeleton.count(b"[") + skeleton.count(b"{"), skeleton.count(b"]") + skeleton.count(b"}")
+    )
+    separators = skeleton.count(b",")
+    if containers > MAX_CONTAINERS or separators > MAX_SEPARATORS:
+        return None, (
+            f"The body holds {containers} lists/objects and {separators} items; an input has "
+            f"at most {MAX_CONTAINERS} and {MAX_SEPARATORS} (10 images, 9 outputs). "
+            "Send one request per input."
+        )
+    depth = deepest = 0
+    for byte in skeleton.translate(None, bytes(set(range(256)) - set(b"[]{}"))):
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        return None, f"The body nests {deepest} levels deep; an input nests at most {MAX_DEPTH}."
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        return None, "The body must be a JSON object (the model input)."
+    return body, None
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it exceeds `limit` (read and dropped, so a 413 can follow)."""
     declared = request.headers.get("content-length", "")
-    too_big = declared.isdigit() and int(declared) > MAX_BODY_BYTES
+    too_big = declared.isdigit() and int(declared) > limit
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        too_big = too_big or size > MAX_BODY_BYTES
-        if size > DRAIN_LIMIT:
+        too_big = too_big or size > limit
+        if size > DRAIN_FACTOR * limit:
             break
         if not too_big:
             chunks.append(chunk)

@@ -21,14 +21,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
-from .._rules import Violation, check_image_bytes, check_input
+from .._rules import Violation, check_image_bytes, check_input, is_url
 from .._wire import (
+    ERRORS_DOC,
+    FAL_RESULT_TTL,
+    PROFILES,
     LogEntry,
     LogLevel,
     Profile,
@@ -50,7 +53,6 @@ FailureKind = Literal["422", "503", "504"]
 FAULT_KINDS = ("429", "502-ingress", "503-ingress", "502", "503", "drop")
 FAILURE_KINDS: tuple[FailureKind, ...] = ("422", "503", "504")
 
-ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
 PIXELS_1K = 1024 * 1024  # `service_time` is the duration of one image of this many pixels
 FAULT_LOG_MAX = 1000
 # File and folder names the emulator writes and serves: no dots first, no separators.
@@ -74,12 +76,27 @@ class EmulatorOptions:
     submit_drop_rate: float = 0.0
     seed: int = 0
     service_jitter: float = 0.0
-    profile: Profile = "qiniu"
+    profile: Profile = "plain"
     result_urls: ResultUrls = "http"
     keepalive_interval: float = 15.0
     status_stream: bool = True  # False: a gateway without the SSE status stream (404)
     max_jobs: int = 10_000
     webhook_attempts: int = 4
+    # Gateway quirks, combinable with any profile (docs/services.md).
+    stream_refused: bool = False  # 400 {"detail": "SSE streaming not supported"}
+    status_logs: bool = True  # False: status bodies never carry the `logs` key
+    failed_status: bool = False  # a failed job's terminal status is named FAILED
+    max_body_mb: float = 64.0  # 413 above this many MB
+    block_urllib_agent: bool = False  # 403 `error code: 1010` for `Python-urllib/…`
+    result_ttl: float | None = None  # seconds a result is kept; None: the profile's default
+    max_data_bytes: int = 512 * 2**20  # data: URI results kept in memory, oldest evicted
+
+    @property
+    def result_lifetime(self) -> float | None:
+        """Seconds a completed job is kept (fal: about an hour); None: until evicted."""
+        if self.result_ttl is not None:
+            return self.result_ttl
+        return FAL_RESULT_TTL if self.profile == "fal" else None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_kinds", tuple(self.fault_kinds))  # lists from callers
@@ -94,8 +111,10 @@ class EmulatorOptions:
             raise ValueError(f"workers = {self.workers!r} must be at least 1.")
         if self.service_time < 0 or self.keepalive_interval <= 0:
             raise ValueError("service_time must be ≥ 0 and keepalive_interval > 0 (seconds).")
-        if self.profile not in ("qiniu", "fal"):
-            raise ValueError(f"profile = {self.profile!r} must be 'qiniu' or 'fal'.")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile = {self.profile!r} must be one of {', '.join(PROFILES)}.")
+        if not self.max_body_mb > 0 or (self.result_ttl is not None and self.result_ttl < 0):
+            raise ValueError("max_body_mb must be > 0 and result_ttl ≥ 0 (seconds).")
         if self.result_urls not in ("http", "https", "data"):
             raise ValueError(f"result_urls = {self.result_urls!r} must be http, https or data.")
         if self.max_jobs < 1 or self.webhook_attempts < 1:
@@ -175,9 +194,9 @@ class Failure:
         return {"loc": loc, "msg": msg, "type": kind, "url": f"{ERRORS_DOC}#{kind}"}
 
 
-def validation_failure(violations: Sequence[Violation]) -> Failure:
-    """A 422 result listing every broken rule."""
-    details = [v.detail() for v in violations]
+def validation_failure(violations: Sequence[Violation], specific: bool = False) -> Failure:
+    """A 422 result listing every broken rule (`specific`: fal's rule types and doc urls)."""
+    details = [v.detail(specific) for v in violations]
     return Failure(422, details[0]["msg"], "validation_error", details)
 
 
@@ -231,6 +250,8 @@ class Job:
     status_polls: int = 0
     status_streams: int = 0
     num_images: int = 1
+    billed_images: int = 0  # outputs of a completed job: what a service bills
+    data_bytes: int = 0  # size of the data: URIs its output holds in memory
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -251,6 +272,7 @@ class Job:
             "cancelled": self.cancelled,
             "status_polls": self.status_polls,
             "status_streams": self.status_streams,
+            "billed_images": self.billed_images,
             "error_type": self.failure.error_type if self.failure else None,
         }
 
@@ -299,6 +321,7 @@ class Inspection:
 TOTALS = (
     "submits", "status_polls", "status_streams", "results", "cancels", "faults",
     "submit_drops", "jobs_completed", "jobs_failed", "webhooks_delivered", "webhook_failures",
+    "billed_images", "results_expired", "results_evicted",
 )  # fmt: skip
 
 
@@ -411,13 +434,24 @@ class JobQueue:
         """0-based place among waiting jobs."""
         return self._waiting.index(job)
 
-    def status_body(self, job: Job, with_logs: bool) -> StatusBody:
-        """The status object, exactly as PROTOCOL.md shapes it."""
-        logs = list(job.logs) if with_logs else None
+    def status_body(self, job: Job, with_logs: bool, since: int = 0) -> dict[str, Any]:
+        """The status object as PROTOCOL.md shapes it, then as the profile and quirks change it.
+
+        `since`: the first log entry to include (a fal stream sends only new lines)."""
+        logs = job.logs[since:] if with_logs else None
+        body: dict[str, Any]
         if job.state == "IN_QUEUE":
-            return {"status": "IN_QUEUE", "queue_position": self.position(job), "logs": logs}
-        if job.state == "IN_PROGRESS":
-            return {"status": "IN_PROGRESS", "logs": logs}
+            body = {"status": "IN_QUEUE", "queue_position": self.position(job), "logs": logs}
+        elif job.state == "IN_PROGRESS":
+            body = {"status": "IN_PROGRESS", "logs": logs}
+        else:
+            body = self._completed_body(job, logs)
+        profile = self.options.profile
+        if not self.options.status_logs or (profile == "qiniu" and not with_logs):
+            del body["logs"]  # Qiniu's documented example has none unless asked
+        return body
+
+    def _completed_body(self, job: Job, logs: list[LogEntry] | None) -> dict[str, Any]:
         took = (job.completed_at or 0.0) - (job.started_at or job.completed_at or 0.0)
         body: StatusBody = {
             "status": "COMPLETED",
@@ -427,7 +461,24 @@ class JobQueue:
         if job.failure is not None:
             body["error"] = job.failure.error
             body["error_type"] = job.failure.error_type
-        return body
+            if self.options.failed_status and job.failure is not CANCELLED:
+                return {**body, "status": "FAILED"}
+        elif self.options.profile == "qiniu" and job.output is not None:
+            return {**body, "result": job.output}  # Qiniu carries the output inline
+        return dict(body)
+
+    def expired(self, job: Job) -> bool:
+        """True once a completed job is past the result lifetime (it is then forgotten)."""
+        ttl = self.options.result_lifetime
+        if ttl is None or job.completed_at is None or self._clock() - job.completed_at < ttl:
+            return False
+        self._forget(job.request_id)
+        self.totals["results_expired"] += 1
+        return True
+
+    def _forget(self, request_id: str) -> None:
+        self.jobs.pop(request_id, None)
+        shutil.rmtree(self.files_dir / request_id, ignore_errors=True)
 
     def cancel(self, job: Job) -> None:
         """Cancel a job that has not completed: drop it from the queue, or stop its run."""
@@ -490,7 +541,7 @@ class JobQueue:
         if found.violations:
             for v in found.violations:
                 self._log(job, "ERROR", v.detail()["msg"])
-            self._finish(job, validation_failure(found.violations))
+            self._finish(job, validation_failure(found.violations, self.options.profile == "fal"))
             return
         self._log(
             job, "INFO", f"Decoded {len(found.images)} input image(s): {', '.join(found.summary)}"
@@ -536,30 +587,30 @@ class JobQueue:
         from PIL import Image
 
         found = check_input(body, self.options.profile)
-        urls = body.get("image_urls")
+        if any(v.code in ("images_too_many", "elements_too_many") for v in found):
+            return Inspection(found, [], [])  # per-request limits first: no per-item work
         images: list[Image.Image] = []
         summary: list[str] = []
-        for i, url in enumerate(urls if isinstance(urls, list) else []):
-            if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+        for loc, url in _input_urls(body):
+            if not is_url(url):
                 continue  # check_input already reported it
-            data, problem = self._fetch(url, i)
-            if problem is not None:
-                found.append(problem)
-                continue
-            assert data is not None
-            broken = check_image_bytes(data, i)
-            found += broken
-            if not broken:
-                img = Image.open(io.BytesIO(data))
+            data, problem = self._fetch(url, 0)
+            broken = [problem] if problem is not None else check_image_bytes(data or b"", 0)
+            found += [replace(v, loc=loc) for v in broken]
+            if not broken and loc[0] == "image_urls":
+                img = Image.open(io.BytesIO(data or b""))
                 img.load()
                 images.append(img)
                 summary.append(f"{img.width}×{img.height} {img.format}")
+        if not found and not images:  # text-to-image: the emulated model paints on a canvas
+            images.append(Image.linear_gradient("L").resize((1024, 1024)).convert("RGB"))
+            summary.append("none (text-to-image, a blank canvas)")
         return Inspection(found, images if not found else [], summary)
 
     def _fetch(self, url: str, index: int) -> tuple[bytes | None, Violation | None]:
         """Bytes of a data: URI, an own file or a bundled sample; never a network fetch."""
         loc: tuple[str | int, ...] = ("image_urls", index)
-        if url.startswith("data:"):
+        if url[:5].lower() == "data:":
             try:
                 return decode_data_uri(url)[1], None
             except ValueError:
@@ -611,25 +662,23 @@ class JobQueue:
         folder = self.files_dir / job.request_id
         folder.mkdir(parents=True, exist_ok=True)
         output: list[dict[str, object]] = []
+        names: set[str] = set()
         for i, img in enumerate(rendered):
             name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
-            if any(o["file_name"] == name for o in output):
+            if name in names:
                 name = f"{i + 1}_{name}"
             if self.options.result_urls == "data":
                 url = data_uri(img.data, img.content_type)
             else:
                 (folder / name).write_bytes(img.data)
                 url = job.file_base + name
-            output.append(
-                {
-                    "url": url,
-                    "content_type": img.content_type,
-                    "file_name": name,
-                    "file_size": len(img.data),
-                    "width": img.width,
-                    "height": img.height,
-                }
-            )
+            names.add(name)
+            entry: dict[str, object] = {"url": url, "content_type": img.content_type}
+            if self.options.profile != "qiniu":  # Qiniu documents url and content_type only
+                entry.update(
+                    file_name=name, file_size=len(img.data), width=img.width, height=img.height
+                )
+            output.append(entry)
         return output
 
     # --- endings, logs, webhooks ---------------------------------------------------------
@@ -643,6 +692,12 @@ class JobQueue:
         job.failure, job.output = failure, output
         job.body = {}  # inputs can be tens of MB of data: URIs; they are not needed any more
         self.totals["jobs_failed" if failure else "jobs_completed"] += 1
+        if failure is None and output is not None:
+            images = output.get("images")
+            job.billed_images = len(images) if isinstance(images, list) else 0
+            self.totals["billed_images"] += job.billed_images
+            if self.options.result_urls == "data":
+                job.data_bytes = len(json.dumps(output))
         if failure is not None and failure is not CANCELLED:
             self._log(job, "ERROR", f"Request failed: {failure.error}")
         job.touch()
@@ -650,16 +705,22 @@ class JobQueue:
             self._notify(job, "OK", payload=output)
         else:
             self._notify(job, "ERROR", payload={"detail": failure.webhook_detail()}, error=failure)
-        self._evict()
+        self._evict(keep=job)
 
-    def _evict(self) -> None:
-        """Forget the oldest finished jobs beyond `max_jobs` (and delete their files)."""
+    def _evict(self, keep: Job) -> None:
+        """Forget the oldest finished jobs beyond `max_jobs`, or beyond `max_data_bytes`."""
         excess = len(self.jobs) - self.options.max_jobs
-        if excess <= 0:
-            return
-        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED"][:excess]:
-            del self.jobs[rid]
-            shutil.rmtree(self.files_dir / rid, ignore_errors=True)
+        held = sum(j.data_bytes for j in self.jobs.values())
+        for rid, job in list(self.jobs.items()):
+            if excess <= 0 and held <= self.options.max_data_bytes:
+                return
+            if job.state != "COMPLETED" or job is keep:
+                continue
+            if excess <= 0:
+                self.totals["results_evicted"] += 1
+            excess -= 1
+            held -= job.data_bytes
+            self._forget(rid)
 
     def _log(self, job: Job, level: LogLevel, message: str) -> None:
         stamp = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat()
@@ -735,12 +796,31 @@ class JobQueue:
             job.status_streams = 0
 
 
+def _input_urls(body: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every input URL of a body already checked, with its `loc`: images, then elements'."""
+    found: list[tuple[tuple[str | int, ...], str]] = [
+        (("image_urls", i), url) for i, url in enumerate(body.get("image_urls") or [])
+    ]
+    if not isinstance(body.get("image_urls") or [], list):
+        found = []
+    elements = body.get("elements")
+    for i, element in enumerate(elements if isinstance(elements, list) else []):
+        if not isinstance(element, dict):
+            continue
+        if "frontal_image_url" in element:
+            found.append((("elements", i, "frontal_image_url"), element["frontal_image_url"]))
+        refs = element.get("reference_image_urls", [])
+        for j, url in enumerate(refs if isinstance(refs, list) else []):
+            found.append((("elements", i, "reference_image_urls", j), url))
+    return found
+
+
 def _params(body: dict[str, Any], seed: int) -> dict[str, Any]:
     # Seeded by the request itself: the same request draws the same pictures, whatever
     # order it arrives in (so concurrent batches, and notebooks, are reproducible).
     digest = hashlib.sha256(f"{seed}:{json.dumps(body, sort_keys=True)}".encode()).digest()
     return {
-        "resolution": body.get("resolution", "1K"),
+        "resolution": str(body.get("resolution", "1K")).upper(),  # Qiniu accepts 1k/2k
         "aspect_ratio": body.get("aspect_ratio", "auto"),
         "num_images": body.get("num_images", 1),
         "output_format": body.get("output_format", "png"),
