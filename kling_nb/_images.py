@@ -70,7 +70,7 @@ class PreparedImage:
     @property
     def is_remote(self) -> bool:
         """True for an http(s) URL passed through unfetched."""
-        return not self.url.startswith("data:")
+        return self.url[:5].lower() != "data:"
 
     @property
     def byte_size(self) -> int | None:
@@ -173,7 +173,7 @@ def thumbnail_data_uri(image: Image.Image, max_side: int = 256, max_bytes: int =
 def describe_source(source: object) -> str:
     """A short label for an image source: never a whole data: URI, at most 80 characters."""
     if isinstance(source, str):
-        if source.startswith("data:"):
+        if source[:5].lower() == "data:":
             comma = source.find(",", 0, 256)
             content_type = source[5:comma].split(";")[0] if comma > 0 else ""
             payload = len(source) - comma - 1 if comma > 0 else len(source)
@@ -197,7 +197,7 @@ def describe_source(source: object) -> str:
 
 
 def _decode(source: object, index: int, max_side: int | None) -> _Decoded:
-    if isinstance(source, str) and source.startswith("data:"):
+    if isinstance(source, str) and source[:5].lower() == "data:":
         try:
             _, data = decode_data_uri(source)
         except ValueError:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ._errors import KlingImageError, KlingValidationError
 from ._images import ImageInput, PreparedImage, prepare_image
-from ._rules import Violation, check_input
-from ._wire import ENDPOINT, KlingO1Input, Profile
+from ._rules import ELEMENT_KEYS, Violation, check_input, shorten
+from ._wire import ENDPOINT, TEXT_TO_IMAGE, KlingO1Input, Profile
 
 
 @dataclass(frozen=True)
@@ -23,19 +23,26 @@ class KlingO1Request:
     aspect_ratio: str = "auto"
     output_format: str | None = None
     endpoint: str = ENDPOINT
+    # fal's elements: dicts with `frontal_image_url` and/or `reference_image_urls` (≤ 3),
+    # whose values are any image input, encoded like `images`.
+    elements: Sequence[Mapping[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.images, (str, bytes)) or not isinstance(self.images, Sequence):
             object.__setattr__(self, "images", [self.images])  # one image given bare
         else:
             object.__setattr__(self, "images", list(self.images))
+        if isinstance(self.resolution, str) and self.resolution.upper() in ("1K", "2K", "4K"):
+            object.__setattr__(self, "resolution", self.resolution.upper())  # "2k" is "2K"
+        if self.elements is not None and isinstance(self.elements, Sequence):
+            object.__setattr__(self, "elements", list(self.elements))
 
     def __repr__(self) -> str:
-        prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:59] + "…"
+        extra = f", elements={len(self.elements)}" if isinstance(self.elements, list) else ""
         return (
-            f"KlingO1Request(prompt={prompt!r}, images={len(self.images)}, "
-            f"resolution={self.resolution!r}, num_images={self.num_images}, "
-            f"aspect_ratio={self.aspect_ratio!r})"
+            f"KlingO1Request(prompt={shorten(self.prompt)!r}, images={len(self.images)}, "
+            f"resolution={shorten(self.resolution)!r}, num_images={shorten(self.num_images)}, "
+            f"aspect_ratio={shorten(self.aspect_ratio)!r}{extra})"
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -61,21 +68,26 @@ class KlingO1Request:
 
         All problems are reported together: fields and every image, in one error."""
         found = self._field_violations(profile)
-        prepared: list[PreparedImage] = []
         broken: list[Violation] = []
-        for index, source in enumerate(self.images):
-            try:
-                prepared.append(prepare_image(source, index))
-            except KlingImageError as exc:
-                broken += exc.violations
+        prepared = [_prepare(src, ("image_urls", i), broken) for i, src in enumerate(self.images)]
+        elements = [
+            _prepare_element(element, i, broken) for i, element in enumerate(self.elements or [])
+        ]
         if found or broken:
             raise (KlingValidationError if found else KlingImageError)(found + broken)
-        body: dict[str, Any] = {**self.parameters(), "image_urls": [p.url for p in prepared]}
-        return body, prepared  # type: ignore[return-value]
+        images = [p for p in prepared if p is not None]
+        body: dict[str, Any] = {**self.parameters()}
+        if images or profile not in TEXT_TO_IMAGE:
+            body["image_urls"] = [p.url for p in images]
+        if self.elements is not None:
+            body["elements"] = elements
+        return body, images  # type: ignore[return-value]
 
     def _field_violations(self, profile: Profile) -> list[Violation]:
-        placeholders = ["data:" for _ in self.images]
-        return check_input({**self.parameters(), "image_urls": placeholders}, profile)
+        body: dict[str, Any] = {**self.parameters(), "image_urls": ["data:" for _ in self.images]}
+        if self.elements is not None:
+            body["elements"] = _placeholders(self.elements)
+        return check_input(body, profile)
 
     def with_(self, **changes: Any) -> KlingO1Request:
         """A copy with some fields changed."""
@@ -93,6 +105,7 @@ class KlingO1Request:
             "num_images",
             "aspect_ratio",
             "output_format",
+            "elements",
         }
         unknown = sorted(set(arguments) - known)
         if unknown:
@@ -107,4 +120,49 @@ class KlingO1Request:
             aspect_ratio=arguments.get("aspect_ratio", "auto"),
             output_format=arguments.get("output_format"),
             endpoint=endpoint,
+            elements=arguments.get("elements"),
         )
+
+
+def _prepare(
+    source: ImageInput, loc: tuple[str | int, ...], broken: list[Violation]
+) -> PreparedImage | None:
+    """One input encoded, or None with its problems added to `broken` at `loc`."""
+    try:
+        return prepare_image(source, loc[-1] if isinstance(loc[-1], int) else 0)
+    except KlingImageError as exc:
+        broken += [replace(v, loc=loc) if loc[0] != "image_urls" else v for v in exc.violations]
+        return None
+
+
+def _prepare_element(element: Any, index: int, broken: list[Violation]) -> dict[str, Any]:
+    """An element with its images encoded like `image_urls` (already checked for shape)."""
+    out: dict[str, Any] = {}
+    if "frontal_image_url" in element:
+        p = _prepare(element["frontal_image_url"], ("elements", index, "frontal_image_url"), broken)
+        out["frontal_image_url"] = p.url if p else ""
+    refs = element.get("reference_image_urls")
+    if refs is not None:
+        where = ("elements", index, "reference_image_urls")
+        prepared = [_prepare(src, (*where, j), broken) for j, src in enumerate(refs)]
+        out["reference_image_urls"] = [p.url for p in prepared if p]
+    return out
+
+
+def _placeholders(elements: Any) -> Any:
+    """Elements as the rules see them before encoding: every image a `data:` placeholder."""
+    if not isinstance(elements, list):
+        return elements
+    out: list[Any] = []
+    for element in elements:
+        if not isinstance(element, Mapping) or not set(element) <= ELEMENT_KEYS:
+            out.append(element if not isinstance(element, Mapping) else dict(element))
+            continue
+        shaped: dict[str, Any] = dict(element)
+        if "frontal_image_url" in shaped:
+            shaped["frontal_image_url"] = "data:"
+        refs = shaped.get("reference_image_urls")
+        if isinstance(refs, (list, tuple)):
+            shaped["reference_image_urls"] = ["data:" for _ in refs]
+        out.append(shaped)
+    return out

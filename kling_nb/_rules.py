@@ -110,7 +110,7 @@ def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[
         found.append(Violation(("image_urls",), code, facts))
     for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: bounded
         if not is_url(url):
-            found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
+            found.append(Violation(("image_urls", i), "image_url_scheme", {"value": shorten(url)}))
     found += _check_elements(elements, profile) if "elements" in body else []
     prompt = body.get("prompt")
     if isinstance(prompt, str) and not any(v.loc == ("image_urls",) for v in found):
@@ -123,7 +123,7 @@ def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[
     known |= {"sync_mode"} if profile in SYNC_MODE else set()
     if "sync_mode" in known and not isinstance(body.get("sync_mode", False), bool):
         found.append(
-            Violation(("sync_mode",), "sync_mode_type", {"value": _short(body["sync_mode"])})
+            Violation(("sync_mode",), "sync_mode_type", {"value": shorten(body["sync_mode"])})
         )
     for name in sorted(set(body) - known - {"elements"}):
         found.append(Violation((name,), "unknown_field", {"value": name}))
@@ -135,7 +135,7 @@ def _check_prompt(prompt: object) -> list[Violation]:
         if prompt is None:
             return [Violation(("prompt",), "prompt_missing")]
         kind = type(prompt).__name__
-        return [Violation(("prompt",), "prompt_not_text", {"value": _short(prompt), "kind": kind})]
+        return [Violation(("prompt",), "prompt_not_text", {"value": shorten(prompt), "kind": kind})]
     if not prompt.strip():
         return [Violation(("prompt",), "prompt_missing")]
     found = []
@@ -157,12 +157,11 @@ def _check_count(body: Mapping[str, object]) -> list[Violation]:
         return []
     count = body["num_images"]
     if isinstance(count, bool) or not isinstance(count, int):
-        kind = type(count).__name__
-        return [
-            Violation(("num_images",), "num_images_type", {"value": _short(count), "kind": kind})
-        ]
+        shown = shorten(repr(count) if isinstance(count, str) else count)
+        facts = {"value": shown, "kind": type(count).__name__}
+        return [Violation(("num_images",), "num_images_type", facts)]
     if not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX:
-        facts = {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
+        facts = {"value": shorten(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
         return [Violation(("num_images",), "num_images_range", facts)]
     return []
 
@@ -172,16 +171,16 @@ def _check_elements(elements: object, profile: Profile) -> list[Violation]:
     if profile not in ELEMENTS:
         return [Violation(("elements",), "elements_unsupported", {"profile": profile})]
     if not isinstance(elements, list):
-        return [Violation(("elements",), "elements_type", {"value": _short(elements)})]
+        return [Violation(("elements",), "elements_type", {"value": shorten(elements)})]
     found: list[Violation] = []
     for i, element in enumerate(elements):
         loc: tuple[str | int, ...] = ("elements", i)
         if not isinstance(element, dict) or not set(element) <= ELEMENT_KEYS or not element:
-            found.append(Violation(loc, "element_shape", {"value": _short(element)}))
+            found.append(Violation(loc, "element_shape", {"value": shorten(element)}))
             continue
         refs = element.get("reference_image_urls", [])
         if not isinstance(refs, list) or len(refs) > ELEMENT_REFERENCES_MAX:
-            size = len(refs) if isinstance(refs, list) else _short(refs)
+            size = len(refs) if isinstance(refs, list) else shorten(refs)
             facts = {"count": size, "limit": ELEMENT_REFERENCES_MAX}
             found.append(Violation((*loc, "reference_image_urls"), "element_references", facts))
             refs = []
@@ -194,7 +193,7 @@ def _check_elements(elements: object, profile: Profile) -> list[Violation]:
         for key, url in urls:
             where = (*loc, key) if isinstance(key, str) else (*loc, "reference_image_urls", key)
             if not is_url(url):
-                found.append(Violation(where, "image_url_scheme", {"value": _short(url)}))
+                found.append(Violation(where, "image_url_scheme", {"value": shorten(url)}))
     return found
 
 
@@ -219,7 +218,7 @@ def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violat
     for miss in NEAR_MISS.findall(prompt):
         if not REFERENCE.fullmatch(miss):
             digits = re.sub(r"\D", "", miss)
-            facts = {"value": _short(miss), "number": _short(digits, 12)}
+            facts = {"value": shorten(miss), "number": shorten(digits, 12)}
             found.append(Violation(("prompt",), "reference_near_miss", facts))
     return found
 
@@ -240,7 +239,7 @@ def _check_choice(
         Violation(
             (name,),
             code,
-            {"value": _short(value), "allowed": ", ".join(allowed), "profile": profile},
+            {"value": shorten(value), "allowed": ", ".join(allowed), "profile": profile},
         )
     ]
 
@@ -296,7 +295,7 @@ def check_image_size(width: int, height: int, index: int = 0) -> list[Violation]
     return found
 
 
-def _short(value: object, limit: int = 60) -> str:
+def shorten(value: object, limit: int = 60) -> str:
     """`value` for a message, cut to `limit`; never raises (huge ints, broken reprs)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 512:
         return f"a number of about {int(value.bit_length() * 0.30103)} digits"

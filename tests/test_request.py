@@ -39,9 +39,126 @@ def test_exactly_2500_characters_is_allowed() -> None:
     KlingO1Request("x" * 2500, [URL]).validate()
 
 
-def test_no_images_is_refused() -> None:
-    with pytest.raises(KlingValidationError, match="image_urls is empty"):
-        KlingO1Request("edit", []).validate()
+@pytest.mark.parametrize("profile", ["plain", "fal"])
+def test_no_images_is_refused_where_text_to_image_is_not_documented(profile: str) -> None:
+    with pytest.raises(KlingValidationError, match="image_urls is empty") as exc:
+        KlingO1Request("edit", []).validate(profile)  # type: ignore[arg-type]
+    assert "Qiniu only" in str(exc.value)
+
+
+def test_a_prompt_alone_is_text_to_image_on_qiniu() -> None:
+    body, images = KlingO1Request("paint a lighthouse at dusk", []).prepare("qiniu")
+    assert images == [] and "image_urls" not in body
+    with pytest.raises(KlingValidationError, match="image_1"):
+        KlingO1Request("paint <<<image_1>>>", []).validate("qiniu")
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+@pytest.mark.parametrize("value", ["4K", "4k"])
+def test_4k_is_refused_everywhere_with_the_guides_story(profile: str, value: str) -> None:
+    with pytest.raises(KlingValidationError) as exc:
+        KlingO1Request("edit", [URL], resolution=value).validate(profile)  # type: ignore[arg-type]
+    text = str(exc.value)
+    assert "guide lists 4K" in text and "fal's schema" in text and "Qiniu's API reference" in text
+
+
+def test_lowercase_resolution_is_normalised() -> None:
+    request = KlingO1Request("edit", [URL], resolution="2k")
+    assert request.parameters()["resolution"] == "2K"
+    request.validate("fal")
+
+
+def test_num_images_as_text_is_a_type_error_not_out_of_range() -> None:
+    with pytest.raises(KlingValidationError) as exc:
+        KlingO1Request("edit", [URL], num_images="2").validate()  # type: ignore[arg-type]
+    text = str(exc.value)
+    assert "'2' is a str" in text and "out of range" not in text
+
+
+def test_a_bytes_prompt_is_not_text_rather_than_empty() -> None:
+    with pytest.raises(KlingValidationError, match="prompt must be text") as exc:
+        KlingO1Request(b"edit", [URL]).validate()  # type: ignore[arg-type]
+    assert "empty" not in str(exc.value)
+
+
+def test_a_lone_surrogate_in_the_prompt_is_refused_in_words() -> None:
+    with pytest.raises(KlingValidationError, match=r"lone surrogate\) at position 4"):
+        KlingO1Request("edit\udc80 it", [URL]).validate()
+
+
+def test_a_4400_digit_number_gets_a_clear_message() -> None:
+    huge = 10**4400  # str(huge) raises Python's int-conversion error
+    with pytest.raises(KlingValidationError, match=r"about 440\d digits"):
+        KlingO1Request("edit", [URL], num_images=huge).validate()
+    assert "digits" in repr(KlingO1Request("edit", [URL], num_images=huge))
+
+
+@pytest.mark.parametrize("prompt", [None, 42, b"bytes", ["a"]])
+def test_repr_never_raises_for_a_non_string_prompt(prompt: object) -> None:
+    assert repr(KlingO1Request(prompt, [URL])).startswith("KlingO1Request(")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", ["HTTPS://example.com/a.jpg", "Http://example.com/a.jpg"])
+def test_url_schemes_are_case_insensitive(url: str) -> None:
+    KlingO1Request("edit", [url]).validate()
+    assert check_input({"prompt": "edit", "image_urls": [url]}) == []
+
+
+def test_bare_at_image_needs_exactly_one_image() -> None:
+    KlingO1Request("make @Image a watercolor", [URL]).validate("fal")
+    with pytest.raises(KlingValidationError, match="@Image without a number"):
+        KlingO1Request("make @Image a watercolor", [URL, URL]).validate("fal")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "hint"),
+    [
+        ("turn @image1 into ink", "<<<image_1>>> or @Image1"),
+        ("turn <<<image 1>>> into ink", "<<<image_1>>> or @Image1"),
+        ("turn <<image_2>> into ink", "<<<image_2>>> or @Image2"),
+    ],
+)
+def test_near_miss_references_get_a_hint(prompt: str, hint: str) -> None:
+    with pytest.raises(KlingValidationError, match="does not read as a reference") as exc:
+        KlingO1Request(prompt, [URL, URL]).validate()
+    assert hint in str(exc.value)
+
+
+def test_elements_are_encoded_like_images_and_checked() -> None:
+    from PIL import Image
+
+    picture = Image.new("RGB", (400, 400), "red")
+    request = KlingO1Request(
+        "put @Element1 next to @Image1",
+        [URL],
+        elements=[{"frontal_image_url": picture, "reference_image_urls": [URL, picture]}],
+    )
+    body, _ = request.prepare("fal")
+    element = body["elements"][0]  # type: ignore[typeddict-item]
+    assert element["frontal_image_url"].startswith("data:image/")
+    assert element["reference_image_urls"][0] == URL
+    assert "elements=1" in repr(request)
+
+
+@pytest.mark.parametrize(
+    ("elements", "images", "phrase"),
+    [
+        ([{"reference_image_urls": [URL] * 4}], 1, "the limit is 3 per element"),
+        ([{"frontal_image_url": URL}] * 3, 8, "hold 11 images together"),
+        ([{"frontal": URL}], 1, "is not an element"),
+        ([{"frontal_image_url": URL}], 1, "@Element2, but 1 element"),
+    ],
+)
+def test_elements_rules(elements: list[dict[str, object]], images: int, phrase: str) -> None:
+    request = KlingO1Request("mix @Element2 and @Image1", [URL] * images, elements=elements)
+    with pytest.raises(KlingValidationError, match=phrase):
+        request.validate("fal")
+
+
+def test_elements_are_refused_on_qiniu() -> None:
+    request = KlingO1Request("edit", [URL], elements=[{"frontal_image_url": URL}])
+    with pytest.raises(KlingValidationError, match="not offered on the qiniu profile"):
+        request.validate("qiniu")
 
 
 def test_eleven_images_are_refused_ten_allowed() -> None:
@@ -80,13 +197,6 @@ def test_unknown_aspect_ratio_lists_the_allowed_values(ratio: str) -> None:
     with pytest.raises(KlingValidationError, match="aspect_ratio") as exc:
         KlingO1Request("edit", [URL], aspect_ratio=ratio).validate()
     assert "16:9, 9:16, 1:1" in str(exc.value)
-
-
-def test_4k_is_allowed_on_qiniu_and_refused_on_fal_with_the_reason() -> None:
-    KlingO1Request("edit", [URL], resolution="4K").validate("qiniu")
-    with pytest.raises(KlingValidationError, match="not offered by fal.ai") as exc:
-        KlingO1Request("edit", [URL], resolution="4K").validate("fal")
-    assert "'2K'" in str(exc.value)
 
 
 def test_unknown_resolution_is_refused() -> None:

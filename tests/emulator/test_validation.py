@@ -137,3 +137,41 @@ def test_the_guides_sample_url_is_served_from_the_bundle(api: Api) -> None:
     assert result.status_code == 200, result.text
     image = result.json()["images"][0]
     assert (image["width"], image["height"]) == _render.output_size("1K", "16:9", (1, 1))
+
+
+def test_qiniu_profile_serves_text_to_image(make_api: Any) -> None:
+    api = make_api(profile="qiniu", model=SmallModel())
+    result = api.result(api.submit({"prompt": "a lighthouse at dusk, watercolor"}))
+    assert result.status_code == 200 and len(result.json()["images"]) == 1
+
+
+@pytest.mark.parametrize("profile", ["plain", "fal"])
+def test_text_to_image_is_refused_elsewhere(make_api: Any, profile: str) -> None:
+    api = make_api(profile=profile)
+    result, _ = _failed(api, {"prompt": "a lighthouse at dusk"})
+    assert result.status_code == 422 and "Qiniu only" in result.json()["detail"][0]["msg"]
+
+
+def test_fal_profile_takes_elements_and_checks_their_images(make_api: Any) -> None:
+    api = make_api(profile="fal", model=SmallModel())
+    element = {"frontal_image_url": image_uri(), "reference_image_urls": [image_uri()]}
+    ok = api.result(api.submit(body(prompt="put @Element1 into @Image", elements=[element])))
+    assert ok.status_code == 200, ok.text
+    small = {"frontal_image_url": image_uri((200, 200))}
+    bad, _ = _failed(api, body(prompt="@Element1 on @Image1", elements=[small]))
+    assert bad.json()["detail"][0]["loc"] == ["body", "elements", 0, "frontal_image_url"]
+    assert bad.json()["detail"][0]["type"] == "image_too_small"
+
+
+def test_qiniu_profile_refuses_elements(make_api: Any) -> None:
+    api = make_api(profile="qiniu")
+    result, _ = _failed(api, body(elements=[{"frontal_image_url": image_uri()}]))
+    assert result.json()["detail"][0]["loc"] == ["body", "elements"]
+
+
+def test_url_schemes_are_read_in_any_case(make_api: Any) -> None:
+    api = make_api(model=SmallModel())
+    upper = "DATA:" + image_uri()[5:]
+    assert api.result(api.submit(body(image_urls=[upper]))).status_code == 200
+    remote, _ = _failed(api, body(image_urls=["HTTPS://example.com/a.jpg"]))
+    assert "fetches nothing from the network" in remote.json()["detail"][0]["msg"]
