@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._errors import KlingImageError, KlingValidationError
-from ._images import ImageInput, PreparedImage, prepare_image
+from ._images import ImageInput, PreparedImage, open_image, prepare_image
 from ._rules import ELEMENT_KEYS, Violation, check_input, shorten
-from ._wire import ENDPOINT, TEXT_TO_IMAGE, KlingO1Input, Profile
+from ._wire import (
+    BODY_LIMITS,
+    ENDPOINT,
+    IMAGE_MIN_SIDE,
+    TEXT_TO_IMAGE,
+    KlingO1Input,
+    Profile,
+    decode_data_uri,
+)
 
 
 @dataclass(frozen=True)
@@ -63,10 +73,13 @@ class KlingO1Request:
         if found:
             raise KlingValidationError(found)
 
-    def prepare(self, profile: Profile = "qiniu") -> tuple[KlingO1Input, list[PreparedImage]]:
+    def prepare(
+        self, profile: Profile = "qiniu", max_body_bytes: int | None = None
+    ) -> tuple[KlingO1Input, list[PreparedImage]]:
         """Check everything, convert the images, and return the body to send.
 
-        All problems are reported together: fields and every image, in one error."""
+        All problems are reported together: fields and every image, in one error. A body
+        over `max_body_bytes` (default: the profile's) has its local images shrunk to fit."""
         found = self._field_violations(profile)
         broken: list[Violation] = []
         prepared = [_prepare(src, ("image_urls", i), broken) for i, src in enumerate(self.images)]
@@ -81,7 +94,8 @@ class KlingO1Request:
             body["image_urls"] = [p.url for p in images]
         if self.elements is not None:
             body["elements"] = elements
-        return body, images  # type: ignore[return-value]
+        limit = BODY_LIMITS[profile] if max_body_bytes is None else max_body_bytes
+        return _fit_body(body, images, limit), images  # type: ignore[return-value]
 
     def _field_violations(self, profile: Profile) -> list[Violation]:
         body: dict[str, Any] = {**self.parameters(), "image_urls": ["data:" for _ in self.images]}
@@ -166,3 +180,34 @@ def _placeholders(elements: Any) -> Any:
             shaped["reference_image_urls"] = ["data:" for _ in refs]
         out.append(shaped)
     return out
+
+
+def _fit_body(body: dict[str, Any], images: list[PreparedImage], limit: int) -> dict[str, Any]:
+    """`body` with its data: images shrunk until it fits `limit` bytes, or a refusal in words."""
+    for _ in range(4):  # each round aims below the limit; JPEG sizes are not exact
+        total = len(json.dumps(body))
+        local = [i for i, p in enumerate(images) if not p.is_remote]
+        if total <= limit or not local:
+            break
+        scale = math.sqrt(0.9 * limit / total)
+        for i in local:
+            images[i] = _shrunk(images[i], scale, i)
+        body["image_urls"] = [p.url for p in images]
+    total = len(json.dumps(body))
+    if total > limit:
+        facts = {"total_mb": round(total / 2**20, 1), "limit_mb": round(limit / 2**20, 1)}
+        raise KlingImageError([Violation(("image_urls",), "body_too_large", facts)])
+    return body
+
+
+def _shrunk(image: PreparedImage, scale: float, index: int) -> PreparedImage:
+    """The same picture `scale` times the size (never under the service's 300 px a side)."""
+    picture = open_image(decode_data_uri(image.url)[1], index)
+    side = min(picture.size)
+    scale = max(scale, IMAGE_MIN_SIDE / side) if side > IMAGE_MIN_SIDE else 1.0
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    if size == picture.size:
+        return image
+    shrunk = prepare_image(picture.convert("RGB").resize(size), index)
+    fixes = (*image.fixes, "shrunk {}x{}→{}x{} to fit the body".format(*picture.size, *size))
+    return replace(shrunk, fixes=fixes, source_label=image.source_label)

@@ -29,6 +29,9 @@ TEXT_TO_IMAGE: frozenset[Profile] = frozenset({"qiniu"})
 ELEMENTS: frozenset[Profile] = frozenset({"plain", "fal"})
 SYNC_MODE: frozenset[Profile] = frozenset({"fal"})
 ELEMENT_REFERENCES_MAX = 3
+# The whole submit body, all data: URIs together: fal fails above ~10 MB (some report ~3 MB);
+# Qiniu's limit is unpublished and large data URIs are reported to fail there too.
+BODY_LIMITS: dict[Profile, int] = {"plain": 64 * 2**20, "qiniu": 10 * 2**20, "fal": 10 * 2**20}
 ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
 FAL_RESULT_TTL = 3600.0  # fal keeps results about an hour (fal's queue docs)
 ASPECT_RATIOS: tuple[str, ...] = ("auto", "16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")

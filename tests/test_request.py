@@ -3,9 +3,11 @@ the field, the value, the limit and the fix — in English and in Chinese."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from kling_nb import KlingO1Request, KlingValidationError, set_language
+from kling_nb import KlingImageError, KlingO1Request, KlingValidationError, set_language
 from kling_nb._rules import check_input
 
 URL = "https://example.com/a.jpg"
@@ -248,3 +250,35 @@ def test_reference_past_a_single_image_says_so_plainly() -> None:
     with pytest.raises(KlingValidationError, match="only one image is given") as exc:
         KlingO1Request("use <<<image_2>>>", [URL]).validate()
     assert "<<<image_1>>> …" not in str(exc.value)
+
+
+def _noise(side: int, seed: int) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 255, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def test_images_are_shrunk_to_fit_the_body_cap() -> None:
+    sources = [_noise(1200, seed) for seed in range(3)]
+    request = KlingO1Request("mix <<<image_1>>> <<<image_2>>> <<<image_3>>>", sources)
+    roomy, _ = request.prepare("plain")
+    assert len(json.dumps(roomy)) > 2 * 2**20
+    body, prepared = request.prepare("plain", max_body_bytes=2**20)
+    assert len(json.dumps(body)) <= 2**20
+    assert all(min(p.width or 0, p.height or 0) >= 300 for p in prepared)
+    assert all(any("to fit the body" in fix for fix in p.fixes) for p in prepared)
+
+
+def test_a_body_that_cannot_fit_names_total_cap_and_fix() -> None:
+    request = KlingO1Request("edit", [_noise(1200, 1)] * 10)
+    with pytest.raises(KlingImageError) as exc:
+        request.prepare("plain", max_body_bytes=200_000)
+    text = str(exc.value)
+    assert "MB with all images encoded" in text and "the cap is 0.2 MB" in text
+    assert "Send fewer or smaller images" in text
