@@ -170,6 +170,7 @@ class _Api:
             detail = f"Request body is larger than {cap:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
         body, problem = _parse_body(raw)
+        del raw  # up to the body cap in size: not kept while the job is queued
         if problem is not None:
             return _unprocessable(["body"], problem)
         assert body is not None
@@ -457,8 +458,14 @@ def _aliases(url: str) -> set[str]:
     return names
 
 
-def _parse_body(raw: bytes) -> tuple[dict[str, object] | None, str | None]:
+def _parse_body(raw: bytes | bytearray) -> tuple[dict[str, object] | None, str | None]:
     """The JSON object, or why not; structure limits come first, checked without parsing."""
+    strings = raw.count(b'"') // 2
+    if strings > MAX_SEPARATORS:  # counted before anything is allocated per item
+        return None, (
+            f"The body holds about {strings} strings; an input has at most {MAX_SEPARATORS}. "
+            "Send one request per input."
+        )
     skeleton = JSON_STRING.sub(b'""', raw)  # strings out: what is left is the structure
     containers = max(
         skeleton.count(b"[") + skeleton.count(b"{"), skeleton.count(b"]") + skeleton.count(b"}")
@@ -478,18 +485,22 @@ def _parse_body(raw: bytes) -> tuple[dict[str, object] | None, str | None]:
         return None, f"The body nests {deepest} levels deep; an input nests at most {MAX_DEPTH}."
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        body = None
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python's int-conversion limit, met by a 4,300+ digit number
+            return None, "A number in the body has more than 4300 digits; no input field needs one."
         body = None
     if not isinstance(body, dict):
         return None, "The body must be a JSON object (the model input)."
     return body, None
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(request: Request, limit: int) -> bytearray | None:
     """The body, or None when it exceeds `limit` (read and dropped, so a 413 can follow)."""
     declared = request.headers.get("content-length", "")
     too_big = declared.isdigit() and int(declared) > limit
-    chunks: list[bytes] = []
+    body = bytearray()  # one buffer, not chunks plus their join: half the peak
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -497,5 +508,5 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
         if size > DRAIN_FACTOR * limit:
             break
         if not too_big:
-            chunks.append(chunk)
-    return None if too_big else b"".join(chunks)
+            body += chunk
+    return None if too_big else body

@@ -88,3 +88,56 @@ def test_a_streamed_body_over_64_mb_is_413(emu) -> None:  # type: ignore[no-unty
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
     assert emu.stats()["totals"]["submits"] == 0
+
+
+def _post(emu: emulator.Emulator, raw_body: bytes) -> tuple[int, bytes]:
+    import httpx
+
+    with httpx.Client(verify=emu.ssl_context(), trust_env=False, timeout=60) as http:
+        response = http.post(
+            f"{emu.url}/queue/fal-ai/kling-image/o1",
+            content=raw_body,
+            headers={"Authorization": "Key k", "Content-Type": "application/json"},
+        )
+    return response.status_code, response.content
+
+
+def test_two_million_image_urls_are_refused_before_parsing(emu) -> None:  # type: ignore[no-untyped-def]
+    before = emu.stats()["totals"]["submits"]
+    raw_body = b'{"prompt":"x","image_urls":[' + b",".join([b'"a"'] * 2_000_000) + b"]}"
+    assert len(raw_body) > 6_000_000
+    code, answer = _post(emu, raw_body)
+    assert code == 422 and b"about 2000003 strings" in answer
+    assert emu.stats()["totals"]["submits"] == before
+
+
+@pytest.mark.parametrize("depth", [50, 100_000])
+def test_deeply_nested_json_is_a_422_not_a_500(emu, depth: int) -> None:  # type: ignore[no-untyped-def]
+    raw_body = b'{"prompt":"x","image_urls":' + b"[" * depth + b"]" * depth + b"}"
+    code, answer = _post(emu, raw_body)
+    assert code == 422, answer[:200]
+
+
+def test_a_4400_digit_number_is_a_clear_422(emu) -> None:  # type: ignore[no-untyped-def]
+    code, answer = _post(emu, b'{"prompt":"x","image_urls":[],"num_images":' + b"9" * 4400 + b"}")
+    assert code == 422 and b"more than 4300 digits" in answer
+
+
+def test_data_uri_results_are_evicted_by_total_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fal_client
+    import fal_client.client
+
+    from tests.emulator.conftest import body
+
+    with emulator.start(service_time=0.0, result_urls="data", max_data_bytes=400_000) as emu:
+        monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"https://{emu.host}/")
+        monkeypatch.setenv("SSL_CERT_FILE", emu.ca_bundle)
+        client = fal_client.SyncClient(key="k")
+        try:
+            for _ in range(6):
+                client.submit("fal-ai/kling-image/o1", arguments=body(num_images=2)).get()
+        finally:
+            client._client.close()
+        stats = emu.stats()
+        assert stats["totals"]["results_evicted"] > 0 and len(stats["requests"]) < 6
+        assert stats["totals"]["billed_images"] == 12  # evicted jobs still counted as billed
