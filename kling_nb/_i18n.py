@@ -457,6 +457,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
     # --- engine and progress (issue 12) ------------------------------------------------------
     # (keys for this part go below this line)
+
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
     "rule.images_required": {
@@ -519,8 +520,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The request body would be {total_mb} MB with all images encoded, even shrunk; the cap is {limit_mb} MB. Send fewer or smaller images, or raise the cap.",
         "zh": "所有图片编码后（即使已缩小）请求体仍有 {total_mb} MB，上限为 {limit_mb} MB。请减少或缩小图片，或提高上限。",
     },
+
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
+
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)
     "rule.panel_not_text": {
@@ -605,8 +608,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{label}: an object given to the panel (pass the same object)",
         "zh": "{label}：交给面板的对象（请传入同一个对象）",
     },
+
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)
+
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
     "money.price": {
@@ -681,6 +686,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "No completed job made this request before: it must be paid for.",
         "zh": "之前没有完成过相同的请求：需要付费生成。",
     },
+
 }
 
 
