@@ -349,7 +349,7 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
 
 
 def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
-    from kling_nb.emulator._samples import GUIDE_URL
+    from kling_nb._samples import GUIDE_URL
 
     panel = EditPanel(conn, prompt="watercolor <<<image_1>>>")
     assert panel.add_image("https://example.com/photo.jpg") == 1  # no network: not fetched

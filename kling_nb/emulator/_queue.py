@@ -251,6 +251,7 @@ class Job:
     status_streams: int = 0
     num_images: int = 1
     billed_images: int = 0  # outputs of a completed job: what a service bills
+    planned_seconds: float | None = None  # service time drawn for it (jitter included)
     data_bytes: int = 0  # size of the data: URIs its output holds in memory
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -273,6 +274,7 @@ class Job:
             "status_polls": self.status_polls,
             "status_streams": self.status_streams,
             "billed_images": self.billed_images,
+            "planned_seconds": self.planned_seconds,
             "error_type": self.failure.error_type if self.failure else None,
         }
 
@@ -555,6 +557,7 @@ class JobQueue:
         w, h = model.output_size(params["resolution"], params["aspect_ratio"], images[0].size)
         duration = self.options.service_time * job.num_images * (w * h) / PIXELS_1K
         duration *= self.faults.service_factor()
+        job.planned_seconds = duration
         style = model.style_of(prompt).replace("_", " ")
         self._log(job, "INFO", f"Style: {style} (emulated filters, not Kling)")
         self._log(job, "INFO", _plan_line(params, (w, h)))
@@ -621,7 +624,7 @@ class JobQueue:
             if data is not None:
                 return data, None
             return None, Violation(loc, "image_not_found", {"value": url})
-        from . import _samples
+        from .. import _samples
 
         sample = _samples.sample_bytes(url)
         if sample is not None:
@@ -634,7 +637,7 @@ class JobQueue:
             target = self.file_path(parts[1], parts[2])
             return target.read_bytes() if target is not None else None
         if len(parts) == 2 and parts[0] == "samples":
-            from . import _samples
+            from .. import _samples
 
             return _samples.sample_bytes(parts[1])
         return None

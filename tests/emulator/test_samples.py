@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from kling_nb._rules import check_image_bytes
-from kling_nb.emulator._samples import (
+from kling_nb._samples import (
     GUIDE_URL,
     SAMPLE_URLS,
     SAMPLES_DIR,
