@@ -195,7 +195,10 @@ def _fit_body(body: dict[str, Any], images: list[PreparedImage], limit: int) -> 
         body["image_urls"] = [p.url for p in images]
     total = len(json.dumps(body))
     if total > limit:
-        facts = {"total_mb": round(total / 2**20, 1), "limit_mb": round(limit / 2**20, 1)}
+        facts: dict[str, object] = {
+            "total_mb": round(total / 2**20, 1),
+            "limit_mb": round(limit / 2**20, 1),
+        }
         raise KlingImageError([Violation(("image_urls",), "body_too_large", facts)])
     return body
 

@@ -106,7 +106,11 @@ def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[
     elif len(urls) + count > IMAGES_MAX:
         total = len(urls) + count
         code = "images_too_many" if not count else "elements_too_many"
-        facts = {"count": total, "limit": IMAGES_MAX, "excess": total - IMAGES_MAX}
+        facts: dict[str, object] = {
+            "count": total,
+            "limit": IMAGES_MAX,
+            "excess": total - IMAGES_MAX,
+        }
         found.append(Violation(("image_urls",), code, facts))
     for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: bounded
         if not is_url(url):
@@ -143,7 +147,7 @@ def _check_prompt(prompt: object) -> list[Violation]:
     if bad is not None:
         found.append(Violation(("prompt",), "prompt_surrogate", {"position": bad}))
     if len(prompt) > PROMPT_MAX_CHARS:
-        facts = {"length": len(prompt), "limit": PROMPT_MAX_CHARS}
+        facts: dict[str, object] = {"length": len(prompt), "limit": PROMPT_MAX_CHARS}
         found.append(
             Violation(
                 ("prompt",), "prompt_too_long", {**facts, "excess": len(prompt) - PROMPT_MAX_CHARS}
@@ -158,7 +162,7 @@ def _check_count(body: Mapping[str, object]) -> list[Violation]:
     count = body["num_images"]
     if isinstance(count, bool) or not isinstance(count, int):
         shown = shorten(repr(count) if isinstance(count, str) else count)
-        facts = {"value": shown, "kind": type(count).__name__}
+        facts: dict[str, object] = {"value": shown, "kind": type(count).__name__}
         return [Violation(("num_images",), "num_images_type", facts)]
     if not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX:
         facts = {"value": shorten(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
@@ -181,10 +185,10 @@ def _check_elements(elements: object, profile: Profile) -> list[Violation]:
         refs = element.get("reference_image_urls", [])
         if not isinstance(refs, list) or len(refs) > ELEMENT_REFERENCES_MAX:
             size = len(refs) if isinstance(refs, list) else shorten(refs)
-            facts = {"count": size, "limit": ELEMENT_REFERENCES_MAX}
+            facts: dict[str, object] = {"count": size, "limit": ELEMENT_REFERENCES_MAX}
             found.append(Violation((*loc, "reference_image_urls"), "element_references", facts))
             refs = []
-        urls = (
+        urls: list[tuple[str | int, object]] = (
             [("frontal_image_url", element["frontal_image_url"])]
             if "frontal_image_url" in element
             else []
@@ -218,7 +222,7 @@ def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violat
     for miss in NEAR_MISS.findall(prompt):
         if not REFERENCE.fullmatch(miss):
             digits = re.sub(r"\D", "", miss)
-            facts = {"value": shorten(miss), "number": shorten(digits, 12)}
+            facts: dict[str, object] = {"value": shorten(miss), "number": shorten(digits, 12)}
             found.append(Violation(("prompt",), "reference_near_miss", facts))
     return found
 
@@ -231,10 +235,10 @@ def _check_choice(
     value = body[name]
     if value in allowed:
         return []
-    lowered = name == "resolution" and profile == "qiniu" and isinstance(value, str)
-    if lowered and value.upper() in allowed:  # type: ignore[union-attr]
+    text = value.upper() if isinstance(value, str) else None
+    if name == "resolution" and profile == "qiniu" and text in allowed:
         return []  # Qiniu documents 1k/2k as accepted
-    code = "resolution_4k" if name == "resolution" and str(value).upper() == "4K" else "choice"
+    code = "resolution_4k" if name == "resolution" and text == "4K" else "choice"
     return [
         Violation(
             (name,),

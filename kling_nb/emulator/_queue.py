@@ -670,8 +670,8 @@ class JobQueue:
             name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
             if name in names:
                 name = f"{i + 1}_{name}"
-            if self.options.result_urls == "data":
-                url = data_uri(img.data, img.content_type)
+            if self.options.result_urls == "data" or job.body.get("sync_mode") is True:
+                url = data_uri(img.data, img.content_type)  # fal's sync_mode: inline output
             else:
                 (folder / name).write_bytes(img.data)
                 url = job.file_base + name

@@ -144,3 +144,16 @@ def test_profile_fixture_runs_a_real_job(profile_emu: Any) -> None:
         assert answer["status"] == "COMPLETED" and "error" not in answer
         request = profile_emu.stats()["requests"][sub["request_id"]]
         assert request["billed_images"] == 2
+
+
+def test_fal_sync_mode_returns_data_uris(fal: Callable[..., Any]) -> None:
+    client, _ = fal(profile="fal")
+    output = client.submit(ENDPOINT, arguments=body(sync_mode=True)).get()
+    assert output["images"][0]["url"].startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu"])
+def test_sync_mode_is_unknown_outside_fal(make_api: Callable[..., Api], profile: str) -> None:
+    api = make_api(profile=profile)
+    sub = api.submit(body(sync_mode=True))
+    assert api.result(sub).json()["detail"][0]["loc"] == ["body", "sync_mode"]
