@@ -30,7 +30,7 @@ FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
 )
 # (flag, field, help): on/off gateway quirks (docs/services.md), off unless given.
 QUIRKS: tuple[tuple[str, str, str], ...] = (
-    ("--stream-refused", "stream_refused", "answer 400 'SSE streaming not supported' to it"),
+    ("--stream-refused", "stream_refused", "answer 400 'SSE streaming not supported' to the status stream"),
     ("--no-status-logs", "status_logs", "status bodies without the `logs` key"),
     ("--failed-status", "failed_status", "a failed job's terminal status is named FAILED"),
     ("--block-urllib-agent", "block_urllib_agent", "403 'error code: 1010' for urllib's agent"),

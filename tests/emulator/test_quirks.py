@@ -109,3 +109,16 @@ def test_stats_count_billed_images_per_request_and_in_total(fal: Callable[..., A
     per = {rid: facts["billed_images"] for rid, facts in stats["requests"].items()}
     assert per == {three.request_id: 3, two.request_id: 2, refused.request_id: 0}
     assert stats["totals"]["billed_images"] == 5
+
+
+def test_every_quirk_has_a_cli_flag_mapping_to_its_start_keyword() -> None:
+    from kling_nb.emulator import EmulatorOptions
+    from kling_nb.emulator.__main__ import parse_args
+
+    argv = ["--profile", "qiniu", "--stream-refused", "--no-status-logs", "--failed-status"]
+    argv += ["--block-urllib-agent", "--max-body-mb", "3", "--result-ttl", "5"]
+    options = EmulatorOptions(**vars(parse_args(argv)))
+    assert (options.profile, options.stream_refused, options.status_logs) == ("qiniu", True, False)
+    assert (options.failed_status, options.block_urllib_agent) == (True, True)
+    assert (options.max_body_mb, options.result_lifetime) == (3.0, 5.0)
+    assert EmulatorOptions(**vars(parse_args([]))) == EmulatorOptions()  # plain, no quirks
