@@ -7,6 +7,7 @@ import pytest
 
 from kling_nb import KlingO1Request, KlingValidationError, set_language
 from kling_nb._rules import check_input
+from kling_nb._wire import Profile
 
 URL = "https://example.com/a.jpg"
 
@@ -82,11 +83,21 @@ def test_unknown_aspect_ratio_lists_the_allowed_values(ratio: str) -> None:
     assert "16:9, 9:16, 1:1" in str(exc.value)
 
 
-def test_4k_is_allowed_on_qiniu_and_refused_on_fal_with_the_reason() -> None:
-    KlingO1Request("edit", [URL], resolution="4K").validate("qiniu")
-    with pytest.raises(KlingValidationError, match="not offered by fal.ai") as exc:
-        KlingO1Request("edit", [URL], resolution="4K").validate("fal")
-    assert "'2K'" in str(exc.value)
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+@pytest.mark.parametrize("value", ["4K", "4k"])
+def test_4k_is_refused_on_every_profile_saying_only_the_guide_lists_it(
+    profile: Profile, value: str
+) -> None:
+    with pytest.raises(KlingValidationError, match="Qiniu's guide lists 4K") as exc:
+        KlingO1Request("edit", [URL], resolution=value).validate(profile)
+    assert "fal's schema" in str(exc.value) and "'2K'" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["1k", "2k"])
+def test_lowercase_resolution_is_normalised(value: str) -> None:
+    request = KlingO1Request("edit", [URL], resolution=value)
+    request.validate("fal")
+    assert request.parameters()["resolution"] == value.upper()
 
 
 def test_unknown_resolution_is_refused() -> None:

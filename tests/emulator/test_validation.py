@@ -114,20 +114,21 @@ def test_validation_failures_end_quickly_without_service_time(make_api: Any) -> 
     assert api.status(sub).json()["metrics"]["inference_time"] < 3.0
 
 
-def test_fal_profile_rejects_4k(make_api: Any) -> None:
-    api = make_api(profile="fal")
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_every_profile_rejects_4k(make_api: Any, profile: str) -> None:
+    api = make_api(profile=profile)
     result, _ = _failed(api, body(resolution="4K"))
     assert result.status_code == 422
     assert result.json()["detail"][0]["loc"] == ["body", "resolution"]
-    assert "fal.ai" in result.json()["detail"][0]["msg"]
+    assert "Qiniu's guide lists 4K" in result.json()["detail"][0]["msg"]
 
 
-def test_qiniu_profile_accepts_4k_and_scales_service_time_by_pixels(make_api: Any) -> None:
+def test_2k_scales_service_time_by_pixels(make_api: Any) -> None:
     api = make_api(model=SmallModel())
-    sub = api.submit(body(resolution="4K", aspect_ratio="1:1"))
+    sub = api.submit(body(resolution="2k", aspect_ratio="1:1"))
     assert api.result(sub).status_code == 200
     took = api.status(sub).json()["metrics"]["inference_time"]
-    assert took >= 0.05 * 16 * 0.95  # 4K = 16 MP = 16 one-image 1K jobs
+    assert took >= 0.05 * 4 * 0.95  # 2K = 4 MP = 4 one-image 1K jobs
 
 
 def test_the_guides_sample_url_is_served_from_the_bundle(api: Api) -> None:
