@@ -17,8 +17,9 @@ import ipaddress
 import itertools
 import json
 import mimetypes
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -78,9 +79,10 @@ def create_app(
     files_url: str | None = None,
     files_dir: Path | None = None,
     model: RenderModel | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Starlette, JobQueue]:
     """The emulator app and its queue; without URLs they follow the request's Host (TestClient)."""
-    queue = JobQueue(options or EmulatorOptions(), files_dir=files_dir, model=model)
+    queue = JobQueue(options or EmulatorOptions(), files_dir=files_dir, model=model, clock=clock)
     for url in (public_url, files_url):
         if url:
             queue.own_netlocs |= _aliases(url)
