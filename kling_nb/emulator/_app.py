@@ -160,10 +160,10 @@ class _Api:
         if endpoint not in ENDPOINTS:
             detail = f"Application {endpoint!r} not found: this emulator serves {ENDPOINT} only."
             return JSONResponse({"detail": detail}, 404)
-        cap = min(MAX_BODY_BYTES, int(self.queue.options.max_body_mb * 2**20))
-        raw = await _read_body(request, cap)
+        limit_mb = min(MAX_BODY_BYTES / 2**20, self.queue.options.max_body_mb)
+        raw = await _read_body(request, int(limit_mb * 2**20))
         if raw is None:
-            detail = f"Request body is larger than {cap / 2**20:g} MB. Shrink the images."
+            detail = f"Request body is larger than {limit_mb:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
         body, problem = _parse(raw)
         if problem is not None:

@@ -719,15 +719,16 @@ class JobQueue:
             self._notify(job, "OK", payload=output)
         else:
             self._notify(job, "ERROR", payload={"detail": failure.webhook_detail()}, error=failure)
-        self._evict()
+        self._evict(keep=job.request_id)
 
-    def _evict(self) -> None:
-        """Forget the oldest finished jobs beyond `max_jobs` or `data_results_max_mb`."""
+    def _evict(self, keep: str) -> None:
+        """Forget the oldest finished jobs beyond `max_jobs` or `data_results_max_mb`
+        (never `keep`, the one just finished: its client has yet to fetch it)."""
         excess = len(self.jobs) - self.options.max_jobs
         cap = self.options.data_results_max_mb * 2**20
         if excess <= 0 and self._data_bytes <= cap:
             return
-        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED"]:
+        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED" and r != keep]:
             if excess <= 0 and self._data_bytes <= cap:
                 break
             self.forget(rid)
