@@ -41,6 +41,7 @@ from ._queue import SAFE_NAME, EmulatorOptions, Job, JobQueue, RenderModel
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 MAX_JSON_DEPTH = 32  # the model input nests 4 deep (elements); deeper is refused unparsed
+MAX_JSON_OBJECTS = 1000  # the input has 1 + up to 10 elements; more is refused mid-parse
 # A too-large body is still read (and dropped) up to here, so the client gets its 413
 # instead of a broken pipe; beyond it the connection is closed.
 DRAIN_LIMIT = 4 * MAX_BODY_BYTES
@@ -445,9 +446,18 @@ def _parse(raw: bytes) -> tuple[dict[str, object], str | None]:
         deepest = max(deepest, depth)
     if deepest > MAX_JSON_DEPTH:
         return {}, f"The body nests {deepest} levels deep; the limit is {MAX_JSON_DEPTH}."
+    made = itertools.count(1)
+
+    def counted(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if next(made) > MAX_JSON_OBJECTS:  # stop early: each object costs memory to build
+            raise ValueError(f"more than {MAX_JSON_OBJECTS} JSON objects")
+        return dict(pairs)
+
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=counted)
     except ValueError as exc:
+        if "JSON objects" in str(exc):
+            return {}, f"The body holds {exc}; the model input needs a few."
         why = "a number is too long" if "digits" in str(exc) else "it is not valid JSON"
         return {}, f"The body must be a JSON object (the model input); {why}."
     if not isinstance(body, dict):
