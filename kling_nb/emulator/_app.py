@@ -126,7 +126,7 @@ def file_routes(queue: JobQueue) -> list[Route]:
         return FileResponse(path, headers=_FILE_HEADERS)
 
     async def sample_file(request: Request) -> Response:
-        from . import _samples
+        from .. import _samples
 
         name = request.path_params["name"]
         data = _samples.sample_bytes(name) if SAFE_NAME.fullmatch(name) else None

@@ -634,7 +634,7 @@ class JobQueue:
             if data is not None:
                 return data, None
             return None, Violation(loc, "image_not_found", {"value": url})
-        from . import _samples
+        from .. import _samples
 
         sample = _samples.sample_bytes(url)
         if sample is not None:
@@ -647,7 +647,7 @@ class JobQueue:
             target = self.file_path(parts[1], parts[2])
             return target.read_bytes() if target is not None else None
         if len(parts) == 2 and parts[0] == "samples":
-            from . import _samples
+            from .. import _samples
 
             return _samples.sample_bytes(parts[1])
         return None

@@ -24,7 +24,7 @@ from kling_nb.emulator._render import (
     render,
     style_of,
 )
-from kling_nb.emulator._samples import sample_path
+from kling_nb._samples import sample_path
 
 # One prompt per style, in the language pairs the guide and fal's docs use.
 PROMPTS = {
