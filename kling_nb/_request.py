@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._errors import KlingImageError, KlingValidationError
-from ._images import ImageInput, PreparedImage, prepare_image
+from ._images import ImageInput, PreparedImage, open_image, prepare_image
 from ._rules import Violation, check_input, normal_resolution
-from ._wire import ENDPOINT, KlingO1Input, Profile
+from ._wire import (
+    BODY_MAX_BYTES,
+    ENDPOINT,
+    IMAGE_MIN_SIDE,
+    KlingO1Input,
+    Profile,
+    decode_data_uri,
+)
 
 ELEMENT_KEYS = ("frontal_image_url", "reference_image_urls")
 
@@ -69,10 +77,13 @@ class KlingO1Request:
         if found:
             raise KlingValidationError(found)
 
-    def prepare(self, profile: Profile = "plain") -> tuple[KlingO1Input, list[PreparedImage]]:
+    def prepare(
+        self, profile: Profile = "plain", body_cap: int = BODY_MAX_BYTES
+    ) -> tuple[KlingO1Input, list[PreparedImage]]:
         """Check everything, convert the images, and return the body to send.
 
-        All problems are reported together: fields and every image, in one error."""
+        All problems are reported together: fields and every image, in one error. Images
+        are shrunk further when the whole body would exceed `body_cap` bytes."""
         found = self._field_violations(profile)
         prepared: list[PreparedImage] = []
         broken: list[Violation] = []
@@ -85,12 +96,13 @@ class KlingO1Request:
         if found or broken:
             raise (KlingValidationError if found else KlingImageError)(found + broken)
         body: dict[str, Any] = self.parameters()
+        if elements is not None:
+            body["elements"] = elements
         if prepared or "elements" not in body:
+            prepared = _fit_body(body, prepared, body_cap)
             body["image_urls"] = [p.url for p in prepared]
         if not prepared and profile == "qiniu":
             body.pop("image_urls", None)  # a prompt alone: text-to-image
-        if elements is not None:
-            body["elements"] = elements
         return body, prepared + element_images  # type: ignore[return-value]
 
     def _prepared_elements(
@@ -163,6 +175,38 @@ class KlingO1Request:
             endpoint=endpoint,
             elements=arguments.get("elements"),
         )
+
+
+def _fit_body(body: dict[str, Any], prepared: list[PreparedImage], cap: int) -> list[PreparedImage]:
+    """The images, shrunk (area in proportion) until the whole JSON body fits `cap` bytes."""
+    import json
+
+    rest = len(json.dumps({**body, "image_urls": []}))
+    for _ in range(4):
+        total = rest + sum(len(p.url) + 4 for p in prepared)
+        if total <= cap:
+            return prepared
+        scale = math.sqrt(0.9 * max(cap - rest, 1) / total)
+        prepared = [_shrunk(p, i, scale) for i, p in enumerate(prepared)]
+    total = rest + sum(len(p.url) + 4 for p in prepared)
+    if total <= cap:
+        return prepared
+    facts = {"size_mb": round(total / 2**20, 2), "limit_mb": round(cap / 2**20, 2)}
+    raise KlingValidationError([Violation(("image_urls",), "body_too_large", facts)])
+
+
+def _shrunk(image: PreparedImage, index: int, scale: float) -> PreparedImage:
+    """`image` re-encoded at `scale` of its sides, never below the 300 px rule."""
+    if image.is_remote:
+        return image
+    pixels = open_image(decode_data_uri(image.url)[1], index)
+    scale = max(scale, IMAGE_MIN_SIDE / min(pixels.size))
+    if scale >= 1:
+        return image
+    size = (round(pixels.width * scale), round(pixels.height * scale))
+    smaller = prepare_image(pixels.convert("RGB").resize(size), index)
+    fixes = (*image.fixes, f"shrunk to {size[0]}×{size[1]} so the request body fits")
+    return replace(smaller, fixes=fixes, source_label=image.source_label)
 
 
 def _placeholder_elements(elements: object) -> object:
