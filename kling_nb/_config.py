@@ -15,16 +15,19 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import unicodedata
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import KlingConfigError
 from ._i18n import message
+from ._secrets import remember_secret
 from ._wire import Profile
 
 if TYPE_CHECKING:
+    from ._money import Price
     from .emulator import Emulator
 
 Backend = Literal["local", "qiniu", "fal", "custom"]
@@ -32,6 +35,9 @@ BACKENDS = ("auto", "local", "qiniu", "fal")
 QINIU_HOST = "api.qnaigc.com/queue"
 FAL_HOST = "queue.fal.run"
 EMULATOR_KEY = "kling-nb-emulator"  # any non-blank key satisfies the emulator
+# Marks, in `_applied`, a FAL_QUEUE_RUN_HOST the user chose: a later connect() keeps it even
+# when only the key changed (sending a gateway's key to another host would leak it).
+USER_HOST = "user FAL_QUEUE_RUN_HOST"
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,8 @@ class Settings:
     fal_key: str | None = field(default=None, repr=False)
     queue_host: str | None = None
     ca_bundle: str | None = None
-    home: Path = Path("~/.kling_nb").expanduser()
+    home: Path = Path("~/.kling_nb").expanduser().absolute()
+    price: str | None = None  # KLING_NB_PRICE, e.g. "0.2 CNY" per output image
 
     @classmethod
     def from_env(
@@ -62,7 +69,11 @@ class Settings:
             )
         host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or None
         fal_key = env.get("FAL_KEY", "").strip() or None
-        if host is not None and host == ours.get("FAL_QUEUE_RUN_HOST"):
+        if (
+            host is not None
+            and host == ours.get("FAL_QUEUE_RUN_HOST")
+            and host != ours.get(USER_HOST)
+        ):
             # Our own pointer from the last connect(), not the user's choice.
             host = None
             if fal_key == ours.get("FAL_KEY"):
@@ -73,7 +84,9 @@ class Settings:
             fal_key=fal_key,
             queue_host=host,
             ca_bundle=env.get("SSL_CERT_FILE") or None,
-            home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser(),
+            # Absolute once: a relative home followed by %cd keeps the same journal.
+            home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser().absolute(),
+            price=env.get("KLING_NB_PRICE", "").strip() or None,
         )
 
 
@@ -88,6 +101,7 @@ class Connection:
     ca_bundle: str | None = None
     emulator: Emulator | None = field(default=None, repr=False, compare=False)
     home: Path = field(default=Path("~/.kling_nb").expanduser(), repr=False)
+    price: Price | None = field(default=None, repr=False)  # the user's, per output image
 
     @property
     def queue_url(self) -> str:
@@ -129,18 +143,30 @@ def connect(
     *,
     env: MutableMapping[str, str] | None = None,
     quiet: bool = False,
+    price: str | Price | None = None,
     **emulator_options: Any,
 ) -> Connection:
-    """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it."""
+    """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it.
+
+    `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you."""
+    from ._money import parse_price
+
     target = os.environ if env is None else env
     settings = Settings.from_env(target, _applied if target is os.environ else None)
+    given = parse_price(price, "price") if price is not None else None
+    if given is None and settings.price:
+        given = parse_price(settings.price, "KLING_NB_PRICE")
     with _lock:
-        conn = _resolve(backend, key, settings, emulator_options)
-        _point_process(conn, target)
+        conn = replace(_resolve(backend, key, settings, emulator_options), price=given)
+        remember_secret(conn.key)
+        check_key(conn.key, _key_variable(conn.key, key, settings))
+        _point_process(conn, target, user_host=conn.host == settings.queue_host)
         global _current
-        _current = conn
+        previous, _current = _current, conn
     if not quiet:
         print(conn.describe())
+        if previous is not None and previous.host != conn.host:
+            print(message("config.host_changed", old=previous.host, new=conn.host))
     return conn
 
 
@@ -149,6 +175,31 @@ def current_connection() -> Connection:
     with _lock:
         conn = _current
     return conn if conn is not None else connect()
+
+
+def check_key(key: str | None, variable: str) -> str | None:
+    """`key` unchanged, or KlingConfigError naming its first character that no key has."""
+    if key is None:
+        return None
+    for position, char in enumerate(key, 1):
+        if not ("!" <= char <= "~") or char in "\"'`":
+            code = f"U+{ord(char):04X}"
+            name = unicodedata.name(char, "") or ("SPACE" if char == " " else "control character")
+            raise KlingConfigError(
+                message(
+                    "config.key_bad_char",
+                    variable=variable,
+                    position=position,
+                    char=f"{code} {name}",
+                )
+            )
+    return key
+
+
+def _key_variable(chosen: str, key: str | None, settings: Settings) -> str:
+    if key is not None:
+        return "key"
+    return "QINIU_API_KEY" if chosen == settings.qiniu_key else "FAL_KEY"
 
 
 def _resolve(
@@ -208,7 +259,9 @@ def _local_emulator(options: dict[str, Any]) -> Emulator:
     return _emulator
 
 
-def _point_process(conn: Connection, env: MutableMapping[str, str]) -> None:
+def _point_process(
+    conn: Connection, env: MutableMapping[str, str], *, user_host: bool = False
+) -> None:
     """Point the guide's raw fal_client calls at `conn`, or refuse clearly."""
     values = {"FAL_QUEUE_RUN_HOST": conn.host, "FAL_KEY": conn.key}
     if conn.ca_bundle:
@@ -219,6 +272,8 @@ def _point_process(conn: Connection, env: MutableMapping[str, str]) -> None:
     if env is os.environ:
         _applied.clear()
         _applied.update(values)
+        if user_host:
+            _applied[USER_HOST] = conn.host
     _repoint_fal_client(conn)
 
 

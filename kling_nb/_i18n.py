@@ -457,6 +457,40 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
     # --- engine and progress (issue 12) ------------------------------------------------------
     # (keys for this part go below this line)
+    "rule.engine_timeout": {
+        "en": "{field} is {value!r}: it must be a positive number of seconds, or None to wait without a limit. Pass e.g. timeout=900.",
+        "zh": "{field} 为 {value!r}：必须是正数（秒），或 None 表示不限时。例如传入 timeout=900。",
+    },
+    "engine.unreadable_status": {
+        "en": "{host} answered the status request in a shape kling_nb does not know ({body}); it stopped waiting rather than retry forever.",
+        "zh": "{host} 对状态查询的回答格式无法识别（{body}）；kling_nb 停止等待，而不是无限重试。",
+    },
+    "engine.deadline_uncancelled": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), and the server could not be reached to cancel it ({detail}); it may still run and be billed. kling_nb.resume({request_id!r}) fetches it later.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），且无法连接服务器取消它（{detail}）；它可能仍在运行并计费。稍后可用 kling_nb.resume({request_id!r}) 取回结果。",
+    },
+    "engine.deadline_too_late": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), but it had finished on the server by the time kling_nb cancelled it; its result is kept. kling_nb.resume({request_id!r}) returns it.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），但 kling_nb 取消时它已在服务端完成；结果已保留。可用 kling_nb.resume({request_id!r}) 取回。",
+    },
+    "engine.state.submitting": {"en": "submitting", "zh": "提交中"},
+    "engine.state.queued": {"en": "queued", "zh": "排队中"},
+    "engine.state.running": {"en": "running", "zh": "生成中"},
+    "engine.state.downloading": {"en": "downloading", "zh": "下载中"},
+    "engine.state.completed": {"en": "completed", "zh": "已完成"},
+    "engine.state.failed": {"en": "failed", "zh": "失败"},
+    "engine.state.cancelled": {"en": "cancelled", "zh": "已取消"},
+    "engine.state.rejected": {"en": "rejected", "zh": "被拒绝"},
+    "engine.state.unknown": {"en": "unknown", "zh": "未知"},
+    "engine.prompt_label": {"en": "prompt", "zh": "提示词"},
+    "engine.tb_hint": {
+        "en": "(kling_nb shows its errors without internal frames: %tb prints the full traceback; kling_nb.plain_tracebacks() turns this off.)",
+        "zh": "（kling_nb 显示错误时省略内部调用栈：%tb 可查看完整回溯；kling_nb.plain_tracebacks() 可关闭此显示。）",
+    },
+    "engine.result_expired": {
+        "en": "Job {request_id} finished on {host}, but the service no longer keeps its result (HTTP 404: results expire, on fal after about an hour). The images cannot be recovered from the service; the journal still has the request (its prompt and parameters) to run again.",
+        "zh": "任务 {request_id} 已在 {host} 上完成，但服务已不再保留其结果（HTTP 404：结果会过期，fal 约一小时）。图片无法再从服务取回；日志中仍保存了请求（提示词和参数），可以重新运行。",
+    },
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
@@ -523,15 +557,233 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
+    "config.key_bad_char": {
+        "en": "{variable} has {char} at position {position}: an API key is printable ASCII without spaces or quotes (a copy from a web page or chat often adds such characters). Copy the key again as plain text.",
+        "zh": "{variable} 在第 {position} 个字符处含有 {char}：API 密钥只能是可打印的 ASCII 字符，不含空格或引号（从网页或聊天复制时常会带入这类字符）。请以纯文本重新复制密钥。",
+    },
+    "config.host_changed": {
+        "en": "kling_nb: the queue host changed from {old} to {new}, as asked.",
+        "zh": "kling_nb：队列主机已按要求从 {old} 改为 {new}。",
+    },
+    "files.escape": {
+        "en": "Refused a path outside {root}: {name!r} came from the server and would escape its folder. Nothing was written; report the server's answer to its operator.",
+        "zh": "已拒绝 {root} 之外的路径：{name!r} 来自服务器，会逃出所在文件夹。未写入任何文件；请把服务器的回答报告给其运营方。",
+    },
+    "files.bad_request_id": {
+        "en": "Refused to cache request id {value!r}: it is not a plain name (letters, digits, '._-', at most {limit} characters), so it cannot name a folder safely. The job's images were not cached; its journal row keeps the URLs.",
+        "zh": "已拒绝缓存请求 ID {value!r}：它不是简单名称（仅字母、数字、'._-'，最多 {limit} 个字符），不能安全地用作文件夹名。该任务的图片未缓存；日志行仍保留其 URL。",
+    },
+    "files.not_image": {
+        "en": "Output image {index} is not a valid {content_type} ({size} bytes, starting {head!r}); nothing was written. The server or its CDN sent something else; try resume() again later.",
+        "zh": "输出图片 {index} 不是有效的 {content_type}（{size} 字节，开头为 {head!r}）；未写入任何文件。服务器或其 CDN 返回了其他内容；请稍后再次调用 resume()。",
+    },
+    "save.exists": {
+        "en": "Refused to save: {path} already holds a different image. Choose another folder or stem, or remove that file.",
+        "zh": "拒绝保存：{path} 已存在另一张不同的图片。请换一个文件夹或文件名前缀，或删除该文件。",
+    },
+    "save.bad_stem": {
+        "en": "stem = {value!r} is not a plain file name (letters, digits, '._-'). Give a name without folders, e.g. stem=\"cat\".",
+        "zh": "stem = {value!r} 不是简单文件名（仅字母、数字、'._-'）。请给出不含文件夹的名称，例如 stem=\"cat\"。",
+    },
+    "save.unwritable": {
+        "en": "Could not save to {path}: {detail}. Choose a folder you can write to, with free space.",
+        "zh": "无法保存到 {path}：{detail}。请选择可写且有剩余空间的文件夹。",
+    },
+    "rule.image_not_regular_file": {
+        "en": "{field} = {value!r} is {kind}, not a regular file; reading it could hang or never end. Pass an image file.",
+        "zh": "{field} = {value!r} 是{kind}，不是普通文件；读取它可能卡住或永不结束。请传入图片文件。",
+    },
+    "rule.image_file_too_large": {
+        "en": "{field} = {value!r} is {size}; the limit for an input file is {limit}. Pass an image (not a video or archive), or shrink it first.",
+        "zh": "{field} = {value!r} 大小为 {size}；输入文件上限为 {limit}。请传入图片（而非视频或压缩包），或先缩小它。",
+    },
+    "rule.image_name_not_utf8": {
+        "en": "{field}: the file name {value!r} is not valid UTF-8 (bytes in another encoding). Rename the file to a UTF-8 name.",
+        "zh": "{field}：文件名 {value!r} 不是有效的 UTF-8（含其他编码的字节）。请将文件重命名为 UTF-8 名称。",
+    },
+    "journal.corrupt": {
+        "en": "The journal {path} could not be read ({detail}); it was moved aside to {moved} and a new one started. Old jobs are in the moved file.",
+        "zh": "日志 {path} 无法读取（{detail}）；已移至 {moved} 并新建日志。旧任务记录在被移走的文件中。",
+    },
+    "journal.bad_rows": {
+        "en": "{count} journal row(s) could not be read and were skipped.",
+        "zh": "有 {count} 行日志无法读取，已跳过。",
+    },
+    "journal.unreadable": {
+        "en": "The journal {path} could not be read: {detail}. Check the file's permissions, or set KLING_NB_HOME to another folder.",
+        "zh": "无法读取日志 {path}：{detail}。请检查文件权限，或将 KLING_NB_HOME 设为其他文件夹。",
+    },
+    "journal.limit_bad": {
+        "en": "limit = {value!r} is not a whole number of rows. Give an integer, e.g. limit=50, or None for every row.",
+        "zh": "limit = {value!r} 不是整数行数。请给出整数，例如 limit=50，或用 None 表示全部。",
+    },
+    "cli.out_not_folder": {
+        "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
+        "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
+    },
 
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)
+    "rule.panel_not_text": {
+        "en": "{field} = {value} is a {kind}; the panel needs text (a str). Give the prompt as a string.",
+        "zh": "{field} = {value} 的类型是 {kind}；面板需要文本（str）。请以字符串给出提示词。",
+    },
+    "rule.panel_not_whole_number": {
+        "en": "{field} = {value} is a {kind}; it must be a whole number (an int), e.g. 1. Give an int.",
+        "zh": "{field} = {value} 的类型是 {kind}；它必须是整数（int），例如 1。请传入整数。",
+    },
+    "rule.panel_no_image": {
+        "en": "{field} = {value!r}: the panel holds {count} image(s), numbered from 1. Use a number from 1 to {count}.",
+        "zh": "{field} = {value!r}：面板中有 {count} 张图片，从 1 开始编号。请使用 1 到 {count} 之间的编号。",
+    },
+    "rule.panel_no_run": {
+        "en": "{field} = {value!r}: this session has {count} run(s), numbered from 1 (panel.history lists them). Use one of those numbers.",
+        "zh": "{field} = {value!r}：本次会话有 {count} 次运行，从 1 开始编号（panel.history 列出全部）。请使用其中的编号。",
+    },
+    "panel.inputs_count": {"en": "{count} input(s)", "zh": "{count} 张输入"},
+    "panel.price": {"en": "≈ {price}", "zh": "约 {price}"},
+    "panel.seconds": {"en": "{value:.1f} s", "zh": "{value:.1f} 秒"},
+    "panel.backend_emulator": {"en": "emulator", "zh": "模拟器"},
+    "panel.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "panel.backend_fal": {"en": "fal", "zh": "fal"},
+    "panel.backend_local": {"en": "emulator", "zh": "模拟器"},
+    "panel.backend_qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "panel.repr": {
+        "en": "<EditPanel {backend}: {images} image(s), {runs} run(s), {status}>",
+        "zh": "<EditPanel {backend}：{images} 张图片，{runs} 次运行，{status}>",
+    },
+    "panel.wait_timeout": {
+        "en": "Run #{number} is still going after {timeout} s. Call wait() again to keep waiting, or cancel() to stop it (on the server too).",
+        "zh": "第 {number} 次运行在 {timeout} 秒后仍未结束。可再次调用 wait() 继续等待，或调用 cancel() 停止（服务端也会停止）。",
+    },
+    "panel.jstate_submitting": {"en": "submitting", "zh": "提交中"},
+    "panel.jstate_queued": {"en": "queued", "zh": "排队中"},
+    "panel.jstate_running": {"en": "running", "zh": "运行中"},
+    "panel.jstate_downloading": {"en": "downloading", "zh": "下载中"},
+    "panel.jstate_completed": {"en": "done", "zh": "完成"},
+    "panel.jstate_failed": {"en": "failed", "zh": "失败"},
+    "panel.jstate_cancelled": {"en": "cancelled", "zh": "已取消"},
+    "panel.jstate_rejected": {"en": "rejected", "zh": "被拒绝"},
+    "panel.jstate_unknown": {"en": "outcome unknown", "zh": "结果未知"},
+    "panel.code_connect_auto": {
+        "en": "auto: Qiniu if QINIU_API_KEY, fal if FAL_KEY, else emulator",
+        "zh": "自动：有 QINIU_API_KEY 用七牛，有 FAL_KEY 用 fal，否则用模拟器",
+    },
+    "panel.code_connect_local": {
+        "en": "the offline emulator: free, pictures are not Kling's",
+        "zh": "离线模拟器：免费，图片并非 Kling 生成",
+    },
+    "panel.code_connect_qiniu": {
+        "en": "key from QINIU_API_KEY; billed per image",
+        "zh": "密钥取自 QINIU_API_KEY；按张计费",
+    },
+    "panel.code_connect_fal": {
+        "en": "key from FAL_KEY; billed per image",
+        "zh": "密钥取自 FAL_KEY；按张计费",
+    },
+    "panel.journal_no_row": {
+        "en": "The journal has no row {id}. kling_nb.history() lists its rows.",
+        "zh": "日志中没有第 {id} 行。kling_nb.history() 会列出所有记录。",
+    },
+    "panel.code_connect_custom": {
+        "en": "the fal-compatible queue at FAL_QUEUE_RUN_HOST={host}",
+        "zh": "FAL_QUEUE_RUN_HOST={host} 处的 fal 兼容队列",
+    },
+    "panel.code_add_image": {"en": "add an image", "zh": "请添加图片"},
+    "panel.code_gallery": {
+        "en": 'a gallery; result.save("kling_outputs")',
+        "zh": '显示为图库；result.save("kling_outputs") 保存',
+    },
+    "panel.code_guide": {
+        "en": "The same request as the guide writes it: a plain dict and run_fal_task.",
+        "zh": "与指南写法相同的请求：普通字典加 run_fal_task。",
+    },
+    "panel.code_data_uri": {
+        "en": "kling_nb sends local files as data: URIs",
+        "zh": "kling_nb 会把本地文件以 data: URI 发送",
+    },
+    "panel.code_object": {
+        "en": "{label}: an object given to the panel (pass the same object)",
+        "zh": "{label}：交给面板的对象（请传入同一个对象）",
+    },
 
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)
 
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
+    "money.price": {
+        "en": "{amount} {currency} per output image ({source}{as_of})",
+        "zh": "每张输出图片 {amount} {currency}（{source}{as_of}）",
+    },
+    "money.price_unknown": {
+        "en": "unknown: no published price for this service; give yours with KLING_NB_PRICE='0.2 CNY' or connect(price='0.2 CNY')",
+        "zh": "未知：该服务没有可引用的公开价格；请用 KLING_NB_PRICE='0.2 CNY' 或 connect(price='0.2 CNY') 给出您的价格",
+    },
+    "money.emulated": {"en": "emulated, not billed", "zh": "模拟计费，未实际扣费"},
+    "money.also": {"en": "; {note}", "zh": "；{note}"},
+    "money.notes": {"en": " ({notes})", "zh": "（{notes}）"},
+    "money.and": {"en": "; ", "zh": "；"},
+    "money.replay_note": {"en": "replay, not billed", "zh": "重放，未计费"},
+    "money.cost": {"en": "{cost} for {images} image(s)", "zh": "{images} 张图片共 {cost}"},
+    "money.cost_unknown": {
+        "en": "unknown price × {images} image(s)",
+        "zh": "价格未知 × {images} 张图片",
+    },
+    "money.price_bad": {
+        "en": "{variable} = {value!r} is not a price per output image: write an amount ≥ 0 with a currency, e.g. '0.2 CNY', '0.028 USD' or '$0.028'.",
+        "zh": "{variable} = {value!r} 不是每张输出图片的价格：请写一个 ≥ 0 的金额和币种，例如 '0.2 CNY'、'0.028 USD' 或 '$0.028'。",
+    },
+    "money.budget_amount_bad": {
+        "en": "set_budget amount = {value!r} is not an amount ≥ 0: write e.g. kling_nb.set_budget(5, 'USD'), or set_budget(None) to lift the budget.",
+        "zh": "set_budget 的金额 = {value!r} 不是 ≥ 0 的数：请写例如 kling_nb.set_budget(5, 'USD')，或用 set_budget(None) 取消预算。",
+    },
+    "money.budget_currency_bad": {
+        "en": "set_budget currency = {value!r} is not a three-letter currency code: write e.g. kling_nb.set_budget(5, 'USD') or set_budget(20, 'CNY').",
+        "zh": "set_budget 的币种 = {value!r} 不是三个字母的币种代码：请写例如 kling_nb.set_budget(5, 'USD') 或 set_budget(20, 'CNY')。",
+    },
+    "money.over_budget": {
+        "en": "Not sent: this would cost {cost}, but only {left} is left of the budget of {amount} {currency}. Raise it with kling_nb.set_budget(...) (a new budget counts from now), lift it with set_budget(None), or ask for fewer images.",
+        "zh": "未发送：这次需要 {cost}，但 {amount} {currency} 的预算只剩 {left}。可用 kling_nb.set_budget(...) 提高预算（新预算从现在起计），用 set_budget(None) 取消预算，或减少图片数量。",
+    },
+    "money.budget_unknown_cost": {
+        "en": "Not sent: a budget of {amount} {currency} is set (left: {left}), but this request costs {cost}, which cannot be checked against it. Give your price in {currency} with connect(price='…') or KLING_NB_PRICE, or lift the budget with kling_nb.set_budget(None).",
+        "zh": "未发送：已设置 {amount} {currency} 的预算（剩余 {left}），但这次请求的费用是 {cost}，无法与预算比较。请用 connect(price='…') 或 KLING_NB_PRICE 给出以 {currency} 计的价格，或用 kling_nb.set_budget(None) 取消预算。",
+    },
+    "money.budget_none": {
+        "en": "No budget: kling_nb.set_budget(5, 'USD') caps the estimated spend from now on.",
+        "zh": "未设置预算：kling_nb.set_budget(5, 'USD') 可限制从现在起的预估花费。",
+    },
+    "money.budget": {
+        "en": "Budget {amount} {currency} since {since}: spent {spent} {currency} (estimated; {emulated} of it emulated, not billed), left {left} {currency}.",
+        "zh": "自 {since} 起预算 {amount} {currency}：已花费 {spent} {currency}（预估；其中 {emulated} 为模拟，未实际扣费），剩余 {left} {currency}。",
+    },
+    "money.estimate_head": {
+        "en": "Estimate: {requests} request(s), {total}. Nothing was sent.",
+        "zh": "预估：{requests} 个请求，{total}。尚未发送任何请求。",
+    },
+    "money.estimate_price": {"en": "Price: {price}", "zh": "价格：{price}"},
+    "money.estimate_columns": {"en": "#|images|cost|request", "zh": "序号|图片数|费用|请求"},
+    "money.invalid": {
+        "en": "invalid, would not be sent: {error}",
+        "zh": "无效，不会发送：{error}",
+    },
+    "money.replay_cache": {
+        "en": "Replayed from request {request_id} (cached files), not billed; fresh=True for new pictures.",
+        "zh": "已从请求 {request_id} 重放（本地缓存文件），未计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_url": {
+        "en": "Can be replayed from request {request_id} by fetching its stored result URL (valid until about {until}), not billed; fresh=True for new pictures.",
+        "zh": "可从请求 {request_id} 重放：重新下载其保存的结果链接（约 {until} 前有效），不计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_expired": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again (fresh=True).",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费生成（fresh=True）。",
+    },
+    "money.replay_none": {
+        "en": "No completed job made this request before: it must be paid for.",
+        "zh": "之前没有完成过相同的请求：需要付费生成。",
+    },
 
 }
 
