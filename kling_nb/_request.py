@@ -191,7 +191,10 @@ def _fit_body(body: dict[str, Any], prepared: list[PreparedImage], cap: int) -> 
     total = rest + sum(len(p.url) + 4 for p in prepared)
     if total <= cap:
         return prepared
-    facts = {"size_mb": round(total / 2**20, 2), "limit_mb": round(cap / 2**20, 2)}
+    facts: dict[str, object] = {
+        "size_mb": round(total / 2**20, 2),
+        "limit_mb": round(cap / 2**20, 2),
+    }
     raise KlingValidationError([Violation(("image_urls",), "body_too_large", facts)])
 
 

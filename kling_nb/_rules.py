@@ -170,7 +170,11 @@ def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -
     if not isinstance(elements, list):
         return [Violation(("elements",), "elements_type", {"value": _short(elements)})]
     if len(elements) + images > IMAGES_MAX:
-        facts = {"elements": len(elements), "images": images, "limit": IMAGES_MAX}
+        facts: dict[str, object] = {
+            "elements": len(elements),
+            "images": images,
+            "limit": IMAGES_MAX,
+        }
         return [Violation(("elements",), "elements_too_many", facts)]
     found: list[Violation] = []
     for i, element in enumerate(elements):
@@ -185,9 +189,9 @@ def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -
             found.append(Violation(("elements", i), "element_shape", {"value": _short(element)}))
             continue
         if len(refs) > ELEMENT_REFERENCES_MAX:
-            facts = {"count": len(refs), "limit": ELEMENT_REFERENCES_MAX}
+            counts: dict[str, object] = {"count": len(refs), "limit": ELEMENT_REFERENCES_MAX}
             found.append(
-                Violation(("elements", i, "reference_image_urls"), "element_references", facts)
+                Violation(("elements", i, "reference_image_urls"), "element_references", counts)
             )
             continue
         for loc, url in [(("frontal_image_url",), front)] * (front is not None) + [

@@ -4,6 +4,7 @@ the field, the value, the limit and the fix — in English and in Chinese."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -206,7 +207,7 @@ def test_elements_are_refused_on_profiles_without_them(profile: Profile) -> None
     ],
 )
 def test_elements_rules(elements: list, images: int, expected: str) -> None:
-    with pytest.raises(KlingValidationError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(KlingValidationError, match=re.escape(expected)):
         KlingO1Request("x", [URL] * images, elements=elements).validate("fal")
 
 

@@ -829,8 +829,8 @@ def _canvas(seed: int) -> Image.Image:
     top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
     gradient = Image.linear_gradient("L").resize((1024, 1024))
     return Image.composite(
-        Image.new("RGB", (1024, 1024), bottom),  # type: ignore[arg-type]
-        Image.new("RGB", (1024, 1024), top),  # type: ignore[arg-type]
+        Image.new("RGB", (1024, 1024), bottom),
+        Image.new("RGB", (1024, 1024), top),
         gradient,
     )
 

@@ -4,7 +4,6 @@ counted per request."""
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
