@@ -675,10 +675,12 @@ class JobQueue:
         folder = self.files_dir / job.request_id
         folder.mkdir(parents=True, exist_ok=True)
         output: list[dict[str, object]] = []
+        names: set[str] = set()
         for i, img in enumerate(rendered):
             name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
-            if any(o["file_name"] == name for o in output):
+            if name in names:
                 name = f"{i + 1}_{name}"
+            names.add(name)
             if self.options.result_urls == "data":
                 url = data_uri(img.data, img.content_type)
             else:
