@@ -46,6 +46,11 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("num_images_ten", {"num_images": 10}, ["body", "num_images"]),
     ("num_images_bool", {"num_images": True}, ["body", "num_images"]),
     ("unknown_field", {"seed": 3}, ["body", "seed"]),
+    ("resolution_4k", {"resolution": "4k"}, ["body", "resolution"]),
+    ("num_images_text", {"num_images": "2"}, ["body", "num_images"]),
+    ("prompt_not_text", {"prompt": 12}, ["body", "prompt"]),
+    ("near_miss", {"prompt": "turn @image1 into ink"}, ["body", "prompt"]),
+    ("elements_on_plain", {"elements": [{"frontal_image_url": GUIDE_URL}]}, ["body", "elements"]),
 ]
 
 
@@ -137,3 +142,16 @@ def test_the_guides_sample_url_is_served_from_the_bundle(api: Api) -> None:
     assert result.status_code == 200, result.text
     image = result.json()["images"][0]
     assert (image["width"], image["height"]) == _render.output_size("1K", "16:9", (1, 1))
+
+
+def test_upper_case_schemes_are_accepted_by_the_emulator(api: Api) -> None:
+    uri = image_uri()
+    sub = api.submit(body(image_urls=["DATA:" + uri[5:]], resolution="1k"))
+    assert api.result(sub).status_code == 200
+
+
+def test_a_broken_element_image_is_named_by_its_place(make_api: Any) -> None:
+    api = make_api(profile="fal")
+    bad = {"frontal_image_url": image_uri((200, 200))}
+    result, _ = _failed(api, body(prompt="@Image1 and @Element1", elements=[bad]))
+    assert result.json()["detail"][0]["loc"] == ["body", "elements", 0, "frontal_image_url"]
