@@ -494,65 +494,65 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
-    "rule.images_required": {
-        "en": "image_urls is empty. The {profile} profile needs at least one input image (a URL, a file path, a PIL image or bytes); a prompt alone (text-to-image) is documented for Qiniu only.",
-        "zh": "image_urls 为空。{profile} 服务至少需要一张输入图片（URL、文件路径、PIL 图像或字节）；只有提示词的文生图仅七牛有文档说明。",
-    },
-    "rule.elements_too_many": {
-        "en": "image_urls and elements hold {count} images together; the limit is {limit}. Remove {excess} of them.",
-        "zh": "image_urls 与 elements 合计 {count} 张图片，上限为 {limit}。请移除 {excess} 张。",
-    },
-    "rule.elements_unsupported": {
-        "en": "elements is not offered on the {profile} profile (fal's schema has it; Qiniu's API reference does not). Remove it, or give its pictures in image_urls.",
-        "zh": "{profile} 服务不支持 elements（fal 的 schema 有，七牛的 API 文档没有）。请删除它，或把图片放进 image_urls。",
-    },
-    "rule.elements_type": {
-        "en": "elements = {value} is not a list. Give a list of dicts like {{'frontal_image_url': ..., 'reference_image_urls': [...]}}.",
-        "zh": "elements = {value} 不是列表。请给出形如 {{'frontal_image_url': ..., 'reference_image_urls': [...]}} 的字典列表。",
-    },
-    "rule.element_shape": {
-        "en": "{field} = {value} is not an element. Give a dict with frontal_image_url and/or reference_image_urls (no other keys).",
-        "zh": "{field} = {value} 不是合法的 element。请给出只含 frontal_image_url 和/或 reference_image_urls 的字典。",
-    },
-    "rule.element_references": {
-        "en": "{field} has {count} images; the limit is {limit} per element. Move the rest to another element.",
-        "zh": "{field} 有 {count} 张图片，每个 element 最多 {limit} 张。请把多余的放到另一个 element。",
-    },
-    "rule.element_reference": {
-        "en": "prompt refers to @Element{number}, but {count} element(s) are given. Add an element or refer to @Element1 … @Element{count}.",
-        "zh": "prompt 引用了 @Element{number}，但只提供了 {count} 个 element。请添加 element，或只引用 @Element1 … @Element{count}。",
-    },
-    "rule.reference_bare": {
-        "en": "prompt says @Image without a number, which only works with exactly one image; {count} are given. Write @Image1, @Image2, … (or <<<image_1>>>).",
-        "zh": "prompt 中的 @Image 没有编号，只在恰好一张图片时可用；当前有 {count} 张。请写 @Image1、@Image2……（或 <<<image_1>>>）。",
-    },
-    "rule.reference_near_miss": {
-        "en": "prompt writes {value!r}, which the service does not read as a reference. Write <<<image_{number}>>> or @Image{number} exactly.",
-        "zh": "prompt 中的 {value!r} 不会被服务识别为图片引用。请准确写成 <<<image_{number}>>> 或 @Image{number}。",
-    },
     "rule.resolution_4k": {
-        "en": "resolution = {value!r}: the guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference offer only 1K and 2K. Use '2K'.",
-        "zh": "resolution = {value!r}：指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 文档都只提供 1K 和 2K。请改用 '2K'。",
+        "en": "resolution = {value!r} is not offered: Qiniu's guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference list only 1K and 2K. Use '2K' (the largest), or upscale the result.",
+        "zh": "不支持 resolution = {value!r}：七牛的指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 参考都只有 1K 和 2K。请改用 '2K'（最大），或对结果再放大。",
+    },
+    "rule.images_missing_fal": {
+        "en": "image_urls is empty, and fal's kling-image/o1 needs at least one input image (text-to-image is documented for Qiniu only). Give an image, or connect to Qiniu.",
+        "zh": "image_urls 为空，而 fal 的 kling-image/o1 至少需要一张输入图片（仅七牛文档支持文生图）。请提供图片，或连接七牛。",
     },
     "rule.prompt_not_text": {
-        "en": "prompt must be text (a str), not {kind}. Give the prompt as a string; decode bytes first, e.g. data.decode('utf-8').",
-        "zh": "prompt 必须是文本（str），而不是 {kind}。请以字符串给出提示词；字节请先解码，例如 data.decode('utf-8')。",
+        "en": "prompt must be text (str), not {value}. Pass a string, e.g. decode bytes with .decode('utf-8').",
+        "zh": "prompt 必须是文本（str），而不是 {value}。请传入字符串，例如用 .decode('utf-8') 解码字节。",
     },
     "rule.prompt_surrogate": {
-        "en": "prompt has a broken character (a lone surrogate) at position {position}, which cannot be sent as UTF-8. Retype or remove it.",
-        "zh": "prompt 第 {position} 个位置有一个损坏的字符（孤立代理项），无法以 UTF-8 发送。请重新输入或删除它。",
+        "en": "prompt has a broken character (a lone UTF-16 surrogate) at position {position}; it cannot be sent as UTF-8. Retype or remove that character.",
+        "zh": "prompt 第 {position} 个字符是损坏的字符（孤立的 UTF-16 代理项），无法以 UTF-8 发送。请重新输入或删除该字符。",
     },
     "rule.num_images_type": {
-        "en": "num_images = {value} is a {kind}, not a whole number (int). Give an int from 1 to 9, e.g. num_images=2.",
-        "zh": "num_images = {value} 的类型是 {kind}，不是整数（int）。请给出 1 到 9 的整数，例如 num_images=2。",
+        "en": "num_images = {value} is a {type}, not a whole number; it must be an int from {low} to {high}, e.g. num_images=2.",
+        "zh": "num_images = {value} 的类型是 {type}，不是整数；它必须是 {low} 到 {high} 之间的 int，例如 num_images=2。",
     },
-    "rule.sync_mode_type": {
-        "en": "sync_mode = {value} is not True or False. Give a bool.",
-        "zh": "sync_mode = {value} 不是 True 或 False。请给出布尔值。",
+    "rule.elements_unsupported": {
+        "en": "elements is not accepted by the {profile} service (only fal's kling-image/o1 schema has it). Remove elements and pass the pictures as images, or connect to fal.",
+        "zh": "{profile} 服务不接受 elements（只有 fal 的 kling-image/o1 schema 支持）。请去掉 elements，把图片作为 images 传入，或连接 fal。",
+    },
+    "rule.elements_type": {
+        "en": "elements = {value} is not a list. Pass a list of dicts with frontal_image_url and/or reference_image_urls.",
+        "zh": "elements = {value} 不是列表。请传入由含 frontal_image_url 和/或 reference_image_urls 的字典组成的列表。",
+    },
+    "rule.elements_too_many": {
+        "en": "elements ({elements}) plus images ({images}) make more than {limit} inputs. Remove some, so that elements + images ≤ {limit}.",
+        "zh": "elements（{elements} 个）加 images（{images} 张）超过 {limit} 个输入。请删减，使 elements + images ≤ {limit}。",
+    },
+    "rule.element_shape": {
+        "en": "{field} = {value} is not an element. Use a dict with frontal_image_url (one image) and/or reference_image_urls (a list of up to 3 images).",
+        "zh": "{field} = {value} 不是合法的 element。请使用含 frontal_image_url（一张图）和/或 reference_image_urls（最多 3 张图的列表）的字典。",
+    },
+    "rule.element_references": {
+        "en": "{field} has {count} images; the limit is {limit} per element. Keep the {limit} best.",
+        "zh": "{field} 有 {count} 张图片，每个 element 上限为 {limit}。请保留最好的 {limit} 张。",
+    },
+    "rule.element_out_of_range": {
+        "en": "prompt refers to @Element{number}, but {count} element(s) are given. Refer to @Element1 … @Element{count}, or add elements.",
+        "zh": "prompt 引用了 @Element{number}，但只提供了 {count} 个 element。请只引用 @Element1 … @Element{count}，或添加 element。",
+    },
+    "rule.reference_bare": {
+        "en": "prompt uses a bare @Image, which names the only image, but {count} images are given. Write @Image1, @Image2 … instead.",
+        "zh": "prompt 使用了不带编号的 @Image，它只在恰好一张图片时有效，但现在有 {count} 张。请改写为 @Image1、@Image2 …。",
+    },
+    "rule.reference_near_miss": {
+        "en": "prompt contains {value!r}, which looks like an image reference but is not one: the model would read it as words. Write <<<image_1>>> or @Image1 exactly (case and underscore matter).",
+        "zh": "prompt 中的 {value!r} 看起来像图片引用，但格式不对，模型会把它当作普通文字。请准确写成 <<<image_1>>> 或 @Image1（区分大小写和下划线）。",
     },
     "rule.body_too_large": {
-        "en": "The request body would be {total_mb} MB with all images encoded, even shrunk; the cap is {limit_mb} MB. Send fewer or smaller images, or raise the cap.",
-        "zh": "所有图片编码后（即使已缩小）请求体仍有 {total_mb} MB，上限为 {limit_mb} MB。请减少或缩小图片，或提高上限。",
+        "en": "The request body is {size_mb} MB, above the cap of {limit_mb} MB for the whole body (all images together, even after shrinking). Use fewer or smaller images, or pass https URLs instead of files.",
+        "zh": "请求体为 {size_mb} MB，超过整个请求体 {limit_mb} MB 的上限（所有图片合计，已尝试缩小）。请减少或缩小图片，或改用 https URL 代替文件。",
+    },
+    "rule.too_deep": {
+        "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
+        "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
     },
 
     # --- hardening (issue 11) ----------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -10,16 +9,17 @@ from typing import Any
 
 from ._errors import KlingImageError, KlingValidationError
 from ._images import ImageInput, PreparedImage, open_image, prepare_image
-from ._rules import ELEMENT_KEYS, Violation, check_input, shorten
+from ._rules import Violation, check_input, normal_resolution
 from ._wire import (
-    BODY_LIMITS,
+    BODY_MAX_BYTES,
     ENDPOINT,
     IMAGE_MIN_SIDE,
-    TEXT_TO_IMAGE,
     KlingO1Input,
     Profile,
     decode_data_uri,
 )
+
+ELEMENT_KEYS = ("frontal_image_url", "reference_image_urls")
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,6 @@ class KlingO1Request:
     aspect_ratio: str = "auto"
     output_format: str | None = None
     endpoint: str = ENDPOINT
-    # fal's elements: dicts with `frontal_image_url` and/or `reference_image_urls` (≤ 3),
-    # whose values are any image input, encoded like `images`.
     elements: Sequence[Mapping[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -42,17 +40,21 @@ class KlingO1Request:
             object.__setattr__(self, "images", [self.images])  # one image given bare
         else:
             object.__setattr__(self, "images", list(self.images))
-        if isinstance(self.resolution, str) and self.resolution.upper() in ("1K", "2K", "4K"):
-            object.__setattr__(self, "resolution", self.resolution.upper())  # "2k" is "2K"
+        object.__setattr__(self, "resolution", normal_resolution(self.resolution))
         if self.elements is not None and isinstance(self.elements, Sequence):
             object.__setattr__(self, "elements", list(self.elements))
 
     def __repr__(self) -> str:
+        prompt: object = self.prompt
+        if isinstance(prompt, str) and len(prompt) > 60:
+            prompt = prompt[:59] + "…"
+        elif not isinstance(prompt, str):
+            prompt = f"<{type(prompt).__name__}>"  # repr of odd values may raise or flood
         extra = f", elements={len(self.elements)}" if isinstance(self.elements, list) else ""
         return (
-            f"KlingO1Request(prompt={shorten(self.prompt)!r}, images={len(self.images)}, "
-            f"resolution={shorten(self.resolution)!r}, num_images={shorten(self.num_images)}, "
-            f"aspect_ratio={shorten(self.aspect_ratio)!r}{extra})"
+            f"KlingO1Request(prompt={prompt!r}, images={len(self.images)}{extra}, "
+            f"resolution={_brief(self.resolution)}, num_images={_brief(self.num_images)}, "
+            f"aspect_ratio={_brief(self.aspect_ratio)})"
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -65,43 +67,80 @@ class KlingO1Request:
         }
         if self.output_format is not None:
             params["output_format"] = self.output_format
+        if self.elements is not None:
+            params["elements"] = self.elements
         return params
 
-    def validate(self, profile: Profile = "qiniu") -> None:
+    def validate(self, profile: Profile = "plain") -> None:
         """Raise KlingValidationError for every broken field rule (images not opened)."""
         found = self._field_violations(profile)
         if found:
             raise KlingValidationError(found)
 
     def prepare(
-        self, profile: Profile = "qiniu", max_body_bytes: int | None = None
+        self, profile: Profile = "plain", body_cap: int = BODY_MAX_BYTES
     ) -> tuple[KlingO1Input, list[PreparedImage]]:
         """Check everything, convert the images, and return the body to send.
 
-        All problems are reported together: fields and every image, in one error. A body
-        over `max_body_bytes` (default: the profile's) has its local images shrunk to fit."""
+        All problems are reported together: fields and every image, in one error. Images
+        are shrunk further when the whole body would exceed `body_cap` bytes."""
         found = self._field_violations(profile)
+        prepared: list[PreparedImage] = []
         broken: list[Violation] = []
-        prepared = [_prepare(src, ("image_urls", i), broken) for i, src in enumerate(self.images)]
-        elements = [
-            _prepare_element(element, i, broken) for i, element in enumerate(self.elements or [])
-        ]
+        for index, source in enumerate(self.images):
+            try:
+                prepared.append(prepare_image(source, index))
+            except KlingImageError as exc:
+                broken += exc.violations
+        elements, element_images = self._prepared_elements(broken)
         if found or broken:
             raise (KlingValidationError if found else KlingImageError)(found + broken)
-        images = [p for p in prepared if p is not None]
-        body: dict[str, Any] = {**self.parameters()}
-        if images or profile not in TEXT_TO_IMAGE:
-            body["image_urls"] = [p.url for p in images]
-        if self.elements is not None:
+        body: dict[str, Any] = self.parameters()
+        if elements is not None:
             body["elements"] = elements
-        limit = BODY_LIMITS[profile] if max_body_bytes is None else max_body_bytes
-        return _fit_body(body, images, limit), images  # type: ignore[return-value]
+        if prepared or "elements" not in body:
+            prepared = _fit_body(body, prepared, body_cap)
+            body["image_urls"] = [p.url for p in prepared]
+        if not prepared and profile == "qiniu":
+            body.pop("image_urls", None)  # a prompt alone: text-to-image
+        return body, prepared + element_images  # type: ignore[return-value]
+
+    def _prepared_elements(
+        self, broken: list[Violation]
+    ) -> tuple[list[dict[str, Any]] | None, list[PreparedImage]]:
+        """`elements` with every image encoded like `image_urls` (problems go to `broken`)."""
+        if self.elements is None:
+            return None, []
+        out: list[dict[str, Any]] = []
+        images: list[PreparedImage] = []
+        for i, element in enumerate(self.elements):
+            encoded: dict[str, Any] = {}
+            for key in ELEMENT_KEYS:
+                if key not in element:
+                    continue
+                many = key == "reference_image_urls"
+                sources = list(element[key]) if many else [element[key]]
+                urls = []
+                for j, source in enumerate(sources):
+                    try:
+                        one = prepare_image(source, j)
+                    except KlingImageError as exc:
+                        loc = ("elements", i, key, j) if many else ("elements", i, key)
+                        broken += [Violation(loc, v.code, v.facts) for v in exc.violations]
+                        continue
+                    images.append(one)
+                    urls.append(one.url)
+                encoded[key] = urls if many else (urls[0] if urls else "")
+            out.append(encoded)
+        return out, images
 
     def _field_violations(self, profile: Profile) -> list[Violation]:
-        body: dict[str, Any] = {**self.parameters(), "image_urls": ["data:" for _ in self.images]}
+        params = self.parameters()
         if self.elements is not None:
-            body["elements"] = _placeholders(self.elements)
-        return check_input(body, profile)
+            params["elements"] = _placeholder_elements(self.elements)
+        if self.images or profile != "qiniu":
+            params["image_urls"] = ["data:" for _ in self.images]
+        return check_input(params, profile)
 
     def with_(self, **changes: Any) -> KlingO1Request:
         """A copy with some fields changed."""
@@ -138,79 +177,66 @@ class KlingO1Request:
         )
 
 
-def _prepare(
-    source: ImageInput, loc: tuple[str | int, ...], broken: list[Violation]
-) -> PreparedImage | None:
-    """One input encoded, or None with its problems added to `broken` at `loc`."""
-    try:
-        return prepare_image(source, loc[-1] if isinstance(loc[-1], int) else 0)
-    except KlingImageError as exc:
-        broken += [replace(v, loc=loc) if loc[0] != "image_urls" else v for v in exc.violations]
-        return None
+def _fit_body(body: dict[str, Any], prepared: list[PreparedImage], cap: int) -> list[PreparedImage]:
+    """The images, shrunk (area in proportion) until the whole JSON body fits `cap` bytes."""
+    import json
+
+    rest = len(json.dumps({**body, "image_urls": []}))
+    for _ in range(4):
+        total = rest + sum(len(p.url) + 4 for p in prepared)
+        if total <= cap:
+            return prepared
+        scale = math.sqrt(0.9 * max(cap - rest, 1) / total)
+        prepared = [_shrunk(p, i, scale) for i, p in enumerate(prepared)]
+    total = rest + sum(len(p.url) + 4 for p in prepared)
+    if total <= cap:
+        return prepared
+    facts: dict[str, object] = {
+        "size_mb": round(total / 2**20, 2),
+        "limit_mb": round(cap / 2**20, 2),
+    }
+    raise KlingValidationError([Violation(("image_urls",), "body_too_large", facts)])
 
 
-def _prepare_element(element: Any, index: int, broken: list[Violation]) -> dict[str, Any]:
-    """An element with its images encoded like `image_urls` (already checked for shape)."""
-    out: dict[str, Any] = {}
-    if "frontal_image_url" in element:
-        p = _prepare(element["frontal_image_url"], ("elements", index, "frontal_image_url"), broken)
-        out["frontal_image_url"] = p.url if p else ""
-    refs = element.get("reference_image_urls")
-    if refs is not None:
-        where = ("elements", index, "reference_image_urls")
-        prepared = [_prepare(src, (*where, j), broken) for j, src in enumerate(refs)]
-        out["reference_image_urls"] = [p.url for p in prepared if p]
-    return out
+def _shrunk(image: PreparedImage, index: int, scale: float) -> PreparedImage:
+    """`image` re-encoded at `scale` of its sides, never below the 300 px rule."""
+    if image.is_remote:
+        return image
+    pixels = open_image(decode_data_uri(image.url)[1], index)
+    scale = max(scale, IMAGE_MIN_SIDE / min(pixels.size))
+    if scale >= 1:
+        return image
+    size = (round(pixels.width * scale), round(pixels.height * scale))
+    smaller = prepare_image(pixels.convert("RGB").resize(size), index)
+    fixes = (*image.fixes, f"shrunk to {size[0]}×{size[1]} so the request body fits")
+    return replace(smaller, fixes=fixes, source_label=image.source_label)
 
 
-def _placeholders(elements: Any) -> Any:
-    """Elements as the rules see them before encoding: every image a `data:` placeholder."""
+def _placeholder_elements(elements: object) -> object:
+    """`elements` with each image input replaced by `data:` (checked later, when encoded)."""
     if not isinstance(elements, list):
         return elements
-    out: list[Any] = []
+    out: list[object] = []
     for element in elements:
-        if not isinstance(element, Mapping) or not set(element) <= ELEMENT_KEYS:
-            out.append(element if not isinstance(element, Mapping) else dict(element))
+        if not isinstance(element, Mapping):
+            out.append(element)
             continue
-        shaped: dict[str, Any] = dict(element)
-        if "frontal_image_url" in shaped:
-            shaped["frontal_image_url"] = "data:"
-        refs = shaped.get("reference_image_urls")
+        copy: dict[str, object] = dict(element)
+        if "frontal_image_url" in copy and copy["frontal_image_url"] is not None:
+            copy["frontal_image_url"] = "data:"
+        refs = copy.get("reference_image_urls")
         if isinstance(refs, (list, tuple)):
-            shaped["reference_image_urls"] = ["data:" for _ in refs]
-        out.append(shaped)
+            copy["reference_image_urls"] = ["data:" for _ in refs]
+        out.append(copy)
     return out
 
 
-def _fit_body(body: dict[str, Any], images: list[PreparedImage], limit: int) -> dict[str, Any]:
-    """`body` with its data: images shrunk until it fits `limit` bytes, or a refusal in words."""
-    for _ in range(4):  # each round aims below the limit; JPEG sizes are not exact
-        total = len(json.dumps(body))
-        local = [i for i, p in enumerate(images) if not p.is_remote]
-        if total <= limit or not local:
-            break
-        scale = math.sqrt(0.9 * limit / total)
-        for i in local:
-            images[i] = _shrunk(images[i], scale, i)
-        body["image_urls"] = [p.url for p in images]
-    total = len(json.dumps(body))
-    if total > limit:
-        facts: dict[str, object] = {
-            "total_mb": round(total / 2**20, 1),
-            "limit_mb": round(limit / 2**20, 1),
-        }
-        raise KlingImageError([Violation(("image_urls",), "body_too_large", facts)])
-    return body
-
-
-def _shrunk(image: PreparedImage, scale: float, index: int) -> PreparedImage:
-    """The same picture `scale` times the size (never under the service's 300 px a side)."""
-    picture = open_image(decode_data_uri(image.url)[1], index)
-    side = min(picture.size)
-    scale = max(scale, IMAGE_MIN_SIDE / side) if side > IMAGE_MIN_SIDE else 1.0
-    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-    if size == picture.size:
-        return image
-    shrunk = prepare_image(picture.convert("RGB").resize(size), index)
-    fixes = (*image.fixes, "shrunk {}x{}→{}x{} to fit the body".format(*picture.size, *size))
-    return replace(shrunk, fixes=fixes, source_label=image.source_label)
+def _brief(value: object) -> str:
+    """repr() that never raises nor floods (a 4,400-digit int, a huge string)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return "<a very large number>"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:39] + "…"

@@ -8,7 +8,6 @@ language); the emulator checks them as the service would (and answers a FastAPI-
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -17,9 +16,9 @@ from PIL import Image
 from ._wire import (
     ASPECT_RATIOS,
     BARE_IMAGE,
+    ELEMENT_REFERENCE,
     ELEMENT_REFERENCES_MAX,
     ELEMENTS,
-    ERRORS_DOC,
     IMAGE_FORMATS,
     IMAGE_MAX_BYTES,
     IMAGE_MAX_RATIO,
@@ -29,15 +28,20 @@ from ._wire import (
     NUM_IMAGES_MIN,
     OUTPUT_FORMATS,
     PROMPT_MAX_CHARS,
-    REFERENCE,
     RESOLUTIONS,
-    SYNC_MODE,
     TEXT_TO_IMAGE,
     Profile,
     ValidationDetail,
-    referenced_elements,
+    near_misses,
     referenced_images,
 )
+
+SCHEMES = ("http://", "https://", "data:")
+FIELDS = ("prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format")
+FAL_FIELDS = ("elements", "sync_mode")
+# fal's specific 422 `type` per rule (PROTOCOL.md); others are `value_error`.
+ERROR_TYPES = {"image_too_small": "image_too_small", "image_bad_ratio": "image_aspect_ratio"}
+ERRORS_DOC = "https://docs.fal.ai/errors"
 
 # Pillow's own bomb guard is a warning up to 2x its limit; a service input never needs more.
 MAX_DECODED_PIXELS = 100_000_000
@@ -59,36 +63,28 @@ class Violation:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
         return out
 
-    def detail(self, specific: bool = False) -> ValidationDetail:
-        """This violation as one entry of a 422 `detail` list (English, like the service).
-
-        `specific`: as fal words them, with the rule's own `type` and a documentation `url`."""
+    def detail(self) -> ValidationDetail:
+        """This violation as one entry of a 422 `detail` list (English, like the service)."""
         from ._i18n import message
 
-        entry: ValidationDetail = {
+        kind = ERROR_TYPES.get(self.code, "value_error")
+        return {
             "loc": ["body", *self.loc],
             "msg": message(f"rule.{self.code}", "en", field=self.field, **self.facts),
-            "type": self.code if specific else "value_error",
+            "type": kind,
+            "url": f"{ERRORS_DOC}#{kind}",
             "ctx": {k: v for k, v in self.facts.items() if isinstance(v, (int, float, str))},
         }
-        if specific:
-            entry["url"] = f"{ERRORS_DOC}#{self.code}"
-        return entry
-
-
-BASE_FIELDS = frozenset(
-    {"prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format"}
-)
-URL_SCHEMES = ("http://", "https://", "data:")
-# Near misses of a reference: `@image1` (lowercase), `<<<image 1>>>`, `<<image_1>>`, `@Image 1`.
-NEAR_MISS = re.compile(
-    r"@image\s*\d+|@Image\s+\d+|<{1,3}\s*image[\s_-]*\d+\s*>{1,3}", re.IGNORECASE
-)
 
 
 def is_url(value: object) -> bool:
-    """http(s) URL or `data:` URI, in any letter case (as the services accept them)."""
-    return isinstance(value, str) and value[:8].lower().startswith(URL_SCHEMES)
+    """An http(s) URL or a data: URI, scheme in any case."""
+    return isinstance(value, str) and value[:8].lower().startswith(SCHEMES)
+
+
+def normal_resolution(value: object) -> object:
+    """`1k` → `1K`: the services accept either case."""
+    return value.upper() if isinstance(value, str) and value.lower() in ("1k", "2k") else value
 
 
 def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[Violation]:
@@ -96,112 +92,132 @@ def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[
     found = _check_prompt(body.get("prompt"))
     urls = body.get("image_urls")
     elements = body.get("elements")
-    count = len(elements) if isinstance(elements, list) else 0
-    if urls is None and profile in TEXT_TO_IMAGE:
+    if profile in TEXT_TO_IMAGE and (urls is None or (isinstance(urls, list) and not urls)):
+        urls = []  # a prompt alone: text-to-image
+    elif not isinstance(urls, list) or (not urls and not elements):
+        code = "images_missing_fal" if profile == "fal" else "images_missing"
+        found.append(Violation(("image_urls",), code))
         urls = []
-    if not isinstance(urls, list) or (not urls and profile not in TEXT_TO_IMAGE):
-        code = "images_required" if isinstance(urls, list) or urls is None else "images_missing"
-        found.append(Violation(("image_urls",), code, {"profile": profile}))
-        urls = []
-    elif len(urls) + count > IMAGES_MAX:
-        total = len(urls) + count
-        code = "images_too_many" if not count else "elements_too_many"
-        facts: dict[str, object] = {
-            "count": total,
-            "limit": IMAGES_MAX,
-            "excess": total - IMAGES_MAX,
-        }
-        found.append(Violation(("image_urls",), code, facts))
-    for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: bounded
+    elif len(urls) > IMAGES_MAX:
+        found.append(
+            Violation(
+                ("image_urls",),
+                "images_too_many",
+                {"count": len(urls), "limit": IMAGES_MAX, "excess": len(urls) - IMAGES_MAX},
+            )
+        )
+    for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: cheap only
         if not is_url(url):
-            found.append(Violation(("image_urls", i), "image_url_scheme", {"value": shorten(url)}))
-    found += _check_elements(elements, profile) if "elements" in body else []
+            found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
+    found += _check_elements(body, len(urls), profile)
     prompt = body.get("prompt")
-    if isinstance(prompt, str) and not any(v.loc == ("image_urls",) for v in found):
+    if isinstance(prompt, str) and isinstance(urls, list) and (urls or elements):
+        count = len(elements) if isinstance(elements, list) else 0
         found += _check_references(prompt, len(urls), count)
     found += _check_choice(body, "resolution", RESOLUTIONS[profile], profile)
     found += _check_choice(body, "aspect_ratio", ASPECT_RATIOS, profile)
     found += _check_choice(body, "output_format", OUTPUT_FORMATS, profile)
-    found += _check_count(body)
-    known = BASE_FIELDS | ({"elements"} if profile in ELEMENTS else set())
-    known |= {"sync_mode"} if profile in SYNC_MODE else set()
-    if "sync_mode" in known and not isinstance(body.get("sync_mode", False), bool):
-        found.append(
-            Violation(("sync_mode",), "sync_mode_type", {"value": shorten(body["sync_mode"])})
-        )
-    for name in sorted(set(body) - known - {"elements"}):
-        found.append(Violation((name,), "unknown_field", {"value": name}))
+    if "num_images" in body:
+        found += _check_count(body["num_images"])
+    known = {*FIELDS, "elements"} | (set(FAL_FIELDS) if profile in ELEMENTS else set())
+    for name in sorted(set(body) - known, key=str)[:20]:
+        found.append(Violation((name,), "unknown_field", {"value": _short(name)}))
     return found
 
 
 def _check_prompt(prompt: object) -> list[Violation]:
-    if not isinstance(prompt, str):
-        if prompt is None:
-            return [Violation(("prompt",), "prompt_missing")]
-        kind = type(prompt).__name__
-        return [Violation(("prompt",), "prompt_not_text", {"value": shorten(prompt), "kind": kind})]
-    if not prompt.strip():
+    if isinstance(prompt, (bytes, bytearray)) or (
+        prompt is not None and not isinstance(prompt, str)
+    ):
+        return [Violation(("prompt",), "prompt_not_text", {"value": _short(prompt)})]
+    if not isinstance(prompt, str) or not prompt.strip():
         return [Violation(("prompt",), "prompt_missing")]
-    found = []
-    bad = next((i for i, ch in enumerate(prompt) if "\ud800" <= ch <= "\udfff"), None)
-    if bad is not None:
-        found.append(Violation(("prompt",), "prompt_surrogate", {"position": bad}))
     if len(prompt) > PROMPT_MAX_CHARS:
-        facts: dict[str, object] = {"length": len(prompt), "limit": PROMPT_MAX_CHARS}
-        found.append(
+        facts = {"length": len(prompt), "limit": PROMPT_MAX_CHARS}
+        return [
             Violation(
                 ("prompt",), "prompt_too_long", {**facts, "excess": len(prompt) - PROMPT_MAX_CHARS}
             )
-        )
-    return found
+        ]
+    bad = next((i for i, c in enumerate(prompt) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        return [Violation(("prompt",), "prompt_surrogate", {"position": bad + 1})]
+    return []
 
 
-def _check_count(body: Mapping[str, object]) -> list[Violation]:
-    if "num_images" not in body:
-        return []
-    count = body["num_images"]
+def _check_count(count: object) -> list[Violation]:
+    facts = {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
     if isinstance(count, bool) or not isinstance(count, int):
-        shown = shorten(repr(count) if isinstance(count, str) else count)
-        facts: dict[str, object] = {"value": shown, "kind": type(count).__name__}
-        return [Violation(("num_images",), "num_images_type", facts)]
+        return [
+            Violation(
+                ("num_images",),
+                "num_images_type",
+                {**facts, "value": _short(repr(count)), "type": type(count).__name__},
+            )
+        ]
     if not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX:
-        facts = {"value": shorten(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
         return [Violation(("num_images",), "num_images_range", facts)]
     return []
 
 
-def _check_elements(elements: object, profile: Profile) -> list[Violation]:
-    """fal's `elements`: each a frontal image and/or up to 3 references, all URLs."""
+def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -> list[Violation]:
+    """fal's `elements`: a list of `{frontal_image_url?, reference_image_urls?: ≤ 3}`."""
+    if "elements" not in body:
+        return []
+    elements = body["elements"]
     if profile not in ELEMENTS:
         return [Violation(("elements",), "elements_unsupported", {"profile": profile})]
     if not isinstance(elements, list):
-        return [Violation(("elements",), "elements_type", {"value": shorten(elements)})]
+        return [Violation(("elements",), "elements_type", {"value": _short(elements)})]
+    if len(elements) + images > IMAGES_MAX:
+        facts: dict[str, object] = {
+            "elements": len(elements),
+            "images": images,
+            "limit": IMAGES_MAX,
+        }
+        return [Violation(("elements",), "elements_too_many", facts)]
     found: list[Violation] = []
     for i, element in enumerate(elements):
-        loc: tuple[str | int, ...] = ("elements", i)
-        if not isinstance(element, dict) or not set(element) <= ELEMENT_KEYS or not element:
-            found.append(Violation(loc, "element_shape", {"value": shorten(element)}))
+        refs = element.get("reference_image_urls", []) if isinstance(element, dict) else None
+        front = element.get("frontal_image_url") if isinstance(element, dict) else None
+        if (
+            not isinstance(element, dict)
+            or set(element) - {"frontal_image_url", "reference_image_urls"}
+            or not isinstance(refs, list)
+            or (front is None and not refs)
+        ):
+            found.append(Violation(("elements", i), "element_shape", {"value": _short(element)}))
             continue
-        refs = element.get("reference_image_urls", [])
-        if not isinstance(refs, list) or len(refs) > ELEMENT_REFERENCES_MAX:
-            size = len(refs) if isinstance(refs, list) else shorten(refs)
-            facts: dict[str, object] = {"count": size, "limit": ELEMENT_REFERENCES_MAX}
-            found.append(Violation((*loc, "reference_image_urls"), "element_references", facts))
-            refs = []
-        urls: list[tuple[str | int, object]] = (
-            [("frontal_image_url", element["frontal_image_url"])]
-            if "frontal_image_url" in element
-            else []
-        )
-        urls += [(j, url) for j, url in enumerate(refs)]
-        for key, url in urls:
-            where = (*loc, key) if isinstance(key, str) else (*loc, "reference_image_urls", key)
+        if len(refs) > ELEMENT_REFERENCES_MAX:
+            counts: dict[str, object] = {"count": len(refs), "limit": ELEMENT_REFERENCES_MAX}
+            found.append(
+                Violation(("elements", i, "reference_image_urls"), "element_references", counts)
+            )
+            continue
+        for loc, url in [(("frontal_image_url",), front)] * (front is not None) + [
+            (("reference_image_urls", j), u) for j, u in enumerate(refs)
+        ]:
             if not is_url(url):
-                found.append(Violation(where, "image_url_scheme", {"value": shorten(url)}))
+                found.append(
+                    Violation(("elements", i, *loc), "image_url_scheme", {"value": _short(url)})
+                )
     return found
 
 
-ELEMENT_KEYS = frozenset({"frontal_image_url", "reference_image_urls"})
+def element_urls(body: Mapping[str, object]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every image URL inside `elements`, with its location (for fetching and checking)."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    elements = body.get("elements")
+    for i, element in enumerate(elements if isinstance(elements, list) else []):
+        if not isinstance(element, dict):
+            continue
+        if isinstance(element.get("frontal_image_url"), str):
+            out.append((("elements", i, "frontal_image_url"), element["frontal_image_url"]))
+        refs = element.get("reference_image_urls")
+        for j, url in enumerate(refs if isinstance(refs, list) else []):
+            if isinstance(url, str):
+                out.append((("elements", i, "reference_image_urls", j), url))
+    return out
 
 
 def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violation]:
@@ -212,18 +228,15 @@ def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violat
             code = "reference_zero" if n < 1 else "reference_out_of_range"
             code = "reference_one_image" if n > 1 and count == 1 else code
             found.append(Violation(("prompt",), code, {"number": n, "count": count}))
-    for n in sorted(set(referenced_elements(prompt))):
-        if not 1 <= n <= elements:
-            found.append(
-                Violation(("prompt",), "element_reference", {"number": n, "count": elements})
-            )
     if BARE_IMAGE.search(prompt) and count != 1:
         found.append(Violation(("prompt",), "reference_bare", {"count": count}))
-    for miss in NEAR_MISS.findall(prompt):
-        if not REFERENCE.fullmatch(miss):
-            digits = re.sub(r"\D", "", miss)
-            facts: dict[str, object] = {"value": shorten(miss), "number": shorten(digits, 12)}
-            found.append(Violation(("prompt",), "reference_near_miss", facts))
+    for n in sorted({int(m) for m in ELEMENT_REFERENCE.findall(prompt)}):
+        if not 1 <= n <= elements:
+            found.append(
+                Violation(("prompt",), "element_out_of_range", {"number": n, "count": elements})
+            )
+    for miss in near_misses(prompt)[:3]:
+        found.append(Violation(("prompt",), "reference_near_miss", {"value": _short(miss)}))
     return found
 
 
@@ -232,18 +245,15 @@ def _check_choice(
 ) -> list[Violation]:
     if name not in body:
         return []
-    value = body[name]
-    if value in allowed:
+    value = normal_resolution(body[name]) if name == "resolution" else body[name]
+    if isinstance(value, str) and value in allowed:
         return []
-    text = value.upper() if isinstance(value, str) else None
-    if name == "resolution" and profile == "qiniu" and text in allowed:
-        return []  # Qiniu documents 1k/2k as accepted
-    code = "resolution_4k" if name == "resolution" and text == "4K" else "choice"
+    code = "resolution_4k" if name == "resolution" and str(value).upper() == "4K" else "choice"
     return [
         Violation(
             (name,),
             code,
-            {"value": shorten(value), "allowed": ", ".join(allowed), "profile": profile},
+            {"value": _short(value), "allowed": ", ".join(allowed), "profile": profile},
         )
     ]
 
@@ -299,12 +309,11 @@ def check_image_size(width: int, height: int, index: int = 0) -> list[Violation]
     return found
 
 
-def shorten(value: object, limit: int = 60) -> str:
-    """`value` for a message, cut to `limit`; never raises (huge ints, broken reprs)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 512:
-        return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+def _short(value: object, limit: int = 60) -> str:
+    if isinstance(value, int) and value.bit_length() > 200:  # repr() of 4,300+ digits raises
+        return f"<a number of about {int(value.bit_length() * 0.30103)} digits>"
     try:
         text = repr(value) if not isinstance(value, str) else value
-    except Exception:  # a repr that raises must not hide the rule it broke
+    except (ValueError, RecursionError):
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"

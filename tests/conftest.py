@@ -89,14 +89,11 @@ def emu() -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
 
 
 @pytest.fixture(scope="module", params=["plain", "qiniu", "fal"])
-def profile_emu(request: pytest.FixtureRequest) -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
-    """A real emulator on loopback, once per service profile (plain, qiniu, fal).
-
-    `profile_emu.options.profile` says which; integration tests that use it run against
-    each service's documented shapes (docs/services.md)."""
+def profiled_emu(request: pytest.FixtureRequest) -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
+    """A real emulator on loopback answering as each service profile in turn (docs/services.md)."""
     from kling_nb import emulator
 
-    with emulator.start(service_time=0.1, workers=2, seed=7, profile=request.param) as handle:
+    with emulator.start(service_time=0.3, workers=2, seed=7, profile=request.param) as handle:
         yield handle
 
 

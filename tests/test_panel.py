@@ -243,7 +243,7 @@ def test_resolution_choices_follow_the_backend_profile() -> None:
     fal = Connection("fal", "queue.fal.run", "k", "fal")
     qiniu = Connection("qiniu", "api.qnaigc.com/queue", "k", "qiniu")
     assert list(EditPanel(fal).widgets.resolution.options) == ["1K", "2K"]
-    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K"]  # no 4K anywhere
+    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K"]  # 4K: guide only
     fal_panel = EditPanel(fal)
     assert "fal" in fal_panel.widgets.badge.value and "billed" in fal_panel.widgets.badge.value
     fal_panel.add_image(photo())

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from .._wire import PROFILES
 from ._queue import FAULT_KINDS, EmulatorOptions
 
-SIGNAL_CHECK = 0.2  # seconds between looks at the stop flag
 # (flag, type, metavar, help); each flag maps to the `EmulatorOptions` field of that name.
 FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--host", str, None, "address to bind"),
@@ -25,15 +24,16 @@ FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--seed", int, "N", "seed of every injected fault and of the pictures"),
     ("--service-jitter", float, "F", "vary each job's duration by up to ±F of it (seeded)"),
     ("--keepalive-interval", float, "S", "seconds between SSE keep-alive comments"),
-    ("--max-body-mb", float, "MB", "answer 413 to a submit body larger than this"),
-    ("--max-data-bytes", int, "B", "data: URI results kept in memory (oldest evicted)"),
+    ("--max-body-mb", float, "MB", "413 to a request body above this size"),
+    ("--data-results-max-mb", float, "MB", "with --result-urls data: evict oldest above this"),
 )
-# (flag, field, help): on/off gateway quirks (docs/services.md), off unless given.
-QUIRKS: tuple[tuple[str, str, str], ...] = (
-    ("--stream-refused", "stream_refused", "answer 400 'SSE streaming not supported' to the status stream"),
-    ("--no-status-logs", "status_logs", "status bodies without the `logs` key"),
-    ("--failed-status", "failed_status", "a failed job's terminal status is named FAILED"),
-    ("--block-urllib-agent", "block_urllib_agent", "403 'error code: 1010' for urllib's agent"),
+# (flag, field, help): gateway quirks any profile can combine.
+SWITCHES: tuple[tuple[str, str, str], ...] = (
+    ("--no-status-stream", "status_stream", "answer 404 to the SSE status stream"),
+    ("--stream-refused", "stream_refused", 'answer 400 {"detail":"SSE streaming not supported"}'),
+    ("--no-status-logs", "status_logs", "status answers never carry logs"),
+    ("--failed-status", "failed_status", "a failed job's status is FAILED, not COMPLETED"),
+    ("--block-urllib", "block_urllib", "403 'error code: 1010' to urllib's user agent"),
 )
 
 
@@ -60,26 +60,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         choices=PROFILES,
         default=defaults.profile,
-        help="answer as the plain protocol, or as Qiniu or fal document it (docs/services.md)",
+        help="answer as the plain protocol, Qiniu or fal document it (docs/services.md)",
     )
     parser.add_argument(
         "--result-ttl",
         type=float,
-        default=defaults.result_ttl,
+        default=None,
         metavar="S",
-        help="seconds a result is kept, then 404 (default: fal 3600, others until evicted)",
+        help="forget results S seconds after completion (fal profile: 3600)",
     )
-    for flag, name, text in QUIRKS:
-        default = getattr(defaults, name)
+    for flag, name, text in SWITCHES:
+        on = getattr(defaults, name)
         parser.add_argument(
-            flag, dest=name, action="store_false" if default else "store_true", help=text
+            flag, dest=name, action="store_false" if on else "store_true", help=text
         )
-    parser.add_argument(
-        "--no-status-stream",
-        dest="status_stream",
-        action="store_false",
-        help="answer 404 to the SSE status stream, like a gateway without it",
-    )
     parser.add_argument(
         "--result-urls", choices=("http", "https", "data"), default=defaults.result_urls
     )
@@ -91,11 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._server import start
 
     args = parse_args(argv)
-    # The handler only sets a flag: an Event.set() there could re-enter a lock the main
-    # thread holds at that moment and deadlock the exit.
-    stopping: list[int] = []
+    stop: list[int] = []  # the handler only appends: no lock, no Event.set(), signal-safe
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+        signal.signal(sig, lambda signum, _frame: stop.append(signum))
     try:
         emulator = start(**vars(args))
     except (ValueError, OSError, RuntimeError) as exc:
@@ -110,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        while not stopping:
-            time.sleep(SIGNAL_CHECK)
+        while not stop:
+            time.sleep(0.2)
     return 0
 
 

@@ -5,17 +5,18 @@ Choices where fal's behaviour is not documented (kept here so tests and docs agr
   (fal-client raises on it and does not retry);
 - result of a cancelled job: 400 `{"detail": ..., "error_type": "cancelled"}`;
 - unknown request id: 404 `{"detail": ...}` (cancel: 404 `{"status": "NOT_FOUND"}`);
-- the status stream is never faulted; faults hit status polls and results only.
+- the status stream is never faulted; faults hit status polls and results only;
+- a result past its kept time (`result_ttl`): 404 saying it expired.
+Profiles (`plain`, `qiniu`, `fal`) and gateway quirks: docs/services.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import json
 import mimetypes
-import random
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,26 +30,21 @@ from starlette.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
-    PlainTextResponse,
     Response,
     StreamingResponse,
 )
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from .._wire import ENDPOINT
+from .._wire import ENDPOINT, SubmitResponse
 from ._queue import SAFE_NAME, EmulatorOptions, Job, JobQueue, RenderModel
 
-# A too-large body is still read (and dropped) up to this many times the cap, so the
-# client gets its 413 instead of a broken pipe; beyond it the connection is closed.
-DRAIN_FACTOR = 4
-# Structure limits checked on the raw body before it is parsed: a valid input has a
-# handful of containers and at most a few thousand separators (the prompt's commas).
-MAX_CONTAINERS = 256
-MAX_SEPARATORS = 8192
-MAX_DEPTH = 8
-JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-QINIU_ID_DIGITS = 19
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_JSON_DEPTH = 32  # the model input nests 4 deep (elements); deeper is refused unparsed
+MAX_JSON_OBJECTS = 1000  # the input has 1 + up to 10 elements; more is refused mid-parse
+# A too-large body is still read (and dropped) up to here, so the client gets its 413
+# instead of a broken pipe; beyond it the connection is closed.
+DRAIN_LIMIT = 4 * MAX_BODY_BYTES
 ENDPOINTS = (ENDPOINT,)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 TRUE_FLAGS, FALSE_FLAGS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -155,25 +151,25 @@ class _Api:
         self.queue = queue
         self.public_url = public_url
         self.files_url = files_url
+        self._ids = itertools.count(1_700_000_000_000)
 
     async def submit(self, request: Request) -> Response:
-        denied = self._deny(request)
+        denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
         endpoint = request.path_params["endpoint"].strip("/")
         if endpoint not in ENDPOINTS:
             detail = f"Application {endpoint!r} not found: this emulator serves {ENDPOINT} only."
             return JSONResponse({"detail": detail}, 404)
-        cap = self.queue.options.max_body_mb
-        raw = await _read_body(request, int(cap * 2**20))
+        limit_mb = min(MAX_BODY_BYTES / 2**20, self.queue.options.max_body_mb)
+        raw = await _read_body(request, int(limit_mb * 2**20))
         if raw is None:
-            detail = f"Request body is larger than {cap:g} MB. Shrink the images."
+            detail = f"Request body is larger than {limit_mb:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
-        body, problem = _parse_body(raw)
-        del raw  # up to the body cap in size: not kept while the job is queued
+        body, problem = _parse(raw)
+        del raw  # up to the body cap in size: not kept while the job waits in the queue
         if problem is not None:
             return _unprocessable(["body"], problem)
-        assert body is not None
         webhook = request.query_params.get("fal_webhook")
         problem = _webhook_problem(webhook) if webhook is not None else None
         if problem is not None:
@@ -214,17 +210,16 @@ class _Api:
             start_timeout=timeout,
         )
         base = f"{public}/queue/{endpoint}/requests/{rid}"
-        answer: dict[str, object] = {
+        qiniu = self.queue.options.profile == "qiniu"
+        answer: SubmitResponse = {
             "request_id": rid,
             "response_url": base,
             "status_url": base + "/status",
-            "cancel_url": base + "/cancel",
+            "cancel_url": "" if qiniu else base + "/cancel",  # as Qiniu's documented examples
             "status": "IN_QUEUE",
-            "queue_position": self.queue.position(job) if job.state == "IN_QUEUE" else 0,
         }
-        if self.queue.options.profile == "qiniu":  # as Qiniu's documented examples answer
-            answer["cancel_url"] = ""
-            del answer["queue_position"]
+        if not qiniu:
+            answer["queue_position"] = self.queue.position(job) if job.state == "IN_QUEUE" else 0
         if self.queue.faults.drop_submit():
             self.queue.totals["submit_drops"] += 1
             self.queue.record_fault("submit", "drop")
@@ -232,25 +227,17 @@ class _Api:
         return JSONResponse(answer, headers={"x-fal-request-id": rid})
 
     def _new_id(self) -> str:
-        """A UUID, or for Qiniu an id like its documented `qimage-root-<digits>`."""
+        """A UUID, or on the qiniu profile an id shaped like Qiniu's (`qimage-root-<digits>`)."""
         if self.queue.options.profile != "qiniu":
             return str(uuid.uuid4())
-        digits = f"{time.time_ns()}{random.randrange(10**6):06d}"
-        return f"qimage-root-{digits[:QINIU_ID_DIGITS]}"
-
-    def _deny(self, request: Request) -> Response | None:
-        """The user-agent filter (a gateway quirk), then the key check of the profile."""
-        agent = request.headers.get("user-agent", "")
-        if self.queue.options.block_urllib_agent and agent.startswith("Python-urllib/"):
-            return PlainTextResponse("error code: 1010", 403)
-        return _deny(request, bearer=self.queue.options.profile == "qiniu")
+        return f"qimage-root-{next(self._ids)}{uuid.uuid4().int % 10**9:09d}"
 
     async def status(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["status_polls"] += 1
         if job is not None:
             job.status_polls += 1
-        early = self._fault(request, "status") or self._deny(request)
+        early = self._fault(request, "status") or _deny(request, self.queue.options)
         if early is not None:
             return early
         with_logs = _flag(request.query_params.get("logs"))
@@ -259,7 +246,7 @@ class _Api:
         if job is None:
             return _no_request(request)
         body = self.queue.status_body(job, with_logs)
-        code = 202 if body["status"] in ("IN_QUEUE", "IN_PROGRESS") else 200
+        code = 200 if body["status"] in ("COMPLETED", "FAILED") else 202
         return JSONResponse(body, code, headers={"x-fal-request-id": job.request_id})
 
     async def stream(self, request: Request) -> Response:
@@ -267,15 +254,15 @@ class _Api:
         self.queue.totals["status_streams"] += 1
         if job is not None:
             job.status_streams += 1
-        denied = self._deny(request)
+        denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
-        if self.queue.options.stream_refused:  # seen on gateways without SSE (PROTOCOL.md)
-            return JSONResponse({"detail": "SSE streaming not supported"}, 400)
         if not self.queue.options.status_stream:
             # As a gateway that never heard of the stream would (PROTOCOL.md: unverified
             # whether Qiniu's serves it): clients must fall back to polling.
             return JSONResponse({"detail": "Not Found"}, 404)
+        if self.queue.options.stream_refused:  # as some gateways answer (PROTOCOL.md)
+            return JSONResponse({"detail": "SSE streaming not supported"}, 400)
         with_logs = _flag(request.query_params.get("logs"))
         if with_logs is None:
             return _unprocessable(["query", "logs"], "Use true/false or 1/0.")
@@ -286,22 +273,17 @@ class _Api:
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
     async def _events(self, job: Job, with_logs: bool) -> AsyncIterator[str]:
-        """One `data:` line per change, a keep-alive comment when idle, closed after COMPLETED.
-
-        On the fal profile each event carries only the log lines not sent before."""
-        incremental = self.queue.options.profile == "fal"
-        last: dict[str, object] | None = None
-        sent = 0
+        """One `data:` line per change, a keep-alive comment when idle, closed after COMPLETED."""
+        last, sent = "", 0
+        only_new = self.queue.options.profile == "fal"  # fal sends each log line once
         while True:
             changed = job.changed
-            body = self.queue.status_body(job, with_logs, since=sent if incremental else 0)
-            new_lines = body.get("logs") or []
-            view = {k: v for k, v in body.items() if k != "logs" or not incremental}
-            if view != last or (incremental and new_lines):
-                yield f"data: {json.dumps(body, separators=(',', ':'), ensure_ascii=False)}\n\n"
-                last = view
-                sent += len(new_lines) if incremental else 0
-            if body["status"] not in ("IN_QUEUE", "IN_PROGRESS"):
+            body = self.queue.status_body(job, with_logs, sent if only_new else 0)
+            text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+            if text != last:
+                yield f"data: {text}\n\n"
+                last, sent = text, len(job.logs) if only_new else 0
+            if body["status"] in ("COMPLETED", "FAILED"):
                 return
             try:
                 await asyncio.wait_for(changed.wait(), self.queue.options.keepalive_interval)
@@ -311,7 +293,7 @@ class _Api:
     async def cancel(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["cancels"] += 1
-        denied = self._deny(request)
+        denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
         if job is None:
@@ -325,17 +307,11 @@ class _Api:
     async def result(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["results"] += 1
-        early = self._fault(request, "result") or self._deny(request)
+        early = self._fault(request, "result") or _deny(request, self.queue.options)
         if early is not None:
             return early
         if job is None:
             return _no_request(request)
-        if self.queue.expired(job):
-            detail = (
-                f"Request {job.request_id} not found: its result expired "
-                f"{self.queue.options.result_lifetime:g} s after it completed."
-            )
-            return JSONResponse({"detail": detail}, 404)
         rid = job.request_id
         if job.state != "COMPLETED":
             detail = (
@@ -361,9 +337,7 @@ class _Api:
         prefix = request.path_params["prefix"]
         if job is None or prefix not in (job.endpoint, job.endpoint.rsplit("/", 1)[0]):
             return None
-        if request.url.path.endswith(("/status", "/stream")) and self.queue.expired(job):
-            return None  # forgotten, like a result past its lifetime
-        return job
+        return None if self.queue.expired(job) else job
 
     def _fault(self, request: Request, route: str) -> Response | None:
         kind = self.queue.faults.response()
@@ -389,11 +363,15 @@ def _fault_response(kind: str, request_id: str, route: str) -> Response:
     return JSONResponse(body, code, headers=headers)
 
 
-def _deny(request: Request, bearer: bool = False) -> Response | None:
-    """401 unless `Authorization: Key <something>` (or `Bearer`, when allowed); never echoed."""
+def _deny(request: Request, options: EmulatorOptions) -> Response | None:
+    """403 to a blocked user agent; 401 unless `Key <key>` (or `Bearer` on qiniu); never echoed."""
+    agent = request.headers.get("user-agent", "")
+    if options.block_urllib and agent.startswith("Python-urllib/"):
+        return Response("error code: 1010", 403, media_type="text/plain")  # Qiniu's firewall
     value = request.headers.get("authorization", "").strip()
     scheme, _, key = value.partition(" ")
-    if scheme.lower() in (("key", "bearer") if bearer else ("key",)) and key.strip():
+    schemes = ("key", "bearer") if options.profile == "qiniu" else ("key",)
+    if scheme.lower() in schemes and key.strip():
         return None
     if not value:
         why = "No Authorization header."
@@ -405,7 +383,10 @@ def _deny(request: Request, bearer: bool = False) -> Response | None:
 
 def _no_request(request: Request) -> Response:
     rid, prefix = request.path_params["request_id"], request.path_params["prefix"]
-    detail = f"Request {rid} not found for {prefix} (unknown id, or forgotten by the emulator)."
+    detail = (
+        f"Request {rid} not found for {prefix} (unknown id, or its result expired and was "
+        "forgotten: results are kept for a limited time)."
+    )
     return JSONResponse({"detail": detail}, 404)
 
 
@@ -458,54 +439,46 @@ def _aliases(url: str) -> set[str]:
     return names
 
 
-def _parse_body(raw: bytes | bytearray) -> tuple[dict[str, object] | None, str | None]:
-    """The JSON object, or why not; structure limits come first, checked without parsing."""
-    strings = raw.count(b'"') // 2
-    if strings > MAX_SEPARATORS:  # counted before anything is allocated per item
-        return None, (
-            f"The body holds about {strings} strings; an input has at most {MAX_SEPARATORS}. "
-            "Send one request per input."
-        )
-    skeleton = JSON_STRING.sub(b'""', raw)  # strings out: what is left is the structure
-    containers = max(
-        skeleton.count(b"[") + skeleton.count(b"{"), skeleton.count(b"]") + skeleton.count(b"}")
-    )
-    separators = skeleton.count(b",")
-    if containers > MAX_CONTAINERS or separators > MAX_SEPARATORS:
-        return None, (
-            f"The body holds {containers} lists/objects and {separators} items; an input has "
-            f"at most {MAX_CONTAINERS} and {MAX_SEPARATORS} (10 images, 9 outputs). "
-            "Send one request per input."
-        )
+def _parse(raw: bytes | bytearray) -> tuple[dict[str, object], str | None]:
+    """The JSON object of a submit, or why not; depth is checked before parsing."""
     depth = deepest = 0
-    for byte in skeleton.translate(None, bytes(set(range(256)) - set(b"[]{}"))):
+    for byte in raw.translate(None, _NOT_BRACKETS):  # brackets in strings count too: harmless
         depth += 1 if byte in b"[{" else -1
         deepest = max(deepest, depth)
-    if deepest > MAX_DEPTH:
-        return None, f"The body nests {deepest} levels deep; an input nests at most {MAX_DEPTH}."
+    if deepest > MAX_JSON_DEPTH:
+        return {}, f"The body nests {deepest} levels deep; the limit is {MAX_JSON_DEPTH}."
+    made = itertools.count(1)
+
+    def counted(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if next(made) > MAX_JSON_OBJECTS:  # stop early: each object costs memory to build
+            raise ValueError(f"more than {MAX_JSON_OBJECTS} JSON objects")
+        return dict(pairs)
+
     try:
-        body = json.loads(raw)
-    except RecursionError:
-        body = None
+        body = json.loads(raw, object_pairs_hook=counted)
     except ValueError as exc:
-        if "digits" in str(exc):  # Python's int-conversion limit, met by a 4,300+ digit number
-            return None, "A number in the body has more than 4300 digits; no input field needs one."
-        body = None
+        if "JSON objects" in str(exc):
+            return {}, f"The body holds {exc}; the model input needs a few."
+        why = "a number is too long" if "digits" in str(exc) else "it is not valid JSON"
+        return {}, f"The body must be a JSON object (the model input); {why}."
     if not isinstance(body, dict):
-        return None, "The body must be a JSON object (the model input)."
+        return {}, "The body must be a JSON object (the model input)."
     return body, None
 
 
-async def _read_body(request: Request, limit: int) -> bytearray | None:
-    """The body, or None when it exceeds `limit` (read and dropped, so a 413 can follow)."""
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytearray | None:
+    """The body, or None when it exceeds the limit (read and dropped, so a 413 can follow)."""
     declared = request.headers.get("content-length", "")
     too_big = declared.isdigit() and int(declared) > limit
-    body = bytearray()  # one buffer, not chunks plus their join: half the peak
+    body = bytearray()  # one buffer, not chunks plus their join: a third less at the peak
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         too_big = too_big or size > limit
-        if size > DRAIN_FACTOR * limit:
+        if size > DRAIN_LIMIT:
             break
         if not too_big:
             body += chunk

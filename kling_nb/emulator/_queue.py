@@ -27,10 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
-from .._rules import Violation, check_image_bytes, check_input, is_url
+from .._rules import (
+    Violation,
+    check_image_bytes,
+    check_input,
+    element_urls,
+    is_url,
+    normal_resolution,
+)
 from .._wire import (
-    ERRORS_DOC,
-    FAL_RESULT_TTL,
+    IMAGE_MAX_BYTES,
     PROFILES,
     LogEntry,
     LogLevel,
@@ -53,6 +59,9 @@ FailureKind = Literal["422", "503", "504"]
 FAULT_KINDS = ("429", "502-ingress", "503-ingress", "502", "503", "drop")
 FAILURE_KINDS: tuple[FailureKind, ...] = ("422", "503", "504")
 
+ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
+FAL_RESULT_TTL = 3600.0  # fal keeps results about an hour (its queue docs)
+COUNT_CODES = ("images_too_many", "elements_too_many")  # refused before any per-item work
 PIXELS_1K = 1024 * 1024  # `service_time` is the duration of one image of this many pixels
 FAULT_LOG_MAX = 1000
 # File and folder names the emulator writes and serves: no dots first, no separators.
@@ -82,18 +91,20 @@ class EmulatorOptions:
     status_stream: bool = True  # False: a gateway without the SSE status stream (404)
     max_jobs: int = 10_000
     webhook_attempts: int = 4
-    # Gateway quirks, combinable with any profile (docs/services.md).
-    stream_refused: bool = False  # 400 {"detail": "SSE streaming not supported"}
-    status_logs: bool = True  # False: status bodies never carry the `logs` key
-    failed_status: bool = False  # a failed job's terminal status is named FAILED
-    max_body_mb: float = 64.0  # 413 above this many MB
-    block_urllib_agent: bool = False  # 403 `error code: 1010` for `Python-urllib/…`
-    result_ttl: float | None = None  # seconds a result is kept; None: the profile's default
-    max_data_bytes: int = 512 * 2**20  # data: URI results kept in memory, oldest evicted
+    # Results are forgotten (404) this many seconds after completion; None: the profile's
+    # documented keep (fal about 1 h; the others keep them while the emulator runs).
+    result_ttl: float | None = None
+    # --- gateway quirks, any profile ---
+    stream_refused: bool = False  # 400 {"detail":"SSE streaming not supported"} to the stream
+    status_logs: bool = True  # False: status answers never carry `logs`
+    failed_status: bool = False  # True: a failed job's status is FAILED, not COMPLETED
+    max_body_mb: float = 64.0  # 413 above this many MB of request body
+    block_urllib: bool = False  # 403 `error code: 1010` to urllib's user agent
+    data_results_max_mb: float = 256.0  # result_urls=data: oldest results evicted above this
 
     @property
-    def result_lifetime(self) -> float | None:
-        """Seconds a completed job is kept (fal: about an hour); None: until evicted."""
+    def ttl(self) -> float | None:
+        """Seconds a result is kept after completion, or None for as long as it runs."""
         if self.result_ttl is not None:
             return self.result_ttl
         return FAL_RESULT_TTL if self.profile == "fal" else None
@@ -113,8 +124,10 @@ class EmulatorOptions:
             raise ValueError("service_time must be ≥ 0 and keepalive_interval > 0 (seconds).")
         if self.profile not in PROFILES:
             raise ValueError(f"profile = {self.profile!r} must be one of {', '.join(PROFILES)}.")
-        if not self.max_body_mb > 0 or (self.result_ttl is not None and self.result_ttl < 0):
-            raise ValueError("max_body_mb must be > 0 and result_ttl ≥ 0 (seconds).")
+        if self.result_ttl is not None and self.result_ttl <= 0:
+            raise ValueError(f"result_ttl = {self.result_ttl!r} must be > 0 seconds.")
+        if self.max_body_mb <= 0 or self.data_results_max_mb <= 0:
+            raise ValueError("max_body_mb and data_results_max_mb must be > 0.")
         if self.result_urls not in ("http", "https", "data"):
             raise ValueError(f"result_urls = {self.result_urls!r} must be http, https or data.")
         if self.max_jobs < 1 or self.webhook_attempts < 1:
@@ -194,9 +207,9 @@ class Failure:
         return {"loc": loc, "msg": msg, "type": kind, "url": f"{ERRORS_DOC}#{kind}"}
 
 
-def validation_failure(violations: Sequence[Violation], specific: bool = False) -> Failure:
-    """A 422 result listing every broken rule (`specific`: fal's rule types and doc urls)."""
-    details = [v.detail(specific) for v in violations]
+def validation_failure(violations: Sequence[Violation]) -> Failure:
+    """A 422 result listing every broken rule."""
+    details = [v.detail() for v in violations]
     return Failure(422, details[0]["msg"], "validation_error", details)
 
 
@@ -250,9 +263,9 @@ class Job:
     status_polls: int = 0
     status_streams: int = 0
     num_images: int = 1
-    billed_images: int = 0  # outputs of a completed job: what a service bills
-    planned_seconds: float | None = None  # service time drawn for it (jitter included)
-    data_bytes: int = 0  # size of the data: URIs its output holds in memory
+    billed_images: int = 0
+    output_bytes: int = 0
+    planned_seconds: float | None = None  # the drawn service time: compared, never timed
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -323,7 +336,7 @@ class Inspection:
 TOTALS = (
     "submits", "status_polls", "status_streams", "results", "cancels", "faults",
     "submit_drops", "jobs_completed", "jobs_failed", "webhooks_delivered", "webhook_failures",
-    "billed_images", "results_expired", "results_evicted",
+    "billed_images", "results_expired",
 )  # fmt: skip
 
 
@@ -358,6 +371,7 @@ class JobQueue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._http: httpx.AsyncClient | None = None
+        self._data_bytes = 0  # sizes of data: URI results held, for result_urls=data
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -436,50 +450,40 @@ class JobQueue:
         """0-based place among waiting jobs."""
         return self._waiting.index(job)
 
-    def status_body(self, job: Job, with_logs: bool, since: int = 0) -> dict[str, Any]:
-        """The status object as PROTOCOL.md shapes it, then as the profile and quirks change it.
-
-        `since`: the first log entry to include (a fal stream sends only new lines)."""
-        logs = job.logs[since:] if with_logs else None
-        body: dict[str, Any]
-        if job.state == "IN_QUEUE":
-            body = {"status": "IN_QUEUE", "queue_position": self.position(job), "logs": logs}
-        elif job.state == "IN_PROGRESS":
-            body = {"status": "IN_PROGRESS", "logs": logs}
-        else:
-            body = self._completed_body(job, logs)
-        profile = self.options.profile
-        if not self.options.status_logs or (profile == "qiniu" and not with_logs):
-            del body["logs"]  # Qiniu's documented example has none unless asked
-        return body
-
-    def _completed_body(self, job: Job, logs: list[LogEntry] | None) -> dict[str, Any]:
+    def status_body(self, job: Job, with_logs: bool, logs_from: int = 0) -> StatusBody:
+        """The status object as the profile shapes it (PROTOCOL.md, and its last section)."""
+        body: StatusBody = {"status": job.state}
+        if job.state == "IN_QUEUE" and self.options.profile != "qiniu":
+            body["queue_position"] = self.position(job)
+        if self.options.status_logs and (with_logs or self.options.profile != "qiniu"):
+            body["logs"] = list(job.logs[logs_from:]) if with_logs else None
+        if job.state != "COMPLETED":
+            return body
         took = (job.completed_at or 0.0) - (job.started_at or job.completed_at or 0.0)
-        body: StatusBody = {
-            "status": "COMPLETED",
-            "logs": logs,
-            "metrics": {"inference_time": round(took, 3)},
-        }
+        body["metrics"] = {"inference_time": round(took, 3)}
         if job.failure is not None:
             body["error"] = job.failure.error
             body["error_type"] = job.failure.error_type
             if self.options.failed_status and job.failure is not CANCELLED:
-                return {**body, "status": "FAILED"}
+                body["status"] = "FAILED"
         elif self.options.profile == "qiniu" and job.output is not None:
-            return {**body, "result": job.output}  # Qiniu carries the output inline
-        return dict(body)
+            body["result"] = job.output
+        return body
 
     def expired(self, job: Job) -> bool:
-        """True once a completed job is past the result lifetime (it is then forgotten)."""
-        ttl = self.options.result_lifetime
+        """Whether the job's result is past the kept time (then it is forgotten)."""
+        ttl = self.options.ttl
         if ttl is None or job.completed_at is None or self._clock() - job.completed_at < ttl:
             return False
-        self._forget(job.request_id)
+        self.forget(job.request_id)
         self.totals["results_expired"] += 1
         return True
 
-    def _forget(self, request_id: str) -> None:
-        self.jobs.pop(request_id, None)
+    def forget(self, request_id: str) -> None:
+        """Drop a finished job and its files."""
+        job = self.jobs.pop(request_id, None)
+        if job is not None:
+            self._data_bytes -= job.output_bytes
         shutil.rmtree(self.files_dir / request_id, ignore_errors=True)
 
     def cancel(self, job: Job) -> None:
@@ -543,7 +547,7 @@ class JobQueue:
         if found.violations:
             for v in found.violations:
                 self._log(job, "ERROR", v.detail()["msg"])
-            self._finish(job, validation_failure(found.violations, self.options.profile == "fal"))
+            self._finish(job, validation_failure(found.violations))
             return
         self._log(
             job, "INFO", f"Decoded {len(found.images)} input image(s): {', '.join(found.summary)}"
@@ -554,6 +558,8 @@ class JobQueue:
         """Render while the service time passes; the job ends at the later of the two."""
         prompt, params = job.body["prompt"], _params(job.body, self.options.seed)
         model = self._load_model()
+        if not images:  # text-to-image: the model starts from a canvas drawn from the seed
+            images = [_canvas(params["seed"])]
         w, h = model.output_size(params["resolution"], params["aspect_ratio"], images[0].size)
         duration = self.options.service_time * job.num_images * (w * h) / PIXELS_1K
         duration *= self.faults.service_factor()
@@ -590,30 +596,43 @@ class JobQueue:
         from PIL import Image
 
         found = check_input(body, self.options.profile)
-        if any(v.code in ("images_too_many", "elements_too_many") for v in found):
-            return Inspection(found, [], [])  # per-request limits first: no per-item work
+        if any(v.code in COUNT_CODES or v.loc[0] == "elements" for v in found):
+            return Inspection(found, [], [])  # no per-item work for a request refused whole
+        urls = body.get("image_urls")
+        located: list[tuple[tuple[str | int, ...], object]] = [
+            (("image_urls", i), url) for i, url in enumerate(urls if isinstance(urls, list) else [])
+        ]
         images: list[Image.Image] = []
         summary: list[str] = []
-        for loc, url in _input_urls(body):
+        for loc, url in located + list(element_urls(body)):
             if not is_url(url):
                 continue  # check_input already reported it
-            data, problem = self._fetch(url, 0)
-            broken = [problem] if problem is not None else check_image_bytes(data or b"", 0)
-            found += [replace(v, loc=loc) for v in broken]
-            if not broken and loc[0] == "image_urls":
-                img = Image.open(io.BytesIO(data or b""))
+            assert isinstance(url, str)
+            data, problem = self._fetch(url, loc)
+            if problem is not None:
+                found.append(problem)
+                continue
+            assert data is not None
+            broken = [replace(v, loc=loc) for v in check_image_bytes(data)]
+            found += broken
+            if not broken:
+                img = Image.open(io.BytesIO(data))
                 img.load()
                 images.append(img)
                 summary.append(f"{img.width}×{img.height} {img.format}")
-        if not found and not images:  # text-to-image: the emulated model paints on a canvas
-            images.append(Image.linear_gradient("L").resize((1024, 1024)).convert("RGB"))
-            summary.append("none (text-to-image, a blank canvas)")
         return Inspection(found, images if not found else [], summary)
 
-    def _fetch(self, url: str, index: int) -> tuple[bytes | None, Violation | None]:
+    def _fetch(self, url: str, loc: tuple[str | int, ...]) -> tuple[bytes | None, Violation | None]:
         """Bytes of a data: URI, an own file or a bundled sample; never a network fetch."""
-        loc: tuple[str | int, ...] = ("image_urls", index)
         if url[:5].lower() == "data:":
+            # Known before decoding: base64 holds 3 bytes per 4 characters, less its padding.
+            size = (len(url) - url.find(",") - 1) * 3 // 4 - url.endswith("=") - url.endswith("==")
+            if size > IMAGE_MAX_BYTES:  # refused without a decoded copy of tens of MB
+                facts: dict[str, object] = {
+                    "size_mb": round(size / 2**20, 1),
+                    "limit_mb": IMAGE_MAX_BYTES // 2**20,
+                }
+                return None, Violation(loc, "image_too_many_bytes", facts)
             try:
                 return decode_data_uri(url)[1], None
             except ValueError:
@@ -670,17 +689,20 @@ class JobQueue:
             name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
             if name in names:
                 name = f"{i + 1}_{name}"
-            if self.options.result_urls == "data" or job.body.get("sync_mode") is True:
-                url = data_uri(img.data, img.content_type)  # fal's sync_mode: inline output
+            names.add(name)
+            if self.options.result_urls == "data":
+                url = data_uri(img.data, img.content_type)
             else:
                 (folder / name).write_bytes(img.data)
                 url = job.file_base + name
-            names.add(name)
             entry: dict[str, object] = {"url": url, "content_type": img.content_type}
             if self.options.profile != "qiniu":  # Qiniu documents url and content_type only
-                entry.update(
-                    file_name=name, file_size=len(img.data), width=img.width, height=img.height
-                )
+                entry |= {
+                    "file_name": name,
+                    "file_size": len(img.data),
+                    "width": img.width,
+                    "height": img.height,
+                }
             output.append(entry)
         return output
 
@@ -695,12 +717,12 @@ class JobQueue:
         job.failure, job.output = failure, output
         job.body = {}  # inputs can be tens of MB of data: URIs; they are not needed any more
         self.totals["jobs_failed" if failure else "jobs_completed"] += 1
-        if failure is None and output is not None:
-            images = output.get("images")
-            job.billed_images = len(images) if isinstance(images, list) else 0
+        if output is not None:
+            job.billed_images = len(output.get("images") or [])  # type: ignore[arg-type]
             self.totals["billed_images"] += job.billed_images
             if self.options.result_urls == "data":
-                job.data_bytes = len(json.dumps(output))
+                job.output_bytes = len(json.dumps(output))
+                self._data_bytes += job.output_bytes
         if failure is not None and failure is not CANCELLED:
             self._log(job, "ERROR", f"Request failed: {failure.error}")
         job.touch()
@@ -708,22 +730,20 @@ class JobQueue:
             self._notify(job, "OK", payload=output)
         else:
             self._notify(job, "ERROR", payload={"detail": failure.webhook_detail()}, error=failure)
-        self._evict(keep=job)
+        self._evict(keep=job.request_id)
 
-    def _evict(self, keep: Job) -> None:
-        """Forget the oldest finished jobs beyond `max_jobs`, or beyond `max_data_bytes`."""
+    def _evict(self, keep: str) -> None:
+        """Forget the oldest finished jobs beyond `max_jobs` or `data_results_max_mb`
+        (never `keep`, the one just finished: its client has yet to fetch it)."""
         excess = len(self.jobs) - self.options.max_jobs
-        held = sum(j.data_bytes for j in self.jobs.values())
-        for rid, job in list(self.jobs.items()):
-            if excess <= 0 and held <= self.options.max_data_bytes:
-                return
-            if job.state != "COMPLETED" or job is keep:
-                continue
-            if excess <= 0:
-                self.totals["results_evicted"] += 1
+        cap = self.options.data_results_max_mb * 2**20
+        if excess <= 0 and self._data_bytes <= cap:
+            return
+        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED" and r != keep]:
+            if excess <= 0 and self._data_bytes <= cap:
+                break
+            self.forget(rid)
             excess -= 1
-            held -= job.data_bytes
-            self._forget(rid)
 
     def _log(self, job: Job, level: LogLevel, message: str) -> None:
         stamp = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat()
@@ -799,36 +819,31 @@ class JobQueue:
             job.status_streams = 0
 
 
-def _input_urls(body: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """Every input URL of a body already checked, with its `loc`: images, then elements'."""
-    found: list[tuple[tuple[str | int, ...], str]] = [
-        (("image_urls", i), url) for i, url in enumerate(body.get("image_urls") or [])
-    ]
-    if not isinstance(body.get("image_urls") or [], list):
-        found = []
-    elements = body.get("elements")
-    for i, element in enumerate(elements if isinstance(elements, list) else []):
-        if not isinstance(element, dict):
-            continue
-        if "frontal_image_url" in element:
-            found.append((("elements", i, "frontal_image_url"), element["frontal_image_url"]))
-        refs = element.get("reference_image_urls", [])
-        for j, url in enumerate(refs if isinstance(refs, list) else []):
-            found.append((("elements", i, "reference_image_urls", j), url))
-    return found
-
-
 def _params(body: dict[str, Any], seed: int) -> dict[str, Any]:
     # Seeded by the request itself: the same request draws the same pictures, whatever
     # order it arrives in (so concurrent batches, and notebooks, are reproducible).
     digest = hashlib.sha256(f"{seed}:{json.dumps(body, sort_keys=True)}".encode()).digest()
     return {
-        "resolution": str(body.get("resolution", "1K")).upper(),  # Qiniu accepts 1k/2k
+        "resolution": normal_resolution(body.get("resolution", "1K")),
         "aspect_ratio": body.get("aspect_ratio", "auto"),
         "num_images": body.get("num_images", 1),
         "output_format": body.get("output_format", "png"),
         "seed": int.from_bytes(digest[:6], "big"),
     }
+
+
+def _canvas(seed: int) -> Image.Image:
+    """A 1024×1024 two-colour gradient, the same for the same seed."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
+    gradient = Image.linear_gradient("L").resize((1024, 1024))
+    return Image.composite(
+        Image.new("RGB", (1024, 1024), bottom),
+        Image.new("RGB", (1024, 1024), top),
+        gradient,
+    )
 
 
 def _plan_line(params: dict[str, Any], size: tuple[int, int]) -> str:

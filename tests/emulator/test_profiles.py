@@ -1,159 +1,195 @@
-"""Each service profile answers as that service documents it, through a real server on loopback."""
+"""Each service profile answers as that service documents (PROTOCOL.md, last section),
+through the real fal_client and a real emulator on loopback."""
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
+import fal_client
 import httpx
 import pytest
 
-from .conftest import AUTH, ENDPOINT, Api, SmallModel, body, wait_for
+from kling_nb.emulator import Emulator, start
+
+from .conftest import AUTH, GUIDE_URL, body, image_uri
+
+APP = "fal-ai/kling-image/o1"
 
 
-def _http(emu: Any) -> httpx.Client:
-    return httpx.Client(base_url=emu.url, verify=emu.ssl_context(), trust_env=False)
+def _http(emu: Emulator, auth: dict[str, str] = AUTH) -> httpx.Client:
+    return httpx.Client(base_url=emu.url, headers=auth, verify=emu.ssl_context(), timeout=10)
 
 
-def _submit(http: httpx.Client, payload: dict[str, Any], headers: dict[str, str] = AUTH) -> Any:
-    response = http.post(f"/queue/{ENDPOINT}", json=payload, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
+def _done(emu: Emulator, status_url: str, auth: dict[str, str] = AUTH) -> dict[str, Any]:
+    """The last status of the stream (the emulator closes it at the end)."""
+    last: dict[str, Any] = {}
+    with _http(emu, auth) as http, http.stream("GET", status_url + "/stream") as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                last = json.loads(line[6:])
+    return last
 
 
-def _done(http: httpx.Client, sub: dict[str, Any], logs: bool = True) -> dict[str, Any]:
-    def completed() -> Any:
-        answer = http.get(sub["status_url"], params={"logs": logs}, headers=AUTH).json()
-        return (
-            answer if answer["status"] != "IN_PROGRESS" and answer["status"] != "IN_QUEUE" else None
-        )
-
-    result: dict[str, Any] = wait_for(completed)
-    return result
-
-
-def test_plain_profile_is_the_protocol_of_protocol_md(fal: Callable[..., Any]) -> None:
-    client, emu = fal(profile="plain")
-    handle = client.submit(ENDPOINT, arguments=body())
-    uuid.UUID(handle.request_id)
-    output = handle.get()
-    assert set(output["images"][0]) == {
-        "url", "content_type", "file_name", "file_size", "width", "height"
-    }  # fmt: skip
+def _result(emu: Emulator, response_url: str) -> Any:
+    """GET the result directly: fal_client 1.0.3's `result()` polls status first and
+    raises KeyError('logs') on Qiniu's documented COMPLETED status (a client must cope)."""
     with _http(emu) as http:
-        sub = _submit(http, body())
-        assert sub["cancel_url"].endswith("/cancel") and "queue_position" in sub
-        assert "logs" in _done(http, sub, logs=False)
+        return http.get(response_url).json()
 
 
-def test_qiniu_profile_answers_in_qiniu_shapes(fal: Callable[..., Any]) -> None:
+def test_unmodified_fal_client_trips_over_qinius_documented_status(fal: Any) -> None:
     client, emu = fal(profile="qiniu")
-    handle = client.submit(ENDPOINT, arguments=body())
-    assert re.fullmatch(r"qimage-root-\d+", handle.request_id)
-    # fal_client 1.0.3 needs `logs` in every status: with Qiniu's documented shape only a
-    # status asked with logs parses (kling_nb's own parser is lenient).
-    for _ in handle.iter_events(with_logs=True, interval=0.02):
-        pass
-    with pytest.raises(KeyError):
-        handle.status(with_logs=False)
-    with _http(emu) as http:
-        output = http.get(handle.response_url, headers=AUTH).json()
-        assert [set(image) for image in output["images"]] == [{"url", "content_type"}]
-        sub = _submit(http, body())
-        assert sub["cancel_url"] == "" and "queue_position" not in sub
-        quiet = _done(http, sub, logs=False)
-        assert "logs" not in quiet and quiet["status"] == "COMPLETED"
-        assert quiet["result"] == http.get(sub["response_url"], headers=AUTH).json()
-        assert _done(http, sub, logs=True)["logs"]
+    handle = client.submit(APP, arguments=body())
+    _done(emu, handle.status_url)
+    with pytest.raises(KeyError, match="logs"):
+        handle.status()  # why kling_nb parses statuses itself, leniently
 
 
-def test_qiniu_profile_accepts_bearer_and_lowercase_resolution(fal: Callable[..., Any]) -> None:
-    _, emu = fal(profile="qiniu")
+def test_qiniu_submit_has_empty_cancel_url_no_position_and_a_non_uuid_id(fal: Any) -> None:
+    client, emu = fal(profile="qiniu", service_time=5.0, workers=1)
+    first = client.submit(APP, arguments=body())
+    handle = client.submit(APP, arguments=body(prompt="second"))
+    assert handle.cancel_url == ""
+    assert handle.request_id.startswith("qimage-root-")
+    with pytest.raises(ValueError):
+        uuid.UUID(handle.request_id)
     with _http(emu) as http:
-        sub = _submit(http, body(resolution="2k"), {"Authorization": "Bearer tok-1"})
-        answer = _done(http, sub)
-        assert "error" not in answer, answer
-        assert answer["result"]["images"][0]["content_type"] == "image/png"
+        queued = http.get(handle.status_url).json()
+        submit = http.post(f"/queue/{APP}", json=body()).json()
+        http.put(handle.status_url.replace("/status", "/cancel"))
+        http.put(first.status_url.replace("/status", "/cancel"))
+    assert queued == {"status": "IN_QUEUE"}  # no queue_position, no logs unless asked
+    assert "queue_position" not in submit and submit["cancel_url"] == ""
+
+
+def test_qiniu_completed_status_carries_the_result_inline_with_url_and_type_only(
+    fal: Any,
+) -> None:
+    client, emu = fal(profile="qiniu")
+    handle = client.submit(APP, arguments=body(resolution="1k"))
+    status = _done(emu, handle.status_url)
+    assert status["status"] == "COMPLETED" and "logs" not in status
+    images = status["result"]["images"]
+    assert [set(i) for i in images] == [{"url", "content_type"}]
+    assert _result(emu, handle.response_url) == status["result"]
+    with _http(emu) as http:
+        asked = http.get(handle.status_url, params={"logs": "1"}).json()
+    assert asked["logs"] and asked["logs"][-1]["message"].startswith("Stored 1 image")
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_qiniu_accepts_bearer_and_key_other_profiles_key_only(profile: str) -> None:
+    bearer = {"Authorization": "Bearer sk-test"}
+    with start(profile=profile, service_time=0.01) as emu, _http(emu, bearer) as http:
+        answer = http.post(f"/queue/{APP}", json=body())
+        with_key = http.post(f"/queue/{APP}", json=body(), headers=AUTH)
+    assert answer.status_code == (200 if profile == "qiniu" else 401)
+    assert with_key.status_code == 200 and "sk-test" not in answer.text
+
+
+def test_qiniu_runs_a_prompt_without_images_as_text_to_image(fal: Any) -> None:
+    client, emu = fal(profile="qiniu")
+    handle = client.submit(APP, arguments={"prompt": "a watercolor lighthouse"})
+    status = _done(emu, handle.status_url)
+    assert "error" not in status, status
+    assert _result(emu, handle.response_url)["images"][0]["content_type"] == "image/png"
 
 
 @pytest.mark.parametrize("profile", ["plain", "fal"])
-def test_bearer_is_refused_outside_qiniu(fal: Callable[..., Any], profile: str) -> None:
-    _, emu = fal(profile=profile)
+def test_other_profiles_refuse_a_prompt_without_images(fal: Any, profile: str) -> None:
+    client, emu = fal(profile=profile)
+    handle = client.submit(APP, arguments={"prompt": "a watercolor lighthouse"})
+    _done(emu, handle.status_url)
+    with pytest.raises(fal_client.client.FalClientHTTPError) as exc:
+        client.result(APP, handle.request_id)
+    detail = exc.value.response.json()["detail"][0]
+    assert exc.value.status_code == 422 and detail["loc"] == ["body", "image_urls"]
+    if profile == "fal":
+        assert "Qiniu" in detail["msg"]  # says where text-to-image is documented
+
+
+def test_fal_runs_elements_and_a_bare_image_reference(fal: Any) -> None:
+    client, emu = fal(profile="fal")
+    element = {"frontal_image_url": image_uri(), "reference_image_urls": [GUIDE_URL]}
+    arguments = body(prompt="@Image meets @Element1", elements=[element], sync_mode=False)
+    out = client.subscribe(APP, arguments=arguments)
+    assert set(out["images"][0]) >= {"url", "content_type", "width", "height", "file_name"}
+    assert emu.stats()["totals"]["billed_images"] == 1
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu"])
+def test_elements_are_refused_where_the_schema_lacks_them(fal: Any, profile: str) -> None:
+    client, emu = fal(profile=profile)
+    arguments = body(elements=[{"frontal_image_url": GUIDE_URL}])
+    handle = client.submit(APP, arguments=arguments)
+    _done(emu, handle.status_url)
+    detail = _result(emu, handle.response_url)["detail"][0]
+    assert detail["loc"] == ["body", "elements"] and "fal" in detail["msg"]
+
+
+def test_fal_422_details_carry_loc_msg_a_specific_type_and_url(fal: Any) -> None:
+    client, emu = fal(profile="fal")
+    handle = client.submit(APP, arguments=body(image_urls=[image_uri((200, 400))]))
+    _done(emu, handle.status_url)
+    with pytest.raises(fal_client.client.FalClientHTTPError) as exc:
+        client.result(APP, handle.request_id)
+    detail = exc.value.response.json()["detail"][0]
+    assert detail["loc"] == ["body", "image_urls", 0]
+    assert detail["type"] == "image_too_small"
+    assert detail["url"].endswith("#image_too_small") and "300" in detail["msg"]
+
+
+def test_fal_stream_events_carry_only_new_log_lines(fal: Any) -> None:
+    _, emu = fal(profile="fal", service_time=0.2)
     with _http(emu) as http:
-        response = http.post(
-            f"/queue/{ENDPOINT}", json=body(), headers={"Authorization": "Bearer tok-1"}
-        )
-        assert response.status_code == 401
+        sub = http.post(f"/queue/{APP}", json=body(num_images=2)).json()
+        with http.stream("GET", sub["status_url"] + "/stream", params={"logs": "1"}) as r:
+            events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+        everything = http.get(sub["status_url"], params={"logs": "1"}).json()["logs"]
+    streamed = [entry for event in events for entry in event["logs"]]
+    assert streamed == everything  # each line once, in order, none missing
+    assert len(events) > 2
 
 
-def test_fal_profile_422_details_carry_a_specific_type_and_url(fal: Callable[..., Any]) -> None:
-    _, emu = fal(profile="fal")
+def test_plain_stream_events_repeat_all_logs_so_far(fal: Any) -> None:
+    _, emu = fal()
     with _http(emu) as http:
-        sub = _submit(http, body(num_images=12))
-        _done(http, sub)
-        detail = http.get(sub["response_url"], headers=AUTH).json()["detail"][0]
-        assert detail["loc"] == ["body", "num_images"] and detail["msg"]
-        assert detail["type"] != "value_error" and detail["url"].endswith("#" + detail["type"])
+        sub = http.post(f"/queue/{APP}", json=body()).json()
+        with http.stream("GET", sub["status_url"] + "/stream", params={"logs": "1"}) as r:
+            events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    counts = [len(e["logs"]) for e in events]
+    assert counts == sorted(counts) and counts[-1] > counts[0]
 
 
-def test_fal_profile_stream_events_carry_only_new_log_lines(fal: Callable[..., Any]) -> None:
-    _, emu = fal(profile="fal", service_time=0.3)
-    with _http(emu) as http:
-        sub = _submit(http, body(num_images=2))
-        seen: list[str] = []
-        events = 0
-        with http.stream(
-            "GET", sub["status_url"] + "/stream", params={"logs": 1}, headers=AUTH
-        ) as r:
-            for line in r.iter_lines():
-                if line.startswith("data:"):
-                    events += 1
-                    seen += [entry["message"] for entry in json.loads(line[5:])["logs"] or []]
-        everything = [e["message"] for e in _done(http, sub)["logs"]]
-        assert events > 2 and seen == everything  # each line once, in order
-
-
-def test_fal_results_expire_after_the_ttl_and_then_answer_404(make_api: Callable[..., Api]) -> None:
+def test_fal_results_expire_after_the_ttl_and_then_answer_404(make_api: Any) -> None:
     now = [1000.0]
-    api = make_api(profile="fal", model=SmallModel(), clock=lambda: now[0], result_ttl=60)
-    sub = api.submit()
+    api = make_api(profile="fal", clock=lambda: now[0])
+    sub = api.submit(body())
     assert api.result(sub).status_code == 200
-    now[0] += 59
-    assert api.client.get(sub["response_url"], headers=AUTH).status_code == 200
-    now[0] += 2
-    expired = api.client.get(sub["response_url"], headers=AUTH)
-    assert expired.status_code == 404 and "expired" in expired.json()["detail"]
+    assert api.queue.options.ttl == 3600.0  # fal's documented keep, about an hour
+    now[0] += 3601
+    gone = api.result(sub)
+    assert gone.status_code == 404 and "expired" in gone.json()["detail"]
     assert api.status(sub).status_code == 404
     assert api.queue.stats()["totals"]["results_expired"] == 1
 
 
-def test_fal_profile_keeps_results_about_an_hour_by_default() -> None:
-    from kling_nb.emulator import EmulatorOptions
-
-    assert EmulatorOptions(profile="fal").result_lifetime == 3600
-    assert EmulatorOptions(profile="qiniu").result_lifetime is None
-
-
-def test_profile_fixture_runs_a_real_job(profile_emu: Any) -> None:
-    with _http(profile_emu) as http:
-        sub = _submit(http, body(num_images=2))
-        answer = _done(http, sub)
-        assert answer["status"] == "COMPLETED" and "error" not in answer
-        request = profile_emu.stats()["requests"][sub["request_id"]]
-        assert request["billed_images"] == 2
+def test_result_ttl_is_an_option_of_any_profile(make_api: Any) -> None:
+    now = [1000.0]
+    api = make_api(result_ttl=5.0, clock=lambda: now[0])
+    sub = api.submit(body())
+    assert api.result(sub).status_code == 200
+    now[0] += 4
+    assert api.result(sub).status_code == 200
+    now[0] += 2
+    assert api.result(sub).status_code == 404
 
 
-def test_fal_sync_mode_returns_data_uris(fal: Callable[..., Any]) -> None:
-    client, _ = fal(profile="fal")
-    output = client.submit(ENDPOINT, arguments=body(sync_mode=True)).get()
-    assert output["images"][0]["url"].startswith("data:image/png;base64,")
-
-
-@pytest.mark.parametrize("profile", ["plain", "qiniu"])
-def test_sync_mode_is_unknown_outside_fal(make_api: Callable[..., Api], profile: str) -> None:
-    api = make_api(profile=profile)
-    sub = api.submit(body(sync_mode=True))
-    assert api.result(sub).json()["detail"][0]["loc"] == ["body", "sync_mode"]
+def test_the_profiled_fixture_serves_each_profile(profiled_emu: Emulator) -> None:
+    with _http(profiled_emu) as http:
+        sub = http.post(f"/queue/{APP}", json=body()).json()
+    profile = profiled_emu.options.profile
+    assert (sub["cancel_url"] == "") == (profile == "qiniu")
+    assert _done(profiled_emu, sub["status_url"])["status"] == "COMPLETED"

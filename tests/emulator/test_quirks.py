@@ -1,4 +1,4 @@
-"""Each gateway quirk, served by a real emulator on loopback (any profile can combine them)."""
+"""Gateway quirks, each an option any profile can combine, each through a real server."""
 
 from __future__ import annotations
 
@@ -6,119 +6,126 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import fal_client
 import httpx
 import pytest
 
-from kling_nb._wire import data_uri
+from .conftest import AUTH, body, image_uri
 
-from .conftest import AUTH, ENDPOINT, body, wait_for
+APP = "fal-ai/kling-image/o1"
 
 
 def _http(emu: Any) -> httpx.Client:
-    return httpx.Client(base_url=emu.url, verify=emu.ssl_context(), trust_env=False)
+    return httpx.Client(base_url=emu.url, headers=AUTH, verify=emu.ssl_context(), timeout=10)
 
 
-def _submit(http: httpx.Client, payload: dict[str, Any] | None = None) -> Any:
-    response = http.post(f"/queue/{ENDPOINT}", json=payload or body(), headers=AUTH)
-    assert response.status_code == 200, response.text
-    return response.json()
+def _finish(http: httpx.Client, status_url: str) -> None:
+    """Wait for the end by polling with a long-poll-free loop bounded in attempts."""
+    for _ in range(2000):
+        state = http.get(status_url).json()["status"]
+        if state in ("COMPLETED", "FAILED"):
+            return
+    raise AssertionError("the job did not end")
 
 
-def _final(http: httpx.Client, sub: dict[str, Any]) -> dict[str, Any]:
-    def done() -> Any:
-        answer = http.get(sub["status_url"], params={"logs": 1}, headers=AUTH).json()
-        return answer if answer["status"] not in ("IN_QUEUE", "IN_PROGRESS") else None
-
-    final: dict[str, Any] = wait_for(done)
-    return final
-
-
-def test_stream_absent_is_a_404(fal: Callable[..., Any]) -> None:
-    _, emu = fal(status_stream=False)
+def test_absent_status_stream_answers_404_and_polling_still_works(fal: Any) -> None:
+    client, emu = fal(status_stream=False, profile="qiniu")
     with _http(emu) as http:
-        sub = _submit(http)
-        assert http.get(sub["status_url"] + "/stream", headers=AUTH).status_code == 404
+        sub = http.post(f"/queue/{APP}", json=body()).json()
+        assert http.get(sub["status_url"] + "/stream").status_code == 404
+        _finish(http, sub["status_url"])
+        assert http.get(sub["response_url"]).status_code == 200
 
 
-def test_stream_refused_is_a_400_with_the_gateways_words(fal: Callable[..., Any]) -> None:
-    _, emu = fal(stream_refused=True, profile="qiniu")
+def test_refused_status_stream_answers_400_with_the_gateways_words(fal: Any) -> None:
+    client, emu = fal(stream_refused=True)
+    handle = client.submit(APP, arguments=body())
     with _http(emu) as http:
-        sub = _submit(http)
-        refused = http.get(sub["status_url"] + "/stream", headers=AUTH)
-        assert refused.status_code == 400
-        assert refused.json() == {"detail": "SSE streaming not supported"}
+        answer = http.get(handle.status_url + "/stream")
+    assert answer.status_code == 400
+    assert answer.json() == {"detail": "SSE streaming not supported"}
+    assert client.result(APP, handle.request_id)["images"]  # polling is unaffected
 
 
-def test_status_without_logs_breaks_fal_client_polling(fal: Callable[..., Any]) -> None:
-    client, emu = fal(status_logs=False)
-    handle = client.submit(ENDPOINT, arguments=body())
+def test_status_without_logs_even_when_asked(fal: Any) -> None:
+    _, emu = fal(status_logs=False)
     with _http(emu) as http:
-        final = _final(http, {"status_url": handle.status_url})
-        assert "logs" not in final and final["status"] == "COMPLETED"
-    with pytest.raises(KeyError):  # fal_client 1.0.3 needs the key; kling_nb must not
-        handle.status(with_logs=True)
+        sub = http.post(f"/queue/{APP}", json=body()).json()
+        _finish(http, sub["status_url"])
+        status = http.get(sub["status_url"], params={"logs": "1"}).json()
+    assert status["status"] == "COMPLETED" and "logs" not in status
 
 
-def test_failed_jobs_end_with_a_failed_status(fal: Callable[..., Any]) -> None:
-    _, emu = fal(failed_status=True, profile="qiniu")
+def test_failed_status_is_terminal_and_carries_the_error(fal: Any) -> None:
+    client, emu = fal(failed_status=True, profile="fal")
     with _http(emu) as http:
-        sub = _submit(http, body(num_images=12))
-        final = _final(http, sub)
-        assert final["status"] == "FAILED" and "num_images" in final["error"]
-        ok = _final(http, _submit(http))
-        assert ok["status"] == "COMPLETED"
+        sub = http.post(f"/queue/{APP}", json=body(prompt="")).json()
+        _finish(http, sub["status_url"])
+        answer = http.get(sub["status_url"])
+        lines = []
+        with http.stream("GET", sub["status_url"] + "/stream") as r:
+            lines = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "FAILED" and "prompt" in answer.json()["error"]
+    assert lines[-1]["status"] == "FAILED"  # the stream ends on it too
 
 
-def test_body_size_cap_is_a_413(fal: Callable[..., Any]) -> None:
-    client, emu = fal(max_body_mb=0.5)
-    big = data_uri(bytes(600_000), "image/png")  # 800 kB on the wire: over the cap
-    with pytest.raises(fal_client.client.FalClientHTTPError) as caught:
-        client.submit(ENDPOINT, arguments=body(image_urls=[big]))
-    assert caught.value.status_code == 413 and "0.5 MB" in str(caught.value)
-    client.submit(ENDPOINT, arguments=body())  # a small one passes
+def test_failed_status_leaves_successes_completed(fal: Any) -> None:
+    client, _ = fal(failed_status=True)
+    assert client.subscribe(APP, arguments=body())["images"]
 
 
-def test_urllib_agent_is_refused_with_error_code_1010(fal: Callable[..., Any]) -> None:
-    client, emu = fal(block_urllib_agent=True)
-    context = ssl.create_default_context(cafile=emu.ca_cert)
+def test_body_size_cap_answers_413_to_fal_client(fal: Any) -> None:
+    client, emu = fal(max_body_mb=0.005)
+    big = body(image_urls=[image_uri((1200, 1200))])
+    assert len(json.dumps(big)) > 0.005 * 2**20
+    with pytest.raises(fal_client.client.FalClientHTTPError) as exc:
+        client.submit(APP, arguments=big)
+    assert exc.value.status_code == 413 and "0.005 MB" in str(exc.value.message)
+    assert client.submit(APP, arguments=body()).request_id  # small bodies pass
+
+
+def test_user_agent_filter_answers_urllib_with_error_code_1010(fal: Any) -> None:
+    client, emu = fal(block_urllib=True)
+    context = ssl.create_default_context(cafile=emu.ca_bundle)
     request = urllib.request.Request(
-        f"{emu.url}/queue/{ENDPOINT}",
-        data=json.dumps(body()).encode(),
-        headers={**AUTH, "Content-Type": "application/json"},
+        f"{emu.url}/queue/{APP}", data=json.dumps(body()).encode(), headers=AUTH
     )
-    with pytest.raises(urllib.error.HTTPError) as caught:
+    with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, context=context, timeout=10)
-    assert caught.value.code == 403 and caught.value.read() == b"error code: 1010"
-    assert client.submit(ENDPOINT, arguments=body()).request_id  # fal-client's agent passes
+    assert exc.value.code == 403 and exc.value.read() == b"error code: 1010"
+    assert client.subscribe(APP, arguments=body())["images"]  # fal-client's agent passes
 
 
-def test_stats_count_billed_images_per_request_and_in_total(fal: Callable[..., Any]) -> None:
-    client, emu = fal()
-    three = client.submit(ENDPOINT, arguments=body(num_images=3))
-    two = client.submit(ENDPOINT, arguments=body(num_images=2))
-    refused = client.submit(ENDPOINT, arguments=body(num_images=2, resolution="4K"))
-    for handle in (three, two):
-        handle.get()
+def test_quirks_combine_with_a_profile(fal: Any) -> None:
+    _, emu = fal(profile="qiniu", stream_refused=True, status_logs=False, failed_status=True)
     with _http(emu) as http:
-        _final(http, {"status_url": refused.status_url})
+        sub = http.post(f"/queue/{APP}", json=body(prompt="")).json()
+        assert http.get(sub["status_url"] + "/stream").status_code == 400
+        _finish(http, sub["status_url"])
+        status = http.get(sub["status_url"], params={"logs": "1"}).json()
+    assert status["status"] == "FAILED" and "logs" not in status and sub["cancel_url"] == ""
+
+
+def test_billed_images_count_outputs_of_completed_jobs_only(fal: Any) -> None:
+    client, emu = fal()
+    two = client.submit(APP, arguments=body(num_images=2))
+    refused = client.submit(APP, arguments=body(prompt=""))
+    assert len(client.result(APP, two.request_id)["images"]) == 2
+    with pytest.raises(fal_client.client.FalClientHTTPError):
+        client.result(APP, refused.request_id)
     stats = emu.stats()
-    per = {rid: facts["billed_images"] for rid, facts in stats["requests"].items()}
-    assert per == {three.request_id: 3, two.request_id: 2, refused.request_id: 0}
-    assert stats["totals"]["billed_images"] == 5
+    assert stats["totals"]["billed_images"] == 2
+    assert stats["requests"][two.request_id]["billed_images"] == 2
+    assert stats["requests"][refused.request_id]["billed_images"] == 0
 
 
-def test_every_quirk_has_a_cli_flag_mapping_to_its_start_keyword() -> None:
-    from kling_nb.emulator import EmulatorOptions
-    from kling_nb.emulator.__main__ import parse_args
-
-    argv = ["--profile", "qiniu", "--stream-refused", "--no-status-logs", "--failed-status"]
-    argv += ["--block-urllib-agent", "--max-body-mb", "3", "--result-ttl", "5"]
-    options = EmulatorOptions(**vars(parse_args(argv)))
-    assert (options.profile, options.stream_refused, options.status_logs) == ("qiniu", True, False)
-    assert (options.failed_status, options.block_urllib_agent) == (True, True)
-    assert (options.max_body_mb, options.result_lifetime) == (3.0, 5.0)
-    assert EmulatorOptions(**vars(parse_args([]))) == EmulatorOptions()  # plain, no quirks
+def test_data_results_are_evicted_by_total_size(fal: Any) -> None:
+    client, emu = fal(result_urls="data", data_results_max_mb=0.001)
+    first = client.submit(APP, arguments=body())
+    client.result(APP, first.request_id)
+    second = client.subscribe(APP, arguments=body(prompt="pixel art"))
+    assert second["images"][0]["url"].startswith("data:")
+    assert first.request_id not in emu.stats()["requests"]  # the older result made room
