@@ -264,6 +264,7 @@ class Job:
     status_streams: int = 0
     num_images: int = 1
     billed_images: int = 0
+    inline: bool = False  # output held as data: URIs (result_urls=data, or sync_mode)
     output_bytes: int = 0
     planned_seconds: float | None = None  # the drawn service time: compared, never timed
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -680,6 +681,8 @@ class JobQueue:
         params: dict[str, Any],
     ) -> list[dict[str, object]]:
         """Render, then store the files (or make data: URIs); the output's `images` list."""
+        # fal's sync_mode asks for the output inline, as data: URIs, whatever the server mode.
+        job.inline = self.options.result_urls == "data" or job.body.get("sync_mode") is True
         rendered = model.render(images, prompt, **params)
         folder = self.files_dir / job.request_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -690,7 +693,7 @@ class JobQueue:
             if name in names:
                 name = f"{i + 1}_{name}"
             names.add(name)
-            if self.options.result_urls == "data":
+            if job.inline:
                 url = data_uri(img.data, img.content_type)
             else:
                 (folder / name).write_bytes(img.data)
@@ -720,7 +723,7 @@ class JobQueue:
         if output is not None:
             job.billed_images = len(output.get("images") or [])  # type: ignore[arg-type]
             self.totals["billed_images"] += job.billed_images
-            if self.options.result_urls == "data":
+            if job.inline:
                 job.output_bytes = len(json.dumps(output))
                 self._data_bytes += job.output_bytes
         if failure is not None and failure is not CANCELLED:
@@ -804,7 +807,11 @@ class JobQueue:
             "totals": dict(self.totals),
             "faults_by_kind": dict(self.faults_by_kind),
             "fault_log": list(self.fault_log),
-            "queue": {"waiting": len(self._waiting), "running": self._running},
+            "queue": {
+                "waiting": len(self._waiting),
+                "running": self._running,
+                "data_bytes": self._data_bytes,  # data: URI results held in memory
+            },
             "options": asdict(self.options),
             "requests": {rid: job.stats() for rid, job in self.jobs.items()},
         }
