@@ -3,8 +3,8 @@
 The notebook runs in fresh kernels (nbclient), offline like `notebooks/regenerate.py`,
 against an emulator in its own process reached the way a user with a key reaches a
 service (`FAL_QUEUE_RUN_HOST` + `FAL_KEY`), so the journal and replays apply. Each cell's
-wall time, submits and billed images (the emulator's `billed_images` per request where it
-counts them, else the output images of each completed request) are measured, per kind:
+wall time, submits and billed images (the emulator's `billed_images` per request) are
+measured, per kind:
 
 - `guide`: the guide's own `fal_client` cells, which bypass kling_nb and pay every time;
 - `kling_nb`: `kling_nb.edit` / `run_fal_task` cells, replayed the second time;
@@ -53,10 +53,8 @@ def kind_of(source: str) -> str:
 
 
 def billed_images(facts: dict[str, Any]) -> int:
-    """What the emulator bills for one request: its own count, else a completed job's images."""
-    if facts.get("state") != "COMPLETED":
-        return 0
-    return int(facts.get("billed_images", facts.get("num_images") or 0))
+    """What the emulator billed for one request."""
+    return int(facts.get("billed_images") or 0)
 
 
 def run_notebook(emu: EmulatorProcess, home: Path, folder: Path) -> list[dict[str, Any]]:

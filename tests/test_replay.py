@@ -79,11 +79,13 @@ def test_replay_across_two_processes_sharing_a_home(emu, home: Path, tmp_path: P
         )
         return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
-    before = submits(emu)
+    before, billed = submits(emu), emu.stats()["totals"]["billed_images"]
     first, _ = run()
     assert submits(emu) == before + 1
+    assert emu.stats()["totals"]["billed_images"] == billed + 1
     second, said = run()
     assert submits(emu) == before + 1  # nothing sent the second time
+    assert emu.stats()["totals"]["billed_images"] == billed + 1  # nothing billed
     assert second == first  # the same request's pictures, byte for byte
     assert f"Replayed from request {first['request_id']}" in said and "fresh=True" in said
     rows = journal_for(home).entries()
