@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._batch import BatchResult, request_grid, run_batch
 from ._config import Connection, connect
+from ._doctor import doctor
 from ._errors import (
     KlingCancelledError,
     KlingConfigError,
@@ -29,12 +30,11 @@ from ._request import KlingO1Request
 from ._results import EditResult, ResultImage
 from ._resume import resume
 from ._tasks import Job, edit, run_fal_task
+from ._version import __version__
 from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
     from .panel import EditPanel
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BatchResult",
@@ -57,6 +57,7 @@ __all__ = [
     "ResultImage",
     "__version__",
     "connect",
+    "doctor",
     "edit",
     "history",
     "request_grid",
