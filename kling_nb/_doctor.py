@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+import certifi
 import httpx
 
 from ._config import FAL_HOST, QINIU_HOST, Settings
@@ -81,16 +82,14 @@ def doctor(
     if not chosen:
         return DoctorReport(kind, target, (Finding("key", "fail", message("doctor.no_key")),))
     remember_secret(chosen)
-    verify: ssl.SSLContext | bool = True
-    if settings.ca_bundle:
-        verify = ssl.create_default_context(cafile=settings.ca_bundle)
+    # The CAs fal-client's httpx would trust: SSL_CERT_FILE from `env`, else certifi's.
+    verify = ssl.create_default_context(cafile=settings.ca_bundle or certifi.where())
     from fal_client.client import USER_AGENT
 
     headers = {"Authorization": f"Key {chosen}", "User-Agent": USER_AGENT}
     with httpx.Client(verify=verify, headers=headers, timeout=timeout) as client:
-        status, findings = _checks(client, f"https://{target}/{APP}/requests/{uuid.uuid4()}", variable)
-        if status is not None:
-            findings.append(_clock(status, clock))
+        url = f"https://{target}/{APP}/requests/{uuid.uuid4()}"
+        findings = _checks(client, url, variable, clock)
     return DoctorReport(kind, target, tuple(findings))
 
 
@@ -113,14 +112,15 @@ def _target(
 
 
 def _checks(
-    client: httpx.Client, base: str, variable: str
-) -> tuple[httpx.Response | None, list[Finding]]:
-    """reachable → tls → key → stream → cancel; after a failure the rest are skipped."""
+    client: httpx.Client, base: str, variable: str, clock: Callable[[], float]
+) -> list[Finding]:
+    """reachable → tls → key → stream → cancel → clock; after a failure the rest are skipped."""
     started = time.monotonic()
     try:
         status = client.get(f"{base}/status", params={"logs": "false"})
     except httpx.HTTPError as exc:
-        return None, _unreachable(exc, base)
+        return _unreachable(exc, base)
+    clock_finding = _clock(status, clock())  # now, while its Date header is fresh
     netloc = status.url.netloc.decode()
     ms = (time.monotonic() - started) * 1000
     found = [Finding("reachable", "ok", message("doctor.reachable", netloc=netloc, ms=round(ms)))]
@@ -128,9 +128,8 @@ def _checks(
     key = _key(status, variable)
     found.append(key)
     if key.status == "fail":
-        return status, found + [_skipped("stream"), _skipped("cancel")]
-    found += [_stream(client, base, status), _cancel(client, base)]
-    return status, found
+        return found + [_skipped("stream"), _skipped("cancel")]
+    return found + [_stream(client, base, status), _cancel(client, base), clock_finding]
 
 
 def _unreachable(exc: httpx.HTTPError, base: str) -> list[Finding]:
@@ -141,7 +140,9 @@ def _unreachable(exc: httpx.HTTPError, base: str) -> list[Finding]:
             Finding("reachable", "ok", message("doctor.reachable_no_tls", netloc=netloc)),
             Finding("tls", "fail", message("doctor.tls_failed", reason=reason)),
         ] + [_skipped(c) for c in ("key", "stream", "cancel")]
-    return [Finding("reachable", "fail", message("doctor.unreachable", netloc=netloc, reason=reason))]
+    return [
+        Finding("reachable", "fail", message("doctor.unreachable", netloc=netloc, reason=reason))
+    ]
 
 
 def _is_tls(exc: BaseException) -> bool:
@@ -173,10 +174,16 @@ def _key(status: httpx.Response, variable: str) -> Finding:
         return Finding("key", "fail", message("doctor.ua_refused"))
     if code in (401, 403):
         detail = _detail(status)
-        return Finding("key", "fail", message("doctor.key_refused", status=code, detail=detail, variable=variable))
+        return Finding(
+            "key",
+            "fail",
+            message("doctor.key_refused", status=code, detail=detail, variable=variable),
+        )
     if code in (400, 404, 422) or status.is_success:
         return Finding("key", "ok", message("doctor.key_ok", status=code))
-    return Finding("key", "warn", message("doctor.key_unclear", status=code, detail=_detail(status)))
+    return Finding(
+        "key", "warn", message("doctor.key_unclear", status=code, detail=_detail(status))
+    )
 
 
 def _stream(client: httpx.Client, base: str, status: httpx.Response) -> Finding:
@@ -200,20 +207,23 @@ def _cancel(client: httpx.Client, base: str) -> Finding:
     try:
         answer = client.put(f"{base}/cancel")
     except httpx.HTTPError as exc:
-        return Finding("cancel", "warn", message("doctor.cancel_missing", status=scrub(_reason(exc))))
+        return Finding(
+            "cancel", "warn", message("doctor.cancel_missing", status=scrub(_reason(exc)))
+        )
     code = answer.status_code
     if code in (400, 404) or answer.is_success:
         return Finding("cancel", "ok", message("doctor.cancel_ok", status=code))
     return Finding("cancel", "warn", message("doctor.cancel_missing", status=code))
 
 
-def _clock(status: httpx.Response, clock: Callable[[], float]) -> Finding:
-    """Compare the server's `Date` header with this machine's clock."""
+def _clock(status: httpx.Response, local: float) -> Finding:
+    """Compare the server's `Date` header with this machine's clock when it arrived."""
     try:
         date = parsedate_to_datetime(status.headers["date"]).timestamp()
     except (KeyError, TypeError, ValueError):
         return Finding("clock", "skip", message("doctor.clock_unknown"))
-    skew = clock() - date
+    # Date has whole seconds: round so that an exact clock reads as 0, not -0.4.
+    skew = round(local - date)
     if abs(skew) > SKEW_LIMIT:
         return Finding("clock", "warn", message("doctor.clock_skew", skew=skew))
     return Finding("clock", "ok", message("doctor.clock_ok", limit=SKEW_LIMIT))

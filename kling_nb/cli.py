@@ -1,4 +1,4 @@
-"""`kling-nb`: edit images, open the tutorials, run the emulator, list and resume jobs, check a key."""
+"""`kling-nb`: edit images, open the tutorials, run the emulator, list/resume jobs, check a key."""
 
 from __future__ import annotations
 
@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
         "a .ipynb file; every other argument goes to JupyterLab (--no-browser, --port=8899…).",
         allow_abbrev=False,
     )
-    lab.add_argument("--dir", help="working folder for the tutorials (default: ./kling_nb_tutorials)")
+    lab.add_argument(
+        "--dir", help="working folder for the tutorials (default: ./kling_nb_tutorials)"
+    )
     lab.set_defaults(run=_lab)
     doc = sub.add_parser("doctor", help="check a key and host without paying; exit 0 when usable")
     doc.add_argument("--backend", default="auto", choices=["auto", "qiniu", "fal"])
