@@ -148,6 +148,12 @@ def open_lab(name: str | None, folder: str | None, extra: Sequence[str]) -> int:
     root, notebook = prepare_lab(name, Path(folder or DEFAULT_FOLDER).expanduser().resolve())
     print(message("tutorials.opening", notebook=notebook, folder=root), file=sys.stderr)
     command = lab_command(notebook, extra, os.geteuid() if hasattr(os, "geteuid") else -1)
-    os.chdir(root)
+    return _exec(root, command)
+
+
+def _exec(folder: Path, command: list[str]) -> int:
+    """Replace this process with `command` run in `folder` (JupyterLab: Ctrl-C and all)."""
+    os.chdir(folder)
     sys.stderr.flush()
-    os.execv(command[0], command)  # JupyterLab takes over this process, Ctrl-C and all
+    os.execv(command[0], command)
+    return 0  # not reached

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -117,6 +116,7 @@ def test_build_is_clean_and_version_has_one_source(built: tuple[Path, str]) -> N
     from kling_nb._version import __version__
 
     assert f"-{__version__}-" in wheel.name and sdist.name.endswith(f"-{__version__}.tar.gz")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert "version" in meta["dynamic"] and "version" not in meta
 
