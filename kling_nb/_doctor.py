@@ -20,6 +20,7 @@ import certifi
 import httpx
 
 from ._config import FAL_HOST, QINIU_HOST, Settings
+from ._errors import KlingConfigError
 from ._i18n import message
 from ._secrets import remember_secret, scrub
 from ._wire import ENDPOINT
@@ -98,6 +99,8 @@ def _target(
 ) -> tuple[str, str, str | None, str]:
     """(backend, host, key, variable naming the key) as `connect()` would choose them."""
     choice = backend.strip().lower()
+    if choice not in ("auto", "qiniu", "fal"):  # the emulator needs no checking
+        raise KlingConfigError(message("doctor.backend", value=backend))
     if choice == "auto":
         choice = settings.backend if settings.backend in ("qiniu", "fal") else "auto"
     if choice == "auto" and settings.queue_host and not host:

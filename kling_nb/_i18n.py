@@ -493,6 +493,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": 'JupyterLab is not installed, so kling-nb lab cannot open the tutorials. Install it: pip install "kling-nb[lab]".',
         "zh": 'JupyterLab 未安装，kling-nb lab 无法打开教程。请安装：pip install "kling-nb[lab]"。',
     },
+    "doctor.backend": {
+        "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
+        "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
+    },
     "doctor.title": {"en": "kling_nb doctor · {backend} · {host}", "zh": "kling_nb 体检 · {backend} · {host}"},
     "doctor.no_key": {
         "en": "No key: set QINIU_API_KEY (Qiniu AIToken) or FAL_KEY (fal.ai), or pass key=. Without one kling_nb uses the offline emulator.",

@@ -157,6 +157,17 @@ def test_clock_skew_is_a_warning_not_a_failure(emu) -> None:  # type: ignore[no-
     assert report.ok
 
 
+def test_explicit_backend_key_and_host_win_over_the_environment(emu) -> None:  # type: ignore[no-untyped-def]
+    env = {"QINIU_API_KEY": "sk-other-0000", "SSL_CERT_FILE": emu.ca_bundle}
+    report = kling_nb.doctor("fal", CANARY_KEY, host=emu.host, env=env)
+    assert report.ok and report.backend == "fal" and report.host == emu.host
+
+
+def test_unknown_backend_is_refused_by_name() -> None:
+    with pytest.raises(kling_nb.KlingConfigError, match="local"):
+        kling_nb.doctor("local", env={})
+
+
 def test_no_key_is_not_usable() -> None:
     report = kling_nb.doctor(env={})
     assert not report.ok and "QINIU_API_KEY" in str(report)
