@@ -29,6 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 TOKEN = "kling-nb-packaging-test-token"
 pytestmark = pytest.mark.slow
+PROBE = (
+    "import kling_nb, importlib.metadata as m;"
+    "print(kling_nb.__file__, kling_nb.sample_image(), kling_nb.__version__, m.version('kling-nb'))"
+)
 
 
 @dataclass
@@ -141,7 +145,7 @@ def test_installed_wheel_edits_a_sample_offline_from_an_empty_folder(
 ) -> None:
     env = _clean_env(tmp_path)
     where = subprocess.run(
-        [venv.python, "-c", "import kling_nb; print(kling_nb.__file__, kling_nb.sample_image())"],
+        [venv.python, "-c", PROBE],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -149,6 +153,7 @@ def test_installed_wheel_edits_a_sample_offline_from_an_empty_folder(
         check=True,
     ).stdout.split()
     assert Path(where[0]).is_relative_to(venv.root), where  # from the wheel, not the checkout
+    assert where[2] == where[3]  # __version__ is the distribution's version
     proc = subprocess.run(
         [venv.script, "edit", where[1], "-p", "将 <<<image_1>>> 转换为水彩画风格"]
         + ["--out", "results"],
