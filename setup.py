@@ -8,6 +8,7 @@ from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from setuptools.errors import FileError
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
@@ -19,9 +20,12 @@ class BuildWithTutorials(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return  # an editable install finds notebooks/ in the checkout itself
+        notebooks = sorted(NOTEBOOKS.glob("*.ipynb"))
+        if not notebooks:
+            raise FileError(f"no tutorials in {NOTEBOOKS}: the wheel would ship without them")
         target = Path(self.build_lib) / "kling_nb" / "tutorials"
         target.mkdir(parents=True, exist_ok=True)
-        for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for notebook in notebooks:
             self.copy_file(str(notebook), str(target / notebook.name))
 
 
