@@ -14,6 +14,7 @@ from ._batch import BatchResult, request_grid, run_batch
 from ._config import Connection, connect
 from ._doctor import doctor
 from ._errors import (
+    KlingBudgetError,
     KlingCancelledError,
     KlingConfigError,
     KlingConnectionError,
@@ -26,6 +27,7 @@ from ._errors import (
 )
 from ._history import History, history
 from ._i18n import set_language
+from ._money import budget, estimate, set_budget
 from ._request import KlingO1Request
 from ._results import EditResult, ResultImage
 from ._resume import resume
@@ -44,6 +46,7 @@ __all__ = [
     "EditResult",
     "History",
     "Job",
+    "KlingBudgetError",
     "KlingCancelledError",
     "KlingConfigError",
     "KlingConnectionError",
@@ -56,9 +59,11 @@ __all__ = [
     "KlingValidationError",
     "ResultImage",
     "__version__",
+    "budget",
     "connect",
     "doctor",
     "edit",
+    "estimate",
     "history",
     "request_grid",
     "resume",
@@ -66,6 +71,7 @@ __all__ = [
     "run_fal_task",
     "sample_image",
     "sample_names",
+    "set_budget",
     "set_language",
 ]
 

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
@@ -25,6 +25,7 @@ from ._i18n import message
 from ._wire import Profile
 
 if TYPE_CHECKING:
+    from ._money import Price
     from .emulator import Emulator
 
 Backend = Literal["local", "qiniu", "fal", "custom"]
@@ -44,6 +45,7 @@ class Settings:
     queue_host: str | None = None
     ca_bundle: str | None = None
     home: Path = Path("~/.kling_nb").expanduser()
+    price: str | None = None  # KLING_NB_PRICE, e.g. "0.2 CNY" per output image
 
     @classmethod
     def from_env(
@@ -74,6 +76,7 @@ class Settings:
             queue_host=host,
             ca_bundle=env.get("SSL_CERT_FILE") or None,
             home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser(),
+            price=env.get("KLING_NB_PRICE", "").strip() or None,
         )
 
 
@@ -88,6 +91,7 @@ class Connection:
     ca_bundle: str | None = None
     emulator: Emulator | None = field(default=None, repr=False, compare=False)
     home: Path = field(default=Path("~/.kling_nb").expanduser(), repr=False)
+    price: Price | None = field(default=None, repr=False)  # the user's, per output image
 
     @property
     def queue_url(self) -> str:
@@ -129,13 +133,21 @@ def connect(
     *,
     env: MutableMapping[str, str] | None = None,
     quiet: bool = False,
+    price: str | Price | None = None,
     **emulator_options: Any,
 ) -> Connection:
-    """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it."""
+    """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it.
+
+    `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you."""
+    from ._money import parse_price
+
     target = os.environ if env is None else env
     settings = Settings.from_env(target, _applied if target is os.environ else None)
+    given = parse_price(price, "price") if price is not None else None
+    if given is None and settings.price:
+        given = parse_price(settings.price, "KLING_NB_PRICE")
     with _lock:
-        conn = _resolve(backend, key, settings, emulator_options)
+        conn = replace(_resolve(backend, key, settings, emulator_options), price=given)
         _point_process(conn, target)
         global _current
         _current = conn

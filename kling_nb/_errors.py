@@ -2,6 +2,7 @@
 
     KlingError
     ├── KlingConfigError            a backend, key, language or variable is wrong
+    ├── KlingBudgetError            the estimated cost passes the budget; nothing was sent
     ├── KlingValidationError        (also ValueError) input broke a rule; nothing was sent
     │   └── KlingImageError         an input image can't be used, even after safe fixes
     ├── KlingConnectionError        the service could not be reached, or refused us
@@ -95,3 +96,12 @@ class KlingCancelledError(KlingJobError):
 
 class KlingTimeoutError(KlingJobError, TimeoutError):
     """The deadline passed before the job finished; the job was cancelled on the server."""
+
+
+class KlingBudgetError(KlingError):
+    """The estimated cost would pass the budget (`set_budget`); nothing was sent."""
+
+    def __init__(self, text: str, *, cost: object = None, left: object = None):
+        super().__init__(text)
+        self.cost = cost
+        self.left = left

@@ -574,6 +574,78 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
+    "money.price": {
+        "en": "{amount} {currency} per output image ({source}{as_of})",
+        "zh": "每张输出图片 {amount} {currency}（{source}{as_of}）",
+    },
+    "money.price_unknown": {
+        "en": "unknown: no published price for this service; give yours with KLING_NB_PRICE='0.2 CNY' or connect(price='0.2 CNY')",
+        "zh": "未知：该服务没有可引用的公开价格；请用 KLING_NB_PRICE='0.2 CNY' 或 connect(price='0.2 CNY') 给出您的价格",
+    },
+    "money.emulated": {"en": "emulated, not billed", "zh": "模拟计费，未实际扣费"},
+    "money.also": {"en": "; {note}", "zh": "；{note}"},
+    "money.notes": {"en": " ({notes})", "zh": "（{notes}）"},
+    "money.and": {"en": "; ", "zh": "；"},
+    "money.replay_note": {"en": "replay, not billed", "zh": "重放，未计费"},
+    "money.cost": {"en": "{cost} for {images} image(s)", "zh": "{images} 张图片共 {cost}"},
+    "money.cost_unknown": {
+        "en": "unknown price × {images} image(s)",
+        "zh": "价格未知 × {images} 张图片",
+    },
+    "money.price_bad": {
+        "en": "{variable} = {value!r} is not a price per output image: write an amount ≥ 0 with a currency, e.g. '0.2 CNY', '0.028 USD' or '$0.028'.",
+        "zh": "{variable} = {value!r} 不是每张输出图片的价格：请写一个 ≥ 0 的金额和币种，例如 '0.2 CNY'、'0.028 USD' 或 '$0.028'。",
+    },
+    "money.budget_amount_bad": {
+        "en": "set_budget amount = {value!r} is not an amount ≥ 0: write e.g. kling_nb.set_budget(5, 'USD'), or set_budget(None) to lift the budget.",
+        "zh": "set_budget 的金额 = {value!r} 不是 ≥ 0 的数：请写例如 kling_nb.set_budget(5, 'USD')，或用 set_budget(None) 取消预算。",
+    },
+    "money.budget_currency_bad": {
+        "en": "set_budget currency = {value!r} is not a three-letter currency code: write e.g. kling_nb.set_budget(5, 'USD') or set_budget(20, 'CNY').",
+        "zh": "set_budget 的币种 = {value!r} 不是三个字母的币种代码：请写例如 kling_nb.set_budget(5, 'USD') 或 set_budget(20, 'CNY')。",
+    },
+    "money.over_budget": {
+        "en": "Not sent: this would cost {cost}, but only {left} is left of the budget of {amount} {currency}. Raise it with kling_nb.set_budget(...) (a new budget counts from now), lift it with set_budget(None), or ask for fewer images.",
+        "zh": "未发送：这次需要 {cost}，但 {amount} {currency} 的预算只剩 {left}。可用 kling_nb.set_budget(...) 提高预算（新预算从现在起计），用 set_budget(None) 取消预算，或减少图片数量。",
+    },
+    "money.budget_unknown_cost": {
+        "en": "Not sent: a budget of {amount} {currency} is set (left: {left}), but this request costs {cost}, which cannot be checked against it. Give your price in {currency} with connect(price='…') or KLING_NB_PRICE, or lift the budget with kling_nb.set_budget(None).",
+        "zh": "未发送：已设置 {amount} {currency} 的预算（剩余 {left}），但这次请求的费用是 {cost}，无法与预算比较。请用 connect(price='…') 或 KLING_NB_PRICE 给出以 {currency} 计的价格，或用 kling_nb.set_budget(None) 取消预算。",
+    },
+    "money.budget_none": {
+        "en": "No budget: kling_nb.set_budget(5, 'USD') caps the estimated spend from now on.",
+        "zh": "未设置预算：kling_nb.set_budget(5, 'USD') 可限制从现在起的预估花费。",
+    },
+    "money.budget": {
+        "en": "Budget {amount} {currency} since {since}: spent {spent} {currency} (estimated; {emulated} of it emulated, not billed), left {left} {currency}.",
+        "zh": "自 {since} 起预算 {amount} {currency}：已花费 {spent} {currency}（预估；其中 {emulated} 为模拟，未实际扣费），剩余 {left} {currency}。",
+    },
+    "money.estimate_head": {
+        "en": "Estimate: {requests} request(s), {total}. Nothing was sent.",
+        "zh": "预估：{requests} 个请求，{total}。尚未发送任何请求。",
+    },
+    "money.estimate_price": {"en": "Price: {price}", "zh": "价格：{price}"},
+    "money.estimate_columns": {"en": "#|images|cost|request", "zh": "序号|图片数|费用|请求"},
+    "money.invalid": {
+        "en": "invalid, would not be sent: {error}",
+        "zh": "无效，不会发送：{error}",
+    },
+    "money.replay_cache": {
+        "en": "Replayed from request {request_id} (cached files), not billed; fresh=True for new pictures.",
+        "zh": "已从请求 {request_id} 重放（本地缓存文件），未计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_url": {
+        "en": "Can be replayed from request {request_id} by fetching its stored result URL (valid until about {until}), not billed; fresh=True for new pictures.",
+        "zh": "可从请求 {request_id} 重放：重新下载其保存的结果链接（约 {until} 前有效），不计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_expired": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again (fresh=True).",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费生成（fresh=True）。",
+    },
+    "money.replay_none": {
+        "en": "No completed job made this request before: it must be paid for.",
+        "zh": "之前没有完成过相同的请求：需要付费生成。",
+    },
 
 }
 

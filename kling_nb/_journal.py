@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 FILE_NAME = "journal.sqlite3"
 THUMBS = "thumbs"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # see MIGRATIONS
 BUSY_TIMEOUT = 30.0  # s a writer waits for another kernel's write to finish
 THUMB_SIDE = 128
 THUMB_BYTES = 12_000
@@ -89,6 +89,41 @@ CREATE INDEX IF NOT EXISTS jobs_request_id ON jobs (request_id);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created_at);
 """
 
+# Steps from one schema version to the next, applied in order by `migrate`. A step only
+# adds (columns, tables, indexes): a file written by any version keeps every row, and older
+# code still reads a newer file (it selects the columns it knows).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (  # money: what each row cost, its request's fingerprint, replays, the budget
+        "ALTER TABLE jobs ADD COLUMN fingerprint TEXT",
+        "ALTER TABLE jobs ADD COLUMN cost TEXT",
+        "ALTER TABLE jobs ADD COLUMN currency TEXT",
+        "ALTER TABLE jobs ADD COLUMN replay_of TEXT",
+        "CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, state, id)",
+        "CREATE TABLE IF NOT EXISTS budget ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1), amount TEXT NOT NULL,"
+        " currency TEXT NOT NULL, since REAL NOT NULL)",
+    ),
+}
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring a journal's schema up to SCHEMA_VERSION (`PRAGMA user_version`); the old version."""
+    # Outside the try: a BEGIN that failed (busy) has nothing to roll back, and is retried.
+    db.execute("BEGIN IMMEDIATE")  # another kernel may migrate the same file at once
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+        if version < SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return int(version)
+
+
 _secrets: set[str] = set()  # keys used in this process: never written, whatever the path
 _secrets_lock = threading.Lock()
 _active: set[tuple[str, int]] = set()  # (journal path, row id) a thread here is waiting on
@@ -125,6 +160,11 @@ class JournalEntry:
     cached: list[str]
     saved: list[str]
     owner: str | None
+    # Schema version 2 (money): absent from older files until migrated, hence the defaults.
+    fingerprint: str | None = None
+    cost: str | None = None  # a Decimal as text, in `currency`; None when unknown
+    currency: str | None = None
+    replay_of: str | None = None  # the request id this row replayed instead of paying
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JournalEntry:
@@ -222,9 +262,7 @@ class Journal:
             try:
                 _retry_busy(lambda: db.execute("PRAGMA journal_mode=WAL"))
                 _retry_busy(lambda: db.executescript(SCHEMA))
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    _retry_busy(lambda: db.execute(f"PRAGMA user_version={SCHEMA_VERSION}"))
+                _retry_busy(lambda: migrate(db))
             finally:
                 db.close()
             _ready.add(key)
@@ -379,6 +417,86 @@ class Journal:
             return []  # reading never creates a journal
         with self._db() as db:
             return [JournalEntry.from_row(r) for r in db.execute(sql, params).fetchall()]
+
+    # --- money (prices, budget, replays: see _money.py) ---------------------------------------
+
+    def completed_with(self, fingerprint: str, limit: int = 20) -> list[JournalEntry]:
+        """Completed rows (not replays) of requests with this fingerprint, newest first."""
+        if not self.path.exists():
+            return []
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM jobs WHERE fingerprint = ? AND state = 'completed'"
+                " AND replay_of IS NULL ORDER BY id DESC LIMIT ?",
+                (fingerprint, int(limit)),
+            ).fetchall()
+        return [JournalEntry.from_row(r) for r in rows]
+
+    def add_replay(self, original: JournalEntry) -> int:
+        """Journal a replay of `original`: a completed row costing 0, `replay_of` its id."""
+        now = time.time()
+        row = {
+            "state": "completed",
+            "endpoint": original.endpoint,
+            "backend": original.backend,
+            "host": original.host,
+            "arguments": _dumps(original.arguments),
+            "inputs": _dumps(original.inputs) if original.inputs else None,
+            "request_id": original.request_id,
+            "response_url": original.response_url,
+            "result": _dumps(original.result) if original.result is not None else None,
+            "cached": _dumps(original.cached) if original.cached else None,
+            "created_at": now,
+            "finished_at": now,
+            "updated_at": now,
+            "owner": owner_tag(),
+            "fingerprint": original.fingerprint,
+            "cost": "0",
+            "currency": original.currency,
+            "replay_of": original.request_id,
+        }
+        row = {k: _scrub(v) for k, v in row.items()}
+        with self._db() as db:
+            cursor = db.execute(
+                f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def costs_since(self, since: float, currency: str) -> list[tuple[str, str, str]]:
+        """(cost as Decimal text, backend, host) of the rows sent since `since`, in `currency`.
+
+        Replays and submits the service refused are not spend."""
+        if not self.path.exists():
+            return []
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT cost, backend, host FROM jobs WHERE created_at >= ? AND currency = ?"
+                " AND cost IS NOT NULL AND replay_of IS NULL AND state != 'rejected'",
+                (since, currency),
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def budget(self) -> tuple[str, str, float] | None:
+        """The budget row: amount (Decimal text), currency, and since when it counts."""
+        if not self.path.exists():
+            return None
+        with self._db() as db:
+            row = db.execute("SELECT amount, currency, since FROM budget WHERE id = 1").fetchone()
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    def set_budget(self, amount: str | None, currency: str = "", since: float = 0.0) -> None:
+        """Write (or, with None, delete) the budget row."""
+        with self._db() as db:
+            if amount is None:
+                db.execute("DELETE FROM budget WHERE id = 1")
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO budget (id, amount, currency, since)"
+                    " VALUES (1, ?, ?, ?)",
+                    (amount, currency, since),
+                )
 
 
 DateLike = datetime | date | timedelta | str | float | int

@@ -1,0 +1,594 @@
+"""What things cost and what was paid: prices, estimates, the budget, replays.
+
+The billed unit is one output image: fal publishes a price per output image of
+`fal-ai/kling-image/o1`; Qiniu bills per image but its price is taken only from the user
+(`KLING_NB_PRICE` or `connect(price=...)`), else it is "unknown" — never a guess shown as
+a fact. Neither service publishes whether failed or cancelled jobs are billed: kling_nb
+counts their estimated cost as spent (the safe side for a budget) and says so.
+
+The emulator prices as the service its profile imitates, and every such figure says
+"emulated, not billed". A budget counts emulated figures too, so that it can be learnt
+offline; `budget()` shows how much of the spend was emulated.
+
+A request's fingerprint (endpoint, service, every parameter and the hash of each input
+image's bytes as sent) finds a completed job that made the same pictures, to replay it
+instead of paying again. A remote image URL is passed through unfetched, so for it the
+URL string is all the fingerprint has: changed pictures behind the same URL look the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._config import FAL_HOST, QINIU_HOST, Connection, on_loopback
+from ._errors import KlingBudgetError, KlingConfigError, KlingValidationError
+from ._i18n import message
+from ._journal import Journal, JournalEntry, default_home, journal_for
+from ._request import KlingO1Request
+from ._wire import ENDPOINT, decode_data_uri
+
+if TYPE_CHECKING:
+    from ._images import ImageInput
+
+FAL_PRICE_SOURCE = "fal.ai's model page for fal-ai/kling-image/o1, see PROTOCOL.md"
+USER_PRICE_SOURCE = "your KLING_NB_PRICE or connect(price=...) setting"
+# How long a finished job's result URL can still be fetched (PROTOCOL.md): fal keeps
+# results about an hour, Qiniu 7 days; any other host gets the shorter, safer figure.
+RESULT_LIFETIME = {QINIU_HOST: 7 * 86400.0, FAL_HOST: 3600.0}
+DEFAULT_LIFETIME = 3600.0
+REPLAY_CANDIDATES = 20  # completed rows of one fingerprint looked at, newest first
+_SYMBOLS = {"$": "USD", "¥": "CNY", "￥": "CNY"}
+_PRICE_TEXT = re.compile(r"^\s*([$¥￥])?\s*(\d+(?:\.\d+)?)\s*([A-Za-z]{3})?\s*$")
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one output image costs, in a currency, and where that figure comes from."""
+
+    amount: Decimal
+    currency: str
+    source: str
+    as_of: str = ""
+    emulated: bool = False
+
+    def __repr__(self) -> str:
+        text = message(
+            "money.price",
+            amount=_text(self.amount),
+            currency=self.currency,
+            source=self.source,
+            as_of=f", {self.as_of}" if self.as_of else "",
+        )
+        return text + (
+            message("money.also", note=message("money.emulated")) if self.emulated else ""
+        )
+
+    def cost(self, images: int) -> Cost:
+        """The cost of `images` output images at this price."""
+        return Cost(images, self.amount * images, self.currency, self.emulated)
+
+
+# The published prices kling_nb knows, per service. Qiniu publishes none we could cite.
+PRICES: dict[str, Price] = {
+    "fal": Price(Decimal("0.028"), "USD", FAL_PRICE_SOURCE, "2026-11-30"),
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The cost of some output images; `amount` is None when the price is unknown."""
+
+    images: int
+    amount: Decimal | None
+    currency: str = ""
+    emulated: bool = False
+    replay: bool = False
+
+    @property
+    def known(self) -> bool:
+        return self.amount is not None
+
+    def __add__(self, other: Cost) -> Cost:
+        if not self.images and self.amount == 0:
+            return replace(other, replay=False)
+        if not other.images and other.amount == 0:
+            return self
+        same = self.currency == other.currency
+        known = same and self.amount is not None and other.amount is not None
+        return Cost(
+            self.images + other.images,
+            self.amount + other.amount if known else None,  # type: ignore[operator]
+            self.currency if same else "",
+            self.emulated or other.emulated,
+        )
+
+    def __str__(self) -> str:
+        if self.amount is None:
+            return message("money.cost_unknown", images=self.images)
+        return f"{_text(self.amount)} {self.currency}"
+
+    def __repr__(self) -> str:
+        text = str(self)
+        if self.amount is not None:
+            text = message("money.cost", cost=text, images=self.images)
+        notes = [message("money.replay_note")] if self.replay else []
+        notes += [message("money.emulated")] if self.emulated else []
+        return text + (
+            message("money.notes", notes=message("money.and").join(notes)) if notes else ""
+        )
+
+
+NOTHING = Cost(0, Decimal(0))
+
+
+def total(costs: Iterable[Cost]) -> Cost:
+    """The sum of `costs` (unknown when any is unknown, or currencies differ)."""
+    out = NOTHING
+    for cost in costs:
+        out = out + cost
+    return out
+
+
+def parse_price(value: str | Price, variable: str = "price") -> Price:
+    """A user's price per output image, e.g. "0.2 CNY", "$0.028", "0.028USD"."""
+    if isinstance(value, Price):
+        return value
+    found = _PRICE_TEXT.match(value) if isinstance(value, str) else None
+    currency = ""
+    if found is not None:
+        symbol, code = _SYMBOLS.get(found[1] or ""), (found[3] or "").upper()
+        currency = code or symbol or ""
+        if symbol and code and symbol != code:
+            currency = ""
+    if found is None or not currency:
+        raise KlingConfigError(message("money.price_bad", variable=variable, value=value))
+    return Price(Decimal(found[2]), currency, USER_PRICE_SOURCE)
+
+
+def price_for(conn: Connection) -> Price | None:
+    """The price one output image costs on `conn`; None when nobody knows it."""
+    imitated = conn.profile if conn.emulated else conn.backend
+    price = conn.price or PRICES.get(imitated)
+    if price is not None and conn.emulated:
+        price = replace(price, emulated=True)
+    return price
+
+
+def cost_of(conn: Connection, request: KlingO1Request | Mapping[str, Any]) -> Cost:
+    """What a checked request (or guide-style arguments) would cost on `conn`."""
+    if isinstance(request, KlingO1Request):
+        images = int(request.num_images)
+    else:  # run_fal_task's arguments: the service's default is one image
+        images = int(request.get("num_images", 1))
+    price = price_for(conn)
+    if price is None:
+        return Cost(images, None, "", conn.emulated)
+    return price.cost(images)
+
+
+# --- fingerprints ------------------------------------------------------------------------------
+
+
+def fingerprint(conn: Connection, endpoint: str, body: Mapping[str, Any]) -> str:
+    """A hash of everything that decides a job's pictures: service, endpoint, the body.
+
+    Each `data:` image counts by the hash of its bytes (so the same picture from another
+    path matches, a changed picture at the same path does not). An emulator counts by the
+    service it imitates, not by its port, which changes with every kernel.
+    """
+    service = f"emulator:{conn.profile}" if conn.emulated else f"{conn.backend}:{conn.host}"
+    canonical = {"service": service, "endpoint": endpoint, "body": _hashed(body)}
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _hashed(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("data:"):
+        try:
+            _, data = decode_data_uri(value)
+        except ValueError:
+            data = value.encode()
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    if isinstance(value, Mapping):
+        return {str(k): _hashed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_hashed(v) for v in value]
+    return value
+
+
+# --- estimates ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One request of an estimate: checked, with its cost and fingerprint, or its error."""
+
+    index: int
+    request: KlingO1Request | None
+    cost: Cost
+    fingerprint: str | None = None
+    error: KlingValidationError | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Validated requests and what they would cost; nothing was sent."""
+
+    items: list[PlanItem]
+    price: Price | None
+    batch: bool = False
+
+    @property
+    def requests(self) -> list[KlingO1Request]:
+        """The requests that passed every check, in order."""
+        return [item.request for item in self.items if item.request is not None]
+
+    @property
+    def total(self) -> Cost:
+        return total(item.cost for item in self.items if item.error is None)
+
+    @property
+    def images(self) -> int:
+        return self.total.images
+
+    def __repr__(self) -> str:
+        head = message(
+            "money.estimate_head",
+            requests=len(self.requests),
+            images=self.images,
+            total=repr(self.total),
+        )
+        price = repr(self.price) if self.price is not None else message("money.price_unknown")
+        lines = [head, message("money.estimate_price", price=price)]
+        return "\n".join(lines + (self._table() if self.batch else []))
+
+    def _table(self) -> list[str]:
+        header = message("money.estimate_columns").split("|")
+        rows = [header]
+        for item in self.items:
+            if item.error is not None or item.request is None:
+                error = str(item.error).splitlines()[0]
+                rows.append([str(item.index), "—", "—", message("money.invalid", error=error)])
+                continue
+            prompt = item.request.prompt.replace("\n", " ")
+            prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+            rows.append([str(item.index), str(item.cost.images), str(item.cost), prompt])
+        widths = [max(_cells(row[i]) for row in rows) for i in range(3)]
+        return [
+            "  ".join([*(r[i] + " " * (widths[i] - _cells(r[i])) for i in range(3)), r[3]])
+            for r in rows
+        ]
+
+
+def estimate(
+    prompt: str | KlingO1Request | Mapping[str, Any] | Sequence[KlingO1Request | Mapping[str, Any]],
+    images: ImageInput | Sequence[ImageInput] | None = None,
+    *,
+    resolution: str = "1K",
+    num_images: int = 1,
+    aspect_ratio: str = "auto",
+    output_format: str | None = None,
+    connection: Connection | None = None,
+) -> Estimate:
+    """What an `edit` (same arguments) or a batch (a list, as for `run_batch`) would cost."""
+    from ._config import current_connection
+
+    conn = connection or current_connection()
+    if isinstance(prompt, str):
+        sources = images if images is not None else []
+        one = KlingO1Request(prompt, sources, resolution, num_images, aspect_ratio, output_format)  # type: ignore[arg-type]
+        return Estimate([plan_item(conn, one, 0, strict=True)], price_for(conn))
+    if isinstance(prompt, (KlingO1Request, Mapping)):
+        return Estimate([plan_item(conn, prompt, 0, strict=True)], price_for(conn))
+    items = [plan_item(conn, item, i) for i, item in enumerate(prompt)]
+    return Estimate(items, price_for(conn), batch=True)
+
+
+def plan_item(
+    conn: Connection,
+    item: KlingO1Request | Mapping[str, Any],
+    index: int = 0,
+    *,
+    strict: bool = False,
+) -> PlanItem:
+    """Check and encode one request (nothing sent); its error is raised when `strict`."""
+    try:
+        if not isinstance(item, KlingO1Request):
+            item = KlingO1Request.from_arguments(item, ENDPOINT)
+        body, _ = item.prepare(conn.profile)
+    except KlingValidationError as exc:
+        if strict:
+            raise
+        return PlanItem(index, None, Cost(0, Decimal(0)), error=exc)
+    return PlanItem(index, item, cost_of(conn, item), fingerprint(conn, item.endpoint, body))
+
+
+# --- the budget --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A cap on the estimated spend since it was set, what was spent and what is left."""
+
+    amount: Decimal | None
+    currency: str = ""
+    since: float | None = None
+    spent: Decimal = Decimal(0)
+    emulated: Decimal = Decimal(0)  # the part of `spent` that no service billed
+
+    @property
+    def left(self) -> Decimal | None:
+        return None if self.amount is None else max(Decimal(0), self.amount - self.spent)
+
+    def __repr__(self) -> str:
+        if self.amount is None or self.since is None:
+            return message("money.budget_none")
+        return message(
+            "money.budget",
+            amount=_text(self.amount),
+            currency=self.currency,
+            since=datetime.fromtimestamp(self.since).strftime("%Y-%m-%d %H:%M"),
+            spent=_text(self.spent),
+            emulated=_text(self.emulated),
+            left=_text(self.left or Decimal(0)),
+        )
+
+
+def set_budget(
+    amount: float | int | str | Decimal | None,
+    currency: str | None = None,
+    *,
+    home: str | Path | None = None,
+) -> Budget:
+    """Cap the estimated spend from now on in this home's journal; None lifts the cap."""
+    journal = _journal(home)
+    if amount is None:
+        journal.set_budget(None)
+        return budget(home=home)
+    value, currency = _budget_amount(amount, currency)
+    journal.set_budget(_text(value), currency, time.time())
+    return budget(home=home)
+
+
+def budget(*, home: str | Path | None = None) -> Budget:
+    """The budget of this home: amount, spent since it was set, and what is left."""
+    journal = _journal(home)
+    row = journal.budget()
+    if row is None:
+        return Budget(None)
+    amount, currency, since = row
+    spent = emulated = Decimal(0)
+    for cost, backend, host in journal.costs_since(since, currency):
+        value = _decimal(cost)
+        spent += value
+        if backend == "local" or on_loopback(host):
+            emulated += value
+    return Budget(Decimal(amount), currency, since, spent, emulated)
+
+
+def check_budget(cost: Cost, *, home: str | Path | None = None) -> None:
+    """Raise KlingBudgetError when `cost` would pass what is left of the budget."""
+    _, refused = split_by_budget([cost], home=home)
+    if refused:
+        raise refused[0][1]
+
+
+def split_by_budget(
+    costs: Sequence[Cost], *, home: str | Path | None = None
+) -> tuple[list[int], list[tuple[int, KlingBudgetError]]]:
+    """Which items of a batch fit what is left (in order), and why each other one is refused.
+
+    An item either fits whole or is refused whole: nothing is half-sent."""
+    state = budget(home=home)
+    if state.amount is None:
+        return list(range(len(costs))), []
+    left = state.left or Decimal(0)
+    fits: list[int] = []
+    refused: list[tuple[int, KlingBudgetError]] = []
+    for index, cost in enumerate(costs):
+        if cost.amount is not None and cost.currency == state.currency and cost.amount <= left:
+            left -= cost.amount
+            fits.append(index)
+        else:
+            refused.append((index, _refusal(cost, left, state)))
+    return fits, refused
+
+
+def _refusal(cost: Cost, left: Decimal, state: Budget) -> KlingBudgetError:
+    facts = {
+        "cost": str(cost),
+        "left": f"{_text(left)} {state.currency}",
+        "amount": _text(state.amount or Decimal(0)),
+        "currency": state.currency,
+    }
+    if cost.amount is None or cost.currency != state.currency:
+        return KlingBudgetError(message("money.budget_unknown_cost", **facts), cost=cost, left=left)
+    return KlingBudgetError(message("money.over_budget", **facts), cost=cost, left=left)
+
+
+def _budget_amount(amount: Any, currency: str | None) -> tuple[Decimal, str]:
+    if isinstance(amount, str) and currency is None:
+        price = parse_price(amount, "set_budget amount")
+        return price.amount, price.currency
+    value = _decimal(amount) if not isinstance(amount, bool) else None
+    if value is None or not value.is_finite() or value < 0:
+        raise KlingConfigError(message("money.budget_amount_bad", value=amount))
+    if not currency or not re.fullmatch(r"[A-Za-z]{3}", currency.strip()):
+        raise KlingConfigError(message("money.budget_currency_bad", value=currency))
+    return value, currency.strip().upper()
+
+
+# --- what each journal row cost ----------------------------------------------------------------
+
+
+def record_charge(journal: Journal, row_id: int, cost: Cost, fingerprint: str | None) -> None:
+    """Write a submitted row's estimated cost and its request's fingerprint."""
+    journal.record(
+        row_id,
+        fingerprint=fingerprint,
+        cost=_text(cost.amount) if cost.amount is not None else None,
+        currency=cost.currency or None,
+    )
+
+
+def row_cost(entry: JournalEntry) -> Cost | None:
+    """What a journal row cost (0 for a replay); None when it was not recorded or unknown."""
+    emulated = entry.backend == "local" or on_loopback(entry.host)
+    images = int((entry.arguments or {}).get("num_images", 1) or 0)
+    if entry.replay_of:
+        return Cost(images, Decimal(0), entry.currency or "", emulated, replay=True)
+    if entry.cost is None:
+        return None
+    return Cost(images, _decimal(entry.cost), entry.currency or "", emulated)
+
+
+def day_totals(entries: Iterable[JournalEntry]) -> dict[date, dict[str, Decimal]]:
+    """Estimated spend per local day and currency (replays and refused submits excluded)."""
+    out: dict[date, dict[str, Decimal]] = {}
+    for entry in entries:
+        cost = row_cost(entry)
+        if cost is None or cost.amount is None or cost.replay or entry.state == "rejected":
+            continue
+        day = datetime.fromtimestamp(entry.created_at).date()
+        per = out.setdefault(day, {})
+        per[cost.currency] = per.get(cost.currency, Decimal(0)) + cost.amount
+    return out
+
+
+# --- replays -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What the journal offers instead of paying again for a request."""
+
+    source: Literal["cache", "url", "expired", "none"]
+    entry: JournalEntry | None = None
+    files: list[Path] = field(default_factory=list)
+    until: float | None = None  # the result URL's expiry, for `url`
+
+    def __bool__(self) -> bool:
+        return self.source in ("cache", "url")
+
+    def __repr__(self) -> str:
+        request_id = self.entry.request_id if self.entry is not None else ""
+        until = datetime.fromtimestamp(self.until).strftime("%Y-%m-%d %H:%M") if self.until else ""
+        return message(f"money.replay_{self.source}", request_id=request_id, until=until)
+
+
+def find_replay(
+    fingerprint: str, *, home: str | Path | None = None, now: float | None = None
+) -> Replay:
+    """The most recent completed job of this fingerprint whose pictures can still be had."""
+    now = time.time() if now is None else now
+    entries = _journal(home).completed_with(fingerprint, REPLAY_CANDIDATES)
+    for entry in entries:
+        files = _cached_files(entry)
+        if files:
+            return Replay("cache", entry, files)
+    for entry in entries:
+        until = (entry.finished_at or entry.created_at) + RESULT_LIFETIME.get(
+            entry.host, DEFAULT_LIFETIME
+        )
+        if until > now and _result_urls(entry):
+            return Replay("url", entry, until=until)
+    return Replay("expired", entries[0]) if entries else Replay("none")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a submit about to be sent costs, its fingerprint, and a replay when one exists."""
+
+    cost: Cost
+    fingerprint: str
+    replay: Replay
+
+
+def admit(
+    conn: Connection,
+    endpoint: str,
+    body: Mapping[str, Any],
+    request: KlingO1Request | None = None,
+    *,
+    fresh: bool = False,
+) -> Admission:
+    """Before a submit: its cost, its fingerprint and, unless `fresh`, a replay to use instead.
+
+    Raises KlingBudgetError when it would have to be paid and passes the budget. A replay
+    whose pictures are gone (`source == "expired"`) is returned as such: it must be paid
+    again, which the caller does only when asked (`fresh=True`).
+    """
+    cost = cost_of(conn, request if request is not None else body)
+    found = fingerprint(conn, endpoint, body)
+    replay = Replay("none") if fresh else find_replay(found, home=conn.home)
+    if not replay:
+        check_budget(cost, home=conn.home)
+    return Admission(cost, found, replay)
+
+
+def record_replay(replay: Replay, *, home: str | Path | None = None) -> int:
+    """Journal a replay (cost 0, `replay_of` the original request id); the new row's id."""
+    assert replay.entry is not None
+    return _journal(home).add_replay(replay.entry)
+
+
+def _cached_files(entry: JournalEntry) -> list[Path]:
+    from ._files import EXTENSIONS, cached_image_ok
+
+    types = {ext: kind for kind, ext in EXTENSIONS.items()} | {".jpeg": "image/jpeg"}
+    paths = [Path(p) for p in entry.cached]
+    if not paths or len(paths) < _result_count(entry):
+        return []
+    for path in paths:
+        if not cached_image_ok(path, types.get(path.suffix.lower(), "")):
+            return []
+    return paths
+
+
+def _result_count(entry: JournalEntry) -> int:
+    images = (entry.result or {}).get("images")
+    return len(images) if isinstance(images, list) else 0
+
+
+def _result_urls(entry: JournalEntry) -> list[str]:
+    images = (entry.result or {}).get("images")
+    if not isinstance(images, list) or not images:
+        return []
+    urls = [im.get("url") for im in images if isinstance(im, Mapping)]
+    good = [u for u in urls if isinstance(u, str) and u.startswith(("https://", "http://"))]
+    return good if len(good) == len(images) else []
+
+
+# --- small pieces ------------------------------------------------------------------------------
+
+
+def _journal(home: str | Path | None) -> Journal:
+    return journal_for(home if home is not None else default_home())
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+def _cells(text: str) -> int:
+    """Terminal cells `text` takes: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _text(value: Decimal) -> str:
+    """A Decimal as plain text: 0.084, 5, 0 (never 8.4E-2)."""
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
