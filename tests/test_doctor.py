@@ -26,15 +26,18 @@ Answer = tuple[int, str]
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Callable[[Callable[[str, str], Answer]], dict[str, str]]]:
+def gateway(
+    tmp_path: Path,
+) -> Iterator[Callable[[Callable[[str, str, str], Answer]], dict[str, str]]]:
     """`gateway(answer)`: an HTTPS server on loopback whose every answer is
-    `answer(method, user_agent)`; returns the environment that points doctor at it."""
+    `answer(method, path, user_agent)`; returns the environment that points doctor at it."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
-    def start(answer: Callable[[str, str], Answer]) -> dict[str, str]:
+    def start(answer: Callable[[str, str, str], Answer]) -> dict[str, str]:
         class Handler(http.server.BaseHTTPRequestHandler):
             def _reply(self) -> None:
-                code, body = answer(self.command, self.headers.get("User-Agent", ""))
+                agent = self.headers.get("User-Agent", "")
+                code, body = answer(self.command, self.path, agent)
                 data = body.encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -110,7 +113,7 @@ def test_gateway_without_stream_is_usable_and_kling_nb_polls(no_stream) -> None:
 
 
 def test_refused_key_is_not_usable_and_names_the_variable(gateway) -> None:  # type: ignore[no-untyped-def]
-    env = gateway(lambda method, agent: (401, '{"detail": "Invalid key ' + CANARY_KEY + '"}'))
+    env = gateway(lambda method, path, agent: (401, '{"detail": "Invalid key ' + CANARY_KEY + '"}'))
     report = kling_nb.doctor(env=env)
     assert not report.ok
     key = report.finding("key")
@@ -120,7 +123,7 @@ def test_refused_key_is_not_usable_and_names_the_variable(gateway) -> None:  # t
 
 
 def test_user_agent_filter_lets_fal_clients_agent_through(gateway) -> None:  # type: ignore[no-untyped-def]
-    def firewall(method: str, agent: str) -> Answer:
+    def firewall(method: str, path: str, agent: str) -> Answer:
         if agent.startswith("Python-urllib") or not agent:
             return 403, "error code: 1010"
         return 404, '{"detail": "Request not found"}'
@@ -130,8 +133,23 @@ def test_user_agent_filter_lets_fal_clients_agent_through(gateway) -> None:  # t
     assert report.finding("key").status == "ok"  # type: ignore[union-attr]
 
 
+def test_stream_refused_with_400_means_polling_and_no_cancel_is_a_warning(gateway) -> None:  # type: ignore[no-untyped-def]
+    def qiniu_like(method: str, path: str, agent: str) -> Answer:
+        if "/status/stream" in path:
+            return 400, '{"detail": "SSE streaming not supported"}'
+        if method == "PUT":
+            return 405, '{"detail": "Method Not Allowed"}'
+        return 404, '{"detail": "request not found"}'
+
+    report = kling_nb.doctor(env=gateway(qiniu_like))
+    assert report.ok, report
+    stream, cancel = report.finding("stream"), report.finding("cancel")
+    assert stream is not None and stream.status == "ok" and "polls" in stream.text
+    assert cancel is not None and cancel.status == "warn" and "405" in cancel.text
+
+
 def test_user_agent_refusal_is_named(gateway) -> None:  # type: ignore[no-untyped-def]
-    report = kling_nb.doctor(env=gateway(lambda method, agent: (403, "error code: 1010")))
+    report = kling_nb.doctor(env=gateway(lambda method, path, agent: (403, "error code: 1010")))
     assert not report.ok and "1010" in report.finding("key").text  # type: ignore[union-attr]
 
 
@@ -203,7 +221,7 @@ def test_cli_exits_0_when_usable_and_1_when_not(emu, gateway, tmp_path: Path) ->
     good = run_cli({**emu_env(emu), "PYTHONPATH": path}, tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Usable" in good.stdout and CANARY_KEY not in good.stdout + good.stderr
-    refused = gateway(lambda method, agent: (403, '{"detail": "Forbidden"}'))
+    refused = gateway(lambda method, path, agent: (403, '{"detail": "Forbidden"}'))
     bad = run_cli({**refused, "PYTHONPATH": path}, tmp_path)
     assert bad.returncode == 1 and "Key refused" in bad.stdout
     assert CANARY_KEY not in bad.stdout + bad.stderr
