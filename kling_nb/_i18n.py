@@ -477,6 +477,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{value!r} is not a tutorial. Use one of: {names} (or the path of a .ipynb file).",
         "zh": "{value!r} 不是教程名。可选：{names}（或某个 .ipynb 文件的路径）。",
     },
+    "tutorials.folder": {
+        "en": "Cannot copy the tutorials into {folder}: {reason}. Choose a folder you can write to with --dir.",
+        "zh": "无法把教程复制到 {folder}：{reason}。请用 --dir 选择一个可写的文件夹。",
+    },
     "tutorials.copied": {
         "en": "kling_nb → {count} tutorial(s) copied to {folder}",
         "zh": "kling_nb → 已将 {count} 个教程复制到 {folder}",

@@ -134,7 +134,12 @@ def prepare_lab(name: str | None, folder: Path) -> tuple[Path, str]:
         return path.parent, path.name
     source = packaged_folder()
     chosen = tutorial_name(name, source)
-    for line in copy_tutorials(folder, source).lines(folder):
+    try:
+        report = copy_tutorials(folder, source)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise KlingConfigError(message("tutorials.folder", folder=folder, reason=reason)) from None
+    for line in report.lines(folder):
         print(line, file=sys.stderr)
     return folder, chosen
 

@@ -170,6 +170,16 @@ def test_cli_refuses_an_unknown_tutorial_with_exit_1(
     assert "nonesuch" in capsys.readouterr().err and "command" not in launched
 
 
+def test_cli_refuses_a_folder_it_cannot_write_with_exit_1(
+    launched: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert cli.main(["lab", "--dir", str(blocker)]) == 1
+    err = capsys.readouterr().err
+    assert "--dir" in err and str(blocker) in err and "Traceback" not in err
+
+
 def test_other_commands_still_refuse_unknown_arguments() -> None:
     with pytest.raises(SystemExit) as caught:
         cli.main(["history", "--bogus"])
