@@ -167,8 +167,9 @@ def _skipped(check: str) -> Finding:
 
 
 def _detail(response: httpx.Response) -> str:
-    text = scrub(response.text.strip().replace("\n", " "))
-    return text[:160] or response.reason_phrase
+    """The server's words, short and printable: a body may hold anything, escapes included."""
+    text = "".join(c if c.isprintable() else " " for c in response.text[:2000]).strip()
+    return scrub(text)[:160] or response.reason_phrase
 
 
 def _key(status: httpx.Response, variable: str) -> Finding:

@@ -113,13 +113,15 @@ def test_gateway_without_stream_is_usable_and_kling_nb_polls(no_stream) -> None:
 
 
 def test_refused_key_is_not_usable_and_names_the_variable(gateway) -> None:  # type: ignore[no-untyped-def]
-    env = gateway(lambda method, path, agent: (401, '{"detail": "Invalid key ' + CANARY_KEY + '"}'))
+    body = '{"detail": "\x1b[2JInvalid key ' + CANARY_KEY + '"}'
+    env = gateway(lambda method, path, agent: (401, body))
     report = kling_nb.doctor(env=env)
     assert not report.ok
     key = report.finding("key")
     assert key is not None and key.status == "fail" and "FAL_KEY" in key.text
     assert report.finding("stream").status == "skip"  # type: ignore[union-attr]
     assert CANARY_KEY not in str(report)  # even when the server echoes it
+    assert "\x1b" not in str(report) and "Invalid key" in str(report)
 
 
 def test_user_agent_filter_lets_fal_clients_agent_through(gateway) -> None:  # type: ignore[no-untyped-def]
