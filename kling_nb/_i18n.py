@@ -466,6 +466,88 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)
+    "rule.panel_not_text": {
+        "en": "{field} = {value} is a {kind}; the panel needs text (a str). Give the prompt as a string.",
+        "zh": "{field} = {value} 的类型是 {kind}；面板需要文本（str）。请以字符串给出提示词。",
+    },
+    "rule.panel_not_whole_number": {
+        "en": "{field} = {value} is a {kind}; it must be a whole number (an int), e.g. 1. Give an int.",
+        "zh": "{field} = {value} 的类型是 {kind}；它必须是整数（int），例如 1。请传入整数。",
+    },
+    "rule.panel_no_image": {
+        "en": "{field} = {value!r}: the panel holds {count} image(s), numbered from 1. Use a number from 1 to {count}.",
+        "zh": "{field} = {value!r}：面板中有 {count} 张图片，从 1 开始编号。请使用 1 到 {count} 之间的编号。",
+    },
+    "rule.panel_no_run": {
+        "en": "{field} = {value!r}: this session has {count} run(s), numbered from 1 (panel.history lists them). Use one of those numbers.",
+        "zh": "{field} = {value!r}：本次会话有 {count} 次运行，从 1 开始编号（panel.history 列出全部）。请使用其中的编号。",
+    },
+    "panel.inputs_count": {"en": "{count} input(s)", "zh": "{count} 张输入"},
+    "panel.price": {"en": "≈ {price}", "zh": "约 {price}"},
+    "panel.seconds": {"en": "{value:.1f} s", "zh": "{value:.1f} 秒"},
+    "panel.backend_emulator": {"en": "emulator", "zh": "模拟器"},
+    "panel.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "panel.backend_fal": {"en": "fal", "zh": "fal"},
+    "panel.backend_local": {"en": "emulator", "zh": "模拟器"},
+    "panel.backend_qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "panel.repr": {
+        "en": "<EditPanel {backend}: {images} image(s), {runs} run(s), {status}>",
+        "zh": "<EditPanel {backend}：{images} 张图片，{runs} 次运行，{status}>",
+    },
+    "panel.wait_timeout": {
+        "en": "Run #{number} is still going after {timeout} s. Call wait() again to keep waiting, or cancel() to stop it (on the server too).",
+        "zh": "第 {number} 次运行在 {timeout} 秒后仍未结束。可再次调用 wait() 继续等待，或调用 cancel() 停止（服务端也会停止）。",
+    },
+    "panel.jstate_submitting": {"en": "submitting", "zh": "提交中"},
+    "panel.jstate_queued": {"en": "queued", "zh": "排队中"},
+    "panel.jstate_running": {"en": "running", "zh": "运行中"},
+    "panel.jstate_downloading": {"en": "downloading", "zh": "下载中"},
+    "panel.jstate_completed": {"en": "done", "zh": "完成"},
+    "panel.jstate_failed": {"en": "failed", "zh": "失败"},
+    "panel.jstate_cancelled": {"en": "cancelled", "zh": "已取消"},
+    "panel.jstate_rejected": {"en": "rejected", "zh": "被拒绝"},
+    "panel.jstate_unknown": {"en": "outcome unknown", "zh": "结果未知"},
+    "panel.code_connect_auto": {
+        "en": "auto: Qiniu if QINIU_API_KEY, fal if FAL_KEY, else emulator",
+        "zh": "自动：有 QINIU_API_KEY 用七牛，有 FAL_KEY 用 fal，否则用模拟器",
+    },
+    "panel.code_connect_local": {
+        "en": "the offline emulator: free, pictures are not Kling's",
+        "zh": "离线模拟器：免费，图片并非 Kling 生成",
+    },
+    "panel.code_connect_qiniu": {
+        "en": "key from QINIU_API_KEY; billed per image",
+        "zh": "密钥取自 QINIU_API_KEY；按张计费",
+    },
+    "panel.code_connect_fal": {
+        "en": "key from FAL_KEY; billed per image",
+        "zh": "密钥取自 FAL_KEY；按张计费",
+    },
+    "panel.journal_no_row": {
+        "en": "The journal has no row {id}. kling_nb.history() lists its rows.",
+        "zh": "日志中没有第 {id} 行。kling_nb.history() 会列出所有记录。",
+    },
+    "panel.code_connect_custom": {
+        "en": "the fal-compatible queue at FAL_QUEUE_RUN_HOST={host}",
+        "zh": "FAL_QUEUE_RUN_HOST={host} 处的 fal 兼容队列",
+    },
+    "panel.code_add_image": {"en": "add an image", "zh": "请添加图片"},
+    "panel.code_gallery": {
+        "en": 'a gallery; result.save("kling_outputs")',
+        "zh": '显示为图库；result.save("kling_outputs") 保存',
+    },
+    "panel.code_guide": {
+        "en": "The same request as the guide writes it: a plain dict and run_fal_task.",
+        "zh": "与指南写法相同的请求：普通字典加 run_fal_task。",
+    },
+    "panel.code_data_uri": {
+        "en": "kling_nb sends local files as data: URIs",
+        "zh": "kling_nb 会把本地文件以 data: URI 发送",
+    },
+    "panel.code_object": {
+        "en": "{label}: an object given to the panel (pass the same object)",
+        "zh": "{label}：交给面板的对象（请传入同一个对象）",
+    },
 
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ from PIL import Image
 
 import kling_nb
 from kling_nb import EditPanel, KlingValidationError
-from kling_nb import panel as panel_module
 from kling_nb._config import Connection
 from kling_nb._i18n import MESSAGES
 from kling_nb.panel import renumber_references, upload_entries
+from kling_nb.panel import runner as panel_runner
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,7 +143,7 @@ def test_unexpected_error_is_shown_in_words(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(panel_module, "submit_edit", broken)
+    monkeypatch.setattr(panel_runner, "submit_edit", broken)
     future = panel.run()
     assert panel.wait(WAIT) is None
     assert isinstance(future.exception(), RuntimeError)  # kept for scripts, not swallowed
@@ -158,7 +159,7 @@ def test_a_result_that_cannot_be_shown_ends_the_run_in_words(
     def unreadable(path: Path) -> bytes:
         raise OSError("cannot identify image file")
 
-    monkeypatch.setattr(panel_module, "_gallery_jpeg", unreadable)
+    monkeypatch.setattr(panel_runner, "gallery_jpeg", unreadable)
     future = panel.run()
     assert panel.wait(WAIT) is None and isinstance(future.exception(), OSError)
     assert panel.last_error is not None and "OSError: cannot identify" in panel.last_error
@@ -182,8 +183,8 @@ def test_restore_puts_back_prompt_images_and_parameters(panel: EditPanel) -> Non
     panel.wait(WAIT)
     panel.prompt, panel.aspect_ratio, panel.num_images, panel.resolution = "other", "1:1", 1, "1K"
     panel.clear_images()
-    row = panel.widgets.history.children[0]
-    row.children[0].click()  # "Restore"
+    assert panel.widgets.history.value == 1
+    panel.widgets.history_restore.click()
     assert panel.prompt == "turn <<<image_1>>> into a watercolor"
     assert (panel.aspect_ratio, panel.num_images, panel.resolution) == ("16:9", 2, "2K")
     assert len(panel.images) == 1
@@ -341,10 +342,10 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
     run = PanelRun(7, panel.parameters(), [], panel.connection, request_id="abcdef123456")
     log = {"message": "Rendering  image 1/1", "level": "INFO", "source": "USER", "timestamp": ""}
     run.status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
-    panel._show_status(run)
-    assert "#7" in panel.status and "queued (position 3)" in panel.status
-    assert "Rendering image 1/1" in panel.status and "request abcdef12" in panel.status
-    assert " s · " in panel.status  # elapsed seconds
+    line = panel._model.status_text(run)
+    assert "#7" in line and "queued (position 3)" in line
+    assert "Rendering image 1/1" in line and "request abcdef12" in line
+    assert " s · " in line  # elapsed seconds
 
 
 def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
@@ -359,3 +360,83 @@ def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
     panel.run()
     assert panel.wait(WAIT) is None  # the emulator fetches nothing: refused, in words
     assert panel.last_error is not None and "example.com" in panel.last_error
+
+
+def test_out_of_range_num_images_is_refused_visibly_not_clamped(panel: EditPanel, emu: Any) -> None:
+    submits = emu.stats()["totals"]["submits"]
+    panel.widgets.num_images.value = 20  # as typed in the browser
+    assert panel.num_images == 20  # kept, not clamped to 9
+    problem = panel.widgets.num_problem
+    assert problem.layout.display is None
+    assert "num_images = 20" in problem.value and "from 1 to 9" in problem.value
+    assert panel.widgets.run.disabled
+    future = panel.run()  # from code: refused in words, nothing sent
+    assert isinstance(future.exception(0), KlingValidationError)
+    assert panel.last_error is not None and "num_images = 20" in panel.last_error
+    assert emu.stats()["totals"]["submits"] == submits
+    panel.num_images = 3
+    assert problem.layout.display == "none" and not panel.widgets.run.disabled
+    with pytest.raises(KlingValidationError, match="whole number"):
+        panel.num_images = "2"  # type: ignore[assignment]
+
+
+def test_an_image_refused_is_named_by_the_index_it_would_have(
+    panel: EditPanel, tmp_path: Path
+) -> None:
+    assert panel.add_image(photo(color=(200, 30, 30))) == 2
+    assert panel.add_image(tmp_path / "gone.jpg") is None
+    assert panel.last_error is not None and "image_urls[2]" in panel.last_error
+    assert panel.add_image(photo((200, 150))) == 3
+    card_text = panel.widgets.cards.children[2].children[1].value
+    assert "image_urls[2]" in card_text and "200×150" in card_text
+
+
+def test_the_chinese_panel_shows_code_comments_and_status_in_chinese(
+    conn: Connection, photo_file: Path
+) -> None:
+    panel = EditPanel(conn, lang="zh", prompt="将 <<<image_1>>> 转换为水彩画", images=[photo_file])
+    comments = [line.split("#", 1)[1] for line in panel.code().splitlines() if "#" in line]
+    assert len(comments) >= 3
+    assert all(re.search("[\u4e00-\u9fff]", text) for text in comments), comments
+    panel.run()
+    assert panel.wait(WAIT) is not None
+    assert "张图片" in panel.status and "请求" in panel.status and "秒" in panel.status
+    assert "模拟器" in panel.widgets.badge.value
+    assert "张图片" in repr(panel)
+
+
+def test_the_runs_list_selects_the_newest_and_shows_or_restores_any(panel: EditPanel) -> None:
+    panel.run()
+    first = panel.wait(WAIT)
+    panel.prompt, panel.aspect_ratio = "now <<<image_1>>> in ink", "1:1"
+    panel.run()
+    second = panel.wait(WAIT)
+    assert first is not None and second is not None and panel.result is second
+    runs = panel.widgets.history
+    assert [number for _, number in runs.options] == [2, 1] and runs.value == 2
+    assert "#2 " in runs.options[0][0] and "now <<<image_1>>> in ink" in runs.options[0][0]
+    runs.value = 1  # picked in the list
+    panel.widgets.history_show.click()
+    assert panel.result is first and "Run #1" in panel.widgets.results_head.value
+    panel.widgets.history_restore.click()
+    assert panel.prompt == "turn <<<image_1>>> into a watercolor" and panel.aspect_ratio == "auto"
+    assert runs.value == 1  # restoring is not a new run: the choice stays
+
+
+def test_a_key_in_an_error_never_reaches_the_panel(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kling_nb._secrets import remember_secret
+    from tests.conftest import CANARY_KEY
+
+    remember_secret(CANARY_KEY)  # as connect() and the journal do
+
+    def echoing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"gateway said: bad key {CANARY_KEY}")
+
+    monkeypatch.setattr(panel_runner, "submit_edit", echoing)
+    panel.run()
+    assert panel.wait(WAIT) is None
+    shown = [panel.last_error or "", panel.widgets.error.value, panel.status, repr(panel)]
+    assert "gateway said" in shown[0]
+    assert not any(CANARY_KEY in text for text in shown)

@@ -91,9 +91,15 @@ def test_panel_renders_uploads_runs_and_cancels_in_jupyterlab(
     # "Show code" follows the fields live: seeing num_images=2 there means the kernel has it.
     panel.locator("button:has-text('Show code')").click()
     number = panel.locator(".widget-inline-hbox:has-text('Images') input")
+    number.fill("20")  # out of range: said next to the field, and Run waits (never clamped)
+    number.press("Enter")
+    page.wait_for_selector(".kling-nb-num-problem:has-text('num_images = 20')")
+    page.wait_for_selector(".kling-nb-run[disabled]")
     number.fill("2")
     number.press("Enter")  # a text widget sends its value on Enter (or blur)
     page.wait_for_selector(".kling-nb-code:has-text('num_images=2')")
+    page.wait_for_selector(".kling-nb-num-problem", state="hidden")
+    page.wait_for_selector(".kling-nb-run:not([disabled])")
     assert "run_fal_task" in panel.locator(".kling-nb-code").inner_text()
     panel.locator("button:has-text('Hide code')").click()
     _run_and_wait(page, 4)
@@ -106,6 +112,7 @@ def test_panel_renders_uploads_runs_and_cancels_in_jupyterlab(
     assert shot.stat().st_size > 10_000  # a real picture of the panel, not a blank
 
     assert "Error displaying widget" not in page.inner_text("body")
+    assert _off_loop_changes(page) == "OFF_LOOP 0 []"  # the kernel changed widgets on its loop
     assert problems.errors == []
     assert [m for m in problems.console if not HARMLESS_CONSOLE.search(m)] == []
     _record(marks)
@@ -134,6 +141,18 @@ def _upload(page: Any, files: list[Path]) -> None:
         page.locator(".kling-nb-upload").click()
     chooser.value.set_files([str(f) for f in files])
     page.wait_for_selector(f".kling-nb-input >> nth={len(files) - 1}")
+
+
+def _off_loop_changes(page: Any) -> str:
+    """What the fixture's first cell noted: widget changes made off the kernel's loop."""
+    page.locator(".jp-Cell .jp-InputArea-editor").last.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")  # a new cell below
+    page.keyboard.press("Enter")  # edit it
+    page.keyboard.type("print('OFF_LOOP', len(OFF_LOOP), OFF_LOOP[:3])")
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".jp-OutputArea-output:has-text('OFF_LOOP ')").last
+    return str(output.inner_text()).strip()
 
 
 def _assert_cancelled_on_server(page: Any, status: str) -> None:

@@ -1,0 +1,546 @@
+"""The panel's widgets, and the views that render the model into them.
+
+Widgets are made once and reused: image cards and gallery cards come from pools bounded
+by what can be on show (10 images, 9 results), and the session's runs are the options of
+one list, so a long session holds as many widget models as a fresh one. Rendering happens
+on the kernel's event loop only (see `dispatcher`); a view reads the model, never the engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import ipywidgets as w
+
+from .._i18n import message
+from .._wire import (
+    ASPECT_RATIOS,
+    IMAGES_MAX,
+    NUM_IMAGES_MAX,
+    NUM_IMAGES_MIN,
+    OUTPUT_FORMATS,
+    RESOLUTIONS,
+)
+from .compat import set_tooltip
+from .model import PanelImage, PanelModel, PanelRun, clip, reference_token
+
+HISTORY_ROWS = 6  # lines of the runs list (it scrolls)
+
+CSS = """<style>
+.kling-nb-panel { max-width: 1040px; font-size: 13px; }
+.kling-nb-panel .widget-html-content { line-height: 1.45; }
+.kling-nb-head { align-items: center; gap: 10px; }
+.kling-nb-title { font-size: 16px; font-weight: 600; }
+.kling-nb-badge { display: inline-block; padding: 2px 10px; border-radius: 11px;
+  font-size: 12px; font-weight: 600; white-space: nowrap; }
+.kling-nb-badge small { font-weight: 400; opacity: .85; }
+.kling-nb-section { border-top: 1px solid var(--jp-border-color2, #e2e2e2);
+  margin-top: 8px !important; padding-top: 4px; }
+.kling-nb-label { font-weight: 600; color: var(--jp-ui-font-color1, #333); }
+.kling-nb-hint { color: var(--jp-ui-font-color2, #777); font-size: 12px; }
+.kling-nb-row { align-items: center; gap: 6px; flex-wrap: wrap; }
+.kling-nb-panel .widget-toggle-buttons { display: flex; align-items: center; }
+.kling-nb-history .kling-nb-row { flex-wrap: nowrap; }
+.kling-nb-cards { gap: 10px; flex-wrap: wrap; align-items: flex-start; }
+.kling-nb-card { border: 1px solid var(--jp-border-color2, #ddd); border-radius: 8px;
+  padding: 6px; background: var(--jp-layout-color1, #fff); gap: 2px; }
+.kling-nb-thumb { width: 150px; height: 150px; object-fit: contain; border-radius: 4px;
+  background: var(--jp-layout-color2, #f2f2f0); }
+.kling-nb-output { width: 300px; height: 300px; object-fit: contain; border-radius: 4px;
+  background: var(--jp-layout-color2, #f2f2f0); }
+.kling-nb-compare { max-width: 100%; height: auto; }
+.kling-nb-card .widget-button { min-width: 0; padding: 0 6px; }
+.kling-nb-count { font-size: 12px; color: var(--jp-ui-font-color2, #777); }
+.kling-nb-warn { color: #b45309; }
+.kling-nb-over { color: #b91c1c; font-weight: 600; }
+.kling-nb-price { color: var(--jp-ui-font-color2, #555); font-size: 12px; }
+.kling-nb-status { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
+.kling-nb-error .widget-html-content { color: #991b1b; background: #fef2f2;
+  border: 1px solid #fecaca; border-radius: 6px; padding: 6px 10px; white-space: pre-wrap; }
+.kling-nb-notice { color: var(--jp-ui-font-color2, #666); font-size: 12px; }
+.kling-nb-code pre { background: var(--jp-cell-editor-background, #f6f8fa); padding: 8px 10px;
+  border-radius: 6px; font-size: 12px; overflow-x: auto; }
+.kling-nb-history .widget-html-content { font-size: 12px; }
+</style>"""
+
+BADGE_COLORS = {
+    "emulator": ("#92400e", "#fef3c7"),
+    "Qiniu": ("#1e40af", "#dbeafe"),
+    "fal": ("#5b21b6", "#ede9fe"),
+}
+
+Text = Callable[..., str]
+
+
+class Actions(Protocol):
+    """What the panel's buttons ask for (EditPanel provides it)."""
+
+    def move_image(self, number: int, to: int) -> None: ...
+    def insert_reference(self, number: int) -> None: ...
+    def remove_image(self, number: int) -> None: ...
+    def save(self, folder: Any = None, index: int | None = None) -> Any: ...
+    def use_as_input(self, index: int = 0) -> int | None: ...
+
+
+def button(text: str, tooltip: str = "", style: str = "", width: str | None = None) -> Any:
+    """A core Button with a hover text."""
+    layout = w.Layout(width=width) if width else w.Layout(width="auto")
+    made = w.Button(description=text, button_style=style, layout=layout)
+    set_tooltip(made, tooltip or text)
+    return made
+
+
+def classed(widget: Any, *classes: str) -> Any:
+    for name in classes:
+        widget.add_class(name)
+    return widget
+
+
+def show(widget: Any, visible: bool) -> None:
+    """Show or hide a widget (it keeps its state)."""
+    display = None if visible else "none"
+    if widget.layout.display != display:
+        widget.layout.display = display
+
+
+def put(widget: Any, name: str, value: Any) -> None:
+    """Set a trait only if it differs: an unchanged value sends no message."""
+    if getattr(widget, name) != value:
+        setattr(widget, name, value)
+
+
+def badge(label: str, name: str, note: str, host: str) -> str:
+    """The backend's badge: its colours by `label`, its `name` in the panel's language."""
+    ink, paper = BADGE_COLORS.get(label, ("#374151", "#e5e7eb"))
+    return (
+        f"<span class='kling-nb-badge' style='color:{ink};background:{paper}' "
+        f"title='{html.escape(host)}'>{html.escape(name)} <small>· {html.escape(note)}</small>"
+        "</span>"
+    )
+
+
+class ImageCard:
+    """One reference image's card: picture, caption, move / insert reference / remove."""
+
+    def __init__(self, position: int, t: Text, actions: Actions):
+        number = position + 1
+        self.picture = classed(w.Image(format="jpeg"), "kling-nb-thumb")
+        self.caption = w.HTML(layout=w.Layout(width="150px"))
+        self.left = button("◀", t("panel.move_left"), width="30px")
+        self.right = button("▶", t("panel.move_right"), width="30px")
+        self.insert = button("+ @", "", width="44px")
+        self.remove = button("✕", t("panel.remove"), width="30px")
+        self.left.on_click(lambda _: actions.move_image(number, number - 1))
+        self.right.on_click(lambda _: actions.move_image(number, number + 1))
+        self.insert.on_click(lambda _: actions.insert_reference(number))
+        self.remove.on_click(lambda _: actions.remove_image(number))
+        tools = classed(w.HBox([self.left, self.right, self.insert, self.remove]), "kling-nb-row")
+        self.box = classed(
+            w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-input"
+        )
+        self._image: PanelImage | None = None
+
+    def render(self, image: PanelImage, number: int, count: int, model: PanelModel) -> None:
+        if image is not self._image:
+            self._image = image
+            if image.thumbnail is not None:
+                put(self.picture, "format", "jpeg")
+                self.picture.value = image.thumbnail
+            else:
+                put(self.picture, "format", "url")
+                self.picture.value = str(image.source).encode()
+        size = f" · {image.size[0]}×{image.size[1]}" if image.size else ""
+        notes = image.problems(number - 1, model.lang)
+        if image.size is None:
+            notes = [model.t("panel.url_thumbnail")]
+        caption = (
+            f"<b>image_{number}</b>{size}<br><span class='kling-nb-hint' "
+            f"title='{html.escape(image.label)}'>{html.escape(clip(image.label, 22))}</span>"
+        )
+        caption += "".join(
+            f"<br><span class='kling-nb-warn'>{html.escape(n)}</span>" for n in notes
+        )
+        put(self.caption, "value", caption)
+        put(self.left, "disabled", number == 1)
+        put(self.right, "disabled", number == count)
+        set_tooltip(
+            self.insert, model.t("panel.insert", token=reference_token(number, model.profile))
+        )
+
+
+class ResultCard:
+    """One gallery card: picture, caption, Save and Use as input."""
+
+    def __init__(self, position: int, t: Text, actions: Actions):
+        self.picture = classed(w.Image(format="jpeg"), "kling-nb-output")
+        self.caption = w.HTML()
+        self.save = button(t("panel.save"))
+        self.reuse = button(t("panel.use_as_input"))
+        self.save.on_click(lambda _: actions.save(index=position))
+        self.reuse.on_click(lambda _: actions.use_as_input(position))
+        tools = classed(w.HBox([self.save, self.reuse]), "kling-nb-row")
+        self.box = classed(
+            w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-result"
+        )
+
+    def render(self, caption: str, thumbnail: bytes) -> None:
+        if self.picture.value != thumbnail:
+            self.picture.value = thumbnail
+        put(self.caption, "value", f"<b>{html.escape(caption)}</b>")
+
+
+class Pool:
+    """Widgets of one kind made on demand and kept for reuse, at most `limit`."""
+
+    def __init__(self, make: Callable[[int], Any], limit: int):
+        self.make = make
+        self.limit = limit
+        self.items: list[Any] = []
+
+    def take(self, count: int) -> list[Any]:
+        count = min(count, self.limit)
+        while len(self.items) < count:
+            self.items.append(self.make(len(self.items)))
+        return self.items[:count]
+
+
+def set_children(box: Any, children: list[Any]) -> None:
+    if tuple(box.children) != tuple(children):
+        box.children = children
+
+
+class PanelWidgets:
+    """Every control of the panel, for scripts and tests that drive them directly."""
+
+    def __init__(self, t: Text, actions: Actions):
+        self.badge = w.HTML()
+        self._inputs(t)
+        self._parameters(t)
+        self.run = classed(
+            button("▶ " + t("panel.run"), style="primary", width="96px"), "kling-nb-run"
+        )
+        self.cancel = classed(button("■ " + t("panel.cancel"), width="96px"), "kling-nb-cancel")
+        self.cancel.disabled = True
+        self.price = classed(w.HTML(), "kling-nb-price")  # the estimated cost, once known
+        self.code_toggle = button(t("panel.show_code"))
+        self.status = classed(w.HTML(), "kling-nb-status")
+        self.error = classed(w.HTML(), "kling-nb-error")
+        self.notice = classed(w.HTML(), "kling-nb-notice")
+        self.code = classed(w.HTML(), "kling-nb-code")
+        self._results(t)
+        self.image_cards = Pool(lambda i: ImageCard(i, t, actions), IMAGES_MAX)
+        self.result_cards = Pool(lambda i: ResultCard(i, t, actions), NUM_IMAGES_MAX)
+        for hidden in (self.error, self.compare_image, self.code, self.price, self.num_problem):
+            show(hidden, False)
+        self.root = self._layout(t)
+
+    def close(self) -> None:
+        """Close every widget of the panel, shown or pooled (their models leave the kernel)."""
+        seen: set[int] = set()
+
+        def walk(widget: Any) -> None:
+            if not isinstance(widget, w.Widget) or id(widget) in seen:
+                return
+            seen.add(id(widget))
+            for child in getattr(widget, "children", ()):
+                walk(child)
+            for part in ("layout", "style"):
+                if widget.has_trait(part):
+                    walk(getattr(widget, part))
+            widget.close()
+
+        walk(self.root)
+        for pool in (self.image_cards, self.result_cards):
+            for item in pool.items:
+                walk(item.box)
+
+    def _inputs(self, t: Text) -> None:
+        self.source = w.Text(placeholder=t("panel.source_placeholder"), layout=w.Layout(flex="1"))
+        self.add = button(t("panel.add"))
+        self.upload = classed(
+            w.FileUpload(
+                accept="image/*", multiple=True, description=t("panel.upload"), icon="upload"
+            ),
+            "kling-nb-upload",
+        )
+        set_tooltip(self.upload, t("panel.upload_hint"))
+        self.images_hint = classed(w.HTML(), "kling-nb-hint")
+        self.cards = classed(w.HBox(), "kling-nb-cards")
+        self.prompt = w.Textarea(
+            placeholder=t("panel.prompt_placeholder"),
+            rows=4,
+            continuous_update=True,  # the count and the reference check follow each keystroke
+            layout=w.Layout(width="100%"),
+        )
+        self.count = classed(w.HTML(), "kling-nb-count")
+
+    def _parameters(self, t: Text) -> None:
+        style = {"description_width": "initial"}
+        self.resolution = w.ToggleButtons(
+            options=list(RESOLUTIONS["qiniu"]),
+            description=t("panel.resolution"),
+            style=style,
+            layout=w.Layout(width="auto", flex="0 0 auto"),
+        )
+        self.resolution.style.button_width = "44px"
+        self.aspect_ratio = w.Dropdown(
+            options=list(ASPECT_RATIOS),
+            description=t("panel.aspect_ratio"),
+            style=style,
+            layout=w.Layout(width="170px"),
+        )
+        # Not a BoundedIntText: that clamps 20 to 9 without a word. Out of range is shown
+        # next to the field, and Run waits until it is fixed.
+        self.num_images = w.IntText(
+            value=NUM_IMAGES_MIN,
+            description=t("panel.num_images"),
+            style=style,
+            layout=w.Layout(width="110px"),
+        )
+        self.num_problem = classed(w.HTML(), "kling-nb-over", "kling-nb-num-problem")
+        formats = [(t("panel.format_default"), ""), *((f, f) for f in OUTPUT_FORMATS)]
+        self.output_format = w.Dropdown(
+            options=formats,
+            description=t("panel.output_format"),
+            style=style,
+            layout=w.Layout(width="150px"),
+        )
+
+    def _results(self, t: Text) -> None:
+        self.results_head = classed(w.HTML(), "kling-nb-results-head")
+        self.compare = button(t("panel.compare"))
+        self.save_all = button(t("panel.save_all"))
+        self.compare.disabled = self.save_all.disabled = True
+        self.folder = w.Text(
+            value="kling_outputs",
+            description=t("panel.folder"),
+            style={"description_width": "initial"},
+            layout=w.Layout(width="260px"),
+        )
+        self.gallery = classed(w.HBox(), "kling-nb-cards", "kling-nb-gallery")
+        self.compare_image = classed(w.Image(format="jpeg"), "kling-nb-compare")
+        # One list for every run of the session: no widget per run, however many there are.
+        self.history = classed(
+            w.Select(options=[], rows=HISTORY_ROWS, layout=w.Layout(flex="1 1 0%", min_width="0")),
+            "kling-nb-history",
+        )
+        self.history_restore = button(t("panel.restore"))
+        self.history_show = button(t("panel.show"))
+        self.history_empty = classed(w.HTML(html.escape(t("panel.no_history"))), "kling-nb-hint")
+        self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
+        self.journal_restore = button(t("panel.restore"))
+
+    def _layout(self, t: Text) -> Any:
+        """The whole panel, top to bottom."""
+
+        def section(title: str, *rows: Any) -> Any:
+            head = classed(w.HTML(f"<span>{html.escape(title)}</span>"), "kling-nb-label")
+            return classed(w.VBox([head, *rows]), "kling-nb-section")
+
+        def row(*items: Any) -> Any:
+            return classed(w.HBox(list(items)), "kling-nb-row")
+
+        title = classed(w.HTML(html.escape(t("panel.title"))), "kling-nb-title")
+        head = classed(w.HBox([title, self.badge]), "kling-nb-head", "kling-nb-row")
+        upload_hint = classed(w.HTML(html.escape(t("panel.upload_hint"))), "kling-nb-hint")
+        images = section(
+            t("panel.images"),
+            row(self.source, self.add, self.upload),
+            upload_hint,
+            self.images_hint,
+            self.cards,
+        )
+        prompt = section(t("panel.prompt"), self.prompt, self.count)
+        params = section(
+            t("panel.parameters"),
+            row(self.resolution, self.aspect_ratio, self.num_images, self.output_format),
+            self.num_problem,
+        )
+        buttons = row(self.run, self.cancel, self.price, self.code_toggle, self.status)
+        actions = classed(w.VBox([buttons, self.error]), "kling-nb-section")
+        results = section(
+            t("panel.results"),
+            self.results_head,
+            row(self.compare, self.save_all, self.folder),
+            self.gallery,
+            self.compare_image,
+        )
+        self.history_box = row(self.history, w.VBox([self.history_restore, self.history_show]))
+        history = section(t("panel.history"), self.history_empty, self.history_box)
+        self.journal_section = section(t("panel.journal"), row(self.journal, self.journal_restore))
+        parts = [w.HTML(CSS), head, images, prompt, params, actions, self.notice, self.code]
+        root = w.VBox([*parts, results, history, self.journal_section])
+        return classed(root, "kling-nb-panel")
+
+
+class PanelView:
+    """Renders the model's changed aspects into the widgets (on the loop's thread only)."""
+
+    def __init__(self, widgets: PanelWidgets, model: PanelModel, code: Callable[[], str]):
+        self.widgets = widgets
+        self.model = model
+        self.code = code
+        self._compared: PanelRun | None = None
+
+    def render(self, aspects: frozenset[str]) -> None:
+        m, ws = self.model, self.widgets
+        with m.lock:
+            if "result" in aspects:
+                self._result()  # first: the pictures are what the user waits for
+            if aspects & {"compare", "result"}:
+                self._compare()
+            if "connection" in aspects:
+                self._connection()
+            if "parameters" in aspects:
+                self._parameters()
+            if aspects & {"images", "connection"}:
+                self._images()
+            if aspects & {"prompt", "images"}:
+                put(ws.prompt, "value", m.prompt)
+                parts = m.prompt_check()
+                text = " · ".join(
+                    f"<span class='{css}'>{html.escape(words)}</span>"
+                    if css
+                    else html.escape(words)
+                    for words, css in parts
+                )
+                put(ws.count, "value", text)
+            if aspects & {"status", "parameters", "connection"}:
+                self._status()
+            if "runs" in aspects:
+                self._history()
+            if "code" in aspects:
+                self._code()
+            if "notice" in aspects:
+                text, warn = m.notice
+                css = "kling-nb-warn" if warn else ""
+                value = f"<span class='{css}'>{html.escape(text)}</span>" if text else ""
+                put(ws.notice, "value", value)
+            if "error" in aspects:
+                put(ws.error, "value", html.escape(m.error or ""))
+                show(ws.error, bool(m.error))
+            if "journal" in aspects:
+                self._journal()
+
+    def _connection(self) -> None:
+        m, ws = self.model, self.widgets
+        conn = m.connection
+        if conn is None:
+            put(ws.badge, "value", badge("-", "-", m.t("panel.not_connected"), ""))
+            return
+        if conn.emulated:
+            note = m.t("panel.badge_emulated", profile=conn.profile)
+        else:
+            note = m.t("panel.badge_real", host=conn.host)
+        name = m.backend_label(conn.label)
+        put(ws.badge, "value", badge(conn.label, name, note, conn.host))
+        allowed = tuple(m.resolutions())
+        if tuple(ws.resolution.options) != allowed:
+            ws.resolution.options = allowed
+
+    def _parameters(self) -> None:
+        m, ws = self.model, self.widgets
+        put(ws.resolution, "value", m.resolution)
+        put(ws.aspect_ratio, "value", m.aspect_ratio)
+        put(ws.num_images, "value", m.num_images)
+        put(ws.output_format, "value", m.output_format or "")
+        problem = m.num_images_problem()
+        put(ws.num_problem, "value", html.escape(problem or ""))
+        show(ws.num_problem, problem is not None)
+        price = m.price()
+        put(ws.price, "value", html.escape(m.t("panel.price", price=price)) if price else "")
+        show(ws.price, price is not None)
+
+    def _images(self) -> None:
+        m, ws = self.model, self.widgets
+        images = list(m.images)
+        cards = ws.image_cards.take(len(images))
+        for number, (card, image) in enumerate(zip(cards, images, strict=True), start=1):
+            card.render(image, number, len(images), m)
+        set_children(ws.cards, [c.box for c in cards])
+        put(ws.images_hint, "value", html.escape(m.images_hint()))
+
+    def _status(self) -> None:
+        m, ws = self.model, self.widgets
+        put(ws.status, "value", html.escape(m.status_text()))
+        running = m.active is not None
+        put(ws.run, "disabled", not m.can_run())
+        put(ws.cancel, "disabled", not running or m.active.cancel_requested)  # type: ignore[union-attr]
+        put(ws.cancel, "button_style", "warning" if running else "")
+
+    def _history(self) -> None:
+        m, ws = self.model, self.widgets
+        runs = list(reversed(m.runs))
+        options = [(" · ".join(m.history_text(run)), run.number) for run in runs]
+        if list(ws.history.options) != options:
+            chosen, known = ws.history.value, len(ws.history.options)
+            ws.history.options = options
+            numbers = [number for _, number in options]
+            if len(numbers) > known or chosen not in numbers:
+                chosen = numbers[0] if numbers else None  # a new run: the newest is selected
+            ws.history.value = chosen
+        show(ws.history_empty, not runs)
+        show(ws.history_box, bool(runs))
+        put(ws.history_show, "disabled", not any(run.result is not None for run in runs))
+
+    def _result(self) -> None:
+        m, ws = self.model, self.widgets
+        run = m.shown
+        result = run.result if run is not None else None
+        put(ws.compare, "disabled", result is None)
+        put(ws.save_all, "disabled", result is None)
+        if run is None or result is None:
+            hint = html.escape(m.t("panel.no_results"))
+            put(ws.results_head, "value", f"<span class='kling-nb-hint'>{hint}</span>")
+            set_children(ws.gallery, [])
+            return
+        cards = ws.result_cards.take(len(result))
+        for card, image, thumbnail in zip(cards, result.images, run.thumbnails, strict=False):
+            card.render(image.caption(), thumbnail)
+        set_children(ws.gallery, [c.box for c in cards])
+        sizes = ", ".join(f"{im.width}×{im.height}" for im in result.images)
+        tag = f" · {message('result.emulated', m.lang)}" if result.emulated else ""
+        title = m.t("panel.results_of", number=run.number, summary=f"{sizes}{tag}")
+        request = m.t("progress.request", request_id=result.request_id)
+        details = f"{request} · {clip(str(result.parameters.get('prompt', '')), 90)}"
+        hint = f"<span class='kling-nb-hint'>{html.escape(details)}</span>"
+        put(ws.results_head, "value", f"<b>{html.escape(title)}</b><br>{hint}")
+
+    def _compare(self) -> None:
+        m, ws = self.model, self.widgets
+        visible = m.compare_shown and m.shown is not None and m.shown.result is not None
+        if visible and m.shown is not self._compared and m.shown is not None:
+            assert m.shown.result is not None
+            bundle = m.shown.result.compare()._repr_mimebundle_()
+            ws.compare_image.value = base64.b64decode(bundle["image/jpeg"])
+            self._compared = m.shown
+        show(ws.compare_image, visible)
+        put(ws.compare, "description", m.t("panel.hide_compare" if visible else "panel.compare"))
+
+    def _code(self) -> None:
+        m, ws = self.model, self.widgets
+        put(
+            ws.code_toggle,
+            "description",
+            m.t("panel.hide_code" if m.code_shown else "panel.show_code"),
+        )
+        show(ws.code, m.code_shown)
+        if not m.code_shown:
+            return  # built only while shown: typing in the prompt stays cheap
+        intro = html.escape(m.t("panel.code_intro"))
+        put(
+            ws.code,
+            "value",
+            f"<span class='kling-nb-hint'>{intro}</span><pre>{html.escape(self.code())}</pre>",
+        )
+
+    def _journal(self) -> None:
+        m, ws = self.model, self.widgets
+        options = list(m.journal)
+        if list(ws.journal.options) != options:
+            ws.journal.options = options
+            ws.journal.value = options[0][1] if options else None  # the newest row
+        show(ws.journal_section, bool(options))

@@ -1,0 +1,153 @@
+"""EditPanel on an event loop, as in a kernel: widget changes happen on the loop's thread
+only, `wait()` from a cell pumps the loop it blocks, and widgets do not leak."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets
+import pytest
+from PIL import Image
+
+from kling_nb import EditPanel
+from kling_nb._config import Connection
+from kling_nb.panel.compat import live_widgets
+
+pytestmark = pytest.mark.timeout(90)
+
+WAIT = 15.0
+PROMPT = "turn <<<image_1>>> into a watercolor"
+
+
+def photo(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), color).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def widget_changes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, str, str]]]:
+    """Every widget trait change and widget opened: (thread id, widget type, trait)."""
+    changes: list[tuple[int, str, str]] = []
+    notify, open_ = ipywidgets.Widget.notify_change, ipywidgets.Widget.open
+
+    def notify_change(self: Any, change: Any) -> None:
+        changes.append((threading.get_ident(), type(self).__name__, change["name"]))
+        notify(self, change)
+
+    def opened(self: Any) -> None:
+        changes.append((threading.get_ident(), type(self).__name__, "<open>"))
+        open_(self)
+
+    monkeypatch.setattr(ipywidgets.Widget, "notify_change", notify_change)
+    monkeypatch.setattr(ipywidgets.Widget, "open", opened)
+    yield changes
+
+
+def _off(changes: list[tuple[int, str, str]], thread: int) -> list[tuple[int, str, str]]:
+    return [change for change in changes if change[0] != thread]
+
+
+def test_in_a_kernel_loop_widgets_change_only_on_its_thread(
+    conn: Connection, widget_changes: list[tuple[int, str, str]]
+) -> None:
+    async def session() -> tuple[int, EditPanel]:
+        # Each block is a cell; between them the loop runs, as the kernel's does.
+        panel = EditPanel(conn, prompt=PROMPT, images=[photo((0, 140, 0))])
+        panel.num_images = 2
+        future = panel.run()
+        await asyncio.wrap_future(future)  # the cell ended; the job's news arrives meanwhile
+        await asyncio.sleep(0)
+        assert len(panel.widgets.gallery.children) == 2  # rendered by the loop, not the worker
+        assert "#1 · done" in panel.widgets.status.value
+        panel.use_as_input(1)
+        panel.run()
+        panel.cancel()
+        assert panel.wait(WAIT) is None  # a cell that waits: the wait pumps the loop
+        assert "cancelled" in panel.widgets.status.value
+        return threading.get_ident(), panel
+
+    loop_thread, panel = asyncio.run(session())
+    assert len(widget_changes) > 100  # the check saw the panel at work
+    assert _off(widget_changes, loop_thread) == []
+    assert [run.state for run in panel.history] == ["completed", "cancelled"]
+
+
+def test_a_cell_that_runs_then_waits_gets_its_result_and_current_widgets(
+    conn: Connection,
+) -> None:
+    async def cell() -> None:
+        panel = EditPanel(conn, prompt=PROMPT, images=[photo((0, 0, 160))])
+        panel.run()
+        result = panel.wait(WAIT)  # the loop this cell blocks is the one the panel needs
+        assert result is not None
+        assert len(panel.widgets.gallery.children) == 1  # no await since run(): pumped
+        assert result.request_id[:8] in panel.widgets.status.value
+        assert not panel.widgets.run.disabled and panel.widgets.cancel.disabled
+
+    asyncio.run(asyncio.wait_for(cell(), WAIT + 5))
+
+
+def test_without_a_loop_widgets_change_only_on_the_panel_loop_thread(
+    conn: Connection, widget_changes: list[tuple[int, str, str]]
+) -> None:
+    panel = EditPanel(conn, prompt=PROMPT, images=[photo((150, 0, 0))])
+    assert not panel._dispatch.on_loop()  # a script: the panel's own loop thread serves it
+    panel.widgets.run.click()
+    assert panel.wait(WAIT) is not None
+    panel.widgets.code_toggle.click()
+    panel.restore(1)
+    assert "kling_nb.edit(" in panel.widgets.code.value
+    assert len(widget_changes) > 100
+    assert _off(widget_changes, panel._dispatch.thread_id) == []
+
+
+def test_live_widget_models_do_not_grow_over_100_operations(conn: Connection) -> None:
+    panel = EditPanel(conn, prompt=PROMPT)
+    for color in ((200, 0, 0), (0, 200, 0), (0, 0, 200)):
+        panel.add_image(photo(color))
+    panel.run()
+    assert panel.wait(WAIT) is not None
+    before = live_widgets()
+    for i in range(100):
+        step = i % 10
+        if step < 4:
+            panel.move_image(1 + i % 3, 1 + (i + 1) % 3)
+        elif step == 4:
+            panel.prompt = f"{PROMPT} #{i}"
+        elif step == 5:
+            panel.toggle_code()
+        elif step == 6:
+            panel.remove_image(3)
+            panel.use_as_input(0)
+        elif step == 7 and i < 50:
+            panel.run()
+            panel.wait(WAIT)
+        elif step == 8:
+            panel.restore(1)
+        else:
+            panel.toggle_compare()
+    after = live_widgets()
+    assert len(panel.history) == 6
+    assert after <= before * 1.10, (before, after)
+
+
+def test_a_click_from_another_thread_is_served_while_a_cell_waits(conn: Connection) -> None:
+    # ipykernel 7 may read the page's messages on a subshell thread: a Cancel click then
+    # arrives there while the loop's thread sits in a cell's wait(), which must serve it.
+    async def cell() -> None:
+        panel = EditPanel(conn, prompt=PROMPT, images=[photo((90, 90, 0))])
+        panel.num_images = 4  # long enough to be cancelled mid-way
+        panel.run()
+        clicker = threading.Thread(target=panel.widgets.cancel.click, name="subshell")
+        clicker.start()
+        assert panel.wait(WAIT) is None  # cancelled, not a deadlock
+        clicker.join(WAIT)
+        assert not clicker.is_alive() and panel.history[-1].state == "cancelled"
+        assert "cancelled" in panel.widgets.status.value
+
+    asyncio.run(asyncio.wait_for(cell(), WAIT + 5))
