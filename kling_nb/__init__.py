@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchResult, request_grid, run_batch
 from ._config import Connection, connect
-from ._doctor import doctor
+from ._display import friendly_tracebacks, plain_tracebacks
 from ._errors import (
     KlingBudgetError,
     KlingCancelledError,
@@ -25,18 +24,48 @@ from ._errors import (
     KlingTimeoutError,
     KlingValidationError,
 )
-from ._history import History, history
 from ._i18n import set_language
-from ._money import budget, estimate, set_budget
-from ._request import KlingO1Request
-from ._results import EditResult, ResultImage
-from ._resume import resume
-from ._tasks import Job, edit, run_fal_task
 from ._version import __version__
 from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult, request_grid, run_batch, run_batch_async
+    from ._doctor import doctor
+    from ._history import History, history
+    from ._money import budget, estimate, set_budget
+    from ._request import KlingO1Request
+    from ._results import EditResult, ResultImage
+    from ._resume import resume
+    from ._tasks import Job, edit, edit_async, run_fal_task, run_fal_task_async
     from .panel import EditPanel
+
+# Loaded on first use, so that `import kling_nb` stays near `import fal_client` in cost:
+# these pull in Pillow, numpy, sqlite, tqdm or ipywidgets.
+_LAZY = {
+    "BatchResult": "_batch",
+    "request_grid": "_batch",
+    "run_batch": "_batch",
+    "run_batch_async": "_batch",
+    "doctor": "_doctor",
+    "History": "_history",
+    "history": "_history",
+    "KlingO1Request": "_request",
+    "budget": "_money",
+    "estimate": "_money",
+    "set_budget": "_money",
+    "EditResult": "_results",
+    "ResultImage": "_results",
+    "resume": "_resume",
+    "Job": "_tasks",
+    "edit": "_tasks",
+    "edit_async": "_tasks",
+    "run_fal_task": "_tasks",
+    "run_fal_task_async": "_tasks",
+    "EditPanel": "panel",
+}
+
+
+friendly_tracebacks()  # in IPython: KlingErrors as their message (plain_tracebacks() undoes)
 
 __all__ = [
     "BatchResult",
@@ -63,12 +92,16 @@ __all__ = [
     "connect",
     "doctor",
     "edit",
+    "edit_async",
     "estimate",
     "history",
+    "plain_tracebacks",
     "request_grid",
     "resume",
     "run_batch",
+    "run_batch_async",
     "run_fal_task",
+    "run_fal_task_async",
     "sample_image",
     "sample_names",
     "set_budget",
@@ -91,9 +124,15 @@ def sample_names() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
-    # The panel pulls in ipywidgets: load it only when asked for.
-    if name == "EditPanel":
-        from .panel import EditPanel
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kling_nb' has no attribute {name!r}")
+    import importlib
 
-        return EditPanel
-    raise AttributeError(f"module 'kling_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

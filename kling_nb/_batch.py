@@ -9,6 +9,7 @@ returns what there is (`BatchResult.interrupted`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import threading
@@ -26,7 +27,8 @@ from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
 from ._request import KlingO1Request
 from ._rules import Violation
-from ._tasks import DEFAULT_TIMEOUT, Job, send_edit
+from ._tasks import DEFAULT_TIMEOUT, Job, check_timeout, send_edit
+from ._text import clip
 from ._transport import client_for
 from ._wire import ENDPOINT
 
@@ -156,7 +158,7 @@ class BatchResult(Sequence[Outcome]):
     def __repr__(self) -> str:
         lines = [f"BatchResult: {self.summary()}"]
         for i, item in enumerate(self.items):
-            lines.append(f"  [{i}] {_describe(item)}  {_clip(self.labels[i], 50)}")
+            lines.append(f"  [{i}] {_describe(item)}  {clip(self.labels[i], 50)}")
         return "\n".join(lines)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -195,42 +197,65 @@ def run_batch(
     return run_all([work_for(item) for item in items], labels, concurrency, progress)
 
 
+async def run_batch_async(
+    requests: Iterable[KlingO1Request | Mapping[str, Any]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    progress: bool = True,
+    connection: Connection | None = None,
+) -> BatchResult:
+    """`run_batch` for `await`: plain asyncio tasks on this loop, no thread per job.
+    Cancelling the task cancels every job already on the server."""
+    from ._tasks import edit_request_async
+
+    check_timeout(timeout)
+    started = time.monotonic()
+    items = [_as_request(item, i) for i, item in enumerate(requests)]
+    conn = connection or current_connection()
+    gate = asyncio.Semaphore(max(1, concurrency))
+    bar = _bar(len(items), progress)
+
+    async def one(item: KlingO1Request | KlingValidationError) -> Outcome:
+        if isinstance(item, KlingValidationError):
+            outcome: Outcome = item
+        else:
+            async with gate:
+                try:
+                    outcome = await edit_request_async(item, conn, timeout=timeout, progress=False)
+                except KlingError as exc:
+                    outcome = exc
+        bar.update(1)
+        return outcome
+
+    try:
+        outcomes = await asyncio.gather(*(one(item) for item in items))
+    finally:
+        bar.close()
+    labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
+    result = BatchResult(list(outcomes), labels, time.monotonic() - started)
+    result._sheet = _sheet(result)
+    return result
+
+
 def _label(request: KlingO1Request) -> str:
     """The prompt, and the parameters that differ from the defaults."""
     defaults = KlingO1Request(request.prompt, []).parameters()
     changed = [str(v) for k, v in request.parameters().items() if defaults.get(k) != v]
-    return " · ".join([_clip(request.prompt, 40), *changed])
+    return " · ".join([clip(request.prompt, 40), *changed])
 
 
 def _edit_one(
     request: KlingO1Request, conn: Connection, timeout: float | None, slot: Slot
 ) -> Outcome:
-    from ._results import EditResult
 
     body, prepared = request.prepare(conn.profile)  # checked and encoded before a place is held
     with slot.on_server():
         job = send_edit(conn, request, body, prepared)
         if not slot.register(job):
-            return _cancel_now(job)
+            return job.cancel_as_error()
         output = job.wait(timeout=timeout, progress=slot.seen)
-    return EditResult.from_output(output, job=job, request=request, inputs=prepared)
-
-
-def _cancel_now(job: Job) -> KlingCancelledError:
-    """The batch was interrupted while this job was being submitted: cancel it here."""
-    try:
-        job.cancel()
-    except KlingError as exc:
-        return KlingCancelledError(
-            message("job.cancel_failed", request_id=job.request_id, detail=exc),
-            request_id=job.request_id,
-            endpoint=job.endpoint,
-        )
-    return KlingCancelledError(
-        message("job.cancelled", request_id=job.request_id),
-        request_id=job.request_id,
-        endpoint=job.endpoint,
-    )
+    return job.finish_edit(output, request, prepared)
 
 
 def _as_request(
@@ -415,9 +440,9 @@ def _describe(item: Outcome) -> str:
     if isinstance(item, KlingError):
         rid = getattr(item, "request_id", "")
         where = f" (request {rid})" if rid else ""
-        return f"✗ {type(item).__name__}: {_clip(str(item).splitlines()[0], 90)}{where}"
+        return f"✗ {type(item).__name__}: {clip(str(item).splitlines()[0], 90)}{where}"
     if isinstance(item, Exception):
-        return f"✗ {type(item).__name__}: {_clip(str(item), 90)}"
+        return f"✗ {type(item).__name__}: {clip(str(item), 90)}"
     if isinstance(item, dict):
         return f"✓ {len(item.get('images') or [])} image(s)"
     return f"✓ {len(item)} image(s) · request {item.request_id}"
@@ -443,8 +468,3 @@ def _sheet(result: BatchResult) -> bytes:
 def _first_image(result: EditResult) -> Image.Image | None:
     """The result's first image, small (kept in memory: decoding a 2K PNG is slow)."""
     return result.cover()
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import unicodedata
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import KlingConfigError
 from ._i18n import message
+from ._secrets import remember_secret
 from ._wire import Profile
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ BACKENDS = ("auto", "local", "qiniu", "fal")
 QINIU_HOST = "api.qnaigc.com/queue"
 FAL_HOST = "queue.fal.run"
 EMULATOR_KEY = "kling-nb-emulator"  # any non-blank key satisfies the emulator
+# Marks, in `_applied`, a FAL_QUEUE_RUN_HOST the user chose: a later connect() keeps it even
+# when only the key changed (sending a gateway's key to another host would leak it).
+USER_HOST = "user FAL_QUEUE_RUN_HOST"
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class Settings:
     fal_key: str | None = field(default=None, repr=False)
     queue_host: str | None = None
     ca_bundle: str | None = None
-    home: Path = Path("~/.kling_nb").expanduser()
+    home: Path = Path("~/.kling_nb").expanduser().absolute()
     price: str | None = None  # KLING_NB_PRICE, e.g. "0.2 CNY" per output image
 
     @classmethod
@@ -64,7 +69,11 @@ class Settings:
             )
         host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or None
         fal_key = env.get("FAL_KEY", "").strip() or None
-        if host is not None and host == ours.get("FAL_QUEUE_RUN_HOST"):
+        if (
+            host is not None
+            and host == ours.get("FAL_QUEUE_RUN_HOST")
+            and host != ours.get(USER_HOST)
+        ):
             # Our own pointer from the last connect(), not the user's choice.
             host = None
             if fal_key == ours.get("FAL_KEY"):
@@ -75,7 +84,8 @@ class Settings:
             fal_key=fal_key,
             queue_host=host,
             ca_bundle=env.get("SSL_CERT_FILE") or None,
-            home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser(),
+            # Absolute once: a relative home followed by %cd keeps the same journal.
+            home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser().absolute(),
             price=env.get("KLING_NB_PRICE", "").strip() or None,
         )
 
@@ -148,11 +158,15 @@ def connect(
         given = parse_price(settings.price, "KLING_NB_PRICE")
     with _lock:
         conn = replace(_resolve(backend, key, settings, emulator_options), price=given)
-        _point_process(conn, target)
+        remember_secret(conn.key)
+        check_key(conn.key, _key_variable(conn.key, key, settings))
+        _point_process(conn, target, user_host=conn.host == settings.queue_host)
         global _current
-        _current = conn
+        previous, _current = _current, conn
     if not quiet:
         print(conn.describe())
+        if previous is not None and previous.host != conn.host:
+            print(message("config.host_changed", old=previous.host, new=conn.host))
     return conn
 
 
@@ -161,6 +175,31 @@ def current_connection() -> Connection:
     with _lock:
         conn = _current
     return conn if conn is not None else connect()
+
+
+def check_key(key: str | None, variable: str) -> str | None:
+    """`key` unchanged, or KlingConfigError naming its first character that no key has."""
+    if key is None:
+        return None
+    for position, char in enumerate(key, 1):
+        if not ("!" <= char <= "~") or char in "\"'`":
+            code = f"U+{ord(char):04X}"
+            name = unicodedata.name(char, "") or ("SPACE" if char == " " else "control character")
+            raise KlingConfigError(
+                message(
+                    "config.key_bad_char",
+                    variable=variable,
+                    position=position,
+                    char=f"{code} {name}",
+                )
+            )
+    return key
+
+
+def _key_variable(chosen: str, key: str | None, settings: Settings) -> str:
+    if key is not None:
+        return "key"
+    return "QINIU_API_KEY" if chosen == settings.qiniu_key else "FAL_KEY"
 
 
 def _resolve(
@@ -220,7 +259,9 @@ def _local_emulator(options: dict[str, Any]) -> Emulator:
     return _emulator
 
 
-def _point_process(conn: Connection, env: MutableMapping[str, str]) -> None:
+def _point_process(
+    conn: Connection, env: MutableMapping[str, str], *, user_host: bool = False
+) -> None:
     """Point the guide's raw fal_client calls at `conn`, or refuse clearly."""
     values = {"FAL_QUEUE_RUN_HOST": conn.host, "FAL_KEY": conn.key}
     if conn.ca_bundle:
@@ -231,6 +272,8 @@ def _point_process(conn: Connection, env: MutableMapping[str, str]) -> None:
     if env is os.environ:
         _applied.clear()
         _applied.update(values)
+        if user_host:
+            _applied[USER_HOST] = conn.host
     _repoint_fal_client(conn)
 
 

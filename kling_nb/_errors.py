@@ -17,15 +17,28 @@ and the remedy. No error ever holds the API key.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from ._secrets import scrub, scrub_exception
 
 if TYPE_CHECKING:
     from ._rules import Violation
 
 
 class KlingError(Exception):
-    """The root of every kling_nb error."""
+    """The root of every kling_nb error; its text never holds a remembered key."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(scrub(a) for a in args))
+        # Raised inside an except block, the exception being handled becomes our
+        # __context__ (and usually __cause__): its text may echo a key, so mask it now.
+        scrub_exception(sys.exc_info()[1])
+
+    def __str__(self) -> str:
+        scrub_exception(self.__cause__ or self.__context__)
+        return scrub(super().__str__())
 
 
 class KlingConfigError(KlingError):
@@ -85,7 +98,7 @@ class KlingJobError(KlingError):
         super().__init__(text)
         self.request_id = request_id
         self.endpoint = endpoint
-        self.detail = detail
+        self.detail = scrub(detail)
         self.error_type = error_type
         self.status_code = status_code
 

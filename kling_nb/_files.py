@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ._errors import KlingError
+from ._i18n import message
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME = 120
@@ -29,10 +30,7 @@ def child_path(folder: Path, *parts: str) -> Path:
     root = Path(folder).resolve()
     target = root.joinpath(*parts).resolve()
     if target == root or root not in target.parents:
-        raise KlingError(
-            f"Refused a path outside {root}: {'/'.join(parts)!r} came from the server and "
-            "would escape its folder."
-        )
+        raise KlingError(message("files.escape", root=root, name="/".join(parts)[:200]))
     return target
 
 
@@ -67,10 +65,7 @@ def cache_folder(home: Path, request_id: str) -> Path:
     """`home/cache/<request id>`, refused if the id cannot name a folder safely."""
     rid = str(request_id)
     if not rid or safe_name(rid, "") != rid:
-        raise KlingError(
-            f"Refused to cache request id {rid[:80]!r}: it is not a plain name "
-            "(letters, digits, '._-'), so it cannot be used as a folder name safely."
-        )
+        raise KlingError(message("files.bad_request_id", value=rid[:80], limit=MAX_NAME))
     return child_path(Path(home) / "cache", rid)
 
 
@@ -120,8 +115,13 @@ def write_image(
     if not looks_like_image(data, content_type):
         head = data[:40].decode("utf-8", "replace")
         raise KlingError(
-            f"Output image {index + 1} is not a valid {content_type} ({len(data)} bytes, "
-            f"starting {head!r}); nothing was written. Try resume() again later."
+            message(
+                "files.not_image",
+                index=index + 1,
+                content_type=content_type,
+                size=len(data),
+                head=head,
+            )
         )
     path = child_path(folder, image_file_name(file_name, index, content_type))
     return atomic_write_bytes(path, data)

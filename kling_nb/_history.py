@@ -14,16 +14,18 @@ from typing import Any, overload
 
 from PIL import Image
 
+from ._errors import KlingError
 from ._gallery import Cell, contact_sheet, mime_bundle
-from ._i18n import message
+from ._i18n import MESSAGES, message
+from ._images import load_image
 from ._journal import (
     THUMBS,
     DateLike,
     JournalEntry,
     default_home,
     journal_for,
-    write_thumbnail,
 )
+from ._text import clip
 
 SHEET_MAX_CELLS = 24
 CELL_SIDE = 120
@@ -97,11 +99,11 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
         [
             str(e.id),
             e.created(),
-            e.state,
+            _state(e.state),
             e.backend,
             e.request_id or "—",
             str(e.image_count),
-            _clip(e.prompt, PROMPT_WIDTH),
+            clip(e.prompt, PROMPT_WIDTH),
         ]
         for e in entries
     ]
@@ -113,6 +115,12 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
     return out
 
 
+def _state(state: str) -> str:
+    """A journal state in the interface language (unknown names as they are)."""
+    key = f"engine.state.{state}"
+    return message(key) if key in MESSAGES else state
+
+
 def _width(text: str) -> int:
     """Columns a string takes in a monospace font (CJK characters take two)."""
     return sum(2 if ord(ch) >= 0x1100 and not 0x2000 <= ord(ch) <= 0x2BFF else 1 for ch in text)
@@ -121,46 +129,29 @@ def _width(text: str) -> int:
 def _sheet(entries: Sequence[JournalEntry], home: Path) -> bytes:
     cells = []
     for entry in entries[:SHEET_MAX_CELLS]:
-        thumb = _thumbnail(entry, home)
-        picture = None
-        if thumb is not None:
-            try:
-                with Image.open(thumb) as img:
-                    picture = img.copy()
-            except OSError:
-                picture = None  # removed or damaged meanwhile: a grey tile says so
-        cells.append(
-            Cell(
-                picture or Image.new("RGB", (96, 96), (215, 215, 212)), f"#{entry.id} {entry.state}"
-            )
-        )
+        picture = _thumbnail(entry, home)
+        blank = Image.new("RGB", (96, 96), (215, 215, 212))  # none, or damaged: a grey tile
+        cells.append(Cell(picture or blank, f"#{entry.id} {_state(entry.state)}"))
     if not cells:
         return b""
     return contact_sheet(cells, columns=min(8, len(cells)), cell_side=CELL_SIDE)
 
 
-def _thumbnail(entry: JournalEntry, home: Path) -> Path | None:
-    """The first output's thumbnail (made once, kept under thumbs/), else the first input's."""
+def _thumbnail(entry: JournalEntry, home: Path) -> Image.Image | None:
+    """The first output's thumbnail (written when the job completed, else made here in
+    memory: reading the history writes nothing), else the first input's."""
+    candidates: list[Path] = []
     if entry.cached and entry.request_id:
-        source = Path(entry.cached[0])
-        target = home / THUMBS / f"out-{entry.request_id}.jpg"
-        if target.exists():
-            return target
-        if source.exists():
-            try:
-                made = write_thumbnail(source.read_bytes(), target)
-            except OSError:
-                made = None
-            if made is not None:
-                return made
+        candidates += [home / THUMBS / f"out-{entry.request_id}.jpg", Path(entry.cached[0])]
     for url in entry.arguments.get("image_urls") or []:
         if isinstance(url, dict) and url.get("thumbnail"):
-            found = home / str(url["thumbnail"])
-            if found.exists():
-                return found
+            candidates.append(home / str(url["thumbnail"]))
+    for path in candidates:
+        if path.is_file():
+            try:
+                picture = load_image(path)
+            except (KlingError, OSError):
+                continue
+            picture.thumbnail((2 * CELL_SIDE, 2 * CELL_SIDE))
+            return picture
     return None
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

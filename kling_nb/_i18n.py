@@ -457,12 +457,110 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
     # --- engine and progress (issue 12) ------------------------------------------------------
     # (keys for this part go below this line)
+    "rule.engine_timeout": {
+        "en": "{field} is {value!r}: it must be a positive number of seconds, or None to wait without a limit. Pass e.g. timeout=900.",
+        "zh": "{field} 为 {value!r}：必须是正数（秒），或 None 表示不限时。例如传入 timeout=900。",
+    },
+    "engine.unreadable_status": {
+        "en": "{host} answered the status request in a shape kling_nb does not know ({body}); it stopped waiting rather than retry forever.",
+        "zh": "{host} 对状态查询的回答格式无法识别（{body}）；kling_nb 停止等待，而不是无限重试。",
+    },
+    "engine.deadline_uncancelled": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), and the server could not be reached to cancel it ({detail}); it may still run and be billed. kling_nb.resume({request_id!r}) fetches it later.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），且无法连接服务器取消它（{detail}）；它可能仍在运行并计费。稍后可用 kling_nb.resume({request_id!r}) 取回结果。",
+    },
+    "engine.deadline_too_late": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), but it had finished on the server by the time kling_nb cancelled it; its result is kept. kling_nb.resume({request_id!r}) returns it.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），但 kling_nb 取消时它已在服务端完成；结果已保留。可用 kling_nb.resume({request_id!r}) 取回。",
+    },
+    "engine.state.submitting": {"en": "submitting", "zh": "提交中"},
+    "engine.state.queued": {"en": "queued", "zh": "排队中"},
+    "engine.state.running": {"en": "running", "zh": "生成中"},
+    "engine.state.downloading": {"en": "downloading", "zh": "下载中"},
+    "engine.state.completed": {"en": "completed", "zh": "已完成"},
+    "engine.state.failed": {"en": "failed", "zh": "失败"},
+    "engine.state.cancelled": {"en": "cancelled", "zh": "已取消"},
+    "engine.state.rejected": {"en": "rejected", "zh": "被拒绝"},
+    "engine.state.unknown": {"en": "unknown", "zh": "未知"},
+    "engine.prompt_label": {"en": "prompt", "zh": "提示词"},
+    "engine.tb_hint": {
+        "en": "(kling_nb shows its errors without internal frames: %tb prints the full traceback; kling_nb.plain_tracebacks() turns this off.)",
+        "zh": "（kling_nb 显示错误时省略内部调用栈：%tb 可查看完整回溯；kling_nb.plain_tracebacks() 可关闭此显示。）",
+    },
+    "engine.result_expired": {
+        "en": "Job {request_id} finished on {host}, but the service no longer keeps its result (HTTP 404: results expire, on fal after about an hour). The images cannot be recovered from the service; the journal still has the request (its prompt and parameters) to run again.",
+        "zh": "任务 {request_id} 已在 {host} 上完成，但服务已不再保留其结果（HTTP 404：结果会过期，fal 约一小时）。图片无法再从服务取回；日志中仍保存了请求（提示词和参数），可以重新运行。",
+    },
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
 
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
+    "config.key_bad_char": {
+        "en": "{variable} has {char} at position {position}: an API key is printable ASCII without spaces or quotes (a copy from a web page or chat often adds such characters). Copy the key again as plain text.",
+        "zh": "{variable} 在第 {position} 个字符处含有 {char}：API 密钥只能是可打印的 ASCII 字符，不含空格或引号（从网页或聊天复制时常会带入这类字符）。请以纯文本重新复制密钥。",
+    },
+    "config.host_changed": {
+        "en": "kling_nb: the queue host changed from {old} to {new}, as asked.",
+        "zh": "kling_nb：队列主机已按要求从 {old} 改为 {new}。",
+    },
+    "files.escape": {
+        "en": "Refused a path outside {root}: {name!r} came from the server and would escape its folder. Nothing was written; report the server's answer to its operator.",
+        "zh": "已拒绝 {root} 之外的路径：{name!r} 来自服务器，会逃出所在文件夹。未写入任何文件；请把服务器的回答报告给其运营方。",
+    },
+    "files.bad_request_id": {
+        "en": "Refused to cache request id {value!r}: it is not a plain name (letters, digits, '._-', at most {limit} characters), so it cannot name a folder safely. The job's images were not cached; its journal row keeps the URLs.",
+        "zh": "已拒绝缓存请求 ID {value!r}：它不是简单名称（仅字母、数字、'._-'，最多 {limit} 个字符），不能安全地用作文件夹名。该任务的图片未缓存；日志行仍保留其 URL。",
+    },
+    "files.not_image": {
+        "en": "Output image {index} is not a valid {content_type} ({size} bytes, starting {head!r}); nothing was written. The server or its CDN sent something else; try resume() again later.",
+        "zh": "输出图片 {index} 不是有效的 {content_type}（{size} 字节，开头为 {head!r}）；未写入任何文件。服务器或其 CDN 返回了其他内容；请稍后再次调用 resume()。",
+    },
+    "save.exists": {
+        "en": "Refused to save: {path} already holds a different image. Choose another folder or stem, or remove that file.",
+        "zh": "拒绝保存：{path} 已存在另一张不同的图片。请换一个文件夹或文件名前缀，或删除该文件。",
+    },
+    "save.bad_stem": {
+        "en": "stem = {value!r} is not a plain file name (letters, digits, '._-'). Give a name without folders, e.g. stem=\"cat\".",
+        "zh": "stem = {value!r} 不是简单文件名（仅字母、数字、'._-'）。请给出不含文件夹的名称，例如 stem=\"cat\"。",
+    },
+    "save.unwritable": {
+        "en": "Could not save to {path}: {detail}. Choose a folder you can write to, with free space.",
+        "zh": "无法保存到 {path}：{detail}。请选择可写且有剩余空间的文件夹。",
+    },
+    "rule.image_not_regular_file": {
+        "en": "{field} = {value!r} is {kind}, not a regular file; reading it could hang or never end. Pass an image file.",
+        "zh": "{field} = {value!r} 是{kind}，不是普通文件；读取它可能卡住或永不结束。请传入图片文件。",
+    },
+    "rule.image_file_too_large": {
+        "en": "{field} = {value!r} is {size}; the limit for an input file is {limit}. Pass an image (not a video or archive), or shrink it first.",
+        "zh": "{field} = {value!r} 大小为 {size}；输入文件上限为 {limit}。请传入图片（而非视频或压缩包），或先缩小它。",
+    },
+    "rule.image_name_not_utf8": {
+        "en": "{field}: the file name {value!r} is not valid UTF-8 (bytes in another encoding). Rename the file to a UTF-8 name.",
+        "zh": "{field}：文件名 {value!r} 不是有效的 UTF-8（含其他编码的字节）。请将文件重命名为 UTF-8 名称。",
+    },
+    "journal.corrupt": {
+        "en": "The journal {path} could not be read ({detail}); it was moved aside to {moved} and a new one started. Old jobs are in the moved file.",
+        "zh": "日志 {path} 无法读取（{detail}）；已移至 {moved} 并新建日志。旧任务记录在被移走的文件中。",
+    },
+    "journal.bad_rows": {
+        "en": "{count} journal row(s) could not be read and were skipped.",
+        "zh": "有 {count} 行日志无法读取，已跳过。",
+    },
+    "journal.unreadable": {
+        "en": "The journal {path} could not be read: {detail}. Check the file's permissions, or set KLING_NB_HOME to another folder.",
+        "zh": "无法读取日志 {path}：{detail}。请检查文件权限，或将 KLING_NB_HOME 设为其他文件夹。",
+    },
+    "journal.limit_bad": {
+        "en": "limit = {value!r} is not a whole number of rows. Give an integer, e.g. limit=50, or None for every row.",
+        "zh": "limit = {value!r} 不是整数行数。请给出整数，例如 limit=50，或用 None 表示全部。",
+    },
+    "cli.out_not_folder": {
+        "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
+        "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
+    },
 
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)

@@ -20,6 +20,7 @@ import io
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -43,6 +44,9 @@ MAX_SIDE = 2048
 # Encoded image bytes per input (its data: URI is 4/3 of that). The service allows 10 MB, but
 # "large data: URIs are known to fail well below 10 MB on some gateways" (PROTOCOL.md).
 MAX_PAYLOAD_BYTES = 3 * 1024 * 1024
+# An input file larger than this is not a photo (a video or an archive chosen by mistake):
+# refused from its size, before a byte is read.
+MAX_FILE_BYTES = 50 * 1024 * 1024
 JPEG_QUALITY = 90
 JPEG_MIN_QUALITY = 70
 LABEL_MAX_CHARS = 80
@@ -70,7 +74,7 @@ class PreparedImage:
     @property
     def is_remote(self) -> bool:
         """True for an http(s) URL passed through unfetched."""
-        return not self.url.startswith("data:")
+        return not _is_data_uri(self.url)
 
     @property
     def byte_size(self) -> int | None:
@@ -173,7 +177,7 @@ def thumbnail_data_uri(image: Image.Image, max_side: int = 256, max_bytes: int =
 def describe_source(source: object) -> str:
     """A short label for an image source: never a whole data: URI, at most 80 characters."""
     if isinstance(source, str):
-        if source.startswith("data:"):
+        if _is_data_uri(source):
             comma = source.find(",", 0, 256)
             content_type = source[5:comma].split(";")[0] if comma > 0 else ""
             payload = len(source) - comma - 1 if comma > 0 else len(source)
@@ -197,9 +201,10 @@ def describe_source(source: object) -> str:
 
 
 def _decode(source: object, index: int, max_side: int | None) -> _Decoded:
-    if isinstance(source, str) and source.startswith("data:"):
+    if isinstance(source, str) and _is_data_uri(source):
+        head, sep, payload = source.partition(",")
         try:
-            _, data = decode_data_uri(source)
+            _, data = decode_data_uri(head.lower() + sep + payload)
         except ValueError:
             raise _refuse(index, "image_undecodable") from None
         return _decode_bytes(data, index, max_side)
@@ -216,12 +221,17 @@ def _decode(source: object, index: int, max_side: int | None) -> _Decoded:
 
 def _read_file(source: str | os.PathLike[Any], index: int) -> bytes:
     text = os.fsdecode(os.fspath(source))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Latin-1 bytes from os.fsdecode, or a lone surrogate: no text can carry it safely.
+        raise _refuse(index, "image_name_not_utf8", value=_clip(text)) from None
     match = _SCHEME.match(text)
     if match and match.group(1).lower() != "file":
         raise _refuse(index, "image_url_scheme", value=_clip_middle(text))
     path = Path(url2pathname(urlparse(text).path)) if match else Path(text).expanduser()
     try:
-        return path.read_bytes()
+        return _read_regular_file(path, index)
     except FileNotFoundError:
         raise _refuse(
             index, "image_missing_file", value=_clip(str(path)), cwd=os.getcwd()
@@ -231,6 +241,52 @@ def _read_file(source: str | os.PathLike[Any], index: int) -> bytes:
         raise _refuse(
             index, "image_unreadable_file", value=_clip(str(path)), reason=reason
         ) from None
+
+
+def _read_regular_file(path: Path, index: int) -> bytes:
+    """The bytes of a regular file of at most MAX_FILE_BYTES; checked before reading."""
+    # O_NONBLOCK: opening a named pipe must not wait for a writer that never comes.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _file_kind(info.st_mode)
+            raise _refuse(index, "image_not_regular_file", value=_clip(str(path)), kind=kind)
+        if info.st_size > MAX_FILE_BYTES:
+            raise _file_too_large(index, path, info.st_size)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # the file may grow after fstat
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise _file_too_large(index, path, len(data))
+    return data
+
+
+def _file_too_large(index: int, path: Path, size: int) -> KlingImageError:
+    return _refuse(
+        index,
+        "image_file_too_large",
+        value=_clip(str(path)),
+        size=_size(size),
+        limit=_size(MAX_FILE_BYTES),
+    )
+
+
+def _file_kind(mode: int) -> str:
+    from ._i18n import language
+
+    kinds = [
+        (stat.S_ISDIR, "a folder", "文件夹"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)", "命名管道（FIFO）"),
+        (stat.S_ISCHR, "a character device", "字符设备"),
+        (stat.S_ISBLK, "a block device", "块设备"),
+        (stat.S_ISSOCK, "a socket", "套接字"),
+    ]
+    for test, en, zh in kinds:
+        if test(mode):
+            return zh if language() == "zh" else en
+    return "特殊文件" if language() == "zh" else "a special file"
 
 
 def _decode_bytes(data: bytes, index: int, max_side: int | None) -> _Decoded:
@@ -509,6 +565,10 @@ def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 # --- small helpers --------------------------------------------------------------------------
+
+
+def _is_data_uri(text: str) -> bool:
+    return text[:5].lower() == "data:"
 
 
 def _is_remote(text: str) -> bool:

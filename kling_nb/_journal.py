@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import KlingConfigError
 from ._i18n import message
+from ._secrets import remember_secret, scrub
 
 if TYPE_CHECKING:
     from ._config import Connection
@@ -124,8 +125,6 @@ def migrate(db: sqlite3.Connection) -> int:
     return int(version)
 
 
-_secrets: set[str] = set()  # keys used in this process: never written, whatever the path
-_secrets_lock = threading.Lock()
 _active: set[tuple[str, int]] = set()  # (journal path, row id) a thread here is waiting on
 _active_lock = threading.Lock()
 _ready: set[str] = set()  # journal paths whose schema this process has checked
@@ -179,6 +178,8 @@ class JournalEntry:
         ):
             text = values.get(name)
             values[name] = json.loads(text) if text else empty
+            if empty is not None and not isinstance(values[name], type(empty)):
+                raise ValueError(f"journal column {name} holds {type(values[name]).__name__}")
         known: dict[str, Any] = {f.name: values.get(f.name) for f in fields(cls)}
         return cls(**known)
 
@@ -215,8 +216,10 @@ class Journal:
     """The journal of one `KLING_NB_HOME`."""
 
     def __init__(self, home: str | Path):
-        self.home = Path(home).expanduser()
+        self.home = Path(home).expanduser().absolute()
         self.path = self.home / FILE_NAME
+        self.skipped_rows = 0  # rows the last read could not decode
+        self.moved_aside: Path | None = None  # where a corrupt journal file went
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -235,15 +238,24 @@ class Journal:
                 stale.close()
             with _ready_lock:
                 _ready.discard(str(self.path))
-        self._prepare()
         db = cache.get(key)
         if db is None:
-            db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=True
-            )
+            try:
+                self._prepare()
+                db = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=True
+                )
+                # FULL: a committed request id survives a power cut, not only a crash.
+                db.execute("PRAGMA synchronous=FULL")
+            except (sqlite3.OperationalError, PermissionError):
+                if not self.path.is_file():
+                    raise
+                db = None
+            if db is None:
+                with self._read_only() as ro:  # a read-only home still shows its history
+                    yield ro
+                return
             db.row_factory = sqlite3.Row
-            # FULL: a committed request id survives a power cut, not only a crash.
-            db.execute("PRAGMA synchronous=FULL")
             cache[key] = db
         try:
             yield db
@@ -252,26 +264,57 @@ class Journal:
             db.close()
             raise
 
+    @contextlib.contextmanager
+    def _read_only(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, for a home this process may not write to."""
+        uri = self.path.as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+            db.execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # A WAL journal whose folder refuses the shared-memory file: read the file as is.
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
     def _prepare(self) -> None:
         key = str(self.path)
         with _ready_lock:
             if key in _ready:
                 return
             self.home.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
             try:
-                _retry_busy(lambda: db.execute("PRAGMA journal_mode=WAL"))
-                _retry_busy(lambda: db.executescript(SCHEMA))
-                _retry_busy(lambda: migrate(db))
-            finally:
-                db.close()
+                _create_schema(self.path)
+            except sqlite3.DatabaseError as exc:
+                if isinstance(exc, sqlite3.OperationalError) or not self.path.is_file():
+                    raise
+                self._move_aside(exc)  # not a database at all: keep it for inspection
+                _create_schema(self.path)
             _ready.add(key)
+
+    def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
+        """Rename a corrupt journal (and its WAL) out of the way, and say where it went."""
+        moved = self.path.with_name(f"{FILE_NAME}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(self.path, moved)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(FILE_NAME + suffix)
+            if side.exists():
+                os.replace(side, moved.with_name(moved.name + suffix))
+        self.moved_aside = moved
+        warnings.warn(
+            message("journal.corrupt", path=self.path, detail=exc, moved=moved),
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _update(self, row_id: int, values: Mapping[str, Any]) -> None:
         unknown = set(values) - COLUMNS
         if unknown:  # column names go into the SQL text: only ours, never a caller's
             raise ValueError(f"not journal columns: {sorted(unknown)}")
-        values = {k: _scrub(v) for k, v in values.items()}
+        values = {k: _storable(scrub(v)) for k, v in values.items()}
         values["updated_at"] = time.time()
         columns = ", ".join(f"{name} = ?" for name in values)
         with self._db() as db:
@@ -287,7 +330,12 @@ class Journal:
         inputs: Sequence[str] = (),
     ) -> int:
         """Write the row of a submit about to be sent; KlingConfigError if it can't be."""
+        from ._config import check_key
+
         remember_secret(conn.key)
+        # A key no HTTP header can carry fails inside the client: say so before the row
+        # exists, or it would read "may be billed" for a request never sent.
+        check_key(conn.key, "key")
         now = time.time()
         try:
             summary = summarize(arguments, self.home)
@@ -302,7 +350,7 @@ class Journal:
                 "updated_at": now,
                 "owner": owner_tag(),
             }
-            row = {k: _scrub(v) for k, v in row.items()}
+            row = {k: _storable(scrub(v)) for k, v in row.items()}
             with self._db() as db:
                 cursor = db.execute(
                     f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -356,7 +404,7 @@ class Journal:
                         merged = old + [p for p in new if p not in old]
                         db.execute(
                             "UPDATE jobs SET saved = ?, updated_at = ? WHERE id = ?",
-                            (_scrub(_dumps(merged)), time.time(), found["id"]),
+                            (scrub(_dumps(merged)), time.time(), found["id"]),
                         )
                     db.execute("COMMIT")
                 except BaseException:
@@ -368,18 +416,37 @@ class Journal:
     # --- reading ---------------------------------------------------------------------------
 
     def get(self, row_id: int) -> JournalEntry | None:
-        """The row with this id."""
-        with self._db() as db:
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (row_id,)).fetchone()
-        return JournalEntry.from_row(row) if row is not None else None
+        """The row with this id (None when missing or unreadable)."""
+        rows = self._select("SELECT * FROM jobs WHERE id = ?", [row_id])
+        return rows[0] if rows else None
 
     def find(self, request_id: str) -> JournalEntry | None:
-        """The latest row with this request id."""
-        with self._db() as db:
-            row = db.execute(
-                "SELECT * FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1", (request_id,)
-            ).fetchone()
-        return JournalEntry.from_row(row) if row is not None else None
+        """The latest row with this request id (None when missing or unreadable)."""
+        sql = "SELECT * FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1"
+        rows = self._select(sql, [request_id])
+        return rows[0] if rows else None
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[JournalEntry]:
+        """Decoded rows; a row that does not decode is skipped and counted, never raised."""
+        try:
+            with self._db() as db:
+                rows = db.execute(sql, [_storable(p) for p in params]).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise KlingConfigError(
+                message("journal.unreadable", path=self.path, detail=exc)
+            ) from None
+        entries: list[JournalEntry] = []
+        for row in rows:
+            try:
+                entries.append(JournalEntry.from_row(row))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue
+        self.skipped_rows = len(rows) - len(entries)
+        if self.skipped_rows:
+            warnings.warn(
+                message("journal.bad_rows", count=self.skipped_rows), RuntimeWarning, stacklevel=3
+            )
+        return entries
 
     def entries(
         self,
@@ -412,11 +479,10 @@ class Journal:
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(int(limit))
+            params.append(_row_limit(limit))
         if not self.path.exists():
             return []  # reading never creates a journal
-        with self._db() as db:
-            return [JournalEntry.from_row(r) for r in db.execute(sql, params).fetchall()]
+        return self._select(sql, params)
 
     # --- money (prices, budget, replays: see _money.py) ---------------------------------------
 
@@ -455,7 +521,7 @@ class Journal:
             "currency": original.currency,
             "replay_of": original.request_id,
         }
-        row = {k: _scrub(v) for k, v in row.items()}
+        row = {k: scrub(v) for k, v in row.items()}
         with self._db() as db:
             cursor = db.execute(
                 f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
@@ -500,6 +566,12 @@ class Journal:
 
 
 DateLike = datetime | date | timedelta | str | float | int
+DATE_TYPES = (datetime, date, timedelta)
+
+
+class _DateError(KlingConfigError, ValueError):
+    """A date filter that is not a date."""
+
 
 _journals: dict[str, Journal] = {}
 _journals_lock = threading.Lock()
@@ -507,7 +579,7 @@ _journals_lock = threading.Lock()
 
 def journal_for(home: str | Path) -> Journal:
     """The journal of `home` (one object per folder)."""
-    key = str(Path(home).expanduser())
+    key = str(Path(home).expanduser().absolute())
     with _journals_lock:
         found = _journals.get(key)
         if found is None:
@@ -528,8 +600,24 @@ def default_home() -> Path:
 
 
 def owner_tag() -> str:
-    """This process, as written in `owner`."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as written in `owner`: `host#start:pid` (start time where known)."""
+    pid = os.getpid()
+    start = process_start(pid)
+    host = socket.gethostname()
+    return f"{host}#{start}:{pid}" if start is not None else f"{host}:{pid}"
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, Linux), else None.
+
+    With the PID alone, a PID reused after a restart would look like the old waiter.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        # Field 22; the command name (field 2) may hold spaces and parentheses.
+        return int(stat.rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @contextlib.contextmanager
@@ -553,10 +641,15 @@ def is_waited_on(journal: Journal, entry: JournalEntry) -> bool:
     """True when a live process (maybe this one) is still waiting on the row."""
     if not entry.owner:
         return False
-    host, _, pid_text = entry.owner.rpartition(":")
+    tag, _, pid_text = entry.owner.rpartition(":")
+    host, _, start_text = tag.partition("#")
     if host != socket.gethostname() or not pid_text.isdigit():
         return False  # another machine: we cannot know, so treat it as abandoned
     pid = int(pid_text)
+    if start_text.isdigit():
+        now = process_start(pid)
+        if now is not None and now != int(start_text):
+            return False  # the PID was reused: the process that waited is gone
     if pid == os.getpid():
         with _active_lock:
             return (str(journal.path), entry.id) in _active
@@ -578,29 +671,11 @@ def _pid_alive(pid: int) -> bool:
 # --- what is written --------------------------------------------------------------------------
 
 
-def remember_secret(key: str | None) -> None:
-    """Never write `key` to the journal, whatever field it would appear in."""
-    if key and len(key) >= 4:
-        with _secrets_lock:
-            _secrets.add(key)
-
-
-def _scrub(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in value:
-            value = value.replace(secret, "***")
-    return value
-
-
 def summarize(value: Any, home: Path, *, thumbs: bool = True) -> Any:
     """`value` as JSON-ready data, each long `data:` URI replaced by its hash, size and a
     thumbnail path (relative to `home`)."""
     if isinstance(value, str):
-        if value.startswith("data:") and len(value) > DATA_URI_KEPT:
+        if value[:5].lower() == "data:" and len(value) > DATA_URI_KEPT:
             return _data_uri_summary(value, home, thumbs)
         return value
     if isinstance(value, Mapping):
@@ -662,23 +737,36 @@ def write_thumbnail(data: bytes, target: Path) -> Path | None:
 def to_epoch(value: DateLike, *, end: bool = False) -> float:
     """A date filter as epoch seconds: a datetime, a date (its start, or the next day's
     start when `end`), an ISO string, a timedelta back from now, or epoch seconds."""
-    if isinstance(value, bool):
-        raise TypeError("a date filter cannot be a bool")
+    name = "until" if end else "since"
+    if isinstance(value, bool) or not isinstance(value, (*DATE_TYPES, str, int, float)):
+        raise _DateError(message("journal.date_bad", name=name, value=value))
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, timedelta):
         return time.time() - value.total_seconds()
     if isinstance(value, str):
         text = value.strip()
+        words = {"today": date.today(), "yesterday": date.today() - timedelta(days=1)}
         try:
-            value = datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text)
+            if text.lower() in words:
+                value = words[text.lower()]
+            else:
+                value = datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text)
         except ValueError:
-            name = "until" if end else "since"
-            raise ValueError(message("journal.date_bad", name=name, value=text)) from None
+            raise _DateError(message("journal.date_bad", name=name, value=text[:80])) from None
     if isinstance(value, datetime):
         return value.timestamp()
     day = value + timedelta(days=1) if end else value
     return datetime(day.year, day.month, day.day).timestamp()
+
+
+def _row_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, (int, float, str)):
+        raise KlingConfigError(message("journal.limit_bad", value=limit))
+    try:
+        return max(0, min(int(limit), 2**62))  # sqlite integers are 64-bit
+    except (ValueError, OverflowError):
+        raise KlingConfigError(message("journal.limit_bad", value=limit)) from None
 
 
 def _states(state: str | Sequence[str] | None) -> list[str] | None:
@@ -698,7 +786,33 @@ def _states(state: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: JSON's own escapes keep it, sqlite can't
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def _storable(value: Any) -> Any:
+    """`value`, with any text sqlite cannot encode (a lone surrogate from a server's JSON or
+    a file name) written as escapes, so that recording a paid job never fails on it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _create_schema(path: Path) -> None:
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    try:
+        _retry_busy(lambda: db.execute("PRAGMA journal_mode=WAL"))
+        _retry_busy(lambda: db.executescript(SCHEMA))
+        _retry_busy(lambda: migrate(db))
+    finally:
+        db.close()
 
 
 def _retry_busy(action: Any, attempts: int = 50) -> Any:
@@ -720,4 +834,4 @@ def _warn_once(text: str) -> None:
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(text, RuntimeWarning, stacklevel=3)
+        warnings.warn(scrub(text), RuntimeWarning, stacklevel=3)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import IO, Protocol
 
 from ._i18n import message
+from ._text import clip
 from ._transport import JobStatus
 
-MIN_UPDATE_INTERVAL = 0.25
+MIN_UPDATE_INTERVAL = 0.5  # s; at most two redraws a second (no comm flood)
 LOG_WIDTH = 60
 
 
@@ -72,7 +73,7 @@ class LineProgress:
         state = message(f"progress.{status.state}", position=(status.position or 0) + 1)
         parts = [f"⏳ {_short_id(self.request_id)}", state, f"{elapsed:.1f} s"]
         if status.last_log:
-            parts.append(_clip(status.last_log, LOG_WIDTH))
+            parts.append(clip(status.last_log, LOG_WIDTH))
         text = " · ".join(parts)
         changed = text.split(" · ")[:2] != self._last_text.split(" · ")[:2]
         self._write(text, force=changed)
@@ -126,8 +127,3 @@ def _in_kernel() -> bool:
 
 def _short_id(request_id: str) -> str:
     return request_id[:8] if request_id else "…"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

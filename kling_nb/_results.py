@@ -8,10 +8,10 @@ thumbnails are made once, when the result is built.
 
 from __future__ import annotations
 
+import io
 import json
-import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,11 +21,21 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from PIL import Image, PngImagePlugin
 
-from ._errors import KlingError, KlingJobError
+from ._errors import KlingConfigError, KlingError
+from ._files import (
+    atomic_write_bytes,
+    cached_image_ok,
+    child_path,
+    image_file_name,
+    safe_name,
+    write_image,
+)
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
+from ._text import clip
 
 if TYPE_CHECKING:
+    from ._config import Connection
     from ._images import PreparedImage
     from ._request import KlingO1Request
     from ._tasks import Job
@@ -85,6 +95,36 @@ class EditResult:
     _home: Path | None = field(default=None, repr=False)  # whose journal records saves
 
     @classmethod
+    def of(
+        cls,
+        output: dict[str, Any],
+        images: list[ResultImage],
+        *,
+        request_id: str,
+        endpoint: str,
+        connection: Connection,
+        request: KlingO1Request,
+        inputs: list[PreparedImage],
+    ) -> EditResult:
+        """The value of a finished edit whose images are cached: no I/O, no journal."""
+        result = cls(
+            images=images,
+            request_id=request_id,
+            endpoint=endpoint,
+            backend=connection.label,
+            host=connection.host,
+            emulated=connection.emulated,
+            parameters=request.parameters(),
+            inputs=[p.source_label for p in inputs],
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            raw=output,
+            _input_urls=[p.url for p in inputs],
+            _home=connection.home,
+        )
+        result._sheet = result._make_sheet()
+        return result
+
+    @classmethod
     def from_output(
         cls,
         output: dict[str, Any],
@@ -93,30 +133,8 @@ class EditResult:
         request: KlingO1Request,
         inputs: list[PreparedImage],
     ) -> EditResult:
-        """Download every image into the cache now, and build the gallery once."""
-        folder = job.connection.home / "cache" / job.request_id
-        try:
-            images = cache_images(output, folder, job)
-        except KlingJobError as exc:
-            job._record(error=str(exc))  # stays "downloading": resume() tries again
-            raise
-        job._record(state="completed", cached=[str(im.path) for im in images])
-        result = cls(
-            images=images,
-            request_id=job.request_id,
-            endpoint=job.endpoint,
-            backend=job.connection.label,
-            host=job.connection.host,
-            emulated=job.connection.emulated,
-            parameters=request.parameters(),
-            inputs=[p.source_label for p in inputs],
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            raw=output,
-            _input_urls=[p.url for p in inputs],
-            _home=job.connection.home,
-        )
-        result._sheet = result._make_sheet()
-        return result
+        """Kept for callers of the first version: `job.finish_edit(...)` does the work."""
+        return job.finish_edit(output, request, inputs)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -137,8 +155,9 @@ class EditResult:
             backend=self.backend,
             request_id=self.request_id,
         )
-        prompt = _clip(self.parameters.get("prompt", ""))
-        return f"EditResult: {summary}{tag}\n  {sizes}\n  prompt: {prompt}"
+        prompt = clip(self.parameters.get("prompt", ""))
+        label = message("engine.prompt_label")
+        return f"EditResult: {summary}{tag}\n  {sizes}\n  {label}: {prompt}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self._sheet, repr(self))
@@ -166,25 +185,32 @@ class EditResult:
         }
 
     def save(self, folder: str | Path, stem: str | None = None) -> list[Path]:
-        """Write the full-resolution images with their metadata embedded (PNG text chunk,
-        JPEG EXIF) and beside them (a JSON sidecar each); return the image paths."""
-        out = Path(folder).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
-        stem = stem or f"kling_{self.request_id[:8]}"
-        written = []
-        for im in self.images:
-            meta = {
-                **self.metadata(),
-                "image": im.index + 1,
-                "width": im.width,
-                "height": im.height,
-            }
-            target = out / f"{stem}_{im.index + 1}{EXTENSIONS.get(im.content_type, im.path.suffix)}"
-            _write_with_metadata(im, target, meta)
-            target.with_suffix(target.suffix + ".json").write_text(
-                json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8"
-            )
-            written.append(target)
+        """Write the images with their metadata embedded (PNG text, JPEG EXIF) and beside
+        them (JSON sidecars) into `folder`, or as the file it names ("out.png"); return paths.
+
+        Never overwrites another result's file: in a folder a `-2` suffix is added; a file
+        name that holds another image is refused.
+        """
+        out, base, ext = _save_target(folder, stem, self.request_id)
+        written: list[Path] = []
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for im in self.images:
+                meta = {
+                    **self.metadata(),
+                    "image": im.index + 1,
+                    "width": im.width,
+                    "height": im.height,
+                }
+                suffix = ext or EXTENSIONS.get(im.content_type, im.path.suffix)
+                name = base if ext and im.index == 0 else f"{base}_{im.index + 1}"
+                target = _free_path(out, name, suffix, meta, refuse=bool(ext))
+                _write_with_metadata(im, target, meta)
+                sidecar = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
+                atomic_write_bytes(target.with_suffix(target.suffix + ".json"), sidecar)
+                written.append(target)
+        except OSError as exc:
+            raise KlingError(message("save.unwritable", path=out, detail=exc)) from None
         if self._home is not None:
             from ._journal import journal_for
 
@@ -243,54 +269,96 @@ class Comparison:
         )
         sheet = contact_sheet(cells, row_length=width, rows_titles=["inputs", "outputs"])
         return mime_bundle(
-            sheet, f"{self.text}\n  inputs: {len(self.before)} · outputs: {len(self.after)}"
+            sheet,
+            f"{self.text}\n  {message('result.inputs')}: {len(self.before)} · "
+            f"{message('result.outputs')}: {len(self.after)}",
         )
 
 
-def cache_images(output: dict[str, Any], folder: Path, job: Job) -> list[ResultImage]:
-    """Download each output image into `folder` (in parallel) and describe it."""
-    entries = output.get("images") or []
-    folder.mkdir(parents=True, exist_ok=True)
+def cache_images(
+    output: dict[str, Any], folder: Path, download: Callable[[str], bytes]
+) -> list[ResultImage]:
+    """Each output image in `folder` (fetched in parallel unless a sound copy is there),
+    decode-checked, contained and written atomically; raises OSError/ValueError/httpx
+    errors or KlingError for the caller to word."""
+    entries = [e for e in output.get("images") or [] if isinstance(e, dict) and e.get("url")]
 
     def fetch(item: tuple[int, dict[str, Any]]) -> ResultImage:
         index, entry = item
-        url = entry["url"]
-        ctype = entry.get("content_type") or "image/png"
-        path = folder / (
-            entry.get("file_name") or f"image_{index + 1}{EXTENSIONS.get(ctype, '.png')}"
-        )
-        if not path.exists():
-            try:
-                data = job.client.download(url)
-            except (httpx.HTTPError, OSError, ValueError) as exc:
-                raise KlingJobError(
-                    message(
-                        "job.download_failed", request_id=job.request_id, url=_clip(url), detail=exc
-                    ),
-                    request_id=job.request_id,
-                    endpoint=job.endpoint,
-                    detail=str(exc),
-                ) from None
-            path.write_bytes(data)
+        url, ctype = str(entry["url"]), str(entry.get("content_type") or "image/png")
+        path = child_path(folder, image_file_name(entry.get("file_name"), index, ctype))
+        if not cached_image_ok(path, ctype):
+            path = write_image(folder, entry.get("file_name"), index, download(url), ctype)
         with Image.open(path) as img:
             width, height = img.size
         return ResultImage(url, ctype, width, height, path, index)
 
+    folder.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(fetch, enumerate(entries)))
 
 
+_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def _save_target(folder: str | Path, stem: str | None, request_id: str) -> tuple[Path, str, str]:
+    """(folder, base name, forced suffix or "") for save(); a stem must be a plain name."""
+    path = Path(folder).expanduser()
+    if stem is not None and (not isinstance(stem, str) or safe_name(stem, "") != stem):
+        raise KlingConfigError(message("save.bad_stem", value=stem))
+    if path.suffix.lower() in _SAVE_FORMATS and not path.is_dir():
+        return path.parent, stem or path.stem, path.suffix.lower()
+    return path, stem or f"kling_{safe_name(request_id, 'result')[:8]}", ""
+
+
+def _free_path(folder: Path, name: str, suffix: str, meta: dict[str, Any], refuse: bool) -> Path:
+    """`folder/name+suffix`, or the first `name-N+suffix` not holding another result's image."""
+    for n in range(1, 1000):
+        target = child_path(folder, f"{name}{suffix}" if n == 1 else f"{name}-{n}{suffix}")
+        if not target.exists() or _same_image(target, meta):
+            return target
+        if refuse:
+            break
+    raise KlingError(message("save.exists", path=target))
+
+
+def _same_image(target: Path, meta: dict[str, Any]) -> bool:
+    """True when `target` was saved from this very result image (saving again is harmless)."""
+    try:
+        old = json.loads(target.with_suffix(target.suffix + ".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(old, dict)
+        and old.get("request_id") == meta["request_id"]
+        and old.get("image") == meta["image"]
+    )
+
+
 def _write_with_metadata(im: ResultImage, target: Path, meta: dict[str, Any]) -> None:
+    """Write `im` to `target` (in the format its suffix names) whole or not at all."""
     text = json.dumps(meta, ensure_ascii=False)
-    if im.content_type == "image/png":
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt(METADATA_KEY, text)
-        with Image.open(im.path) as img:
-            img.save(target, "PNG", pnginfo=info, compress_level=6)  # lossless
-    elif im.content_type == "image/jpeg":
-        target.write_bytes(_jpeg_with_exif(im.path.read_bytes(), text))
+    fmt = _SAVE_FORMATS.get(target.suffix.lower(), "")
+    same = EXTENSIONS.get(im.content_type) == {"JPEG": ".jpg"}.get(fmt, f".{fmt.lower()}")
+    if same and fmt == "JPEG":
+        data = _jpeg_with_exif(im.path.read_bytes(), text)
+    elif same and fmt == "WEBP" or not fmt:
+        data = im.path.read_bytes()
     else:
-        shutil.copyfile(im.path, target)
+        buffer = io.BytesIO()
+        with Image.open(im.path) as img:
+            if fmt == "PNG":
+                info = PngImagePlugin.PngInfo()
+                info.add_itxt(METADATA_KEY, text)
+                img.save(buffer, "PNG", pnginfo=info, compress_level=6)  # lossless
+            elif fmt == "JPEG":
+                exif = Image.Exif()
+                exif[0x010E] = text  # ImageDescription
+                img.convert("RGB").save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+            else:
+                img.save(buffer, fmt, lossless=True)
+        data = buffer.getvalue()
+    atomic_write_bytes(target, data)
 
 
 def _jpeg_with_exif(data: bytes, text: str) -> bytes:
@@ -319,7 +387,3 @@ def _local_source(url: str) -> Any:
     if found is not None:
         return found
     return httpx.get(url, timeout=30, follow_redirects=True).raise_for_status().content
-
-
-def _clip(text: str, width: int = 80) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

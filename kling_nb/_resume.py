@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _config
-from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, _cancel_now, run_all
+from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, run_all
 from ._config import EMULATOR_KEY, FAL_HOST, QINIU_HOST, Connection, Settings, on_loopback
 from ._errors import (
     KlingCancelledError,
@@ -117,29 +117,27 @@ def resume_entry(
     if output is None:
         with slot.on_server() if slot is not None else contextlib.nullcontext():
             if slot is not None and not slot.register(job):
-                raise _cancel_now(job)
+                raise job.cancel_as_error()
             output = job.wait(timeout=timeout, progress=slot.seen if slot else progress)
     if entry.endpoint != ENDPOINT:
         if entry.state != "completed":
             job._record(state="completed", result=output)
         return output
-    from ._results import EditResult
 
     request, inputs = _request_of(entry, journal.home)
-    return EditResult.from_output(output, job=job, request=request, inputs=inputs)
+    return job.finish_edit(output, request, inputs)
 
 
 def _job_for(
     entry: JournalEntry, journal: Journal, override: Connection | None, *, need_key: bool
 ) -> Job:
-    assert entry.request_id and entry.response_url and entry.status_url and entry.cancel_url
+    assert entry.request_id and entry.response_url and entry.status_url  # cancel_url may be ''
     conn = connection_for(entry, override, journal.home, need_key=need_key)
     if need_key and conn.emulated:
         _probe_emulator(entry, journal)
-    handle = Handle(entry.request_id, entry.response_url, entry.status_url, entry.cancel_url)
-    job = Job(conn, entry.endpoint, handle)
+    handle = Handle(entry.request_id, entry.response_url, entry.status_url, entry.cancel_url or "")
+    job = Job(conn, entry.endpoint, handle, caches_images=entry.endpoint == ENDPOINT)
     job.journal_id = entry.id
-    job.keep_images = entry.endpoint == ENDPOINT
     return job
 
 

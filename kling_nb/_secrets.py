@@ -37,3 +37,18 @@ def scrub(value: T) -> T:
         if secret in text:
             text = text.replace(secret, MASK)
     return text  # type: ignore[return-value]
+
+
+def scrub_exception(exc: BaseException | None) -> None:
+    """Mask remembered secrets in `exc` and its `__cause__`/`__context__` chain, in place."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        try:
+            exc.args = tuple(scrub(a) for a in exc.args)
+            for name, value in list(vars(exc).items()):
+                if isinstance(value, str):
+                    setattr(exc, name, scrub(value))
+        except (AttributeError, TypeError):
+            pass  # an exception type with read-only attributes: its text stays as it is
+        exc = exc.__cause__ or exc.__context__

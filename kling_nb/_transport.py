@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -27,9 +29,11 @@ from ._errors import (
 )
 from ._i18n import message
 from ._rules import Violation
+from ._secrets import remember_secret, scrub
 from ._wire import LogEntry, decode_data_uri
 
 State = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+CancelOutcome = Literal["requested", "already_completed", "not_found"]
 TRANSIENT_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
@@ -39,6 +43,10 @@ class Transient(Exception):
 
 class StreamUnavailable(Exception):
     """The server offers no status stream; poll instead."""
+
+
+class UnreadableStatus(Exception):
+    """A status answer in no shape kling_nb knows: an error to report, not to retry."""
 
 
 class _SubmitOutcomeUnknown(Exception):
@@ -55,20 +63,46 @@ class JobStatus:
     error: str | None = None
     error_type: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None  # the output, when the service sends it inline
+    failed_as: str | None = None  # a terminal name other than COMPLETED (FAILED, ERROR, …)
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> JobStatus:
-        """From the wire body of a status poll or one SSE event."""
-        state = body.get("status")
-        if state not in ("IN_QUEUE", "IN_PROGRESS", "COMPLETED"):
-            raise Transient(f"unexpected status {state!r}")
+    def from_body(cls, body: Any) -> JobStatus:
+        """From the wire body of a status poll or one SSE event, leniently: `logs`,
+        `queue_position` and `metrics` may be missing; any state name other than the three
+        running ones is a terminal failure carrying the service's words."""
+        state = body.get("status") if isinstance(body, dict) else None
+        if not isinstance(state, str) or not state:
+            raise UnreadableStatus(_snippet(body))
+        logs = tuple(e for e in body.get("logs") or () if isinstance(e, dict) and "message" in e)
+        position = body.get("queue_position")
+        metrics = body.get("metrics")
+        common: dict[str, Any] = {
+            "logs": logs,
+            "position": position if isinstance(position, int) else None,
+            "metrics": metrics if isinstance(metrics, dict) else {},
+        }
+        if state == "IN_QUEUE" or state == "IN_PROGRESS":
+            return cls(state="IN_QUEUE" if state == "IN_QUEUE" else "IN_PROGRESS", **common)
+        error = body.get("error")
+        error_type = body.get("error_type")
+        if state == "COMPLETED":
+            result = body.get("result")
+            return cls(
+                state="COMPLETED",
+                error=str(error) if error else None,
+                error_type=str(error_type) if error_type else None,
+                result=result if isinstance(result, dict) and not error else None,
+                **common,
+            )
+        words = _words(error or body.get("detail") or body.get("message") or state)
+        kind = "cancelled" if state.upper() in ("CANCELLED", "CANCELED") else error_type
         return cls(
-            state=state,
-            position=body.get("queue_position"),
-            logs=tuple(body.get("logs") or ()),
-            error=body.get("error"),
-            error_type=body.get("error_type"),
-            metrics=body.get("metrics") or {},
+            state="COMPLETED",
+            error=words,
+            error_type=str(kind) if kind else state.lower(),
+            failed_as=state,
+            **common,
         )
 
     @property
@@ -85,12 +119,23 @@ class Handle:
     status_url: str
     cancel_url: str
 
+    @property
+    def cancel_target(self) -> str:
+        """The cancel URL; Qiniu answers `cancel_url: ""`, so fall back to the short form
+        `…/requests/{id}/cancel` next to the status URL."""
+        if self.cancel_url:
+            return self.cancel_url
+        base = self.status_url.split("?")[0].rstrip("/")
+        base = base.removesuffix("/status")
+        return base + "/cancel"
+
 
 class QueueClient:
     """fal_client, plus what it lacks, for one connection."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        remember_secret(conn.key)  # whatever a server echoes back, the key never shows
         self.stream_ok = True  # until the server shows it has no status stream
 
     @cached_property
@@ -105,7 +150,7 @@ class QueueClient:
         from fal_client.client import USER_AGENT
 
         return httpx.Client(
-            transport=_GuardedTransport(verify=self._ssl),
+            transport=_with_backup_domain(_GuardedTransport(verify=self._ssl)),
             headers={"Authorization": f"Key {self.conn.key}", "User-Agent": USER_AGENT},
             timeout=httpx.Timeout(60.0, connect=15.0),
             follow_redirects=True,
@@ -113,8 +158,16 @@ class QueueClient:
 
     @cached_property
     def _downloads(self) -> httpx.Client:
-        # Result files live on CDNs: never send them the API key.
-        return httpx.Client(verify=self._ssl, timeout=httpx.Timeout(120.0, connect=15.0))
+        # Result files live on CDNs: never send them the API key (but do send fal-client's
+        # user agent: Qiniu's firewall refuses some default ones).
+        from fal_client.client import USER_AGENT
+
+        return httpx.Client(
+            verify=self._ssl,
+            timeout=httpx.Timeout(120.0, connect=15.0),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=True,
+        )
 
     @cached_property
     def _fal(self) -> Any:
@@ -149,74 +202,142 @@ class QueueClient:
             ) from None
         return Handle(handle.request_id, handle.response_url, handle.status_url, handle.cancel_url)
 
-    def status(self, handle: Handle, endpoint: str) -> JobStatus:
-        """One status poll through fal_client."""
-        from fal_client import Completed, FalClientHTTPError, InProgress, Queued
-        from fal_client.client import SyncRequestHandle
+    @cached_property
+    def _async_clients(self) -> weakref.WeakKeyDictionary[Any, httpx.AsyncClient]:
+        return weakref.WeakKeyDictionary()
 
-        fal_handle = SyncRequestHandle(
-            handle.request_id, handle.response_url, handle.status_url, handle.cancel_url, self.http
-        )
+    def ahttp(self) -> httpx.AsyncClient:
+        """The async twin of `http`, one per event loop (httpx pools are bound to a loop)."""
+        import asyncio
+
+        from fal_client.client import USER_AGENT
+
+        loop = asyncio.get_running_loop()
+        found = self._async_clients.get(loop)
+        if found is None:
+            transport = httpx.AsyncHTTPTransport(verify=self._ssl)
+            found = self._async_clients[loop] = httpx.AsyncClient(
+                transport=_with_async_backup_domain(transport),
+                headers={"Authorization": f"Key {self.conn.key}", "User-Agent": USER_AGENT},
+                timeout=httpx.Timeout(60.0, connect=15.0),
+                follow_redirects=True,
+            )
+        return found
+
+    # Each call below is its request, sent sync or async, and its answer, read once.
+
+    def status(self, handle: Handle, endpoint: str, budget: float | None = None) -> JobStatus:
+        """One status poll, answered within `budget` seconds (or a Transient)."""
+        with _passing_faults():
+            response = self.http.get(handle.status_url, **_status_args(budget))
+        return self._status_answer(response, handle, endpoint)
+
+    async def astatus(self, handle: Handle, endpoint: str, budget: float | None) -> JobStatus:
+        with _passing_faults():
+            response = await self.ahttp().get(handle.status_url, **_status_args(budget))
+        return self._status_answer(response, handle, endpoint)
+
+    def _status_answer(self, response: httpx.Response, handle: Handle, endpoint: str) -> JobStatus:
+        if not 200 <= response.status_code < 300:  # fal answers 202 while the job runs
+            raise self._poll_error(response.status_code, _body_words(response), handle, endpoint)
         try:
-            st = fal_handle.status(with_logs=True)
-        except FalClientHTTPError as exc:
-            raise self._poll_error(exc.status_code, _words(exc.message), handle, endpoint) from None
-        except httpx.HTTPError as exc:
-            raise Transient(_transport_words(exc)) from None
-        except (ValueError, KeyError) as exc:
+            body = response.json()
+        except ValueError as exc:
             raise Transient(f"unreadable status ({exc})") from None
-        if isinstance(st, Queued):
-            return JobStatus("IN_QUEUE", position=st.position)
-        if isinstance(st, InProgress):
-            return JobStatus("IN_PROGRESS", logs=tuple(st.logs or ()))  # type: ignore[arg-type]
-        assert isinstance(st, Completed)
-        return JobStatus(
-            "COMPLETED",
-            logs=tuple(st.logs or ()),  # type: ignore[arg-type]
-            error=st.error,
-            error_type=st.error_type,
-            metrics=st.metrics or {},
-        )
+        return self._parsed(body, handle, endpoint)
+
+    def _parsed(self, body: Any, handle: Handle, endpoint: str) -> JobStatus:
+        try:
+            return JobStatus.from_body(body)
+        except UnreadableStatus as exc:
+            detail = message("engine.unreadable_status", host=self.conn.host, body=str(exc))
+            raise KlingJobError(
+                message(
+                    "job.failed", request_id=handle.request_id, endpoint=endpoint, detail=detail
+                ),
+                request_id=handle.request_id,
+                endpoint=endpoint,
+                detail=detail,
+            ) from None
 
     def stream(
         self, handle: Handle, endpoint: str, read_timeout: float
     ) -> Iterator[JobStatus | None]:
-        """Status events from the SSE stream; None for each keep-alive, so callers can
-        check their deadline while the server is quiet."""
-        url = handle.status_url + "/stream"
-        timeout = httpx.Timeout(15.0, read=max(0.5, read_timeout))
-        try:
-            with self.http.stream("GET", url, params={"logs": "1"}, timeout=timeout) as response:
-                if response.status_code in (404, 405, 501):
-                    raise StreamUnavailable(f"HTTP {response.status_code}")
-                if response.status_code >= 400:
-                    response.read()
-                    raise self._poll_error(
-                        response.status_code, _body_words(response), handle, endpoint
-                    )
-                ctype = response.headers.get("content-type", "")
-                if not ctype.startswith("text/event-stream"):
-                    raise StreamUnavailable(f"content-type {ctype!r}")
-                yield from _sse_statuses(response.iter_lines())
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise StreamUnavailable(_transport_words(exc)) from None
-        except httpx.HTTPError as exc:
-            raise Transient(_transport_words(exc)) from None
+        """Status events from the SSE stream. No stream (any 4xx but 401, 403 and 429, a
+        connection error, another content type) raises StreamUnavailable."""
+        from httpx_sse import EventSource
 
-    def result(self, handle: Handle, endpoint: str) -> dict[str, Any]:
+        with _stream_faults():
+            url, kwargs = _stream_args(handle, read_timeout)
+            with self.http.stream("GET", url, **kwargs) as response:
+                if response.status_code >= 300:
+                    response.read()
+                self._stream_opened(response, handle, endpoint)
+                for sse in EventSource(response).iter_sse():
+                    status = self._event(sse.data, handle, endpoint)
+                    yield status
+                    if status is not None and status.state == "COMPLETED":
+                        return
+            raise Transient("status stream closed before the job completed")
+
+    async def astream(
+        self, handle: Handle, endpoint: str, read_timeout: float
+    ) -> AsyncIterator[JobStatus | None]:
+        from httpx_sse import EventSource
+
+        with _stream_faults():
+            url, kwargs = _stream_args(handle, read_timeout)
+            async with self.ahttp().stream("GET", url, **kwargs) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                self._stream_opened(response, handle, endpoint)
+                async for sse in EventSource(response).aiter_sse():
+                    status = self._event(sse.data, handle, endpoint)
+                    yield status
+                    if status is not None and status.state == "COMPLETED":
+                        return
+            raise Transient("status stream closed before the job completed")
+
+    def _stream_opened(self, response: httpx.Response, handle: Handle, endpoint: str) -> None:
+        code = response.status_code
+        if 400 <= code < 500 and code not in (401, 403, 429):
+            raise StreamUnavailable(f"HTTP {code}")
+        if code >= 300:
+            raise self._poll_error(code, _body_words(response), handle, endpoint)
+        ctype = response.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            raise StreamUnavailable(f"content-type {ctype!r}")
+
+    def _event(self, data: str, handle: Handle, endpoint: str) -> JobStatus | None:
+        if not data:
+            return None
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise Transient(f"unreadable status event ({exc})") from None
+        return self._parsed(body, handle, endpoint)
+
+    def result(self, handle: Handle, endpoint: str, budget: float | None = None) -> dict[str, Any]:
         """The output JSON; an HTTP error raises KlingJobError (the caller, who knows the final
         status, tells a failed job from a passing fault), a broken connection Transient."""
-        try:
-            response = self.http.get(handle.response_url)
-        except httpx.HTTPError as exc:
-            raise Transient(_transport_words(exc)) from None
+        with _passing_faults():
+            response = self.http.get(handle.response_url, timeout=_bounded(budget, 60.0))
+        return self._result_answer(response, handle, endpoint)
+
+    async def aresult(self, handle: Handle, endpoint: str, budget: float | None) -> dict[str, Any]:
+        with _passing_faults():
+            response = await self.ahttp().get(handle.response_url, timeout=_bounded(budget, 60.0))
+        return self._result_answer(response, handle, endpoint)
+
+    def _result_answer(
+        self, response: httpx.Response, handle: Handle, endpoint: str
+    ) -> dict[str, Any]:
         if response.status_code == 200:
             try:
                 return dict(response.json())
             except ValueError as exc:
                 raise Transient(f"unreadable result ({exc})") from None
         detail = _body_words(response)
-        error_type = _error_type(response)
         if response.status_code in (401, 403):
             raise self._refused(response.status_code, detail)
         raise KlingJobError(
@@ -224,19 +345,22 @@ class QueueClient:
             request_id=handle.request_id,
             endpoint=endpoint,
             detail=detail,
-            error_type=error_type,
+            error_type=_error_type(response),
             status_code=response.status_code,
         )
 
-    def cancel(self, handle: Handle) -> Literal["requested", "already_completed", "not_found"]:
+    def cancel(self, handle: Handle, budget: float = 10.0) -> CancelOutcome:
         """Ask the server to cancel; raises KlingConnectionError if it can't be asked."""
-        try:
-            response = self.http.put(handle.cancel_url, timeout=httpx.Timeout(10.0))
-        except httpx.HTTPError as exc:
-            raise KlingConnectionError(
-                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
-                host=self.conn.host,
-            ) from None
+        with self._unreachable():
+            response = self.http.put(handle.cancel_target, timeout=_bounded(budget, 10.0))
+        return self._cancel_answer(response)
+
+    async def acancel(self, handle: Handle, budget: float = 10.0) -> CancelOutcome:
+        with self._unreachable():
+            response = await self.ahttp().put(handle.cancel_target, timeout=_bounded(budget, 10.0))
+        return self._cancel_answer(response)
+
+    def _cancel_answer(self, response: httpx.Response) -> CancelOutcome:
         if response.status_code in (200, 202):
             return "requested"
         if response.status_code == 400:
@@ -248,6 +372,16 @@ class QueueClient:
             host=self.conn.host,
             status_code=response.status_code,
         )
+
+    @contextmanager
+    def _unreachable(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            raise KlingConnectionError(
+                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                host=self.conn.host,
+            ) from None
 
     def download(self, url: str) -> bytes:
         """The bytes of a result file (data: URIs decoded in place)."""
@@ -319,25 +453,70 @@ class _GuardedStream(httpx.SyncByteStream):
         self._inner.close()
 
 
-def _sse_statuses(lines: Iterator[str]) -> Iterator[JobStatus | None]:
-    data: list[str] = []
-    for line in lines:
-        if line.startswith(":"):
-            yield None
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
-        elif not line and data:
-            body = json.loads("\n".join(data))
-            data.clear()
-            status = JobStatus.from_body(body)
-            yield status
-            if status.state == "COMPLETED":
-                return
-    raise Transient("status stream closed before the job completed")
+def _bounded(budget: float | None, most: float, read: float | None = None) -> httpx.Timeout:
+    """An httpx timeout that ends within `budget` seconds (connect, read and write)."""
+    cap = most if budget is None else max(0.05, min(most, budget))
+    return httpx.Timeout(cap, read=cap if read is None else read)
+
+
+@contextmanager
+def _passing_faults() -> Iterator[None]:
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        raise Transient(_transport_words(exc)) from None
+
+
+@contextmanager
+def _stream_faults() -> Iterator[None]:
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise StreamUnavailable(_transport_words(exc)) from None
+    except httpx.HTTPError as exc:
+        raise Transient(_transport_words(exc)) from None
+
+
+def _status_args(budget: float | None) -> dict[str, Any]:
+    return {"params": {"logs": "1"}, "timeout": _bounded(budget, 60.0)}
+
+
+def _stream_args(handle: Handle, read_timeout: float) -> tuple[str, dict[str, Any]]:
+    timeout = _bounded(read_timeout, 15.0, read=max(0.5, read_timeout))
+    return handle.status_url + "/stream", {"params": {"logs": "1"}, "timeout": timeout}
+
+
+def _with_async_backup_domain(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    """The async twin of `_with_backup_domain`."""
+    try:
+        from fal_client.client import AsyncBackupDomainTransport
+    except ImportError:
+        return inner
+    return AsyncBackupDomainTransport(transport=inner)
+
+
+def _with_backup_domain(inner: httpx.BaseTransport) -> httpx.BaseTransport:
+    """fal-client 1.0.3's backup queue domain and 5 s connect cap on fal's own hosts,
+    kept around kling_nb's guarded transport (older fal-clients have neither)."""
+    try:
+        from fal_client.client import BackupDomainTransport
+    except ImportError:
+        return inner
+    return BackupDomainTransport(transport=inner)
+
+
+def _snippet(body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    return scrub(text[:200])
 
 
 def _words(detail: Any) -> str:
-    """A server `detail` (string, or FastAPI's list of {loc, msg}) as one sentence."""
+    """A server `detail` (string, or FastAPI's list of {loc, msg}) as one sentence, with
+    any secret masked."""
+    return scrub(_detail_words(detail))
+
+
+def _detail_words(detail: Any) -> str:
     if isinstance(detail, list):
         parts = []
         for item in detail:

@@ -7,6 +7,7 @@ guard makes any other connection attempt fail loudly.
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,10 @@ import kling_nb
 from kling_nb import _config, _i18n
 
 CANARY_KEY = "sk-canary-5f3e9d1c7b2a"
+
+# A parent that ignores SIGINT (nohup, some CI runners) hands that on to pytest and to every
+# process it starts; the interrupt tests need Python's own handler, here and in those children.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _is_loopback(address: object) -> bool:

@@ -12,5 +12,10 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
+# Lint, format and types first: a failure there stops the run before the long tests.
+python3 -m ruff check kling_nb tests benchmarks
+python3 -m ruff format --check kling_nb tests benchmarks
+python3 -m mypy
+
 exec python3 -m pytest tests notebooks --nbval \
   --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$@"

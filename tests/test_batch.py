@@ -134,6 +134,7 @@ def test_ctrl_c_cancels_every_pending_job_and_keeps_order(slow_emu, home: Path) 
     assert "interrupted" in repr(batch)
 
 
+@pytest.mark.slow
 def test_passing_faults_are_retried_and_never_fail_or_duplicate_a_job(home: Path) -> None:
     with emulator.start(service_time=0.1, workers=3, fault_rate=0.4, seed=8) as emu:
         conn = connect_to(emu, home)

@@ -56,3 +56,37 @@ def test_failed_job_exits_1_with_request_id(env, tmp_path) -> None:  # type: ign
     proc = run(["edit", "https://example.com/cat.jpg", "-p", "x"], env, tmp_path)
     assert proc.returncode == 1 and "failed" in proc.stderr and "Traceback" not in proc.stderr
 
+
+def test_an_out_that_is_a_file_is_refused_before_paying(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in.jpg"
+    Image.linear_gradient("L").resize((640, 400)).convert("RGB").save(src)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    proc = run(["edit", str(src), "-p", "x", "--out", str(blocker / "out")], env, tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "is a file, not a folder" in proc.stderr and "nothing was submitted" in proc.stderr
+    journal = tmp_path / "kling_home" / "journal.sqlite3"
+    assert not journal.exists()  # no row: nothing was sent
+
+
+def test_an_out_with_an_image_suffix_is_the_file_written(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in.jpg"
+    Image.linear_gradient("L").resize((640, 400)).convert("RGB").save(src)
+    target = tmp_path / "results" / "cat.png"
+    proc = run(["edit", str(src), "-p", "x <<<image_1>>>", "--out", str(target)], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(target)] and target.is_file()
+
+
+def test_history_since_yesterday_and_a_bad_date_in_one_line(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = run(["history", "--since", "yesterday"], env, tmp_path)
+    assert proc.returncode == 0 and "No jobs" in proc.stdout, proc.stderr
+    proc = run(["history", "--since", "last week"], env, tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("kling-nb: since = 'last week' is not a date")
+
+
+def test_a_bad_argument_is_one_line_too(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = run(["edit", "a.png", "-p", "x", "--timeout", "0"], env, tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "must be a positive number of seconds" in proc.stderr

@@ -418,9 +418,9 @@ REFUSALS: list[tuple[str, Source, str, list[str], list[str]]] = [
     (
         "directory",
         lambda tmp: tmp,
-        "image_unreadable_file",
-        ["cannot read", "Check that the path names an image file"],
-        ["无法读取", "请确认该路径指向"],
+        "image_not_regular_file",
+        ["is a folder, not a regular file", "Pass an image file"],
+        ["是文件夹，不是普通文件", "请传入图片文件"],
     ),
     (
         "wrong_type",

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import kling_nb
-from kling_nb import ENDPOINT, KlingConfigError, KlingSubmitUnknownError, emulator
+from kling_nb import ENDPOINT, KlingConfigError, KlingError, KlingSubmitUnknownError, emulator
 from kling_nb._journal import Journal, journal_for, summarize
 from kling_nb._tasks import Job
 from kling_nb._transport import Handle, QueueClient
@@ -199,8 +199,11 @@ def test_history_filters_by_state_and_date_and_shows_text_and_thumbnails(home: P
     assert set(bundle) == {"image/jpeg", "text/plain"} and bundle["text/plain"] == text
     with pytest.raises(KlingConfigError, match="pending"):
         kling_nb.history("finished", home=home)
-    with pytest.raises(ValueError, match="not a date"):
-        kling_nb.history(since="yesterday", home=home)
+    with pytest.raises(ValueError, match="not a date") as refused:
+        kling_nb.history(since="last tuesday", home=home)
+    assert isinstance(refused.value, KlingError)  # history() raises only KlingErrors
+    recent = kling_nb.history(since="yesterday", home=home)  # a word, as the CLI allows
+    assert 0 < len(recent) < len(kling_nb.history(home=home))
 
 
 def test_empty_history_is_text_only_and_creates_nothing(tmp_path: Path) -> None:

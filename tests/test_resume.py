@@ -86,6 +86,7 @@ def stats(host: str, bundle: str) -> dict[str, object]:
     return httpx.get(f"https://{root}/_emulator/stats", verify=tls, timeout=10).json()  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_a_job_killed_while_waiting_is_resumed_from_a_new_process(
     emulator_process: dict[str, str], home: Path
 ) -> None:

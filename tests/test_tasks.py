@@ -103,6 +103,7 @@ def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> Non
             assert exc.value.status_code in (422, 503, 504)
 
 
+@pytest.mark.slow
 def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: ignore[no-untyped-def]
     with emulator.start(service_time=0.1, fault_rate=0.3, seed=11) as emu:
         conn = connect_to(emu, home)

@@ -89,3 +89,75 @@ def test_any_image_bytes_prepare_or_raise_validation_error(data: bytes) -> None:
     else:
         assert prepared.url.startswith("data:image/")
     assert isinstance(check_image_bytes(data), list)
+
+
+# --- the CLI: whatever argv, one line and a status, never a traceback --------------------------
+
+_word = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_number = st.one_of(
+    st.integers(-(10**30), 10**30).map(str), st.sampled_from(["nan", "inf", "-0", "1e309", "x"])
+)
+
+
+@st.composite
+def cli_argv(draw: st.DrawFn) -> list[str]:
+    """`edit` with inputs refused before anything is sent, or `history` with any filters."""
+    if draw(st.booleans()):
+        images = draw(
+            st.lists(
+                st.sampled_from(["/nonexistent/a.png", "/dev/zero", "/", "ftp://x/y.png", "-"]),
+                min_size=1,
+                max_size=3,
+            )
+        )
+        argv = ["edit", *images, "-p", draw(_word)]
+        for flag, value in (
+            ("--num-images", _number),
+            ("--timeout", _number),
+            ("--out", st.sampled_from([".", "/dev/null", "/proc/version/x", "out.png"])),
+            ("--resolution", st.sampled_from(["1K", "4K", ""])),
+        ):
+            if draw(st.booleans()):
+                argv += [flag, draw(value)]
+        return argv
+    argv = ["history"]
+    for flag, value in (
+        ("--since", st.one_of(_word, st.sampled_from(["yesterday", "2025-01-31", "2025-13-99"]))),
+        ("--until", _word),
+        ("--state", st.sampled_from(["pending", "completed", "finished", ""])),
+        ("--limit", _number),
+    ):
+        if draw(st.booleans()):
+            argv += [flag, draw(value)]
+    if draw(st.booleans()):
+        argv.insert(0, draw(st.sampled_from(["--lang", "--bogus"])))
+        if argv[0] == "--lang":
+            argv.insert(1, draw(st.sampled_from(["zh", "en", "fr"])))
+    return argv
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(argv=cli_argv())
+def test_any_cli_arguments_end_in_one_line_and_a_status(
+    argv: list[str],
+    home,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    from kling_nb import _i18n
+    from kling_nb.cli import main
+
+    try:
+        status = main(argv)
+    finally:
+        _i18n.set_language("en")
+    out, err = capsys.readouterr()
+    failures = [line for line in err.splitlines() if line.startswith("kling-nb: ")]
+    assert "Traceback" not in err
+    if status == 0:
+        assert not failures and "history" in argv  # no edit here may reach a submit
+    else:
+        assert status == 2 and len(failures) == 1, (argv, err)

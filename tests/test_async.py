@@ -1,0 +1,125 @@
+"""The async API against a real emulator on loopback, through fal_client and httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import kling_nb
+from kling_nb import ENDPOINT, KlingTimeoutError, emulator
+from kling_nb._tasks import Job
+
+from .conftest import connect_to
+from .test_tasks import args, photo, request_stats
+
+
+@pytest.fixture(scope="module")
+def slow_emu() -> Iterator[emulator.Emulator]:
+    """Jobs that take 20 s, so there is time to cancel them."""
+    with emulator.start(service_time=20.0, workers=2) as handle:
+        yield handle
+
+
+def test_edit_async_gathered_returns_every_result(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> list[kling_nb.EditResult]:
+        return await asyncio.gather(
+            *(
+                kling_nb.edit_async(f"watercolor {i} of <<<image_1>>>", photo(), progress=False)
+                for i in range(3)
+            )
+        )
+
+    results = asyncio.run(main())
+    assert len({r.request_id for r in results}) == 3
+    assert all(r.images and r.images[0].path.exists() for r in results)
+    states = {e.request_id: e.state for e in kling_nb.history(limit=10)}
+    assert all(states[r.request_id] == "completed" for r in results)
+
+
+def test_run_fal_task_async_streams_or_polls(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> list[dict[str, object]]:
+        return list(
+            await asyncio.gather(
+                kling_nb.run_fal_task_async(ENDPOINT, args(), progress=False),
+                kling_nb.run_fal_task_async(ENDPOINT, args(), 0.1, progress=False),
+            )
+        )
+
+    streamed, polled = asyncio.run(main())
+    assert streamed["images"] and polled["images"]
+
+
+def test_the_async_wait_starts_no_thread(emu, conn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    started: list[str] = []
+    real_start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        real_start(self)
+
+    async def main() -> None:
+        jobs = [await Job.submit_async(ENDPOINT, args(), connection=conn) for _ in range(4)]
+        monkeypatch.setattr(threading.Thread, "start", counting_start)
+        outputs = await asyncio.gather(*(job.wait_async(progress=False) for job in jobs))
+        monkeypatch.undo()
+        assert all(o["images"] for o in outputs)
+
+    asyncio.run(main())
+    assert started == []  # four waits, streamed, on the loop: no thread per job
+
+
+def test_cancelling_the_task_cancels_the_remote_job(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
+    conn = connect_to(slow_emu, home)
+
+    async def main() -> Job:
+        job = await Job.submit_async(ENDPOINT, args(), connection=conn)
+        task = asyncio.ensure_future(job.wait_async(progress=False))
+        await asyncio.sleep(0.5)  # a real server; the wait must have started
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return job
+
+    job = asyncio.run(main())
+    assert request_stats(slow_emu, job.request_id)["cancelled"] is True
+    assert kling_nb.history(limit=1)[0].state == "cancelled"
+
+
+def test_an_async_deadline_cancels_and_raises_timeout(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
+    conn = connect_to(slow_emu, home)
+    started = time.monotonic()
+    with pytest.raises(KlingTimeoutError) as exc:
+        asyncio.run(
+            kling_nb.run_fal_task_async(
+                ENDPOINT, args(), timeout=1.0, progress=False, connection=conn
+            )
+        )
+    assert time.monotonic() - started < 1.0 + 2 + 2  # deadline + 2 s, after a submit
+    assert request_stats(slow_emu, exc.value.request_id)["cancelled"] is True
+
+
+def test_run_batch_async_gives_one_outcome_per_item(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    items = [args(prompt=f"style {i} <<<image_1>>>") for i in range(4)]
+    items.append({"prompt": "", "image_urls": []})  # refused on its own
+    result = asyncio.run(kling_nb.run_batch_async(items, concurrency=2, progress=False))
+    assert len(result) == 5
+    assert [isinstance(o, kling_nb.EditResult) for o in result] == [True] * 4 + [False]
+    assert isinstance(result[4], kling_nb.KlingValidationError)
+
+
+def test_a_bad_timeout_is_refused_before_submitting_async(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(kling_nb.KlingValidationError):
+        asyncio.run(kling_nb.edit_async("x <<<image_1>>>", photo(), timeout=0, progress=False))
+    assert not kling_nb.history(limit=1)
+
+
+def test_the_sync_api_works_inside_a_running_loop(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    async def cell() -> dict[str, object]:
+        # A notebook cell runs inside the kernel's loop: the sync call must not need it.
+        return kling_nb.run_fal_task(ENDPOINT, args(), progress=False)
+
+    assert asyncio.run(cell())["images"]
