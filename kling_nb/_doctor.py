@@ -143,9 +143,11 @@ def _unreachable(exc: httpx.HTTPError, base: str) -> list[Finding]:
             Finding("reachable", "ok", message("doctor.reachable_no_tls", netloc=netloc)),
             Finding("tls", "fail", message("doctor.tls_failed", reason=reason)),
         ] + [_skipped(c) for c in ("key", "stream", "cancel")]
-    return [
-        Finding("reachable", "fail", message("doctor.unreachable", netloc=netloc, reason=reason))
-    ]
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        text = message("doctor.no_answer", netloc=netloc)  # connected, then silence
+    else:
+        text = message("doctor.unreachable", netloc=netloc, reason=reason)
+    return [Finding("reachable", "fail", text)]
 
 
 def _is_tls(exc: BaseException) -> bool:

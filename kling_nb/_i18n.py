@@ -695,6 +695,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Cannot reach {netloc}: {reason}. Check the host (FAL_QUEUE_RUN_HOST), the network and any proxy; kling_nb cannot submit until it answers.",
         "zh": "无法连接 {netloc}：{reason}。请检查主机（FAL_QUEUE_RUN_HOST）、网络和代理；连通之前 kling_nb 无法提交任务。",
     },
+    "doctor.no_answer": {
+        "en": "{netloc} took the connection but did not answer in time: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
+        "zh": "{netloc} 接受了连接但没有按时应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
+    },
     "doctor.tls_ok": {"en": "TLS certificate verified.", "zh": "TLS 证书验证通过。"},
     "doctor.tls_failed": {
         "en": "TLS failed: {reason}. If a proxy or private gateway uses its own CA, point SSL_CERT_FILE at a bundle holding it; kling_nb never turns verification off.",

@@ -21,6 +21,7 @@ import kling_nb
 from kling_nb import emulator
 
 from .conftest import CANARY_KEY
+from .quirks import Quirks, quirk_server
 
 Answer = tuple[int, str]
 
@@ -153,6 +154,28 @@ def test_stream_refused_with_400_means_polling_and_no_cancel_is_a_warning(gatewa
 def test_user_agent_refusal_is_named(gateway) -> None:  # type: ignore[no-untyped-def]
     report = kling_nb.doctor(env=gateway(lambda method, path, agent: (403, "error code: 1010")))
     assert not report.ok and "1010" in report.finding("key").text  # type: ignore[union-attr]
+
+
+def test_hung_server_ends_the_check_on_time(tmp_path: Path) -> None:
+    import time
+
+    with quirk_server(tmp_path, Quirks(hang=True)) as server:
+        env = {"FAL_QUEUE_RUN_HOST": server.host, "FAL_KEY": CANARY_KEY}
+        env["SSL_CERT_FILE"] = server.ca_bundle
+        started = time.monotonic()
+        report = kling_nb.doctor(env=env, timeout=1)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1 + 2  # the timeout plus the usual 2 s slack of every wait
+    assert not report.ok and "did not answer" in str(report)
+
+
+def test_stream_that_hangs_means_polling_within_the_timeout(tmp_path: Path) -> None:
+    with quirk_server(tmp_path, Quirks(stream="hang")) as server:
+        env = {"FAL_QUEUE_RUN_HOST": server.host, "FAL_KEY": CANARY_KEY}
+        env["SSL_CERT_FILE"] = server.ca_bundle
+        report = kling_nb.doctor(env=env, timeout=1)
+    assert report.ok, report  # Qiniu's shapes: 202 for any id, empty cancel
+    assert "polls" in report.finding("stream").text  # type: ignore[union-attr]
 
 
 def test_closed_port_is_unreachable(tmp_path: Path) -> None:
