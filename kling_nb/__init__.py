@@ -111,14 +111,14 @@ __all__ = [
 
 def sample_image(name: str = "running-man.jpg") -> Any:
     """The path of a bundled sample photo (see `sample_names()`)."""
-    from .emulator._samples import sample_path
+    from ._samples import sample_path
 
     return sample_path(name)
 
 
 def sample_names() -> list[str]:
     """The bundled sample photos: public domain, CC0 or drawn by code (see PROVENANCE.md)."""
-    from .emulator._samples import sample_names as names
+    from ._samples import sample_names as names
 
     return names()
 

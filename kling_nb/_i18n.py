@@ -494,6 +494,66 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
+    "rule.resolution_4k": {
+        "en": "resolution = {value!r} is not offered: Qiniu's guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference list only 1K and 2K. Use '2K' (the largest), or upscale the result.",
+        "zh": "不支持 resolution = {value!r}：七牛的指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 参考都只有 1K 和 2K。请改用 '2K'（最大），或对结果再放大。",
+    },
+    "rule.images_missing_fal": {
+        "en": "image_urls is empty, and fal's kling-image/o1 needs at least one input image (text-to-image is documented for Qiniu only). Give an image, or connect to Qiniu.",
+        "zh": "image_urls 为空，而 fal 的 kling-image/o1 至少需要一张输入图片（仅七牛文档支持文生图）。请提供图片，或连接七牛。",
+    },
+    "rule.prompt_not_text": {
+        "en": "prompt must be text (str), not {value}. Pass a string, e.g. decode bytes with .decode('utf-8').",
+        "zh": "prompt 必须是文本（str），而不是 {value}。请传入字符串，例如用 .decode('utf-8') 解码字节。",
+    },
+    "rule.prompt_surrogate": {
+        "en": "prompt has a broken character (a lone UTF-16 surrogate) at position {position}; it cannot be sent as UTF-8. Retype or remove that character.",
+        "zh": "prompt 第 {position} 个字符是损坏的字符（孤立的 UTF-16 代理项），无法以 UTF-8 发送。请重新输入或删除该字符。",
+    },
+    "rule.num_images_type": {
+        "en": "num_images = {value} is a {type}, not a whole number; it must be an int from {low} to {high}, e.g. num_images=2.",
+        "zh": "num_images = {value} 的类型是 {type}，不是整数；它必须是 {low} 到 {high} 之间的 int，例如 num_images=2。",
+    },
+    "rule.elements_unsupported": {
+        "en": "elements is not accepted by the {profile} service (only fal's kling-image/o1 schema has it). Remove elements and pass the pictures as images, or connect to fal.",
+        "zh": "{profile} 服务不接受 elements（只有 fal 的 kling-image/o1 schema 支持）。请去掉 elements，把图片作为 images 传入，或连接 fal。",
+    },
+    "rule.elements_type": {
+        "en": "elements = {value} is not a list. Pass a list of dicts with frontal_image_url and/or reference_image_urls.",
+        "zh": "elements = {value} 不是列表。请传入由含 frontal_image_url 和/或 reference_image_urls 的字典组成的列表。",
+    },
+    "rule.elements_too_many": {
+        "en": "elements ({elements}) plus images ({images}) make more than {limit} inputs. Remove some, so that elements + images ≤ {limit}.",
+        "zh": "elements（{elements} 个）加 images（{images} 张）超过 {limit} 个输入。请删减，使 elements + images ≤ {limit}。",
+    },
+    "rule.element_shape": {
+        "en": "{field} = {value} is not an element. Use a dict with frontal_image_url (one image) and/or reference_image_urls (a list of up to 3 images).",
+        "zh": "{field} = {value} 不是合法的 element。请使用含 frontal_image_url（一张图）和/或 reference_image_urls（最多 3 张图的列表）的字典。",
+    },
+    "rule.element_references": {
+        "en": "{field} has {count} images; the limit is {limit} per element. Keep the {limit} best.",
+        "zh": "{field} 有 {count} 张图片，每个 element 上限为 {limit}。请保留最好的 {limit} 张。",
+    },
+    "rule.element_out_of_range": {
+        "en": "prompt refers to @Element{number}, but {count} element(s) are given. Refer to @Element1 … @Element{count}, or add elements.",
+        "zh": "prompt 引用了 @Element{number}，但只提供了 {count} 个 element。请只引用 @Element1 … @Element{count}，或添加 element。",
+    },
+    "rule.reference_bare": {
+        "en": "prompt uses a bare @Image, which names the only image, but {count} images are given. Write @Image1, @Image2 … instead.",
+        "zh": "prompt 使用了不带编号的 @Image，它只在恰好一张图片时有效，但现在有 {count} 张。请改写为 @Image1、@Image2 …。",
+    },
+    "rule.reference_near_miss": {
+        "en": "prompt contains {value!r}, which looks like an image reference but is not one: the model would read it as words. Write <<<image_1>>> or @Image1 exactly (case and underscore matter).",
+        "zh": "prompt 中的 {value!r} 看起来像图片引用，但格式不对，模型会把它当作普通文字。请准确写成 <<<image_1>>> 或 @Image1（区分大小写和下划线）。",
+    },
+    "rule.body_too_large": {
+        "en": "The request body is {size_mb} MB, above the cap of {limit_mb} MB for the whole body (all images together, even after shrinking). Use fewer or smaller images, or pass https URLs instead of files.",
+        "zh": "请求体为 {size_mb} MB，超过整个请求体 {limit_mb} MB 的上限（所有图片合计，已尝试缩小）。请减少或缩小图片，或改用 https URL 代替文件。",
+    },
+    "rule.too_deep": {
+        "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
+        "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
+    },
 
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)

@@ -88,6 +88,15 @@ def emu() -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
         yield handle
 
 
+@pytest.fixture(scope="module", params=["plain", "qiniu", "fal"])
+def profiled_emu(request: pytest.FixtureRequest) -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
+    """A real emulator on loopback answering as each service profile in turn (docs/services.md)."""
+    from kling_nb import emulator
+
+    with emulator.start(service_time=0.3, workers=2, seed=7, profile=request.param) as handle:
+        yield handle
+
+
 @pytest.fixture
 def env(emu, home: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """An environment mapping that points kling_nb at `emu` with a canary key."""

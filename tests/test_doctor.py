@@ -100,11 +100,18 @@ def test_emulator_is_usable_and_every_check_passes(emu) -> None:  # type: ignore
     assert CANARY_KEY not in repr(report) and repr(report) == str(report)
 
 
-@pytest.mark.parametrize("profile", ["qiniu", "fal"])
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
 def test_every_service_profile_is_usable(profile: str) -> None:
     with emulator.start(service_time=0.1, profile=profile) as emu:
         report = kling_nb.doctor(env=emu_env(emu))
     assert report.ok, report
+
+
+def test_emulated_gateway_quirks_stream_refused_and_urllib_blocked() -> None:
+    with emulator.start(service_time=0.1, stream_refused=True, block_urllib=True) as emu:
+        report = kling_nb.doctor(env=emu_env(emu))
+    assert report.ok, report  # fal-client's user agent passes the filter
+    assert "polls" in report.finding("stream").text  # type: ignore[union-attr]
 
 
 def test_gateway_without_stream_is_usable_and_kling_nb_polls(no_stream) -> None:  # type: ignore[no-untyped-def]

@@ -243,7 +243,7 @@ def test_resolution_choices_follow_the_backend_profile() -> None:
     fal = Connection("fal", "queue.fal.run", "k", "fal")
     qiniu = Connection("qiniu", "api.qnaigc.com/queue", "k", "qiniu")
     assert list(EditPanel(fal).widgets.resolution.options) == ["1K", "2K"]
-    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K", "4K"]
+    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K"]  # 4K: guide only
     fal_panel = EditPanel(fal)
     assert "fal" in fal_panel.widgets.badge.value and "billed" in fal_panel.widgets.badge.value
     fal_panel.add_image(photo())
@@ -349,7 +349,7 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
 
 
 def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
-    from kling_nb.emulator._samples import GUIDE_URL
+    from kling_nb._samples import GUIDE_URL
 
     panel = EditPanel(conn, prompt="watercolor <<<image_1>>>")
     assert panel.add_image("https://example.com/photo.jpg") == 1  # no network: not fetched

@@ -125,7 +125,7 @@ class PanelImage:
 
 def _sample_bytes(url: str) -> bytes | None:
     """A bundled sample's bytes for its stand-in URL (offline thumbnails), else None."""
-    from ..emulator._samples import sample_bytes
+    from .._samples import sample_bytes
 
     return sample_bytes(url)
 
