@@ -167,6 +167,7 @@ class _Api:
             detail = f"Request body is larger than {limit_mb:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
         body, problem = _parse(raw)
+        del raw  # up to the body cap in size: not kept while the job waits in the queue
         if problem is not None:
             return _unprocessable(["body"], problem)
         webhook = request.query_params.get("fal_webhook")
@@ -438,7 +439,7 @@ def _aliases(url: str) -> set[str]:
     return names
 
 
-def _parse(raw: bytes) -> tuple[dict[str, object], str | None]:
+def _parse(raw: bytes | bytearray) -> tuple[dict[str, object], str | None]:
     """The JSON object of a submit, or why not; depth is checked before parsing."""
     depth = deepest = 0
     for byte in raw.translate(None, _NOT_BRACKETS):  # brackets in strings count too: harmless
@@ -468,11 +469,11 @@ def _parse(raw: bytes) -> tuple[dict[str, object], str | None]:
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytearray | None:
     """The body, or None when it exceeds the limit (read and dropped, so a 413 can follow)."""
     declared = request.headers.get("content-length", "")
     too_big = declared.isdigit() and int(declared) > limit
-    chunks: list[bytes] = []
+    body = bytearray()  # one buffer, not chunks plus their join: a third less at the peak
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -480,5 +481,5 @@ async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | N
         if size > DRAIN_LIMIT:
             break
         if not too_big:
-            chunks.append(chunk)
-    return None if too_big else b"".join(chunks)
+            body += chunk
+    return None if too_big else body

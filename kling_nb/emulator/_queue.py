@@ -36,6 +36,7 @@ from .._rules import (
     normal_resolution,
 )
 from .._wire import (
+    IMAGE_MAX_BYTES,
     PROFILES,
     LogEntry,
     LogLevel,
@@ -263,6 +264,7 @@ class Job:
     status_streams: int = 0
     num_images: int = 1
     billed_images: int = 0
+    inline: bool = False  # output held as data: URIs (result_urls=data, or sync_mode)
     output_bytes: int = 0
     planned_seconds: float | None = None  # the drawn service time: compared, never timed
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -624,6 +626,14 @@ class JobQueue:
     def _fetch(self, url: str, loc: tuple[str | int, ...]) -> tuple[bytes | None, Violation | None]:
         """Bytes of a data: URI, an own file or a bundled sample; never a network fetch."""
         if url[:5].lower() == "data:":
+            # Known before decoding: base64 holds 3 bytes per 4 characters, less its padding.
+            size = (len(url) - url.find(",") - 1) * 3 // 4 - url.endswith("=") - url.endswith("==")
+            if size > IMAGE_MAX_BYTES:  # refused without a decoded copy of tens of MB
+                facts: dict[str, object] = {
+                    "size_mb": round(size / 2**20, 1),
+                    "limit_mb": IMAGE_MAX_BYTES // 2**20,
+                }
+                return None, Violation(loc, "image_too_many_bytes", facts)
             try:
                 return decode_data_uri(url)[1], None
             except ValueError:
@@ -671,6 +681,8 @@ class JobQueue:
         params: dict[str, Any],
     ) -> list[dict[str, object]]:
         """Render, then store the files (or make data: URIs); the output's `images` list."""
+        # fal's sync_mode asks for the output inline, as data: URIs, whatever the server mode.
+        job.inline = self.options.result_urls == "data" or job.body.get("sync_mode") is True
         rendered = model.render(images, prompt, **params)
         folder = self.files_dir / job.request_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -681,7 +693,7 @@ class JobQueue:
             if name in names:
                 name = f"{i + 1}_{name}"
             names.add(name)
-            if self.options.result_urls == "data":
+            if job.inline:
                 url = data_uri(img.data, img.content_type)
             else:
                 (folder / name).write_bytes(img.data)
@@ -711,7 +723,7 @@ class JobQueue:
         if output is not None:
             job.billed_images = len(output.get("images") or [])  # type: ignore[arg-type]
             self.totals["billed_images"] += job.billed_images
-            if self.options.result_urls == "data":
+            if job.inline:
                 job.output_bytes = len(json.dumps(output))
                 self._data_bytes += job.output_bytes
         if failure is not None and failure is not CANCELLED:
@@ -795,7 +807,11 @@ class JobQueue:
             "totals": dict(self.totals),
             "faults_by_kind": dict(self.faults_by_kind),
             "fault_log": list(self.fault_log),
-            "queue": {"waiting": len(self._waiting), "running": self._running},
+            "queue": {
+                "waiting": len(self._waiting),
+                "running": self._running,
+                "data_bytes": self._data_bytes,  # data: URI results held in memory
+            },
             "options": asdict(self.options),
             "requests": {rid: job.stats() for rid, job in self.jobs.items()},
         }

@@ -193,3 +193,13 @@ def test_the_profiled_fixture_serves_each_profile(profiled_emu: Emulator) -> Non
     profile = profiled_emu.options.profile
     assert (sub["cancel_url"] == "") == (profile == "qiniu")
     assert _done(profiled_emu, sub["status_url"])["status"] == "COMPLETED"
+
+
+def test_fal_sync_mode_answers_with_data_uris_counted_for_eviction(fal: Any) -> None:
+    client, emu = fal(profile="fal")
+    inline = client.submit(APP, arguments=body(sync_mode=True)).get()
+    linked = client.submit(APP, arguments=body()).get()
+    assert inline["images"][0]["url"].startswith("data:image/png;base64,")
+    assert linked["images"][0]["url"].startswith("http")
+    held = emu.stats()["queue"]["data_bytes"]  # in memory: bounded like result_urls=data
+    assert held >= len(json.dumps(inline)) - 100 and held < 2 * len(json.dumps(inline))
