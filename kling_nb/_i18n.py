@@ -709,6 +709,116 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)
+    "tutorials.missing": {
+        "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",
+        "zh": "本次安装中没有教程（缺少 {folder}）。请从 wheel 或索引重新安装 kling-nb（pip install kling-nb），或在仓库的克隆中运行。",
+    },
+    "tutorials.unknown": {
+        "en": "{value!r} is not a tutorial. Use one of: {names} (or the path of a .ipynb file).",
+        "zh": "{value!r} 不是教程名。可选：{names}（或某个 .ipynb 文件的路径）。",
+    },
+    "tutorials.folder": {
+        "en": "Cannot copy the tutorials into {folder}: {reason}. Choose a folder you can write to with --dir.",
+        "zh": "无法把教程复制到 {folder}：{reason}。请用 --dir 选择一个可写的文件夹。",
+    },
+    "tutorials.copied": {
+        "en": "kling_nb → {count} tutorial(s) copied to {folder}",
+        "zh": "kling_nb → 已将 {count} 个教程复制到 {folder}",
+    },
+    "tutorials.offered": {
+        "en": "kling_nb → you changed some tutorials, so they are kept; the packaged versions are beside them: {names}",
+        "zh": "kling_nb → 你修改过的教程保持不变；新版教程放在旁边：{names}",
+    },
+    "tutorials.opening": {
+        "en": "kling_nb → opening {notebook} from {folder} in JupyterLab; the address it prints opens the tutorial directly.",
+        "zh": "kling_nb → 正在用 JupyterLab 打开 {folder} 中的 {notebook}；它打印的地址会直接打开该教程。",
+    },
+    "tutorials.no_jupyterlab": {
+        "en": 'JupyterLab is not installed, so kling-nb lab cannot open the tutorials. Install it: pip install "kling-nb[lab]".',
+        "zh": 'JupyterLab 未安装，kling-nb lab 无法打开教程。请安装：pip install "kling-nb[lab]"。',
+    },
+    "doctor.backend": {
+        "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
+        "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
+    },
+    "doctor.title": {"en": "kling_nb doctor · {backend} · {host}", "zh": "kling_nb 体检 · {backend} · {host}"},
+    "doctor.no_key": {
+        "en": "No key: set QINIU_API_KEY (Qiniu AIToken) or FAL_KEY (fal.ai), or pass key=. Without one kling_nb uses the offline emulator.",
+        "zh": "没有密钥：请设置 QINIU_API_KEY（七牛 AIToken）或 FAL_KEY（fal.ai），或传入 key=。没有密钥时 kling_nb 使用离线模拟器。",
+    },
+    "doctor.reachable": {"en": "{netloc} reachable ({ms} ms).", "zh": "{netloc} 可以连通（{ms} ms）。"},
+    "doctor.reachable_no_tls": {
+        "en": "{netloc} answers, but the secure connection could not be set up.",
+        "zh": "{netloc} 有应答，但无法建立安全连接。",
+    },
+    "doctor.unreachable": {
+        "en": "Cannot reach {netloc}: {reason}. Check the host (FAL_QUEUE_RUN_HOST), the network and any proxy; kling_nb cannot submit until it answers.",
+        "zh": "无法连接 {netloc}：{reason}。请检查主机（FAL_QUEUE_RUN_HOST）、网络和代理；连通之前 kling_nb 无法提交任务。",
+    },
+    "doctor.no_answer": {
+        "en": "{netloc} took the connection but did not answer in time: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
+        "zh": "{netloc} 接受了连接但没有按时应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
+    },
+    "doctor.tls_ok": {"en": "TLS certificate verified.", "zh": "TLS 证书验证通过。"},
+    "doctor.tls_failed": {
+        "en": "TLS failed: {reason}. If a proxy or private gateway uses its own CA, point SSL_CERT_FILE at a bundle holding it; kling_nb never turns verification off.",
+        "zh": "TLS 失败：{reason}。如果代理或私有网关使用自己的 CA，请让 SSL_CERT_FILE 指向包含该 CA 的证书包；kling_nb 不会关闭证书验证。",
+    },
+    "doctor.key_ok": {
+        "en": "Key accepted (a status call on a made-up request answered HTTP {status}; nothing was billed).",
+        "zh": "密钥有效（对虚构请求的状态查询返回 HTTP {status}；未产生费用）。",
+    },
+    "doctor.key_refused": {
+        "en": "Key refused (HTTP {status}: {detail}). Check {variable}: copy the key again from the service's console.",
+        "zh": "密钥被拒绝（HTTP {status}：{detail}）。请检查 {variable}：从服务控制台重新复制密钥。",
+    },
+    "doctor.ua_refused": {
+        "en": "The gateway's firewall refused this client (HTTP 403, error code: 1010) although kling_nb sends fal-client's user agent; try again later or from another network.",
+        "zh": "网关防火墙拒绝了本客户端（HTTP 403，error code: 1010），尽管 kling_nb 发送的是 fal-client 的 User-Agent；请稍后或换个网络再试。",
+    },
+    "doctor.key_unclear": {
+        "en": "The key check answered HTTP {status} ({detail}); kling_nb will try and report the service's own words.",
+        "zh": "密钥检查返回 HTTP {status}（{detail}）；kling_nb 会照常尝试，并如实转告服务的原话。",
+    },
+    "doctor.stream_yes": {
+        "en": "Status stream offered: kling_nb follows it for live progress.",
+        "zh": "提供状态流：kling_nb 通过它实时显示进度。",
+    },
+    "doctor.stream_maybe": {
+        "en": "Status stream path answers like the status call (HTTP {status}): kling_nb tries the stream first and polls if it is refused.",
+        "zh": "状态流路径与状态查询的应答相同（HTTP {status}）：kling_nb 先尝试状态流，被拒绝时改为轮询。",
+    },
+    "doctor.stream_none": {
+        "en": "No status stream ({status}): kling_nb polls.",
+        "zh": "没有状态流（{status}）：kling_nb 改为轮询。",
+    },
+    "doctor.stream_unclear": {
+        "en": "The status stream answered HTTP {status}: kling_nb tries it and polls if it fails.",
+        "zh": "状态流返回 HTTP {status}：kling_nb 会尝试，失败时改为轮询。",
+    },
+    "doctor.cancel_ok": {
+        "en": "Cancel path answers (HTTP {status}): kling_nb cancels at …/requests/{{id}}/cancel, also when a submit answers with an empty cancel_url.",
+        "zh": "取消路径有应答（HTTP {status}）：kling_nb 通过 …/requests/{{id}}/cancel 取消任务，提交应答中 cancel_url 为空时也是如此。",
+    },
+    "doctor.cancel_missing": {
+        "en": "Cancel path not offered ({status}): a deadline or Ctrl-C cannot stop a job on the service; kling_nb says so and keeps its request id in the journal.",
+        "zh": "不提供取消路径（{status}）：截止时间或 Ctrl-C 无法停止服务端的任务；kling_nb 会明确提示，并在日志中保留其 request id。",
+    },
+    "doctor.clock_ok": {
+        "en": "Clock within {limit:.0f} s of the server's.",
+        "zh": "本机时钟与服务器相差不到 {limit:.0f} 秒。",
+    },
+    "doctor.clock_skew": {
+        "en": "This machine's clock is {skew:+.0f} s off the server's: kling_nb times waits with a monotonic clock, so deadlines hold; fix the clock (NTP) for true times in the journal.",
+        "zh": "本机时钟与服务器相差 {skew:+.0f} 秒：kling_nb 用单调时钟计时，截止时间不受影响；请校准时钟（NTP），以免日志中的时间有误。",
+    },
+    "doctor.clock_unknown": {
+        "en": "The server sent no Date header: clock not checked.",
+        "zh": "服务器未发送 Date 头：未检查时钟。",
+    },
+    "doctor.skipped": {"en": "{check}: not checked (an earlier check failed).", "zh": "{check}：未检查（前一项检查失败）。"},
+    "doctor.usable": {"en": "Usable: kling_nb can work with this key and host.", "zh": "可用：kling_nb 可以使用此密钥和主机。"},
+    "doctor.unusable": {"en": "Not usable yet: fix the ✗ lines above.", "zh": "暂不可用：请先解决上面标 ✗ 的问题。"},
 
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
