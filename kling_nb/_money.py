@@ -6,9 +6,9 @@ The billed unit is one output image: fal publishes a price per output image of
 a fact. Neither service publishes whether failed or cancelled jobs are billed: kling_nb
 counts their estimated cost as spent (the safe side for a budget) and says so.
 
-The emulator prices as the service its profile imitates, and every such figure says
-"emulated, not billed". A budget counts emulated figures too, so that it can be learnt
-offline; `budget()` shows how much of the spend was emulated.
+The emulator prices as the service its profile imitates (the plain protocol as fal, whose
+queue it is), and every such figure says "emulated, not billed". A budget counts emulated
+figures too, so that it can be learnt offline; `budget()` shows how much was emulated.
 
 A request's fingerprint (endpoint, service, every parameter and the hash of each input
 image's bytes as sent) finds a completed job that made the same pictures, to replay it
@@ -163,7 +163,9 @@ def parse_price(value: str | Price, variable: str = "price") -> Price:
 def price_for(conn: Connection) -> Price | None:
     """The price one output image costs on `conn`; None when nobody knows it."""
     imitated = conn.profile if conn.emulated else conn.backend
-    price = conn.price or PRICES.get(imitated)
+    # The plain protocol is fal's queue as published; fal's is the only published price for
+    # it, so an emulator speaking it quotes that figure (marked emulated, never billed).
+    price = conn.price or PRICES.get("fal" if imitated == "plain" else imitated)
     if price is not None and conn.emulated:
         price = replace(price, emulated=True)
     return price

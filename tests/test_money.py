@@ -99,6 +99,8 @@ def test_price_per_service_real_and_emulated() -> None:
     assert emulated_fal is not None and emulated_fal.emulated
     assert repr(emulated_fal).endswith("; emulated, not billed")
     assert price_for(Connection("local", "127.0.0.1:5000", "k", "qiniu")) is None
+    plain = price_for(Connection("local", "127.0.0.1:5000", "k", "plain"))
+    assert plain is not None and plain.emulated and plain.amount == Decimal("0.028")
 
 
 def test_unknown_cost_says_how_to_know_it(conn: Connection) -> None:

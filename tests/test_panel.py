@@ -445,7 +445,8 @@ def test_a_key_in_an_error_never_reaches_the_panel(
 def test_price_next_to_run_follows_the_parameters(panel: EditPanel, conn: Connection) -> None:
     from dataclasses import replace
 
-    # The test emulator imitates Qiniu, which publishes no price: no guess is shown.
+    # An emulator imitating Qiniu, which publishes no price: no guess is shown.
+    panel._model.connect(replace(conn, profile="qiniu"))
     assert panel.price == "price unknown (set KLING_NB_PRICE, e.g. '0.2 CNY')"
     assert panel.widgets.price.layout.display != "none"
     panel._model.connect(replace(conn, profile="fal"))  # an emulator imitating fal
