@@ -894,6 +894,47 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "No completed job made this request before: it must be paid for.",
         "zh": "之前没有完成过相同的请求：需要付费生成。",
     },
+    "money.replayed_url": {
+        "en": "Replayed from request {request_id} (fetched its stored result URL again), not billed; fresh=True for new pictures.",
+        "zh": "已从请求 {request_id} 重放（重新下载了其保存的结果链接），未计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_gone": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its stored result URL could not be fetched ({detail}): they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在，其保存的结果链接也无法下载（{detail}）：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
+    },
+    "money.replay_expired_error": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
+    },
+    "money.history_cost": {"en": "cost", "zh": "费用"},
+    "money.history_replay": {"en": "{cost} (replay)", "zh": "{cost}（重放）"},
+    "money.history_days": {
+        "en": "Estimated spend per day (rows shown; replays and refused submits cost nothing; emulated rows are not billed):",
+        "zh": "每日预估花费（仅限所列任务；重放和被拒绝的提交不计费；模拟器的任务不实际扣费）：",
+    },
+    "money.history_day": {"en": "  {day}: {amounts}", "zh": "  {day}：{amounts}"},
+    "money.history_moved": {
+        "en": "The journal file could not be read and was moved aside to {moved}; the jobs before that are in the moved file.",
+        "zh": "日志文件无法读取，已移至 {moved}；在此之前的任务记录在被移走的文件中。",
+    },
+    "money.panel_unknown": {
+        "en": "price unknown (set KLING_NB_PRICE, e.g. '0.2 CNY')",
+        "zh": "价格未知（可设置 KLING_NB_PRICE，例如 '0.2 CNY'）",
+    },
+    "money.panel_emulated": {"en": " · emulated, not billed", "zh": " · 模拟计费，未实际扣费"},
+    "money.panel_reuse": {
+        "en": "reuse: replay an identical finished request (not billed)",
+        "zh": "复用：相同请求已完成时直接重放（不计费）",
+    },
+    "rule.panel_not_bool": {
+        "en": "{field} = {value} is a {kind}; it must be True or False. Give a bool.",
+        "zh": "{field} = {value} 的类型是 {kind}；它必须是 True 或 False。请传入布尔值。",
+    },
+    "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
+    "money.batch_refused": {
+        "en": "{count} refused by the budget, not sent",
+        "zh": "{count} 个因预算被拒绝，未发送",
+    },
 
 }
 
