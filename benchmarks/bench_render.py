@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from PIL import Image
 
+from kling_nb._samples import sample_path
 from kling_nb.emulator._render import render
-from kling_nb.emulator._samples import sample_path
 
 PROMPTS = {
     "cyberpunk": "将这张图片转换为赛博朋克风格，添加霓虹灯光效果",

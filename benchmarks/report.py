@@ -77,7 +77,14 @@ def run(quick: bool) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "quick": quick,
     }
-    for name in ("bench_tasks", "bench_batch", "bench_emulator", "bench_render"):
+    for name in (
+        "bench_tasks",
+        "bench_batch",
+        "bench_emulator",
+        "bench_render",
+        "bench_money",
+        "bench_replay",
+    ):
         try:
             module = importlib.import_module(f"benchmarks.{name}")
         except ImportError as exc:
@@ -110,6 +117,14 @@ def headline(results: dict[str, Any]) -> list[str]:
             f"than the guide's helper in a loop, **{batch['batch_over_ideal']:.2f}×** the "
             "ideal time."
         )
+    replay = results.get("bench_replay", {}).get("result")
+    if replay:
+        second = replay["second"]["kling_nb"]
+        lines.append(
+            f"- Run All a second time: kling_nb's cells make **{second['submits']}** submits "
+            f"({second['billed_images']} billed images) in "
+            f"**{replay['kling_nb_time_ratio']:.2f}×** the first run's time."
+        )
     imp = results.get("import")
     if imp:
         lines.append(f"- `import kling_nb`: **{imp['import_kling_nb_s'] * 1000:.0f} ms**.")
@@ -134,6 +149,8 @@ def markdown(results: dict[str, Any]) -> str:
         "bench_batch": "Batch: run_batch vs the guide's helper in a loop",
         "bench_emulator": "Emulator: status polls with 200 jobs in flight",
         "bench_render": "Emulator renderer: seconds per render",
+        "bench_money": "Replay lookup in a 10,000-row journal",
+        "bench_replay": "Run All twice: the Chinese tutorial, second run against the first",
     }
     for key, title in titles.items():
         part = results.get(key, {})

@@ -25,10 +25,12 @@ from ._errors import (
     KlingValidationError,
 )
 from ._i18n import set_language
+from ._version import __version__
 from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
     from ._batch import BatchResult, request_grid, run_batch, run_batch_async
+    from ._doctor import doctor
     from ._history import History, history
     from ._money import budget, estimate, set_budget
     from ._request import KlingO1Request
@@ -44,6 +46,7 @@ _LAZY = {
     "request_grid": "_batch",
     "run_batch": "_batch",
     "run_batch_async": "_batch",
+    "doctor": "_doctor",
     "History": "_history",
     "history": "_history",
     "KlingO1Request": "_request",
@@ -61,7 +64,6 @@ _LAZY = {
     "EditPanel": "panel",
 }
 
-__version__ = "0.1.0"
 
 friendly_tracebacks()  # in IPython: KlingErrors as their message (plain_tracebacks() undoes)
 
@@ -88,6 +90,7 @@ __all__ = [
     "__version__",
     "budget",
     "connect",
+    "doctor",
     "edit",
     "edit_async",
     "estimate",
@@ -108,14 +111,14 @@ __all__ = [
 
 def sample_image(name: str = "running-man.jpg") -> Any:
     """The path of a bundled sample photo (see `sample_names()`)."""
-    from .emulator._samples import sample_path
+    from ._samples import sample_path
 
     return sample_path(name)
 
 
 def sample_names() -> list[str]:
     """The bundled sample photos: public domain, CC0 or drawn by code (see PROVENANCE.md)."""
-    from .emulator._samples import sample_names as names
+    from ._samples import sample_names as names
 
     return names()
 

@@ -27,7 +27,7 @@ from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
 from ._request import KlingO1Request
 from ._rules import Violation
-from ._tasks import DEFAULT_TIMEOUT, Job, check_timeout, send_edit
+from ._tasks import DEFAULT_TIMEOUT, Admitted, Job, check_timeout, replay_edit, send_edit
 from ._text import clip
 from ._transport import client_for
 from ._wire import ENDPOINT
@@ -174,27 +174,35 @@ def run_batch(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool = True,
     connection: Connection | None = None,
+    fresh: bool = False,
 ) -> BatchResult:
     """Run many Kling O1 edits at once (`concurrency` jobs in flight); one outcome per item.
 
     Items are `KlingO1Request`s or guide-style arguments dicts. Each outcome is an
     `EditResult` or the `KlingError` of that item (with its request id once submitted).
     `timeout` bounds each job's wait. Ctrl-C cancels every pending job on the server.
+    Items already completed are replayed unless `fresh`; items past the budget are
+    refused whole (their outcome is the KlingBudgetError) and the rest run.
     """
     items = [_as_request(item, i) for i, item in enumerate(requests)]
     conn = connection or current_connection()
     client_for(conn).http  # noqa: B018 - built here once, not raced for by every worker
+    planned = _admit_batch(items, conn, fresh)
 
-    def work_for(item: KlingO1Request | KlingValidationError) -> Work:
+    def work_for(index: int) -> Work:
         def work(slot: Slot) -> Outcome:
-            if isinstance(item, KlingValidationError):
-                return item
-            return _edit_one(item, conn, timeout, slot)
+            plan = planned[index]
+            if isinstance(plan, Exception):
+                return plan
+            return _edit_one(items[index], plan, conn, timeout, slot)  # type: ignore[arg-type]
 
         return work
 
     labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
-    return run_all([work_for(item) for item in items], labels, concurrency, progress)
+    works = [work_for(i) for i in range(len(items))]
+    result = run_all(works, labels, concurrency, progress, _cost_line(planned))
+    result.note = " · ".join(filter(None, [result.note, _money_note(planned)]))
+    return result
 
 
 async def run_batch_async(
@@ -204,6 +212,7 @@ async def run_batch_async(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool = True,
     connection: Connection | None = None,
+    fresh: bool = False,
 ) -> BatchResult:
     """`run_batch` for `await`: plain asyncio tasks on this loop, no thread per job.
     Cancelling the task cancels every job already on the server."""
@@ -213,27 +222,35 @@ async def run_batch_async(
     started = time.monotonic()
     items = [_as_request(item, i) for i, item in enumerate(requests)]
     conn = connection or current_connection()
+    planned = await asyncio.to_thread(_admit_batch, items, conn, fresh)
     gate = asyncio.Semaphore(max(1, concurrency))
-    bar = _bar(len(items), progress)
+    bar = _bar(len(items), progress, _cost_line(planned))
 
-    async def one(item: KlingO1Request | KlingValidationError) -> Outcome:
-        if isinstance(item, KlingValidationError):
-            outcome: Outcome = item
+    async def one(item: KlingO1Request | KlingValidationError, plan: Planned) -> Outcome:
+        if isinstance(plan, Exception):
+            outcome: Outcome = plan
         else:
             async with gate:
                 try:
-                    outcome = await edit_request_async(item, conn, timeout=timeout, progress=False)
+                    outcome = await edit_request_async(
+                        item,  # type: ignore[arg-type]
+                        conn,
+                        timeout=timeout,
+                        progress=False,
+                        admitted=plan,
+                    )
                 except KlingError as exc:
                     outcome = exc
         bar.update(1)
         return outcome
 
     try:
-        outcomes = await asyncio.gather(*(one(item) for item in items))
+        outcomes = await asyncio.gather(*(one(i, p) for i, p in zip(items, planned, strict=True)))
     finally:
         bar.close()
     labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
     result = BatchResult(list(outcomes), labels, time.monotonic() - started)
+    result.note = _money_note(planned)
     result._sheet = _sheet(result)
     return result
 
@@ -245,13 +262,65 @@ def _label(request: KlingO1Request) -> str:
     return " · ".join([clip(request.prompt, 40), *changed])
 
 
-def _edit_one(
-    request: KlingO1Request, conn: Connection, timeout: float | None, slot: Slot
-) -> Outcome:
+Planned = Admitted | KlingError
 
-    body, prepared = request.prepare(conn.profile)  # checked and encoded before a place is held
+
+def _admit_batch(
+    items: Sequence[KlingO1Request | KlingValidationError], conn: Connection, fresh: bool
+) -> list[Planned]:
+    """Encode every item (in parallel), then admit them all at once: replays found, the
+    budget split in order over the rest, each item whole or refused before anything is sent."""
+    from ._money import admit_all
+
+    def encode(item: KlingO1Request | KlingValidationError) -> Any:
+        if isinstance(item, KlingValidationError):
+            return item
+        try:
+            return item.prepare(conn.profile)
+        except KlingError as exc:
+            return exc
+
+    with ThreadPoolExecutor(4, thread_name_prefix="kling_nb-encode") as pool:
+        encoded = list(pool.map(encode, items))
+    sendable = [i for i, e in enumerate(encoded) if not isinstance(e, Exception)]
+    admissions = admit_all(
+        conn,
+        [(ENDPOINT, encoded[i][0], items[i]) for i in sendable],  # type: ignore[misc]
+        fresh=fresh or not conn.replay,
+    )
+    planned: list[Planned] = list(encoded)
+    for i, admission in zip(sendable, admissions, strict=True):
+        body, prepared = encoded[i]
+        planned[i] = admission if isinstance(admission, KlingError) else (body, prepared, admission)
+    return planned
+
+
+def _cost_line(planned: Sequence[Planned]) -> str:
+    """What the items that will be paid for cost, for the batch's progress line."""
+    from ._money import total
+
+    costs = [p[2].cost for p in planned if not isinstance(p, Exception) and not p[2].replay]
+    return total(costs).line() if costs else ""
+
+
+def _money_note(planned: Sequence[Planned]) -> str:
+    from ._errors import KlingBudgetError
+
+    replayed = sum(1 for p in planned if not isinstance(p, Exception) and p[2].replay)
+    refused = sum(1 for p in planned if isinstance(p, KlingBudgetError))
+    notes = [message("money.batch_replayed", count=replayed) if replayed else ""]
+    notes.append(message("money.batch_refused", count=refused) if refused else "")
+    return " · ".join(filter(None, notes))
+
+
+def _edit_one(
+    request: KlingO1Request, plan: Admitted, conn: Connection, timeout: float | None, slot: Slot
+) -> Outcome:
+    body, prepared, admission = plan  # checked and encoded before a place is held
+    if admission.replay:
+        return replay_edit(conn, request, prepared, admission.replay, progress=False)
     with slot.on_server():
-        job = send_edit(conn, request, body, prepared)
+        job = send_edit(conn, request, body, prepared, admission)
         if not slot.register(job):
             return job.cancel_as_error()
         output = job.wait(timeout=timeout, progress=slot.seen)
@@ -272,7 +341,11 @@ def _as_request(
 
 
 def run_all(
-    works: Sequence[Work], labels: Sequence[str], concurrency: int, progress: bool
+    works: Sequence[Work],
+    labels: Sequence[str],
+    concurrency: int,
+    progress: bool,
+    cost: str = "",
 ) -> BatchResult:
     """Run `works` on `concurrency` threads under one bar; Ctrl-C cancels what is pending."""
     started = time.monotonic()
@@ -284,7 +357,7 @@ def run_all(
     outcomes: list[Outcome | None] = [None] * len(works)
     # Before any worker starts: importing tqdm.auto silences a warning with
     # warnings.catch_warnings(), which is not thread-safe.
-    bar = _bar(len(works), progress)
+    bar = _bar(len(works), progress, cost)
     # Twice the places: while some threads encode inputs or cache results, as many others
     # keep the server busy (Slot.on_server bounds what is on the server).
     pool = ThreadPoolExecutor(2 * max(1, concurrency), thread_name_prefix="kling_nb-batch")
@@ -393,10 +466,11 @@ def _not_sent(slot: Slot) -> KlingCancelledError:
     )
 
 
-def _bar(total: int, progress: bool) -> Any:
+def _bar(total: int, progress: bool, cost: str = "") -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=message("batch.progress"), unit="job", disable=not progress)
+    desc = " · ".join(filter(None, [message("batch.progress"), cost]))
+    return tqdm(total=total, desc=desc, unit="job", disable=not progress)
 
 
 def _postfix(bar: Any, slots: Sequence[Slot]) -> None:

@@ -102,6 +102,7 @@ class Connection:
     emulator: Emulator | None = field(default=None, repr=False, compare=False)
     home: Path = field(default=Path("~/.kling_nb").expanduser(), repr=False)
     price: Price | None = field(default=None, repr=False)  # the user's, per output image
+    replay: bool = True  # an identical completed request is replayed, not paid again
 
     @property
     def queue_url(self) -> str:
@@ -144,11 +145,13 @@ def connect(
     env: MutableMapping[str, str] | None = None,
     quiet: bool = False,
     price: str | Price | None = None,
+    replay: bool = True,
     **emulator_options: Any,
 ) -> Connection:
     """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it.
 
-    `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you."""
+    `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you;
+    `replay=False` pays for every request, even one already completed."""
     from ._money import parse_price
 
     target = os.environ if env is None else env
@@ -157,7 +160,9 @@ def connect(
     if given is None and settings.price:
         given = parse_price(settings.price, "KLING_NB_PRICE")
     with _lock:
-        conn = replace(_resolve(backend, key, settings, emulator_options), price=given)
+        conn = replace(
+            _resolve(backend, key, settings, emulator_options), price=given, replay=replay
+        )
         remember_secret(conn.key)
         check_key(conn.key, _key_variable(conn.key, key, settings))
         _point_process(conn, target, user_host=conn.host == settings.queue_host)

@@ -8,6 +8,7 @@ and httpx above it only hide that. `%tb` still prints the full traceback, and
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 from ._errors import KlingError
@@ -43,6 +44,11 @@ def friendly_tracebacks() -> bool:
     if shell is None:
         return False
     shell.set_custom_exc((KlingError,), _show)
+    # trio, when something imports it later, warns that a custom handler exists and skips
+    # its own (which only formats its exception groups): noise in every notebook otherwise.
+    warnings.filterwarnings(
+        "ignore", message="IPython detected, but you already have a custom exception handler"
+    )
     return True
 
 

@@ -25,6 +25,7 @@ from ._journal import (
     default_home,
     journal_for,
 )
+from ._money import amount_text, day_totals, row_cost
 from ._text import clip
 
 SHEET_MAX_CELLS = 24
@@ -39,6 +40,8 @@ class History(Sequence[JournalEntry]):
     entries: list[JournalEntry]
     path: Path
     _sheet: bytes = field(default=b"", repr=False)
+    skipped_rows: int = 0  # rows the journal could not decode
+    moved_aside: Path | None = None  # where a corrupt journal file was moved
 
     @overload
     def __getitem__(self, index: int) -> JournalEntry: ...
@@ -59,16 +62,24 @@ class History(Sequence[JournalEntry]):
 
     def __repr__(self) -> str:
         if not self.entries:
-            return message("history.empty", path=self.path)
+            return "\n".join([message("history.empty", path=self.path), *self._notices()])
         lines = [message("history.title", count=len(self.entries), path=self.path)]
         lines += _table(self.entries)
+        lines += _days(self.entries)
         pending = len(self.pending())
         if pending:
             lines.append(message("history.pending_hint", count=pending))
         unknown = sum(1 for e in self.entries if e.state == "unknown")
         if unknown:
             lines.append(message("history.unknown_hint", count=unknown))
-        return "\n".join(lines)
+        return "\n".join(lines + self._notices())
+
+    def _notices(self) -> list[str]:
+        """What the journal reported about damage: skipped rows, a file moved aside."""
+        lines = [message("journal.bad_rows", count=self.skipped_rows)] if self.skipped_rows else []
+        if self.moved_aside is not None:
+            lines.append(message("money.history_moved", moved=self.moved_aside))
+        return lines
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         if not self._sheet:
@@ -90,11 +101,13 @@ def history(
     """
     journal = journal_for(home if home is not None else default_home())
     entries = journal.entries(state, since=since, until=until, limit=limit)
-    return History(entries, journal.path, _sheet(entries, journal.home))
+    sheet = _sheet(entries, journal.home)
+    return History(entries, journal.path, sheet, journal.skipped_rows, journal.moved_aside)
 
 
 def _table(entries: Sequence[JournalEntry]) -> list[str]:
     header = message("history.columns").split("|")
+    header.insert(-1, message("money.history_cost"))
     rows = [
         [
             str(e.id),
@@ -103,6 +116,7 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
             e.backend,
             e.request_id or "—",
             str(e.image_count),
+            _cost(e),
             clip(e.prompt, PROMPT_WIDTH),
         ]
         for e in entries
@@ -113,6 +127,26 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
         cells = [c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=False)]
         out.append("  ".join([*cells, row[-1]]).rstrip())
     return out
+
+
+def _cost(entry: JournalEntry) -> str:
+    """What a row cost: its estimate, "—" when unknown, 0 marked for a replay."""
+    cost = row_cost(entry)
+    if cost is None or cost.amount is None:
+        return "—"
+    return message("money.history_replay", cost=cost) if cost.replay else str(cost)
+
+
+def _days(entries: Sequence[JournalEntry]) -> list[str]:
+    """Estimated spend per day and currency of the rows shown."""
+    totals = day_totals(entries)
+    if not totals:
+        return []
+    lines = [message("money.history_days")]
+    for day in sorted(totals, reverse=True):
+        amounts = ", ".join(f"{amount_text(v)} {c}" for c, v in sorted(totals[day].items()))
+        lines.append(message("money.history_day", day=day.isoformat(), amounts=amounts))
+    return lines
 
 
 def _state(state: str) -> str:

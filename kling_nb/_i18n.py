@@ -502,6 +502,66 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
+    "rule.resolution_4k": {
+        "en": "resolution = {value!r} is not offered: Qiniu's guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference list only 1K and 2K. Use '2K' (the largest), or upscale the result.",
+        "zh": "不支持 resolution = {value!r}：七牛的指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 参考都只有 1K 和 2K。请改用 '2K'（最大），或对结果再放大。",
+    },
+    "rule.images_missing_fal": {
+        "en": "image_urls is empty, and fal's kling-image/o1 needs at least one input image (text-to-image is documented for Qiniu only). Give an image, or connect to Qiniu.",
+        "zh": "image_urls 为空，而 fal 的 kling-image/o1 至少需要一张输入图片（仅七牛文档支持文生图）。请提供图片，或连接七牛。",
+    },
+    "rule.prompt_not_text": {
+        "en": "prompt must be text (str), not {value}. Pass a string, e.g. decode bytes with .decode('utf-8').",
+        "zh": "prompt 必须是文本（str），而不是 {value}。请传入字符串，例如用 .decode('utf-8') 解码字节。",
+    },
+    "rule.prompt_surrogate": {
+        "en": "prompt has a broken character (a lone UTF-16 surrogate) at position {position}; it cannot be sent as UTF-8. Retype or remove that character.",
+        "zh": "prompt 第 {position} 个字符是损坏的字符（孤立的 UTF-16 代理项），无法以 UTF-8 发送。请重新输入或删除该字符。",
+    },
+    "rule.num_images_type": {
+        "en": "num_images = {value} is a {type}, not a whole number; it must be an int from {low} to {high}, e.g. num_images=2.",
+        "zh": "num_images = {value} 的类型是 {type}，不是整数；它必须是 {low} 到 {high} 之间的 int，例如 num_images=2。",
+    },
+    "rule.elements_unsupported": {
+        "en": "elements is not accepted by the {profile} service (only fal's kling-image/o1 schema has it). Remove elements and pass the pictures as images, or connect to fal.",
+        "zh": "{profile} 服务不接受 elements（只有 fal 的 kling-image/o1 schema 支持）。请去掉 elements，把图片作为 images 传入，或连接 fal。",
+    },
+    "rule.elements_type": {
+        "en": "elements = {value} is not a list. Pass a list of dicts with frontal_image_url and/or reference_image_urls.",
+        "zh": "elements = {value} 不是列表。请传入由含 frontal_image_url 和/或 reference_image_urls 的字典组成的列表。",
+    },
+    "rule.elements_too_many": {
+        "en": "elements ({elements}) plus images ({images}) make more than {limit} inputs. Remove some, so that elements + images ≤ {limit}.",
+        "zh": "elements（{elements} 个）加 images（{images} 张）超过 {limit} 个输入。请删减，使 elements + images ≤ {limit}。",
+    },
+    "rule.element_shape": {
+        "en": "{field} = {value} is not an element. Use a dict with frontal_image_url (one image) and/or reference_image_urls (a list of up to 3 images).",
+        "zh": "{field} = {value} 不是合法的 element。请使用含 frontal_image_url（一张图）和/或 reference_image_urls（最多 3 张图的列表）的字典。",
+    },
+    "rule.element_references": {
+        "en": "{field} has {count} images; the limit is {limit} per element. Keep the {limit} best.",
+        "zh": "{field} 有 {count} 张图片，每个 element 上限为 {limit}。请保留最好的 {limit} 张。",
+    },
+    "rule.element_out_of_range": {
+        "en": "prompt refers to @Element{number}, but {count} element(s) are given. Refer to @Element1 … @Element{count}, or add elements.",
+        "zh": "prompt 引用了 @Element{number}，但只提供了 {count} 个 element。请只引用 @Element1 … @Element{count}，或添加 element。",
+    },
+    "rule.reference_bare": {
+        "en": "prompt uses a bare @Image, which names the only image, but {count} images are given. Write @Image1, @Image2 … instead.",
+        "zh": "prompt 使用了不带编号的 @Image，它只在恰好一张图片时有效，但现在有 {count} 张。请改写为 @Image1、@Image2 …。",
+    },
+    "rule.reference_near_miss": {
+        "en": "prompt contains {value!r}, which looks like an image reference but is not one: the model would read it as words. Write <<<image_1>>> or @Image1 exactly (case and underscore matter).",
+        "zh": "prompt 中的 {value!r} 看起来像图片引用，但格式不对，模型会把它当作普通文字。请准确写成 <<<image_1>>> 或 @Image1（区分大小写和下划线）。",
+    },
+    "rule.body_too_large": {
+        "en": "The request body is {size_mb} MB, above the cap of {limit_mb} MB for the whole body (all images together, even after shrinking). Use fewer or smaller images, or pass https URLs instead of files.",
+        "zh": "请求体为 {size_mb} MB，超过整个请求体 {limit_mb} MB 的上限（所有图片合计，已尝试缩小）。请减少或缩小图片，或改用 https URL 代替文件。",
+    },
+    "rule.too_deep": {
+        "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
+        "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
+    },
 
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
@@ -657,6 +717,116 @@ MESSAGES: dict[str, dict[Language, str]] = {
 
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)
+    "tutorials.missing": {
+        "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",
+        "zh": "本次安装中没有教程（缺少 {folder}）。请从 wheel 或索引重新安装 kling-nb（pip install kling-nb），或在仓库的克隆中运行。",
+    },
+    "tutorials.unknown": {
+        "en": "{value!r} is not a tutorial. Use one of: {names} (or the path of a .ipynb file).",
+        "zh": "{value!r} 不是教程名。可选：{names}（或某个 .ipynb 文件的路径）。",
+    },
+    "tutorials.folder": {
+        "en": "Cannot copy the tutorials into {folder}: {reason}. Choose a folder you can write to with --dir.",
+        "zh": "无法把教程复制到 {folder}：{reason}。请用 --dir 选择一个可写的文件夹。",
+    },
+    "tutorials.copied": {
+        "en": "kling_nb → {count} tutorial(s) copied to {folder}",
+        "zh": "kling_nb → 已将 {count} 个教程复制到 {folder}",
+    },
+    "tutorials.offered": {
+        "en": "kling_nb → you changed some tutorials, so they are kept; the packaged versions are beside them: {names}",
+        "zh": "kling_nb → 你修改过的教程保持不变；新版教程放在旁边：{names}",
+    },
+    "tutorials.opening": {
+        "en": "kling_nb → opening {notebook} from {folder} in JupyterLab; the address it prints opens the tutorial directly.",
+        "zh": "kling_nb → 正在用 JupyterLab 打开 {folder} 中的 {notebook}；它打印的地址会直接打开该教程。",
+    },
+    "tutorials.no_jupyterlab": {
+        "en": 'JupyterLab is not installed, so kling-nb lab cannot open the tutorials. Install it: pip install "kling-nb[lab]".',
+        "zh": 'JupyterLab 未安装，kling-nb lab 无法打开教程。请安装：pip install "kling-nb[lab]"。',
+    },
+    "doctor.backend": {
+        "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
+        "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
+    },
+    "doctor.title": {"en": "kling_nb doctor · {backend} · {host}", "zh": "kling_nb 体检 · {backend} · {host}"},
+    "doctor.no_key": {
+        "en": "No key: set QINIU_API_KEY (Qiniu AIToken) or FAL_KEY (fal.ai), or pass key=. Without one kling_nb uses the offline emulator.",
+        "zh": "没有密钥：请设置 QINIU_API_KEY（七牛 AIToken）或 FAL_KEY（fal.ai），或传入 key=。没有密钥时 kling_nb 使用离线模拟器。",
+    },
+    "doctor.reachable": {"en": "{netloc} reachable ({ms} ms).", "zh": "{netloc} 可以连通（{ms} ms）。"},
+    "doctor.reachable_no_tls": {
+        "en": "{netloc} answers, but the secure connection could not be set up.",
+        "zh": "{netloc} 有应答，但无法建立安全连接。",
+    },
+    "doctor.unreachable": {
+        "en": "Cannot reach {netloc}: {reason}. Check the host (FAL_QUEUE_RUN_HOST), the network and any proxy; kling_nb cannot submit until it answers.",
+        "zh": "无法连接 {netloc}：{reason}。请检查主机（FAL_QUEUE_RUN_HOST）、网络和代理；连通之前 kling_nb 无法提交任务。",
+    },
+    "doctor.no_answer": {
+        "en": "{netloc} took the connection but did not answer in time: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
+        "zh": "{netloc} 接受了连接但没有按时应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
+    },
+    "doctor.tls_ok": {"en": "TLS certificate verified.", "zh": "TLS 证书验证通过。"},
+    "doctor.tls_failed": {
+        "en": "TLS failed: {reason}. If a proxy or private gateway uses its own CA, point SSL_CERT_FILE at a bundle holding it; kling_nb never turns verification off.",
+        "zh": "TLS 失败：{reason}。如果代理或私有网关使用自己的 CA，请让 SSL_CERT_FILE 指向包含该 CA 的证书包；kling_nb 不会关闭证书验证。",
+    },
+    "doctor.key_ok": {
+        "en": "Key accepted (a status call on a made-up request answered HTTP {status}; nothing was billed).",
+        "zh": "密钥有效（对虚构请求的状态查询返回 HTTP {status}；未产生费用）。",
+    },
+    "doctor.key_refused": {
+        "en": "Key refused (HTTP {status}: {detail}). Check {variable}: copy the key again from the service's console.",
+        "zh": "密钥被拒绝（HTTP {status}：{detail}）。请检查 {variable}：从服务控制台重新复制密钥。",
+    },
+    "doctor.ua_refused": {
+        "en": "The gateway's firewall refused this client (HTTP 403, error code: 1010) although kling_nb sends fal-client's user agent; try again later or from another network.",
+        "zh": "网关防火墙拒绝了本客户端（HTTP 403，error code: 1010），尽管 kling_nb 发送的是 fal-client 的 User-Agent；请稍后或换个网络再试。",
+    },
+    "doctor.key_unclear": {
+        "en": "The key check answered HTTP {status} ({detail}); kling_nb will try and report the service's own words.",
+        "zh": "密钥检查返回 HTTP {status}（{detail}）；kling_nb 会照常尝试，并如实转告服务的原话。",
+    },
+    "doctor.stream_yes": {
+        "en": "Status stream offered: kling_nb follows it for live progress.",
+        "zh": "提供状态流：kling_nb 通过它实时显示进度。",
+    },
+    "doctor.stream_maybe": {
+        "en": "Status stream path answers like the status call (HTTP {status}): kling_nb tries the stream first and polls if it is refused.",
+        "zh": "状态流路径与状态查询的应答相同（HTTP {status}）：kling_nb 先尝试状态流，被拒绝时改为轮询。",
+    },
+    "doctor.stream_none": {
+        "en": "No status stream ({status}): kling_nb polls.",
+        "zh": "没有状态流（{status}）：kling_nb 改为轮询。",
+    },
+    "doctor.stream_unclear": {
+        "en": "The status stream answered HTTP {status}: kling_nb tries it and polls if it fails.",
+        "zh": "状态流返回 HTTP {status}：kling_nb 会尝试，失败时改为轮询。",
+    },
+    "doctor.cancel_ok": {
+        "en": "Cancel path answers (HTTP {status}): kling_nb cancels at …/requests/{{id}}/cancel, also when a submit answers with an empty cancel_url.",
+        "zh": "取消路径有应答（HTTP {status}）：kling_nb 通过 …/requests/{{id}}/cancel 取消任务，提交应答中 cancel_url 为空时也是如此。",
+    },
+    "doctor.cancel_missing": {
+        "en": "Cancel path not offered ({status}): a deadline or Ctrl-C cannot stop a job on the service; kling_nb says so and keeps its request id in the journal.",
+        "zh": "不提供取消路径（{status}）：截止时间或 Ctrl-C 无法停止服务端的任务；kling_nb 会明确提示，并在日志中保留其 request id。",
+    },
+    "doctor.clock_ok": {
+        "en": "Clock within {limit:.0f} s of the server's.",
+        "zh": "本机时钟与服务器相差不到 {limit:.0f} 秒。",
+    },
+    "doctor.clock_skew": {
+        "en": "This machine's clock is {skew:+.0f} s off the server's: kling_nb times waits with a monotonic clock, so deadlines hold; fix the clock (NTP) for true times in the journal.",
+        "zh": "本机时钟与服务器相差 {skew:+.0f} 秒：kling_nb 用单调时钟计时，截止时间不受影响；请校准时钟（NTP），以免日志中的时间有误。",
+    },
+    "doctor.clock_unknown": {
+        "en": "The server sent no Date header: clock not checked.",
+        "zh": "服务器未发送 Date 头：未检查时钟。",
+    },
+    "doctor.skipped": {"en": "{check}: not checked (an earlier check failed).", "zh": "{check}：未检查（前一项检查失败）。"},
+    "doctor.usable": {"en": "Usable: kling_nb can work with this key and host.", "zh": "可用：kling_nb 可以使用此密钥和主机。"},
+    "doctor.unusable": {"en": "Not usable yet: fix the ✗ lines above.", "zh": "暂不可用：请先解决上面标 ✗ 的问题。"},
 
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
@@ -731,6 +901,47 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "money.replay_none": {
         "en": "No completed job made this request before: it must be paid for.",
         "zh": "之前没有完成过相同的请求：需要付费生成。",
+    },
+    "money.replayed_url": {
+        "en": "Replayed from request {request_id} (fetched its stored result URL again), not billed; fresh=True for new pictures.",
+        "zh": "已从请求 {request_id} 重放（重新下载了其保存的结果链接），未计费；要新图片请用 fresh=True。",
+    },
+    "money.replay_gone": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its stored result URL could not be fetched ({detail}): they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在，其保存的结果链接也无法下载（{detail}）：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
+    },
+    "money.replay_expired_error": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again. Nothing was sent; pass fresh=True to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费。尚未发送任何请求；要付费生成新图片请用 fresh=True。",
+    },
+    "money.history_cost": {"en": "cost", "zh": "费用"},
+    "money.history_replay": {"en": "{cost} (replay)", "zh": "{cost}（重放）"},
+    "money.history_days": {
+        "en": "Estimated spend per day (rows shown; replays and refused submits cost nothing; emulated rows are not billed):",
+        "zh": "每日预估花费（仅限所列任务；重放和被拒绝的提交不计费；模拟器的任务不实际扣费）：",
+    },
+    "money.history_day": {"en": "  {day}: {amounts}", "zh": "  {day}：{amounts}"},
+    "money.history_moved": {
+        "en": "The journal file could not be read and was moved aside to {moved}; the jobs before that are in the moved file.",
+        "zh": "日志文件无法读取，已移至 {moved}；在此之前的任务记录在被移走的文件中。",
+    },
+    "money.panel_unknown": {
+        "en": "price unknown (set KLING_NB_PRICE, e.g. '0.2 CNY')",
+        "zh": "价格未知（可设置 KLING_NB_PRICE，例如 '0.2 CNY'）",
+    },
+    "money.panel_emulated": {"en": " · emulated, not billed", "zh": " · 模拟计费，未实际扣费"},
+    "money.panel_reuse": {
+        "en": "reuse: replay an identical finished request (not billed)",
+        "zh": "复用：相同请求已完成时直接重放（不计费）",
+    },
+    "rule.panel_not_bool": {
+        "en": "{field} = {value} is a {kind}; it must be True or False. Give a bool.",
+        "zh": "{field} = {value} 的类型是 {kind}；它必须是 True 或 False。请传入布尔值。",
+    },
+    "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
+    "money.batch_refused": {
+        "en": "{count} refused by the budget, not sent",
+        "zh": "{count} 个因预算被拒绝，未发送",
     },
 
 }

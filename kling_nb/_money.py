@@ -6,9 +6,9 @@ The billed unit is one output image: fal publishes a price per output image of
 a fact. Neither service publishes whether failed or cancelled jobs are billed: kling_nb
 counts their estimated cost as spent (the safe side for a budget) and says so.
 
-The emulator prices as the service its profile imitates, and every such figure says
-"emulated, not billed". A budget counts emulated figures too, so that it can be learnt
-offline; `budget()` shows how much of the spend was emulated.
+The emulator prices as the service its profile imitates (the plain protocol as fal, whose
+queue it is), and every such figure says "emulated, not billed". A budget counts emulated
+figures too, so that it can be learnt offline; `budget()` shows how much was emulated.
 
 A request's fingerprint (endpoint, service, every parameter and the hash of each input
 image's bytes as sent) finds a completed job that made the same pictures, to replay it
@@ -64,7 +64,7 @@ class Price:
     def __repr__(self) -> str:
         text = message(
             "money.price",
-            amount=_text(self.amount),
+            amount=amount_text(self.amount),
             currency=self.currency,
             source=self.source,
             as_of=f", {self.as_of}" if self.as_of else "",
@@ -115,7 +115,12 @@ class Cost:
     def __str__(self) -> str:
         if self.amount is None:
             return message("money.cost_unknown", images=self.images)
-        return f"{_text(self.amount)} {self.currency}"
+        return f"{amount_text(self.amount)} {self.currency}"
+
+    def line(self) -> str:
+        """The cost as a progress line shows it, e.g. "0.028 USD (emulated, not billed)"."""
+        notes = message("money.notes", notes=message("money.emulated")) if self.emulated else ""
+        return str(self) + notes
 
     def __repr__(self) -> str:
         text = str(self)
@@ -158,7 +163,9 @@ def parse_price(value: str | Price, variable: str = "price") -> Price:
 def price_for(conn: Connection) -> Price | None:
     """The price one output image costs on `conn`; None when nobody knows it."""
     imitated = conn.profile if conn.emulated else conn.backend
-    price = conn.price or PRICES.get(imitated)
+    # The plain protocol is fal's queue as published; fal's is the only published price for
+    # it, so an emulator speaking it quotes that figure (marked emulated, never billed).
+    price = conn.price or PRICES.get("fal" if imitated == "plain" else imitated)
     if price is not None and conn.emulated:
         price = replace(price, emulated=True)
     return price
@@ -335,12 +342,12 @@ class Budget:
             return message("money.budget_none")
         return message(
             "money.budget",
-            amount=_text(self.amount),
+            amount=amount_text(self.amount),
             currency=self.currency,
             since=datetime.fromtimestamp(self.since).strftime("%Y-%m-%d %H:%M"),
-            spent=_text(self.spent),
-            emulated=_text(self.emulated),
-            left=_text(self.left or Decimal(0)),
+            spent=amount_text(self.spent),
+            emulated=amount_text(self.emulated),
+            left=amount_text(self.left or Decimal(0)),
         )
 
 
@@ -356,7 +363,7 @@ def set_budget(
         journal.set_budget(None)
         return budget(home=home)
     value, currency = _budget_amount(amount, currency)
-    journal.set_budget(_text(value), currency, time.time())
+    journal.set_budget(amount_text(value), currency, time.time())
     return budget(home=home)
 
 
@@ -407,8 +414,8 @@ def split_by_budget(
 def _refusal(cost: Cost, left: Decimal, state: Budget) -> KlingBudgetError:
     facts = {
         "cost": str(cost),
-        "left": f"{_text(left)} {state.currency}",
-        "amount": _text(state.amount or Decimal(0)),
+        "left": f"{amount_text(left)} {state.currency}",
+        "amount": amount_text(state.amount or Decimal(0)),
         "currency": state.currency,
     }
     if cost.amount is None or cost.currency != state.currency:
@@ -436,7 +443,7 @@ def record_charge(journal: Journal, row_id: int, cost: Cost, fingerprint: str | 
     journal.record(
         row_id,
         fingerprint=fingerprint,
-        cost=_text(cost.amount) if cost.amount is not None else None,
+        cost=amount_text(cost.amount) if cost.amount is not None else None,
         currency=cost.currency or None,
     )
 
@@ -487,9 +494,16 @@ class Replay:
 
 
 def find_replay(
-    fingerprint: str, *, home: str | Path | None = None, now: float | None = None
+    fingerprint: str,
+    *,
+    home: str | Path | None = None,
+    now: float | None = None,
+    host: str | None = None,
 ) -> Replay:
-    """The most recent completed job of this fingerprint whose pictures can still be had."""
+    """The most recent completed job of this fingerprint whose pictures can still be had.
+
+    `host` is the queue host in use: an emulator's result URLs live only as long as that
+    emulator, so a URL from another loopback host counts as expired."""
     now = time.time() if now is None else now
     entries = _journal(home).completed_with(fingerprint, REPLAY_CANDIDATES)
     for entry in entries:
@@ -500,9 +514,15 @@ def find_replay(
         until = (entry.finished_at or entry.created_at) + RESULT_LIFETIME.get(
             entry.host, DEFAULT_LIFETIME
         )
-        if until > now and _result_urls(entry):
+        gone = on_loopback(entry.host) and host is not None and entry.host != host
+        if until > now and not gone and _result_urls(entry):
             return Replay("url", entry, until=until)
     return Replay("expired", entries[0]) if entries else Replay("none")
+
+
+class KlingReplayError(KlingBudgetError):
+    """An identical request was paid before, but its pictures are gone: paying again
+    needs `fresh=True`; nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -524,16 +544,41 @@ def admit(
 ) -> Admission:
     """Before a submit: its cost, its fingerprint and, unless `fresh`, a replay to use instead.
 
-    Raises KlingBudgetError when it would have to be paid and passes the budget. A replay
-    whose pictures are gone (`source == "expired"`) is returned as such: it must be paid
-    again, which the caller does only when asked (`fresh=True`).
+    Raises KlingBudgetError when it would have to be paid and passes the budget, and
+    KlingReplayError when it was paid before but its pictures are gone (paying again
+    needs `fresh=True`).
     """
-    cost = cost_of(conn, request if request is not None else body)
-    found = fingerprint(conn, endpoint, body)
-    replay = Replay("none") if fresh else find_replay(found, home=conn.home)
-    if not replay:
-        check_budget(cost, home=conn.home)
-    return Admission(cost, found, replay)
+    (one,) = admit_all(conn, [(endpoint, body, request)], fresh=fresh)
+    if isinstance(one, KlingBudgetError):
+        raise one
+    return one
+
+
+def admit_all(
+    conn: Connection,
+    items: Sequence[tuple[str, Mapping[str, Any], KlingO1Request | None]],
+    *,
+    fresh: bool = False,
+) -> list[Admission | KlingBudgetError]:
+    """`admit` for a batch of (endpoint, body, request): replays first, then the budget
+    split over the rest in order, each item whole or refused (nothing is half-sent)."""
+    out: list[Admission | KlingBudgetError] = []
+    for endpoint, body, request in items:
+        found = fingerprint(conn, endpoint, body)
+        replay = Replay("none") if fresh else find_replay(found, home=conn.home, host=conn.host)
+        cost = cost_of(conn, request if request is not None else body)
+        if replay.source == "expired":
+            rid = replay.entry.request_id if replay.entry is not None else ""
+            text = message("money.replay_expired_error", request_id=rid)
+            out.append(KlingReplayError(text, cost=cost))
+        else:
+            out.append(Admission(cost, found, replay))
+    to_pay = [i for i, a in enumerate(out) if isinstance(a, Admission) and not a.replay]
+    costs = [a.cost for i in to_pay if isinstance(a := out[i], Admission)]
+    _, refused = split_by_budget(costs, home=conn.home)
+    for position, error in refused:
+        out[to_pay[position]] = error
+    return out
 
 
 def record_replay(replay: Replay, *, home: str | Path | None = None) -> int:
@@ -588,7 +633,7 @@ def _cells(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _text(value: Decimal) -> str:
+def amount_text(value: Decimal) -> str:
     """A Decimal as plain text: 0.084, 5, 0 (never 8.4E-2)."""
     text = format(value.normalize(), "f")
     return text if text != "-0" else "0"

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._errors import KlingImageError, KlingValidationError
-from ._images import ImageInput, PreparedImage, prepare_image
-from ._rules import Violation, check_input
-from ._wire import ENDPOINT, KlingO1Input, Profile
+from ._images import ImageInput, PreparedImage, open_image, prepare_image
+from ._rules import Violation, check_input, normal_resolution
+from ._wire import (
+    BODY_MAX_BYTES,
+    ENDPOINT,
+    IMAGE_MIN_SIDE,
+    KlingO1Input,
+    Profile,
+    decode_data_uri,
+)
+
+ELEMENT_KEYS = ("frontal_image_url", "reference_image_urls")
 
 
 @dataclass(frozen=True)
@@ -23,19 +33,28 @@ class KlingO1Request:
     aspect_ratio: str = "auto"
     output_format: str | None = None
     endpoint: str = ENDPOINT
+    elements: Sequence[Mapping[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.images, (str, bytes)) or not isinstance(self.images, Sequence):
             object.__setattr__(self, "images", [self.images])  # one image given bare
         else:
             object.__setattr__(self, "images", list(self.images))
+        object.__setattr__(self, "resolution", normal_resolution(self.resolution))
+        if self.elements is not None and isinstance(self.elements, Sequence):
+            object.__setattr__(self, "elements", list(self.elements))
 
     def __repr__(self) -> str:
-        prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:59] + "…"
+        prompt: object = self.prompt
+        if isinstance(prompt, str) and len(prompt) > 60:
+            prompt = prompt[:59] + "…"
+        elif not isinstance(prompt, str):
+            prompt = f"<{type(prompt).__name__}>"  # repr of odd values may raise or flood
+        extra = f", elements={len(self.elements)}" if isinstance(self.elements, list) else ""
         return (
-            f"KlingO1Request(prompt={prompt!r}, images={len(self.images)}, "
-            f"resolution={self.resolution!r}, num_images={self.num_images}, "
-            f"aspect_ratio={self.aspect_ratio!r})"
+            f"KlingO1Request(prompt={prompt!r}, images={len(self.images)}{extra}, "
+            f"resolution={_brief(self.resolution)}, num_images={_brief(self.num_images)}, "
+            f"aspect_ratio={_brief(self.aspect_ratio)})"
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -48,18 +67,23 @@ class KlingO1Request:
         }
         if self.output_format is not None:
             params["output_format"] = self.output_format
+        if self.elements is not None:
+            params["elements"] = self.elements
         return params
 
-    def validate(self, profile: Profile = "qiniu") -> None:
+    def validate(self, profile: Profile = "plain") -> None:
         """Raise KlingValidationError for every broken field rule (images not opened)."""
         found = self._field_violations(profile)
         if found:
             raise KlingValidationError(found)
 
-    def prepare(self, profile: Profile = "qiniu") -> tuple[KlingO1Input, list[PreparedImage]]:
+    def prepare(
+        self, profile: Profile = "plain", body_cap: int = BODY_MAX_BYTES
+    ) -> tuple[KlingO1Input, list[PreparedImage]]:
         """Check everything, convert the images, and return the body to send.
 
-        All problems are reported together: fields and every image, in one error."""
+        All problems are reported together: fields and every image, in one error. Images
+        are shrunk further when the whole body would exceed `body_cap` bytes."""
         found = self._field_violations(profile)
         prepared: list[PreparedImage] = []
         broken: list[Violation] = []
@@ -68,14 +92,55 @@ class KlingO1Request:
                 prepared.append(prepare_image(source, index))
             except KlingImageError as exc:
                 broken += exc.violations
+        elements, element_images = self._prepared_elements(broken)
         if found or broken:
             raise (KlingValidationError if found else KlingImageError)(found + broken)
-        body: dict[str, Any] = {**self.parameters(), "image_urls": [p.url for p in prepared]}
-        return body, prepared  # type: ignore[return-value]
+        body: dict[str, Any] = self.parameters()
+        if elements is not None:
+            body["elements"] = elements
+        if prepared or "elements" not in body:
+            prepared = _fit_body(body, prepared, body_cap)
+            body["image_urls"] = [p.url for p in prepared]
+        if not prepared and profile == "qiniu":
+            body.pop("image_urls", None)  # a prompt alone: text-to-image
+        return body, prepared + element_images  # type: ignore[return-value]
+
+    def _prepared_elements(
+        self, broken: list[Violation]
+    ) -> tuple[list[dict[str, Any]] | None, list[PreparedImage]]:
+        """`elements` with every image encoded like `image_urls` (problems go to `broken`)."""
+        if self.elements is None:
+            return None, []
+        out: list[dict[str, Any]] = []
+        images: list[PreparedImage] = []
+        for i, element in enumerate(self.elements):
+            encoded: dict[str, Any] = {}
+            for key in ELEMENT_KEYS:
+                if key not in element:
+                    continue
+                many = key == "reference_image_urls"
+                sources = list(element[key]) if many else [element[key]]
+                urls = []
+                for j, source in enumerate(sources):
+                    try:
+                        one = prepare_image(source, j)
+                    except KlingImageError as exc:
+                        loc = ("elements", i, key, j) if many else ("elements", i, key)
+                        broken += [Violation(loc, v.code, v.facts) for v in exc.violations]
+                        continue
+                    images.append(one)
+                    urls.append(one.url)
+                encoded[key] = urls if many else (urls[0] if urls else "")
+            out.append(encoded)
+        return out, images
 
     def _field_violations(self, profile: Profile) -> list[Violation]:
-        placeholders = ["data:" for _ in self.images]
-        return check_input({**self.parameters(), "image_urls": placeholders}, profile)
+        params = self.parameters()
+        if self.elements is not None:
+            params["elements"] = _placeholder_elements(self.elements)
+        if self.images or profile != "qiniu":
+            params["image_urls"] = ["data:" for _ in self.images]
+        return check_input(params, profile)
 
     def with_(self, **changes: Any) -> KlingO1Request:
         """A copy with some fields changed."""
@@ -93,6 +158,7 @@ class KlingO1Request:
             "num_images",
             "aspect_ratio",
             "output_format",
+            "elements",
         }
         unknown = sorted(set(arguments) - known)
         if unknown:
@@ -107,4 +173,70 @@ class KlingO1Request:
             aspect_ratio=arguments.get("aspect_ratio", "auto"),
             output_format=arguments.get("output_format"),
             endpoint=endpoint,
+            elements=arguments.get("elements"),
         )
+
+
+def _fit_body(body: dict[str, Any], prepared: list[PreparedImage], cap: int) -> list[PreparedImage]:
+    """The images, shrunk (area in proportion) until the whole JSON body fits `cap` bytes."""
+    import json
+
+    rest = len(json.dumps({**body, "image_urls": []}))
+    for _ in range(4):
+        total = rest + sum(len(p.url) + 4 for p in prepared)
+        if total <= cap:
+            return prepared
+        scale = math.sqrt(0.9 * max(cap - rest, 1) / total)
+        prepared = [_shrunk(p, i, scale) for i, p in enumerate(prepared)]
+    total = rest + sum(len(p.url) + 4 for p in prepared)
+    if total <= cap:
+        return prepared
+    facts: dict[str, object] = {
+        "size_mb": round(total / 2**20, 2),
+        "limit_mb": round(cap / 2**20, 2),
+    }
+    raise KlingValidationError([Violation(("image_urls",), "body_too_large", facts)])
+
+
+def _shrunk(image: PreparedImage, index: int, scale: float) -> PreparedImage:
+    """`image` re-encoded at `scale` of its sides, never below the 300 px rule."""
+    if image.is_remote:
+        return image
+    pixels = open_image(decode_data_uri(image.url)[1], index)
+    scale = max(scale, IMAGE_MIN_SIDE / min(pixels.size))
+    if scale >= 1:
+        return image
+    size = (round(pixels.width * scale), round(pixels.height * scale))
+    smaller = prepare_image(pixels.convert("RGB").resize(size), index)
+    fixes = (*image.fixes, f"shrunk to {size[0]}×{size[1]} so the request body fits")
+    return replace(smaller, fixes=fixes, source_label=image.source_label)
+
+
+def _placeholder_elements(elements: object) -> object:
+    """`elements` with each image input replaced by `data:` (checked later, when encoded)."""
+    if not isinstance(elements, list):
+        return elements
+    out: list[object] = []
+    for element in elements:
+        if not isinstance(element, Mapping):
+            out.append(element)
+            continue
+        copy: dict[str, object] = dict(element)
+        if "frontal_image_url" in copy and copy["frontal_image_url"] is not None:
+            copy["frontal_image_url"] = "data:"
+        refs = copy.get("reference_image_urls")
+        if isinstance(refs, (list, tuple)):
+            copy["reference_image_urls"] = ["data:" for _ in refs]
+        out.append(copy)
+    return out
+
+
+def _brief(value: object) -> str:
+    """repr() that never raises nor floods (a 4,400-digit int, a huge string)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return "<a very large number>"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:39] + "…"

@@ -390,7 +390,7 @@ def _local_source(url: str) -> Any:
 
         return decode_data_uri(url)[1]
     try:
-        from .emulator._samples import sample_bytes
+        from ._samples import sample_bytes
 
         found = sample_bytes(url)
     except ImportError:

@@ -15,6 +15,10 @@ from PIL import Image
 
 from ._wire import (
     ASPECT_RATIOS,
+    BARE_IMAGE,
+    ELEMENT_REFERENCE,
+    ELEMENT_REFERENCES_MAX,
+    ELEMENTS,
     IMAGE_FORMATS,
     IMAGE_MAX_BYTES,
     IMAGE_MAX_RATIO,
@@ -25,10 +29,19 @@ from ._wire import (
     OUTPUT_FORMATS,
     PROMPT_MAX_CHARS,
     RESOLUTIONS,
+    TEXT_TO_IMAGE,
     Profile,
     ValidationDetail,
+    near_misses,
     referenced_images,
 )
+
+SCHEMES = ("http://", "https://", "data:")
+FIELDS = ("prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format")
+FAL_FIELDS = ("elements", "sync_mode")
+# fal's specific 422 `type` per rule (PROTOCOL.md); others are `value_error`.
+ERROR_TYPES = {"image_too_small": "image_too_small", "image_bad_ratio": "image_aspect_ratio"}
+ERRORS_DOC = "https://docs.fal.ai/errors"
 
 # Pillow's own bomb guard is a warning up to 2x its limit; a service input never needs more.
 MAX_DECODED_PIXELS = 100_000_000
@@ -54,35 +67,36 @@ class Violation:
         """This violation as one entry of a 422 `detail` list (English, like the service)."""
         from ._i18n import message
 
+        kind = ERROR_TYPES.get(self.code, "value_error")
         return {
             "loc": ["body", *self.loc],
             "msg": message(f"rule.{self.code}", "en", field=self.field, **self.facts),
-            "type": "value_error",
+            "type": kind,
+            "url": f"{ERRORS_DOC}#{kind}",
             "ctx": {k: v for k, v in self.facts.items() if isinstance(v, (int, float, str))},
         }
 
 
-def check_input(body: Mapping[str, object], profile: Profile = "qiniu") -> list[Violation]:
+def is_url(value: object) -> bool:
+    """An http(s) URL or a data: URI, scheme in any case."""
+    return isinstance(value, str) and value[:8].lower().startswith(SCHEMES)
+
+
+def normal_resolution(value: object) -> object:
+    """`1k` → `1K`: the services accept either case."""
+    return value.upper() if isinstance(value, str) and value.lower() in ("1k", "2k") else value
+
+
+def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[Violation]:
     """Every field rule of the input table; an empty list means the body is valid."""
-    found: list[Violation] = []
-    prompt = body.get("prompt")
+    found = _check_prompt(body.get("prompt"))
     urls = body.get("image_urls")
-    if not isinstance(prompt, str) or not prompt.strip():
-        found.append(Violation(("prompt",), "prompt_missing"))
-    elif len(prompt) > PROMPT_MAX_CHARS:
-        found.append(
-            Violation(
-                ("prompt",),
-                "prompt_too_long",
-                {
-                    "length": len(prompt),
-                    "limit": PROMPT_MAX_CHARS,
-                    "excess": len(prompt) - PROMPT_MAX_CHARS,
-                },
-            )
-        )
-    if not isinstance(urls, list) or not urls:
-        found.append(Violation(("image_urls",), "images_missing"))
+    elements = body.get("elements")
+    if profile in TEXT_TO_IMAGE and (urls is None or (isinstance(urls, list) and not urls)):
+        urls = []  # a prompt alone: text-to-image
+    elif not isinstance(urls, list) or (not urls and not elements):
+        code = "images_missing_fal" if profile == "fal" else "images_missing"
+        found.append(Violation(("image_urls",), code))
         urls = []
     elif len(urls) > IMAGES_MAX:
         found.append(
@@ -92,45 +106,137 @@ def check_input(body: Mapping[str, object], profile: Profile = "qiniu") -> list[
                 {"count": len(urls), "limit": IMAGES_MAX, "excess": len(urls) - IMAGES_MAX},
             )
         )
-    for i, url in enumerate(urls):
-        if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+    for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: cheap only
+        if not is_url(url):
             found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
-    if isinstance(prompt, str) and urls:
-        found += _check_references(prompt, len(urls))
+    found += _check_elements(body, len(urls), profile)
+    prompt = body.get("prompt")
+    if isinstance(prompt, str) and isinstance(urls, list) and (urls or elements):
+        count = len(elements) if isinstance(elements, list) else 0
+        found += _check_references(prompt, len(urls), count)
     found += _check_choice(body, "resolution", RESOLUTIONS[profile], profile)
     found += _check_choice(body, "aspect_ratio", ASPECT_RATIOS, profile)
     found += _check_choice(body, "output_format", OUTPUT_FORMATS, profile)
     if "num_images" in body:
-        count = body["num_images"]
-        if (
-            isinstance(count, bool)
-            or not isinstance(count, int)
-            or not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX
-        ):
-            found.append(
-                Violation(
-                    ("num_images",),
-                    "num_images_range",
-                    {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX},
-                )
-            )
-    unknown = sorted(
-        set(body)
-        - {"prompt", "image_urls", "resolution", "num_images", "aspect_ratio", "output_format"}
-    )
-    for name in unknown:
-        found.append(Violation((name,), "unknown_field", {"value": name}))
+        found += _check_count(body["num_images"])
+    known = {*FIELDS, "elements"} | (set(FAL_FIELDS) if profile in ELEMENTS else set())
+    for name in sorted(set(body) - known, key=str)[:20]:
+        found.append(Violation((name,), "unknown_field", {"value": _short(name)}))
     return found
 
 
-def _check_references(prompt: str, count: int) -> list[Violation]:
-    """`<<<image_N>>>` / `@ImageN` must name one of the `count` images, counted from 1."""
+def _check_prompt(prompt: object) -> list[Violation]:
+    if isinstance(prompt, (bytes, bytearray)) or (
+        prompt is not None and not isinstance(prompt, str)
+    ):
+        return [Violation(("prompt",), "prompt_not_text", {"value": _short(prompt)})]
+    if not isinstance(prompt, str) or not prompt.strip():
+        return [Violation(("prompt",), "prompt_missing")]
+    if len(prompt) > PROMPT_MAX_CHARS:
+        facts = {"length": len(prompt), "limit": PROMPT_MAX_CHARS}
+        return [
+            Violation(
+                ("prompt",), "prompt_too_long", {**facts, "excess": len(prompt) - PROMPT_MAX_CHARS}
+            )
+        ]
+    bad = next((i for i, c in enumerate(prompt) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        return [Violation(("prompt",), "prompt_surrogate", {"position": bad + 1})]
+    return []
+
+
+def _check_count(count: object) -> list[Violation]:
+    facts = {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
+    if isinstance(count, bool) or not isinstance(count, int):
+        return [
+            Violation(
+                ("num_images",),
+                "num_images_type",
+                {**facts, "value": _short(repr(count)), "type": type(count).__name__},
+            )
+        ]
+    if not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX:
+        return [Violation(("num_images",), "num_images_range", facts)]
+    return []
+
+
+def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -> list[Violation]:
+    """fal's `elements`: a list of `{frontal_image_url?, reference_image_urls?: ≤ 3}`."""
+    if "elements" not in body:
+        return []
+    elements = body["elements"]
+    if profile not in ELEMENTS:
+        return [Violation(("elements",), "elements_unsupported", {"profile": profile})]
+    if not isinstance(elements, list):
+        return [Violation(("elements",), "elements_type", {"value": _short(elements)})]
+    if len(elements) + images > IMAGES_MAX:
+        facts: dict[str, object] = {
+            "elements": len(elements),
+            "images": images,
+            "limit": IMAGES_MAX,
+        }
+        return [Violation(("elements",), "elements_too_many", facts)]
+    found: list[Violation] = []
+    for i, element in enumerate(elements):
+        refs = element.get("reference_image_urls", []) if isinstance(element, dict) else None
+        front = element.get("frontal_image_url") if isinstance(element, dict) else None
+        if (
+            not isinstance(element, dict)
+            or set(element) - {"frontal_image_url", "reference_image_urls"}
+            or not isinstance(refs, list)
+            or (front is None and not refs)
+        ):
+            found.append(Violation(("elements", i), "element_shape", {"value": _short(element)}))
+            continue
+        if len(refs) > ELEMENT_REFERENCES_MAX:
+            counts: dict[str, object] = {"count": len(refs), "limit": ELEMENT_REFERENCES_MAX}
+            found.append(
+                Violation(("elements", i, "reference_image_urls"), "element_references", counts)
+            )
+            continue
+        for loc, url in [(("frontal_image_url",), front)] * (front is not None) + [
+            (("reference_image_urls", j), u) for j, u in enumerate(refs)
+        ]:
+            if not is_url(url):
+                found.append(
+                    Violation(("elements", i, *loc), "image_url_scheme", {"value": _short(url)})
+                )
+    return found
+
+
+def element_urls(body: Mapping[str, object]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every image URL inside `elements`, with its location (for fetching and checking)."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    elements = body.get("elements")
+    for i, element in enumerate(elements if isinstance(elements, list) else []):
+        if not isinstance(element, dict):
+            continue
+        if isinstance(element.get("frontal_image_url"), str):
+            out.append((("elements", i, "frontal_image_url"), element["frontal_image_url"]))
+        refs = element.get("reference_image_urls")
+        for j, url in enumerate(refs if isinstance(refs, list) else []):
+            if isinstance(url, str):
+                out.append((("elements", i, "reference_image_urls", j), url))
+    return out
+
+
+def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violation]:
+    """`<<<image_N>>>` / `@ImageN` / `@ElementN` must name a given input, counted from 1."""
     found = []
     for n in sorted(set(referenced_images(prompt))):
         if n < 1 or n > count:
             code = "reference_zero" if n < 1 else "reference_out_of_range"
             code = "reference_one_image" if n > 1 and count == 1 else code
             found.append(Violation(("prompt",), code, {"number": n, "count": count}))
+    if BARE_IMAGE.search(prompt) and count != 1:
+        found.append(Violation(("prompt",), "reference_bare", {"count": count}))
+    for n in sorted({int(m) for m in ELEMENT_REFERENCE.findall(prompt)}):
+        if not 1 <= n <= elements:
+            found.append(
+                Violation(("prompt",), "element_out_of_range", {"number": n, "count": elements})
+            )
+    for miss in near_misses(prompt)[:3]:
+        found.append(Violation(("prompt",), "reference_near_miss", {"value": _short(miss)}))
     return found
 
 
@@ -139,10 +245,10 @@ def _check_choice(
 ) -> list[Violation]:
     if name not in body:
         return []
-    value = body[name]
-    if value in allowed:
+    value = normal_resolution(body[name]) if name == "resolution" else body[name]
+    if isinstance(value, str) and value in allowed:
         return []
-    code = "resolution_4k_fal" if name == "resolution" and value == "4K" else "choice"
+    code = "resolution_4k" if name == "resolution" and str(value).upper() == "4K" else "choice"
     return [
         Violation(
             (name,),
@@ -204,5 +310,10 @@ def check_image_size(width: int, height: int, index: int = 0) -> list[Violation]
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value) if not isinstance(value, str) else value
+    if isinstance(value, int) and value.bit_length() > 200:  # repr() of 4,300+ digits raises
+        return f"<a number of about {int(value.bit_length() * 0.30103)} digits>"
+    try:
+        text = repr(value) if not isinstance(value, str) else value
+    except (ValueError, RecursionError):
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -52,11 +52,14 @@ from ._transport import Handle, JobStatus, QueueClient, Transient, client_for
 from ._wire import ENDPOINT, KlingO1Input
 
 if TYPE_CHECKING:
+    from ._money import Admission, Cost, Replay
     from ._results import EditResult
 
 DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
 
 T = TypeVar("T")
+# An edit checked, encoded and admitted: its body, its prepared inputs, its admission.
+Admitted = tuple[KlingO1Input, list[PreparedImage], "Admission"]
 
 
 def check_timeout(timeout: object) -> None:
@@ -93,6 +96,7 @@ class Job:
         self.sleeper = sleeper
         self.last_status: JobStatus | None = None
         self.journal_id: int | None = None  # its row in the journal, once journaled
+        self.cost: Cost | None = None  # its estimated cost, once admitted
         # An edit's images are cached by `finish_edit`, so its wait ends the row at
         # "downloading"; fixed when the job is made, never changed by a caller later.
         self.caches_images = caches_images
@@ -116,9 +120,7 @@ class Job:
     ) -> Job:
         """Validate (for Kling O1), then submit once. Raises before sending if invalid."""
         conn = connection or current_connection()
-        body = dict(arguments)
-        if endpoint == ENDPOINT:
-            body = dict(KlingO1Request.from_arguments(arguments, endpoint).prepare(conn.profile)[0])
+        body = checked_body(conn, endpoint, arguments)
         return cls.send(conn, endpoint, body, webhook_url=webhook_url)
 
     @classmethod
@@ -146,10 +148,18 @@ class Job:
         webhook_url: str | None = None,
         inputs: Sequence[str] = (),
         caches_images: bool = False,
+        admission: Admission | None = None,
     ) -> Job:
-        """Submit `body` as it is, once, journaled: the row is written before the POST."""
+        """Submit `body` as it is, once, journaled: the row is written before the POST.
+
+        Without an `admission` (see `_money.admit`) the budget is checked here: a request
+        that would pass it raises KlingBudgetError and is never sent."""
+        from ._money import admit, record_charge
+
+        money = admission or admit(conn, endpoint, body, fresh=True)
         journal = journal_for(conn.home)
         row = journal.begin(conn, endpoint, body, inputs)
+        record_charge(journal, row, money.cost, money.fingerprint)
         client = client_for(conn)
         try:
             handle = client.submit(endpoint, body, webhook_url)
@@ -166,7 +176,7 @@ class Job:
             raise
         journal.submitted(row, handle)
         job = cls(conn, endpoint, handle, client=client, caches_images=caches_images)
-        job.journal_id = row
+        job.journal_id, job.cost = row, money.cost
         return job
 
     def status(self) -> JobStatus:
@@ -307,8 +317,9 @@ class Job:
             self.client.stream_ok = watch.stream_ok
         self._record(state="downloading" if self.caches_images else "completed", result=output)
         count = len(output.get("images", [])) if isinstance(output, dict) else 0
-        note = message("progress.images", count=count) if count else ""
-        bar.finished("COMPLETED", deadline.elapsed(), note)
+        notes = [message("progress.images", count=count) if count else ""]
+        notes.append(self.cost.line() if self.cost is not None else "")
+        bar.finished("COMPLETED", deadline.elapsed(), " · ".join(filter(None, notes)))
         return output
 
     def _watcher(self, deadline: Deadline, bar: Progress) -> Callable[[JobStatus | None], None]:
@@ -588,11 +599,16 @@ def run_fal_task(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
     connection: Connection | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """The guide's helper done properly: validate, submit, wait with progress, return the dict."""
+    """The guide's helper done properly: validate, submit, wait with progress, return the dict.
+
+    An identical request already completed is replayed, not paid again, unless `fresh`."""
     check_timeout(timeout)
-    job = Job.submit(endpoint, arguments, connection=connection)
-    return job.wait(timeout=timeout, poll_interval=poll_interval, progress=progress)
+    started = start_task(endpoint, arguments, connection, fresh=fresh, progress=progress)
+    if isinstance(started, dict):
+        return started
+    return started.wait(timeout=timeout, poll_interval=poll_interval, progress=progress)
 
 
 def edit(
@@ -607,16 +623,22 @@ def edit(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
     connection: Connection | None = None,
+    fresh: bool = False,
 ) -> EditResult:
-    """Edit images with a prompt and return an EditResult (displays as a gallery)."""
+    """Edit images with a prompt and return an EditResult (displays as a gallery).
+
+    An identical edit already completed is replayed from the journal, not paid again,
+    unless `fresh`."""
 
     check_timeout(timeout)
     request = _edit_request(
         prompt, images, resolution, num_images, aspect_ratio, output_format, elements
     )
-    job, prepared = submit_edit(request, connection)
-    output = job.wait(timeout=timeout, progress=progress)
-    return job.finish_edit(output, request, prepared)
+    started, prepared = start_edit(request, connection, fresh=fresh, progress=progress)
+    if not isinstance(started, Job):
+        return started
+    output = started.wait(timeout=timeout, progress=progress)
+    return started.finish_edit(output, request, prepared)
 
 
 async def run_fal_task_async(
@@ -627,11 +649,17 @@ async def run_fal_task_async(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
     connection: Connection | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """`run_fal_task` for `await`: the wait runs on the event loop, no thread per job."""
     check_timeout(timeout)
-    job = await Job.submit_async(endpoint, arguments, connection=connection)
-    return await job.wait_async(timeout=timeout, poll_interval=poll_interval, progress=progress)
+    started = await off_loop(
+        lambda: start_task(endpoint, arguments, connection, fresh=fresh, progress=progress),
+        _job_of,
+    )
+    if isinstance(started, dict):
+        return started
+    return await started.wait_async(timeout=timeout, poll_interval=poll_interval, progress=progress)
 
 
 async def edit_async(
@@ -646,13 +674,16 @@ async def edit_async(
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
     connection: Connection | None = None,
+    fresh: bool = False,
 ) -> EditResult:
     """`edit` for `await` (and `asyncio.gather`); cancelling the task cancels the job."""
     check_timeout(timeout)
     request = _edit_request(
         prompt, images, resolution, num_images, aspect_ratio, output_format, elements
     )
-    return await edit_request_async(request, connection, timeout=timeout, progress=progress)
+    return await edit_request_async(
+        request, connection, timeout=timeout, progress=progress, fresh=fresh
+    )
 
 
 async def edit_request_async(
@@ -661,12 +692,26 @@ async def edit_request_async(
     *,
     timeout: float | None,
     progress: bool | Progress | Callable[[JobStatus, float], None],
+    fresh: bool = False,
+    admitted: Admitted | None = None,
 ) -> EditResult:
-    """Submit `request`, wait on the loop, cache its images: one async edit."""
+    """Submit `request` (or replay it), wait on the loop, cache its images: one async edit."""
 
-    job, prepared = await off_loop(lambda: submit_edit(request, connection), lambda jp: jp[0])
-    output = await job.wait_async(timeout=timeout, progress=progress)
-    return await asyncio.to_thread(job.finish_edit, output, request, prepared)
+    started, prepared = await off_loop(
+        lambda: start_edit(request, connection, fresh=fresh, progress=progress, admitted=admitted),
+        lambda pair: _job_of(pair[0]),
+    )
+    if not isinstance(started, Job):
+        return started
+    output = await started.wait_async(timeout=timeout, progress=progress)
+    return await asyncio.to_thread(started.finish_edit, output, request, prepared)
+
+
+def _job_of(started: object) -> Job:
+    """The job a submit started, for off_loop to cancel (a replay started none)."""
+    if not isinstance(started, Job):
+        raise LookupError("a replay: no job to cancel")
+    return started
 
 
 def _edit_request(
@@ -690,18 +735,152 @@ def _edit_request(
     )
 
 
+def checked_body(conn: Connection, endpoint: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The body to send: for Kling O1 checked and encoded (raises before sending)."""
+    if endpoint != ENDPOINT:
+        return dict(arguments)
+    return dict(KlingO1Request.from_arguments(arguments, endpoint).prepare(conn.profile)[0])
+
+
+def start_task(
+    endpoint: str,
+    arguments: Mapping[str, Any],
+    connection: Connection | None,
+    *,
+    fresh: bool = False,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+) -> Job | dict[str, Any]:
+    """Check, admit (replay or budget) and submit once: the Job, or a replayed output."""
+    from ._money import admit
+
+    conn = connection or current_connection()
+    body = checked_body(conn, endpoint, arguments)
+    admission = admit(conn, endpoint, body, fresh=fresh or not conn.replay)
+    if admission.replay:
+        return replay_output(conn, admission.replay, progress)
+    return Job.send(conn, endpoint, body, admission=admission)
+
+
+def start_edit(
+    request: KlingO1Request,
+    connection: Connection | None = None,
+    *,
+    fresh: bool = False,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+    admitted: Admitted | None = None,
+) -> tuple[Job | EditResult, list[PreparedImage]]:
+    """Check, encode, admit (replay or budget) and submit once: the Job, or the replayed
+    result of an identical completed edit; with the prepared inputs.
+
+    `admitted` is what a batch already did for this item: its body, inputs and admission."""
+    from ._money import admit
+
+    conn = connection or current_connection()
+    if admitted is not None:
+        body, prepared, admission = admitted
+    else:
+        body, prepared = request.prepare(conn.profile)
+        admission = admit(conn, request.endpoint, body, request, fresh=fresh or not conn.replay)
+    if admission.replay:
+        return replay_edit(conn, request, prepared, admission.replay, progress), prepared
+    return send_edit(conn, request, body, prepared, admission), prepared
+
+
 def submit_edit(
     request: KlingO1Request, connection: Connection | None = None
 ) -> tuple[Job, list[PreparedImage]]:
-    """Check, encode and submit once; return the Job (to wait on or cancel) and its inputs."""
+    """Check, encode and submit once (never a replay); the Job and its inputs."""
     conn = connection or current_connection()
     body, prepared = request.prepare(conn.profile)
     return send_edit(conn, request, body, prepared), prepared
 
 
 def send_edit(
-    conn: Connection, request: KlingO1Request, body: KlingO1Input, prepared: list[PreparedImage]
+    conn: Connection,
+    request: KlingO1Request,
+    body: KlingO1Input,
+    prepared: list[PreparedImage],
+    admission: Admission | None = None,
 ) -> Job:
     """Submit an edit already checked and encoded, once; `finish_edit` caches its images."""
     labels = [p.source_label for p in prepared]
-    return Job.send(conn, request.endpoint, dict(body), inputs=labels, caches_images=True)
+    return Job.send(
+        conn, request.endpoint, dict(body), inputs=labels, caches_images=True, admission=admission
+    )
+
+
+# --- replays: the pictures of an identical completed request, not paid again -------------------
+
+
+def replay_edit(
+    conn: Connection,
+    request: KlingO1Request,
+    prepared: list[PreparedImage],
+    replay: Replay,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+) -> EditResult:
+    """The cached pictures of an identical completed edit (fetched again from its stored
+    result URL when the cache is gone), journaled as a replay and not billed."""
+    import httpx
+
+    from ._files import cache_folder
+    from ._money import KlingReplayError, record_replay
+    from ._results import EditResult, cache_images
+
+    entry = replay.entry
+    assert entry is not None and entry.request_id is not None  # completed rows have one
+    output = dict(entry.result or {})
+    try:
+        folder = cache_folder(conn.home, entry.request_id)
+        images = cache_images(output, folder, client_for(conn).download)
+    except (httpx.HTTPError, OSError, ValueError, KlingError) as exc:
+        text = message("money.replay_gone", request_id=entry.request_id, detail=clip(str(exc)))
+        raise KlingReplayError(text) from None
+    row = record_replay(replay, home=conn.home)
+    journal_for(conn.home).record(row, cached=[str(im.path) for im in images])
+    key = "money.replay_cache" if replay.source == "cache" else "money.replayed_url"
+    _announce(progress, message(key, request_id=entry.request_id))
+    return EditResult.of(
+        output,
+        images,
+        request_id=entry.request_id,
+        endpoint=entry.endpoint,
+        connection=conn,
+        request=request,
+        inputs=prepared,
+    )
+
+
+def replay_output(
+    conn: Connection,
+    replay: Replay,
+    progress: bool | Progress | Callable[[JobStatus, float], None] = True,
+) -> dict[str, Any]:
+    """`run_fal_task`'s replay: the stored output; from the cache, its images as `data:`
+    URIs (the stored URLs may have expired), else the stored URLs, still valid."""
+    import base64
+
+    from ._money import record_replay
+
+    entry = replay.entry
+    assert entry is not None
+    output = dict(entry.result or {})
+    if replay.source == "cache":
+        images = [dict(im) for im in output.get("images") or [] if isinstance(im, dict)]
+        for image, path in zip(images, replay.files, strict=False):
+            kind = str(image.get("content_type") or "image/png")
+            image["url"] = f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode()
+        output["images"] = images
+    record_replay(replay, home=conn.home)
+    key = "money.replay_cache" if replay.source == "cache" else "money.replayed_url"
+    _announce(progress, message(key, request_id=entry.request_id))
+    return output
+
+
+def _announce(progress: bool | Progress | Callable[[JobStatus, float], None], text: str) -> None:
+    """Say one line where the progress line would have been (nothing when it is off)."""
+    bar = make_progress(progress) if progress is True else None
+    stream = getattr(bar, "stream", None)
+    if stream is not None:
+        stream.write(text + "\n")
+        stream.flush()

@@ -13,16 +13,20 @@ from typing_extensions import NotRequired
 
 ENDPOINT = "fal-ai/kling-image/o1"
 
-Resolution = Literal["1K", "2K", "4K"]
+Resolution = Literal["1K", "2K"]
 AspectRatio = Literal["auto", "16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9"]
 OutputFormat = Literal["png", "jpeg", "webp"]
-Profile = Literal["qiniu", "fal"]
+# "plain": the protocol as PROTOCOL.md writes it; "qiniu"/"fal": as each service documents it.
+Profile = Literal["plain", "qiniu", "fal"]
+PROFILES: tuple[Profile, ...] = ("plain", "qiniu", "fal")
 
-RESOLUTIONS: dict[Profile, tuple[str, ...]] = {
-    # Qiniu's guide lists 4K; fal's schema does not (PROTOCOL.md: unverified).
-    "qiniu": ("1K", "2K", "4K"),
-    "fal": ("1K", "2K"),
-}
+# Only Qiniu's guide lists 4K; Kling's API, fal's schema and Qiniu's API reference list 1K/2K.
+RESOLUTIONS: dict[Profile, tuple[str, ...]] = {p: ("1K", "2K") for p in PROFILES}
+TEXT_TO_IMAGE: tuple[Profile, ...] = ("qiniu",)  # image_urls optional (Qiniu's API reference)
+ELEMENTS: tuple[Profile, ...] = ("fal",)  # `elements` in fal's O1 schema only
+ELEMENT_REFERENCES_MAX = 3
+# The whole JSON body, data: URIs included: fal fails near 10 MB (some report ~3 MB).
+BODY_MAX_BYTES = 10 * 1024 * 1024
 ASPECT_RATIOS: tuple[str, ...] = ("auto", "16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
 OUTPUT_FORMATS: tuple[str, ...] = ("png", "jpeg", "webp")
 
@@ -37,7 +41,13 @@ IMAGE_MAX_RATIO = 2.5
 IMAGE_FORMATS = ("JPEG", "PNG")
 
 # `<<<image_2>>>` (Qiniu's guide, Kling's syntax) and `@Image2` (fal's docs), 1-based.
-REFERENCE = re.compile(r"<<<\s*image_(\d+)\s*>>>|@Image(\d+)\b", re.IGNORECASE)
+REFERENCE = re.compile(r"(?i:<<<\s*image_(\d+)\s*>>>)|@Image(\d+)\b")
+BARE_IMAGE = re.compile(r"@Image(?![\w])")  # fal: `@Image` when there is exactly one image
+ELEMENT_REFERENCE = re.compile(r"@Element(\d+)\b")
+# What users type meaning a reference, that the model reads as plain words.
+NEAR_MISS = re.compile(
+    r"<{2,3}\s*image[\s_-]*\d+\s*>{2,3}|@image\s*\d+|@IMAGE\s*\d+|@Image\s+\d+", re.IGNORECASE
+)
 
 
 def referenced_images(prompt: str) -> list[int]:
@@ -45,11 +55,26 @@ def referenced_images(prompt: str) -> list[int]:
     return [int(a or b) for a, b in REFERENCE.findall(prompt)]
 
 
+def near_misses(prompt: str) -> list[str]:
+    """Spellings close to a reference that are not one (`@image1`, `<<<image 1>>>`)."""
+    exact = {m.span() for m in REFERENCE.finditer(prompt)}
+    return [m.group(0) for m in NEAR_MISS.finditer(prompt) if m.span() not in exact]
+
+
+class Element(TypedDict):
+    """One fal `elements` entry: a subject shown by a frontal and up to 3 reference images."""
+
+    frontal_image_url: NotRequired[str]
+    reference_image_urls: NotRequired[list[str]]
+
+
 class KlingO1Input(TypedDict):
     """The JSON body of a submit to `fal-ai/kling-image/o1`."""
 
     prompt: str
-    image_urls: list[str]
+    image_urls: NotRequired[list[str]]
+    elements: NotRequired[list[Element]]
+    sync_mode: NotRequired[bool]
     resolution: NotRequired[str]
     num_images: NotRequired[int]
     aspect_ratio: NotRequired[str]
@@ -75,7 +100,7 @@ class SubmitResponse(TypedDict):
     status_url: str
     cancel_url: str
     status: Literal["IN_QUEUE"]
-    queue_position: int
+    queue_position: NotRequired[int]
 
 
 LogLevel = Literal["STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"]
@@ -88,18 +113,19 @@ class LogEntry(TypedDict):
     timestamp: str
 
 
-StatusName = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+StatusName = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED"]
 
 
 class StatusBody(TypedDict):
     """One status answer: the poll's JSON body, or one SSE `data:` line."""
 
     status: StatusName
-    logs: list[LogEntry] | None
+    logs: NotRequired[list[LogEntry] | None]
     queue_position: NotRequired[int]
     metrics: NotRequired[dict[str, float]]
     error: NotRequired[str]
     error_type: NotRequired[str]
+    result: NotRequired[object]  # Qiniu: the output inline in a COMPLETED status
 
 
 class ValidationDetail(TypedDict):
@@ -108,6 +134,7 @@ class ValidationDetail(TypedDict):
     loc: list[str | int]
     msg: str
     type: str
+    url: NotRequired[str]
     ctx: NotRequired[dict[str, object]]
 
 
@@ -138,7 +165,7 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
     import binascii
 
     head, sep, payload = uri.partition(",")
-    if not head.startswith("data:") or not sep or not head.endswith(";base64"):
+    if not head.lower().startswith("data:") or not sep or not head.endswith(";base64"):
         raise ValueError("not a base64 data: URI")
     try:
         return head[5:-7] or "application/octet-stream", base64.b64decode(payload, validate=True)

@@ -1,4 +1,4 @@
-"""`kling-nb`: edit images, open the tutorials, run the emulator, list and resume jobs.
+"""`kling-nb`: edit images, open the tutorials, run the emulator, list/resume jobs, check a key.
 
 Every failure is one line on stderr (never a traceback, never the key) and an exit status:
 2 for bad input (checked before anything is sent where it can be), 1 for the service's or
@@ -31,9 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(args[1:])
     parser = _parser()
     try:
-        ns = parser.parse_args(args)
+        ns, extra = parser.parse_known_args(args)
+        if extra and ns.command != "lab":  # only `lab` passes arguments on (to JupyterLab)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help (0), or a bad argument already said in one line (2)
         return exc.code if isinstance(exc.code, int) else 2
+    ns.extra = extra
     try:
         if ns.lang:
             from ._i18n import set_language
@@ -131,25 +134,42 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive, default=900.0, help="seconds to wait for each job"
     )
     re_.set_defaults(run=_resume)
-    lab = sub.add_parser("lab", help="open a tutorial notebook in JupyterLab")
-    lab.add_argument("notebook", nargs="?", default="notebooks/kling_o1_image.ipynb")
+    lab = sub.add_parser(
+        "lab",
+        help="open a tutorial in JupyterLab: kling-nb lab [zh|en|NAME] [--dir D] [jupyter options]",
+        description="Copy the tutorials into a working folder (once; your changes are kept) "
+        "and open one in JupyterLab. NAME comes first: zh (default), en, a tutorial's name or "
+        "a .ipynb file; every other argument goes to JupyterLab (--no-browser, --port=8899…).",
+        allow_abbrev=False,
+    )
+    lab.add_argument(
+        "--dir", help="working folder for the tutorials (default: ./kling_nb_tutorials)"
+    )
     lab.set_defaults(run=_lab)
+    doc = sub.add_parser("doctor", help="check a key and host without paying; exit 0 when usable")
+    doc.add_argument("--backend", default="auto", choices=["auto", "qiniu", "fal"])
+    doc.add_argument("--host", help="queue host to check (default: the backend's)")
+    doc.add_argument("--timeout", type=_positive, default=10.0, help="seconds for each check (10)")
+    doc.set_defaults(run=_doctor)
     em = sub.add_parser("emulator", help="run the local fal-queue emulator (see --help there)")
     em.set_defaults(run=lambda ns: 0)
     return parser
 
 
-def lab_command(notebook: str, euid: int) -> list[str]:
-    """The JupyterLab command line; root (containers, cloud VMs) needs --allow-root."""
-    command = [sys.executable, "-m", "jupyterlab", notebook]
-    return command + ["--allow-root"] if euid == 0 else command
-
-
 def _lab(ns: argparse.Namespace) -> int:
-    import os
+    from ._tutorials import open_lab
 
-    command = lab_command(ns.notebook, os.geteuid())
-    os.execv(command[0], command)  # JupyterLab takes over this process, Ctrl-C and all
+    extra = list(ns.extra)
+    name = extra.pop(0) if extra and not extra[0].startswith("-") else None
+    return open_lab(name, ns.dir, extra)
+
+
+def _doctor(ns: argparse.Namespace) -> int:
+    from ._doctor import doctor
+
+    report = doctor(ns.backend, host=ns.host, timeout=ns.timeout)
+    print(report)
+    return 0 if report.ok else 1
 
 
 def _edit(ns: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ guard makes any other connection attempt fail loudly.
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -63,6 +64,23 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("user_home")))
 
 
+#: what connect() writes into the process environment (fal_client and httpx read it there)
+PROCESS_VARIABLES = ("FAL_QUEUE_RUN_HOST", "FAL_KEY", "SSL_CERT_FILE", "KLING_NB_BACKEND")
+
+
+@pytest.fixture(autouse=True)
+def restored_process_env() -> Iterator[None]:
+    """Undo what a test's connect() wrote into os.environ: a later test must not inherit an
+    emulator's host or a CA bundle that was deleted with it."""
+    saved = {name: os.environ.get(name) for name in PROCESS_VARIABLES}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(autouse=True)
 def english() -> Iterator[None]:
     """Messages in English unless a test asks otherwise; reset afterwards."""
@@ -85,6 +103,15 @@ def emu() -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
     from kling_nb import emulator
 
     with emulator.start(service_time=0.3, workers=2, seed=7) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module", params=["plain", "qiniu", "fal"])
+def profiled_emu(request: pytest.FixtureRequest) -> Iterator[kling_nb.emulator.Emulator]:  # type: ignore[name-defined]
+    """A real emulator on loopback answering as each service profile in turn (docs/services.md)."""
+    from kling_nb import emulator
+
+    with emulator.start(service_time=0.3, workers=2, seed=7, profile=request.param) as handle:
         yield handle
 
 

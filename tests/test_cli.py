@@ -57,14 +57,6 @@ def test_failed_job_exits_1_with_request_id(env, tmp_path) -> None:  # type: ign
     assert proc.returncode == 1 and "failed" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_lab_opens_the_tutorial_and_allows_root_only_as_root() -> None:
-    from kling_nb.cli import lab_command
-
-    user = lab_command("notebooks/kling_o1_image.ipynb", 1000)
-    assert user[1:] == ["-m", "jupyterlab", "notebooks/kling_o1_image.ipynb"]
-    assert lab_command("x.ipynb", 0)[-1] == "--allow-root"
-
-
 def test_an_out_that_is_a_file_is_refused_before_paying(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "in.jpg"
     Image.linear_gradient("L").resize((640, 400)).convert("RGB").save(src)

@@ -36,7 +36,6 @@ from kling_nb._money import (
     parse_price,
     plan_item,
     price_for,
-    record_charge,
     record_replay,
     row_cost,
     split_by_budget,
@@ -53,36 +52,23 @@ def picture(path: Path, shade: int = 90) -> Path:
     return path
 
 
-def billed_images(emu: Any, request_id: str, result: kling_nb.EditResult) -> int:
-    """What the emulator counts as billed for a request (its output images, until the
-    emulator's own `billed_images` figure is there to read)."""
+def billed_images(emu: Any, request_id: str) -> int:
+    """What the emulator counts as billed for a request (its `billed_images` stat)."""
     facts = emu.stats()["requests"][request_id]
     assert facts["state"] == "COMPLETED"
-    return int(facts.get("billed_images", len(result.images)))
-
-
-def charge(conn: Connection, request: KlingO1Request, result: kling_nb.EditResult) -> None:
-    """What the engine does right after a submit: journal the cost and the fingerprint."""
-    item = plan_item(conn, request)
-    journal = journal_for(conn.home)
-    entry = journal.find(result.request_id)
-    assert entry is not None
-    record_charge(journal, entry.id, item.cost, item.fingerprint)
+    return int(facts["billed_images"])
 
 
 def guarded_edit(conn: Connection, request: KlingO1Request) -> kling_nb.EditResult:
-    """An edit the way the engine will run one: admit (budget), send, charge."""
-    body, _ = request.prepare(conn.profile)
-    admit(conn, request.endpoint, body, request, fresh=True)
-    result = kling_nb.edit(
+    """A paid edit through the engine: admitted (budget), sent, its cost journaled."""
+    return kling_nb.edit(
         request.prompt,
         list(request.images),
         num_images=request.num_images,
         progress=False,
         connection=conn,
+        fresh=True,
     )
-    charge(conn, request, result)
-    return result
 
 
 @pytest.fixture
@@ -113,6 +99,8 @@ def test_price_per_service_real_and_emulated() -> None:
     assert emulated_fal is not None and emulated_fal.emulated
     assert repr(emulated_fal).endswith("; emulated, not billed")
     assert price_for(Connection("local", "127.0.0.1:5000", "k", "qiniu")) is None
+    plain = price_for(Connection("local", "127.0.0.1:5000", "k", "plain"))
+    assert plain is not None and plain.emulated and plain.amount == Decimal("0.028")
 
 
 def test_unknown_cost_says_how_to_know_it(conn: Connection) -> None:
@@ -185,7 +173,7 @@ def test_estimate_of_an_edit_equals_what_the_emulator_bills(emu, fal_conn: Conne
     result = kling_nb.edit(
         PROMPT, kling_nb.sample_image(), num_images=3, progress=False, connection=fal_conn
     )
-    assert billed_images(emu, result.request_id, result) == plan.images == 3
+    assert billed_images(emu, result.request_id) == plan.images == 3
 
 
 def test_estimate_of_a_grid_equals_what_the_emulator_bills(emu, fal_conn: Connection) -> None:  # type: ignore[no-untyped-def]
@@ -195,7 +183,7 @@ def test_estimate_of_a_grid_equals_what_the_emulator_bills(emu, fal_conn: Connec
     plan = estimate(grid, connection=fal_conn)
     assert plan.images == 6 and plan.total.amount == Decimal("0.168")
     outcome = kling_nb.run_batch(grid, progress=False, connection=fal_conn)
-    billed = sum(billed_images(emu, r.request_id, r) for r in outcome.results)
+    billed = sum(billed_images(emu, r.request_id) for r in outcome.results)
     assert billed == plan.images
     lines = repr(plan).splitlines()
     assert lines[2].split() == ["#", "images", "cost", "request"] and len(lines) == 7

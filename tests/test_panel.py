@@ -243,7 +243,7 @@ def test_resolution_choices_follow_the_backend_profile() -> None:
     fal = Connection("fal", "queue.fal.run", "k", "fal")
     qiniu = Connection("qiniu", "api.qnaigc.com/queue", "k", "qiniu")
     assert list(EditPanel(fal).widgets.resolution.options) == ["1K", "2K"]
-    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K", "4K"]
+    assert list(EditPanel(qiniu).widgets.resolution.options) == ["1K", "2K"]  # 4K: guide only
     fal_panel = EditPanel(fal)
     assert "fal" in fal_panel.widgets.badge.value and "billed" in fal_panel.widgets.badge.value
     fal_panel.add_image(photo())
@@ -349,7 +349,7 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
 
 
 def test_web_images_are_sent_as_urls_never_downloaded(conn: Connection) -> None:
-    from kling_nb.emulator._samples import GUIDE_URL
+    from kling_nb._samples import GUIDE_URL
 
     panel = EditPanel(conn, prompt="watercolor <<<image_1>>>")
     assert panel.add_image("https://example.com/photo.jpg") == 1  # no network: not fetched
@@ -440,3 +440,31 @@ def test_a_key_in_an_error_never_reaches_the_panel(
     shown = [panel.last_error or "", panel.widgets.error.value, panel.status, repr(panel)]
     assert "gateway said" in shown[0]
     assert not any(CANARY_KEY in text for text in shown)
+
+
+def test_price_next_to_run_follows_the_parameters(panel: EditPanel, conn: Connection) -> None:
+    from dataclasses import replace
+
+    # An emulator imitating Qiniu, which publishes no price: no guess is shown.
+    panel._model.connect(replace(conn, profile="qiniu"))
+    assert panel.price == "price unknown (set KLING_NB_PRICE, e.g. '0.2 CNY')"
+    assert panel.widgets.price.layout.display != "none"
+    panel._model.connect(replace(conn, profile="fal"))  # an emulator imitating fal
+    panel.num_images = 2
+    assert panel.price == "≈ $0.056 · emulated, not billed"
+    assert "$0.056" in panel.widgets.price.value
+
+
+def test_run_pays_again_unless_reuse_is_ticked(panel: EditPanel, emu: Any) -> None:
+    first = panel.run().result(WAIT)
+    before = emu.stats()["totals"]["submits"]
+    assert not panel.widgets.reuse.value  # unticked by default: Run makes a new job
+    second = panel.run().result(WAIT)
+    assert emu.stats()["totals"]["submits"] == before + 1
+    assert second.request_id != first.request_id
+    panel.widgets.reuse.value = True
+    assert panel.reuse
+    third = panel.run().result(WAIT)
+    assert emu.stats()["totals"]["submits"] == before + 1  # replayed, not sent
+    assert third.request_id == second.request_id
+    assert "Replayed from request" in panel.widgets.notice.value

@@ -109,8 +109,8 @@ def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: i
         conn = connect_to(emu, home)
         for interval in (None, 0.05):
             for _ in range(3):
-                out = kling_nb.run_fal_task(
-                    ENDPOINT, args(), interval, progress=False, connection=conn
+                out = kling_nb.run_fal_task(  # fresh: each repeat is a new job
+                    ENDPOINT, args(), interval, progress=False, connection=conn, fresh=True
                 )
                 assert out["images"]
         assert emu.stats()["totals"]["faults"] > 0

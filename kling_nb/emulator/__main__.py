@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from collections.abc import Sequence
 
+from .._wire import PROFILES
 from ._queue import FAULT_KINDS, EmulatorOptions
 
 # (flag, type, metavar, help); each flag maps to the `EmulatorOptions` field of that name.
@@ -23,6 +24,16 @@ FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--seed", int, "N", "seed of every injected fault and of the pictures"),
     ("--service-jitter", float, "F", "vary each job's duration by up to ±F of it (seeded)"),
     ("--keepalive-interval", float, "S", "seconds between SSE keep-alive comments"),
+    ("--max-body-mb", float, "MB", "413 to a request body above this size"),
+    ("--data-results-max-mb", float, "MB", "with --result-urls data: evict oldest above this"),
+)
+# (flag, field, help): gateway quirks any profile can combine.
+SWITCHES: tuple[tuple[str, str, str], ...] = (
+    ("--no-status-stream", "status_stream", "answer 404 to the SSE status stream"),
+    ("--stream-refused", "stream_refused", 'answer 400 {"detail":"SSE streaming not supported"}'),
+    ("--no-status-logs", "status_logs", "status answers never carry logs"),
+    ("--failed-status", "failed_status", "a failed job's status is FAILED, not COMPLETED"),
+    ("--block-urllib", "block_urllib", "403 'error code: 1010' to urllib's user agent"),
 )
 
 
@@ -45,13 +56,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="K,K",
         help=f"which faults --fault-rate injects ({','.join(FAULT_KINDS)})",
     )
-    parser.add_argument("--profile", choices=("qiniu", "fal"), default=defaults.profile)
     parser.add_argument(
-        "--no-status-stream",
-        dest="status_stream",
-        action="store_false",
-        help="answer 404 to the SSE status stream, like a gateway without it",
+        "--profile",
+        choices=PROFILES,
+        default=defaults.profile,
+        help="answer as the plain protocol, Qiniu or fal document it (docs/services.md)",
     )
+    parser.add_argument(
+        "--result-ttl",
+        type=float,
+        default=None,
+        metavar="S",
+        help="forget results S seconds after completion (fal profile: 3600)",
+    )
+    for flag, name, text in SWITCHES:
+        on = getattr(defaults, name)
+        parser.add_argument(
+            flag, dest=name, action="store_false" if on else "store_true", help=text
+        )
     parser.add_argument(
         "--result-urls", choices=("http", "https", "data"), default=defaults.result_urls
     )
@@ -63,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._server import start
 
     args = parse_args(argv)
-    stop = threading.Event()
+    stop: list[int] = []  # the handler only appends: no lock, no Event.set(), signal-safe
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stop.append(signum))
     try:
         emulator = start(**vars(args))
     except (ValueError, OSError, RuntimeError) as exc:
@@ -80,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        while not stop.wait(0.5):
-            pass
+        while not stop:
+            time.sleep(0.2)
     return 0
 
 

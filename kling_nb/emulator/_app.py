@@ -5,17 +5,21 @@ Choices where fal's behaviour is not documented (kept here so tests and docs agr
   (fal-client raises on it and does not retry);
 - result of a cancelled job: 400 `{"detail": ..., "error_type": "cancelled"}`;
 - unknown request id: 404 `{"detail": ...}` (cancel: 404 `{"status": "NOT_FOUND"}`);
-- the status stream is never faulted; faults hit status polls and results only.
+- the status stream is never faulted; faults hit status polls and results only;
+- a result past its kept time (`result_ttl`): 404 saying it expired.
+Profiles (`plain`, `qiniu`, `fal`) and gateway quirks: docs/services.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import json
 import mimetypes
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +40,8 @@ from .._wire import ENDPOINT, SubmitResponse
 from ._queue import SAFE_NAME, EmulatorOptions, Job, JobQueue, RenderModel
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_JSON_DEPTH = 32  # the model input nests 4 deep (elements); deeper is refused unparsed
+MAX_JSON_OBJECTS = 1000  # the input has 1 + up to 10 elements; more is refused mid-parse
 # A too-large body is still read (and dropped) up to here, so the client gets its 413
 # instead of a broken pipe; beyond it the connection is closed.
 DRAIN_LIMIT = 4 * MAX_BODY_BYTES
@@ -74,9 +80,10 @@ def create_app(
     files_url: str | None = None,
     files_dir: Path | None = None,
     model: RenderModel | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Starlette, JobQueue]:
     """The emulator app and its queue; without URLs they follow the request's Host (TestClient)."""
-    queue = JobQueue(options or EmulatorOptions(), files_dir=files_dir, model=model)
+    queue = JobQueue(options or EmulatorOptions(), files_dir=files_dir, model=model, clock=clock)
     for url in (public_url, files_url):
         if url:
             queue.own_netlocs |= _aliases(url)
@@ -119,7 +126,7 @@ def file_routes(queue: JobQueue) -> list[Route]:
         return FileResponse(path, headers=_FILE_HEADERS)
 
     async def sample_file(request: Request) -> Response:
-        from . import _samples
+        from .. import _samples
 
         name = request.path_params["name"]
         data = _samples.sample_bytes(name) if SAFE_NAME.fullmatch(name) else None
@@ -144,25 +151,25 @@ class _Api:
         self.queue = queue
         self.public_url = public_url
         self.files_url = files_url
+        self._ids = itertools.count(1_700_000_000_000)
 
     async def submit(self, request: Request) -> Response:
-        denied = _deny(request)
+        denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
         endpoint = request.path_params["endpoint"].strip("/")
         if endpoint not in ENDPOINTS:
             detail = f"Application {endpoint!r} not found: this emulator serves {ENDPOINT} only."
             return JSONResponse({"detail": detail}, 404)
-        raw = await _read_body(request)
+        limit_mb = min(MAX_BODY_BYTES / 2**20, self.queue.options.max_body_mb)
+        raw = await _read_body(request, int(limit_mb * 2**20))
         if raw is None:
-            detail = f"Request body is larger than {MAX_BODY_BYTES // 2**20} MB. Shrink the images."
+            detail = f"Request body is larger than {limit_mb:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return _unprocessable(["body"], "The body must be a JSON object (the model input).")
+        body, problem = _parse(raw)
+        del raw  # up to the body cap in size: not kept while the job waits in the queue
+        if problem is not None:
+            return _unprocessable(["body"], problem)
         webhook = request.query_params.get("fal_webhook")
         problem = _webhook_problem(webhook) if webhook is not None else None
         if problem is not None:
@@ -188,7 +195,7 @@ class _Api:
         netloc = request.url.netloc
         if self.public_url is None:  # URLs follow the Host header, so its files are ours
             self.queue.own_netlocs.add(netloc)
-        rid = str(uuid.uuid4())
+        rid = self._new_id()
         public = self.public_url or f"https://{netloc}"
         files = {"data": public, "https": public}.get(
             self.queue.options.result_urls, self.files_url or f"http://{netloc}"
@@ -203,26 +210,34 @@ class _Api:
             start_timeout=timeout,
         )
         base = f"{public}/queue/{endpoint}/requests/{rid}"
+        qiniu = self.queue.options.profile == "qiniu"
         answer: SubmitResponse = {
             "request_id": rid,
             "response_url": base,
             "status_url": base + "/status",
-            "cancel_url": base + "/cancel",
+            "cancel_url": "" if qiniu else base + "/cancel",  # as Qiniu's documented examples
             "status": "IN_QUEUE",
-            "queue_position": self.queue.position(job) if job.state == "IN_QUEUE" else 0,
         }
+        if not qiniu:
+            answer["queue_position"] = self.queue.position(job) if job.state == "IN_QUEUE" else 0
         if self.queue.faults.drop_submit():
             self.queue.totals["submit_drops"] += 1
             self.queue.record_fault("submit", "drop")
             return _Dropped("submit")
         return JSONResponse(answer, headers={"x-fal-request-id": rid})
 
+    def _new_id(self) -> str:
+        """A UUID, or on the qiniu profile an id shaped like Qiniu's (`qimage-root-<digits>`)."""
+        if self.queue.options.profile != "qiniu":
+            return str(uuid.uuid4())
+        return f"qimage-root-{next(self._ids)}{uuid.uuid4().int % 10**9:09d}"
+
     async def status(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["status_polls"] += 1
         if job is not None:
             job.status_polls += 1
-        early = self._fault(request, "status") or _deny(request)
+        early = self._fault(request, "status") or _deny(request, self.queue.options)
         if early is not None:
             return early
         with_logs = _flag(request.query_params.get("logs"))
@@ -231,7 +246,7 @@ class _Api:
         if job is None:
             return _no_request(request)
         body = self.queue.status_body(job, with_logs)
-        code = 200 if body["status"] == "COMPLETED" else 202
+        code = 200 if body["status"] in ("COMPLETED", "FAILED") else 202
         return JSONResponse(body, code, headers={"x-fal-request-id": job.request_id})
 
     async def stream(self, request: Request) -> Response:
@@ -239,13 +254,15 @@ class _Api:
         self.queue.totals["status_streams"] += 1
         if job is not None:
             job.status_streams += 1
-        denied = _deny(request)
+        denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
         if not self.queue.options.status_stream:
             # As a gateway that never heard of the stream would (PROTOCOL.md: unverified
             # whether Qiniu's serves it): clients must fall back to polling.
             return JSONResponse({"detail": "Not Found"}, 404)
+        if self.queue.options.stream_refused:  # as some gateways answer (PROTOCOL.md)
+            return JSONResponse({"detail": "SSE streaming not supported"}, 400)
         with_logs = _flag(request.query_params.get("logs"))
         if with_logs is None:
             return _unprocessable(["query", "logs"], "Use true/false or 1/0.")
@@ -257,15 +274,16 @@ class _Api:
 
     async def _events(self, job: Job, with_logs: bool) -> AsyncIterator[str]:
         """One `data:` line per change, a keep-alive comment when idle, closed after COMPLETED."""
-        last = ""
+        last, sent = "", 0
+        only_new = self.queue.options.profile == "fal"  # fal sends each log line once
         while True:
             changed = job.changed
-            body = self.queue.status_body(job, with_logs)
+            body = self.queue.status_body(job, with_logs, sent if only_new else 0)
             text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
             if text != last:
                 yield f"data: {text}\n\n"
-                last = text
-            if body["status"] == "COMPLETED":
+                last, sent = text, len(job.logs) if only_new else 0
+            if body["status"] in ("COMPLETED", "FAILED"):
                 return
             try:
                 await asyncio.wait_for(changed.wait(), self.queue.options.keepalive_interval)
@@ -275,7 +293,7 @@ class _Api:
     async def cancel(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["cancels"] += 1
-        denied = _deny(request)
+        denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
         if job is None:
@@ -289,7 +307,7 @@ class _Api:
     async def result(self, request: Request) -> Response:
         job = self._job(request)
         self.queue.totals["results"] += 1
-        early = self._fault(request, "result") or _deny(request)
+        early = self._fault(request, "result") or _deny(request, self.queue.options)
         if early is not None:
             return early
         if job is None:
@@ -319,7 +337,7 @@ class _Api:
         prefix = request.path_params["prefix"]
         if job is None or prefix not in (job.endpoint, job.endpoint.rsplit("/", 1)[0]):
             return None
-        return job
+        return None if self.queue.expired(job) else job
 
     def _fault(self, request: Request, route: str) -> Response | None:
         kind = self.queue.faults.response()
@@ -345,11 +363,15 @@ def _fault_response(kind: str, request_id: str, route: str) -> Response:
     return JSONResponse(body, code, headers=headers)
 
 
-def _deny(request: Request) -> Response | None:
-    """401 unless `Authorization: Key <something>`; the key itself is never echoed."""
+def _deny(request: Request, options: EmulatorOptions) -> Response | None:
+    """403 to a blocked user agent; 401 unless `Key <key>` (or `Bearer` on qiniu); never echoed."""
+    agent = request.headers.get("user-agent", "")
+    if options.block_urllib and agent.startswith("Python-urllib/"):
+        return Response("error code: 1010", 403, media_type="text/plain")  # Qiniu's firewall
     value = request.headers.get("authorization", "").strip()
     scheme, _, key = value.partition(" ")
-    if scheme.lower() == "key" and key.strip():
+    schemes = ("key", "bearer") if options.profile == "qiniu" else ("key",)
+    if scheme.lower() in schemes and key.strip():
         return None
     if not value:
         why = "No Authorization header."
@@ -361,7 +383,10 @@ def _deny(request: Request) -> Response | None:
 
 def _no_request(request: Request) -> Response:
     rid, prefix = request.path_params["request_id"], request.path_params["prefix"]
-    detail = f"Request {rid} not found for {prefix} (unknown id, or forgotten by the emulator)."
+    detail = (
+        f"Request {rid} not found for {prefix} (unknown id, or its result expired and was "
+        "forgotten: results are kept for a limited time)."
+    )
     return JSONResponse({"detail": detail}, 404)
 
 
@@ -414,17 +439,47 @@ def _aliases(url: str) -> set[str]:
     return names
 
 
-async def _read_body(request: Request) -> bytes | None:
+def _parse(raw: bytes | bytearray) -> tuple[dict[str, object], str | None]:
+    """The JSON object of a submit, or why not; depth is checked before parsing."""
+    depth = deepest = 0
+    for byte in raw.translate(None, _NOT_BRACKETS):  # brackets in strings count too: harmless
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_JSON_DEPTH:
+        return {}, f"The body nests {deepest} levels deep; the limit is {MAX_JSON_DEPTH}."
+    made = itertools.count(1)
+
+    def counted(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if next(made) > MAX_JSON_OBJECTS:  # stop early: each object costs memory to build
+            raise ValueError(f"more than {MAX_JSON_OBJECTS} JSON objects")
+        return dict(pairs)
+
+    try:
+        body = json.loads(raw, object_pairs_hook=counted)
+    except ValueError as exc:
+        if "JSON objects" in str(exc):
+            return {}, f"The body holds {exc}; the model input needs a few."
+        why = "a number is too long" if "digits" in str(exc) else "it is not valid JSON"
+        return {}, f"The body must be a JSON object (the model input); {why}."
+    if not isinstance(body, dict):
+        return {}, "The body must be a JSON object (the model input)."
+    return body, None
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytearray | None:
     """The body, or None when it exceeds the limit (read and dropped, so a 413 can follow)."""
     declared = request.headers.get("content-length", "")
-    too_big = declared.isdigit() and int(declared) > MAX_BODY_BYTES
-    chunks: list[bytes] = []
+    too_big = declared.isdigit() and int(declared) > limit
+    body = bytearray()  # one buffer, not chunks plus their join: a third less at the peak
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        too_big = too_big or size > MAX_BODY_BYTES
+        too_big = too_big or size > limit
         if size > DRAIN_LIMIT:
             break
         if not too_big:
-            chunks.append(chunk)
-    return None if too_big else b"".join(chunks)
+            body += chunk
+    return None if too_big else body

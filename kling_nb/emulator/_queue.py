@@ -21,14 +21,23 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
-from .._rules import Violation, check_image_bytes, check_input
+from .._rules import (
+    Violation,
+    check_image_bytes,
+    check_input,
+    element_urls,
+    is_url,
+    normal_resolution,
+)
 from .._wire import (
+    IMAGE_MAX_BYTES,
+    PROFILES,
     LogEntry,
     LogLevel,
     Profile,
@@ -51,6 +60,8 @@ FAULT_KINDS = ("429", "502-ingress", "503-ingress", "502", "503", "drop")
 FAILURE_KINDS: tuple[FailureKind, ...] = ("422", "503", "504")
 
 ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
+FAL_RESULT_TTL = 3600.0  # fal keeps results about an hour (its queue docs)
+COUNT_CODES = ("images_too_many", "elements_too_many")  # refused before any per-item work
 PIXELS_1K = 1024 * 1024  # `service_time` is the duration of one image of this many pixels
 FAULT_LOG_MAX = 1000
 # File and folder names the emulator writes and serves: no dots first, no separators.
@@ -74,12 +85,29 @@ class EmulatorOptions:
     submit_drop_rate: float = 0.0
     seed: int = 0
     service_jitter: float = 0.0
-    profile: Profile = "qiniu"
+    profile: Profile = "plain"
     result_urls: ResultUrls = "http"
     keepalive_interval: float = 15.0
     status_stream: bool = True  # False: a gateway without the SSE status stream (404)
     max_jobs: int = 10_000
     webhook_attempts: int = 4
+    # Results are forgotten (404) this many seconds after completion; None: the profile's
+    # documented keep (fal about 1 h; the others keep them while the emulator runs).
+    result_ttl: float | None = None
+    # --- gateway quirks, any profile ---
+    stream_refused: bool = False  # 400 {"detail":"SSE streaming not supported"} to the stream
+    status_logs: bool = True  # False: status answers never carry `logs`
+    failed_status: bool = False  # True: a failed job's status is FAILED, not COMPLETED
+    max_body_mb: float = 64.0  # 413 above this many MB of request body
+    block_urllib: bool = False  # 403 `error code: 1010` to urllib's user agent
+    data_results_max_mb: float = 256.0  # result_urls=data: oldest results evicted above this
+
+    @property
+    def ttl(self) -> float | None:
+        """Seconds a result is kept after completion, or None for as long as it runs."""
+        if self.result_ttl is not None:
+            return self.result_ttl
+        return FAL_RESULT_TTL if self.profile == "fal" else None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fault_kinds", tuple(self.fault_kinds))  # lists from callers
@@ -94,8 +122,12 @@ class EmulatorOptions:
             raise ValueError(f"workers = {self.workers!r} must be at least 1.")
         if self.service_time < 0 or self.keepalive_interval <= 0:
             raise ValueError("service_time must be ≥ 0 and keepalive_interval > 0 (seconds).")
-        if self.profile not in ("qiniu", "fal"):
-            raise ValueError(f"profile = {self.profile!r} must be 'qiniu' or 'fal'.")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile = {self.profile!r} must be one of {', '.join(PROFILES)}.")
+        if self.result_ttl is not None and self.result_ttl <= 0:
+            raise ValueError(f"result_ttl = {self.result_ttl!r} must be > 0 seconds.")
+        if self.max_body_mb <= 0 or self.data_results_max_mb <= 0:
+            raise ValueError("max_body_mb and data_results_max_mb must be > 0.")
         if self.result_urls not in ("http", "https", "data"):
             raise ValueError(f"result_urls = {self.result_urls!r} must be http, https or data.")
         if self.max_jobs < 1 or self.webhook_attempts < 1:
@@ -231,6 +263,10 @@ class Job:
     status_polls: int = 0
     status_streams: int = 0
     num_images: int = 1
+    billed_images: int = 0
+    inline: bool = False  # output held as data: URIs (result_urls=data, or sync_mode)
+    output_bytes: int = 0
+    planned_seconds: float | None = None  # the drawn service time: compared, never timed
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -251,6 +287,8 @@ class Job:
             "cancelled": self.cancelled,
             "status_polls": self.status_polls,
             "status_streams": self.status_streams,
+            "billed_images": self.billed_images,
+            "planned_seconds": self.planned_seconds,
             "error_type": self.failure.error_type if self.failure else None,
         }
 
@@ -299,6 +337,7 @@ class Inspection:
 TOTALS = (
     "submits", "status_polls", "status_streams", "results", "cancels", "faults",
     "submit_drops", "jobs_completed", "jobs_failed", "webhooks_delivered", "webhook_failures",
+    "billed_images", "results_expired",
 )  # fmt: skip
 
 
@@ -333,6 +372,7 @@ class JobQueue:
         self._tasks: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._http: httpx.AsyncClient | None = None
+        self._data_bytes = 0  # sizes of data: URI results held, for result_urls=data
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -411,23 +451,41 @@ class JobQueue:
         """0-based place among waiting jobs."""
         return self._waiting.index(job)
 
-    def status_body(self, job: Job, with_logs: bool) -> StatusBody:
-        """The status object, exactly as PROTOCOL.md shapes it."""
-        logs = list(job.logs) if with_logs else None
-        if job.state == "IN_QUEUE":
-            return {"status": "IN_QUEUE", "queue_position": self.position(job), "logs": logs}
-        if job.state == "IN_PROGRESS":
-            return {"status": "IN_PROGRESS", "logs": logs}
+    def status_body(self, job: Job, with_logs: bool, logs_from: int = 0) -> StatusBody:
+        """The status object as the profile shapes it (PROTOCOL.md, and its last section)."""
+        body: StatusBody = {"status": job.state}
+        if job.state == "IN_QUEUE" and self.options.profile != "qiniu":
+            body["queue_position"] = self.position(job)
+        if self.options.status_logs and (with_logs or self.options.profile != "qiniu"):
+            body["logs"] = list(job.logs[logs_from:]) if with_logs else None
+        if job.state != "COMPLETED":
+            return body
         took = (job.completed_at or 0.0) - (job.started_at or job.completed_at or 0.0)
-        body: StatusBody = {
-            "status": "COMPLETED",
-            "logs": logs,
-            "metrics": {"inference_time": round(took, 3)},
-        }
+        body["metrics"] = {"inference_time": round(took, 3)}
         if job.failure is not None:
             body["error"] = job.failure.error
             body["error_type"] = job.failure.error_type
+            if self.options.failed_status and job.failure is not CANCELLED:
+                body["status"] = "FAILED"
+        elif self.options.profile == "qiniu" and job.output is not None:
+            body["result"] = job.output
         return body
+
+    def expired(self, job: Job) -> bool:
+        """Whether the job's result is past the kept time (then it is forgotten)."""
+        ttl = self.options.ttl
+        if ttl is None or job.completed_at is None or self._clock() - job.completed_at < ttl:
+            return False
+        self.forget(job.request_id)
+        self.totals["results_expired"] += 1
+        return True
+
+    def forget(self, request_id: str) -> None:
+        """Drop a finished job and its files."""
+        job = self.jobs.pop(request_id, None)
+        if job is not None:
+            self._data_bytes -= job.output_bytes
+        shutil.rmtree(self.files_dir / request_id, ignore_errors=True)
 
     def cancel(self, job: Job) -> None:
         """Cancel a job that has not completed: drop it from the queue, or stop its run."""
@@ -501,9 +559,12 @@ class JobQueue:
         """Render while the service time passes; the job ends at the later of the two."""
         prompt, params = job.body["prompt"], _params(job.body, self.options.seed)
         model = self._load_model()
+        if not images:  # text-to-image: the model starts from a canvas drawn from the seed
+            images = [_canvas(params["seed"])]
         w, h = model.output_size(params["resolution"], params["aspect_ratio"], images[0].size)
         duration = self.options.service_time * job.num_images * (w * h) / PIXELS_1K
         duration *= self.faults.service_factor()
+        job.planned_seconds = duration
         style = model.style_of(prompt).replace("_", " ")
         self._log(job, "INFO", f"Style: {style} (emulated filters, not Kling)")
         self._log(job, "INFO", _plan_line(params, (w, h)))
@@ -536,18 +597,24 @@ class JobQueue:
         from PIL import Image
 
         found = check_input(body, self.options.profile)
+        if any(v.code in COUNT_CODES or v.loc[0] == "elements" for v in found):
+            return Inspection(found, [], [])  # no per-item work for a request refused whole
         urls = body.get("image_urls")
+        located: list[tuple[tuple[str | int, ...], object]] = [
+            (("image_urls", i), url) for i, url in enumerate(urls if isinstance(urls, list) else [])
+        ]
         images: list[Image.Image] = []
         summary: list[str] = []
-        for i, url in enumerate(urls if isinstance(urls, list) else []):
-            if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:")):
+        for loc, url in located + list(element_urls(body)):
+            if not is_url(url):
                 continue  # check_input already reported it
-            data, problem = self._fetch(url, i)
+            assert isinstance(url, str)
+            data, problem = self._fetch(url, loc)
             if problem is not None:
                 found.append(problem)
                 continue
             assert data is not None
-            broken = check_image_bytes(data, i)
+            broken = [replace(v, loc=loc) for v in check_image_bytes(data)]
             found += broken
             if not broken:
                 img = Image.open(io.BytesIO(data))
@@ -556,10 +623,17 @@ class JobQueue:
                 summary.append(f"{img.width}×{img.height} {img.format}")
         return Inspection(found, images if not found else [], summary)
 
-    def _fetch(self, url: str, index: int) -> tuple[bytes | None, Violation | None]:
+    def _fetch(self, url: str, loc: tuple[str | int, ...]) -> tuple[bytes | None, Violation | None]:
         """Bytes of a data: URI, an own file or a bundled sample; never a network fetch."""
-        loc: tuple[str | int, ...] = ("image_urls", index)
-        if url.startswith("data:"):
+        if url[:5].lower() == "data:":
+            # Known before decoding: base64 holds 3 bytes per 4 characters, less its padding.
+            size = (len(url) - url.find(",") - 1) * 3 // 4 - url.endswith("=") - url.endswith("==")
+            if size > IMAGE_MAX_BYTES:  # refused without a decoded copy of tens of MB
+                facts: dict[str, object] = {
+                    "size_mb": round(size / 2**20, 1),
+                    "limit_mb": IMAGE_MAX_BYTES // 2**20,
+                }
+                return None, Violation(loc, "image_too_many_bytes", facts)
             try:
                 return decode_data_uri(url)[1], None
             except ValueError:
@@ -570,7 +644,7 @@ class JobQueue:
             if data is not None:
                 return data, None
             return None, Violation(loc, "image_not_found", {"value": url})
-        from . import _samples
+        from .. import _samples
 
         sample = _samples.sample_bytes(url)
         if sample is not None:
@@ -583,7 +657,7 @@ class JobQueue:
             target = self.file_path(parts[1], parts[2])
             return target.read_bytes() if target is not None else None
         if len(parts) == 2 and parts[0] == "samples":
-            from . import _samples
+            from .. import _samples
 
             return _samples.sample_bytes(parts[1])
         return None
@@ -607,29 +681,32 @@ class JobQueue:
         params: dict[str, Any],
     ) -> list[dict[str, object]]:
         """Render, then store the files (or make data: URIs); the output's `images` list."""
+        # fal's sync_mode asks for the output inline, as data: URIs, whatever the server mode.
+        job.inline = self.options.result_urls == "data" or job.body.get("sync_mode") is True
         rendered = model.render(images, prompt, **params)
         folder = self.files_dir / job.request_id
         folder.mkdir(parents=True, exist_ok=True)
         output: list[dict[str, object]] = []
+        names: set[str] = set()
         for i, img in enumerate(rendered):
             name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
-            if any(o["file_name"] == name for o in output):
+            if name in names:
                 name = f"{i + 1}_{name}"
-            if self.options.result_urls == "data":
+            names.add(name)
+            if job.inline:
                 url = data_uri(img.data, img.content_type)
             else:
                 (folder / name).write_bytes(img.data)
                 url = job.file_base + name
-            output.append(
-                {
-                    "url": url,
-                    "content_type": img.content_type,
+            entry: dict[str, object] = {"url": url, "content_type": img.content_type}
+            if self.options.profile != "qiniu":  # Qiniu documents url and content_type only
+                entry |= {
                     "file_name": name,
                     "file_size": len(img.data),
                     "width": img.width,
                     "height": img.height,
                 }
-            )
+            output.append(entry)
         return output
 
     # --- endings, logs, webhooks ---------------------------------------------------------
@@ -643,6 +720,12 @@ class JobQueue:
         job.failure, job.output = failure, output
         job.body = {}  # inputs can be tens of MB of data: URIs; they are not needed any more
         self.totals["jobs_failed" if failure else "jobs_completed"] += 1
+        if output is not None:
+            job.billed_images = len(output.get("images") or [])  # type: ignore[arg-type]
+            self.totals["billed_images"] += job.billed_images
+            if job.inline:
+                job.output_bytes = len(json.dumps(output))
+                self._data_bytes += job.output_bytes
         if failure is not None and failure is not CANCELLED:
             self._log(job, "ERROR", f"Request failed: {failure.error}")
         job.touch()
@@ -650,16 +733,20 @@ class JobQueue:
             self._notify(job, "OK", payload=output)
         else:
             self._notify(job, "ERROR", payload={"detail": failure.webhook_detail()}, error=failure)
-        self._evict()
+        self._evict(keep=job.request_id)
 
-    def _evict(self) -> None:
-        """Forget the oldest finished jobs beyond `max_jobs` (and delete their files)."""
+    def _evict(self, keep: str) -> None:
+        """Forget the oldest finished jobs beyond `max_jobs` or `data_results_max_mb`
+        (never `keep`, the one just finished: its client has yet to fetch it)."""
         excess = len(self.jobs) - self.options.max_jobs
-        if excess <= 0:
+        cap = self.options.data_results_max_mb * 2**20
+        if excess <= 0 and self._data_bytes <= cap:
             return
-        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED"][:excess]:
-            del self.jobs[rid]
-            shutil.rmtree(self.files_dir / rid, ignore_errors=True)
+        for rid in [r for r, j in self.jobs.items() if j.state == "COMPLETED" and r != keep]:
+            if excess <= 0 and self._data_bytes <= cap:
+                break
+            self.forget(rid)
+            excess -= 1
 
     def _log(self, job: Job, level: LogLevel, message: str) -> None:
         stamp = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat()
@@ -720,7 +807,11 @@ class JobQueue:
             "totals": dict(self.totals),
             "faults_by_kind": dict(self.faults_by_kind),
             "fault_log": list(self.fault_log),
-            "queue": {"waiting": len(self._waiting), "running": self._running},
+            "queue": {
+                "waiting": len(self._waiting),
+                "running": self._running,
+                "data_bytes": self._data_bytes,  # data: URI results held in memory
+            },
             "options": asdict(self.options),
             "requests": {rid: job.stats() for rid, job in self.jobs.items()},
         }
@@ -740,12 +831,26 @@ def _params(body: dict[str, Any], seed: int) -> dict[str, Any]:
     # order it arrives in (so concurrent batches, and notebooks, are reproducible).
     digest = hashlib.sha256(f"{seed}:{json.dumps(body, sort_keys=True)}".encode()).digest()
     return {
-        "resolution": body.get("resolution", "1K"),
+        "resolution": normal_resolution(body.get("resolution", "1K")),
         "aspect_ratio": body.get("aspect_ratio", "auto"),
         "num_images": body.get("num_images", 1),
         "output_format": body.get("output_format", "png"),
         "seed": int.from_bytes(digest[:6], "big"),
     }
+
+
+def _canvas(seed: int) -> Image.Image:
+    """A 1024×1024 two-colour gradient, the same for the same seed."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
+    gradient = Image.linear_gradient("L").resize((1024, 1024))
+    return Image.composite(
+        Image.new("RGB", (1024, 1024), bottom),
+        Image.new("RGB", (1024, 1024), top),
+        gradient,
+    )
 
 
 def _plan_line(params: dict[str, Any], size: tuple[int, int]) -> str:

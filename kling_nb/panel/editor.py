@@ -144,6 +144,7 @@ class EditPanel:
         for name in ("resolution", "aspect_ratio", "num_images", "output_format"):
             setter = functools.partial(self._model.set_parameter, name)
             getattr(ws, name).observe(self._from_widget(setter), names="value")
+        ws.reuse.observe(self._from_widget(self._model.set_reuse), names="value")
         ws.run.on_click(lambda _: self.run())
         ws.cancel.on_click(lambda _: self.cancel())
         ws.code_toggle.on_click(lambda _: self.toggle_code())
@@ -216,6 +217,20 @@ class EditPanel:
     @output_format.setter
     def output_format(self, value: str | None) -> None:
         self._dispatch.call(lambda: self._model.set_parameter("output_format", value))
+
+    @property
+    def reuse(self) -> bool:
+        """Ticked, Run replays an identical finished request (not billed); else a new job."""
+        return self._model.reuse
+
+    @reuse.setter
+    def reuse(self, value: bool) -> None:
+        self._dispatch.call(lambda: self._model.set_reuse(value))
+
+    @property
+    def price(self) -> str | None:
+        """The estimated cost of the current parameters, as shown next to Run."""
+        return self._model.price()
 
     @property
     def timeout(self) -> float | None:

@@ -125,7 +125,7 @@ class PanelImage:
 
 def _sample_bytes(url: str) -> bytes | None:
     """A bundled sample's bytes for its stand-in URL (offline thumbnails), else None."""
-    from ..emulator._samples import sample_bytes
+    from .._samples import sample_bytes
 
     return sample_bytes(url)
 
@@ -159,6 +159,9 @@ class PanelRun:
         return self.elapsed if self.done else time.monotonic() - self._clock_start
 
 
+_SIGNS = {"USD": "$", "CNY": "¥"}  # how a price reads next to Run: ≈ $0.056
+
+
 class PanelModel:
     """Images, parameters, runs and the current view of one panel; no widgets."""
 
@@ -180,6 +183,7 @@ class PanelModel:
         self.notice: tuple[str, bool] = ("", False)  # text, warn
         self.code_shown = False
         self.compare_shown = False
+        self.reuse = False  # ticked: Run replays an identical completed request instead
         self.journal: list[tuple[str, int]] = []  # (label, row id), newest first
 
     def t(self, key: str, **facts: object) -> str:
@@ -273,8 +277,30 @@ class PanelModel:
 
     def price(self) -> str | None:
         """The estimated cost of the current parameters, in words; None hides the label."""
-        # The money part fills this in (prices per backend, budget); until then no guess.
-        return None
+        from .._money import amount_text, cost_of, price_for
+
+        with self.lock:
+            conn, number = self.connection, self.num_images
+        if conn is None or not NUM_IMAGES_MIN <= number <= NUM_IMAGES_MAX:
+            return None
+        if price_for(conn) is None:
+            return self.t("money.panel_unknown")
+        cost = cost_of(conn, {"num_images": number})
+        assert cost.amount is not None  # the price is known
+        sign = _SIGNS.get(cost.currency)
+        amount = f"{sign}{amount_text(cost.amount)}" if sign else str(cost)
+        text = self.t("panel.price", price=amount)
+        return text + (self.t("money.panel_emulated") if cost.emulated else "")
+
+    def set_reuse(self, value: object) -> None:
+        """Tick (True) to let Run replay an identical completed request rather than pay."""
+        if not isinstance(value, bool):
+            raise type_error("reuse", value, "panel_not_bool")
+        with self.lock:
+            if value == self.reuse:
+                return
+            self.reuse = value
+        self.changed("parameters")
 
     def apply(self, params: Mapping[str, Any]) -> None:
         """Put a past request's prompt and parameters back; what no longer fits is left."""

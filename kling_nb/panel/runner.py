@@ -25,7 +25,7 @@ from .._progress import NoProgress
 from .._request import KlingO1Request
 from .._results import EditResult
 from .._secrets import scrub
-from .._tasks import DEFAULT_TIMEOUT, Job, submit_edit
+from .._tasks import DEFAULT_TIMEOUT, Job, start_edit, submit_edit
 from .._transport import JobStatus, client_for
 from .model import PanelModel, PanelRun, clip
 
@@ -116,7 +116,16 @@ class RunController:
                 run.future.set_exception(failure or KlingError(error or state))
 
     def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
-        job, prepared = submit_edit(request, run.connection)
+        if self.model.reuse:  # ticked: an identical finished request is replayed, not paid
+            started, prepared = start_edit(request, run.connection, progress=False)
+            if not isinstance(started, Job):
+                with self.model.lock:
+                    run.request_id = started.request_id
+                self.model.say(self.model.t("money.replay_cache", request_id=started.request_id))
+                return started
+            job = started
+        else:
+            job, prepared = submit_edit(request, run.connection)
         with self._lock:
             self._jobs[run.number] = job
         with self.model.lock:

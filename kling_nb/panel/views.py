@@ -225,6 +225,8 @@ class PanelWidgets:
         self.cancel = classed(button("■ " + t("panel.cancel"), width="96px"), "kling-nb-cancel")
         self.cancel.disabled = True
         self.price = classed(w.HTML(), "kling-nb-price")  # the estimated cost, once known
+        # Unticked, Run always makes a new job; ticked, it replays an identical finished one.
+        self.reuse = w.Checkbox(value=False, description=t("money.panel_reuse"), indent=False)
         self.code_toggle = button(t("panel.show_code"))
         self.status = classed(w.HTML(), "kling-nb-status")
         self.error = classed(w.HTML(), "kling-nb-error")
@@ -359,7 +361,7 @@ class PanelWidgets:
             row(self.resolution, self.aspect_ratio, self.num_images, self.output_format),
             self.num_problem,
         )
-        buttons = row(self.run, self.cancel, self.price, self.code_toggle, self.status)
+        buttons = row(self.run, self.cancel, self.price, self.reuse, self.code_toggle, self.status)
         actions = classed(w.VBox([buttons, self.error]), "kling-nb-section")
         results = section(
             t("panel.results"),
@@ -451,8 +453,9 @@ class PanelView:
         put(ws.num_problem, "value", html.escape(problem or ""))
         show(ws.num_problem, problem is not None)
         price = m.price()
-        put(ws.price, "value", html.escape(m.t("panel.price", price=price)) if price else "")
+        put(ws.price, "value", html.escape(price or ""))
         show(ws.price, price is not None)
+        put(ws.reuse, "value", m.reuse)
 
     def _images(self) -> None:
         m, ws = self.model, self.widgets

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_TIME = 1.0  # s, as the fixture notebook connects
-SAMPLES = REPO / "kling_nb" / "emulator" / "samples"
+SAMPLES = REPO / "kling_nb" / "samples"
 # The README's picture is refreshed only on request (KLING_NB_UPDATE_DOCS=1), and timings
 # are kept only where benchmarks/bench_panel.py asks: a test run leaves the tree clean.
 SCREENSHOT = REPO / "docs" / "panel.png" if os.environ.get("KLING_NB_UPDATE_DOCS") else None

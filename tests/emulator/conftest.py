@@ -113,9 +113,9 @@ def make_api() -> Iterator[Callable[..., Api]]:
     """`make_api(**options)`: an emulator app in-process (lifespan running) and its client."""
     with ExitStack() as stack:
 
-        def make(model: Any = None, **options: Any) -> Api:
+        def make(model: Any = None, clock: Any = time.time, **options: Any) -> Api:
             options.setdefault("service_time", 0.05)
-            app, queue = create_app(EmulatorOptions(**options), model=model)
+            app, queue = create_app(EmulatorOptions(**options), model=model, clock=clock)
             client = stack.enter_context(TestClient(app))
             return Api(client, queue)
 

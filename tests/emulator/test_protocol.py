@@ -291,7 +291,7 @@ def test_file_routes_refuse_path_traversal(api: Api, path: str) -> None:
 
 
 def test_bundled_samples_are_served(api: Api) -> None:
-    from kling_nb.emulator import _samples
+    from kling_nb import _samples
 
     name = _samples.sample_names()[0]
     response = api.client.get(f"/samples/{name}")

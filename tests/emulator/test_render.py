@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kling_nb._samples import sample_path
 from kling_nb._wire import ASPECT_RATIOS
 from kling_nb.emulator import _render
 from kling_nb.emulator._render import (
@@ -24,7 +25,6 @@ from kling_nb.emulator._render import (
     render,
     style_of,
 )
-from kling_nb.emulator._samples import sample_path
 
 # One prompt per style, in the language pairs the guide and fal's docs use.
 PROMPTS = {

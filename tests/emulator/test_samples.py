@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from kling_nb._rules import check_image_bytes
-from kling_nb.emulator._samples import (
+from kling_nb._samples import (
     GUIDE_URL,
     SAMPLE_URLS,
     SAMPLES_DIR,
@@ -72,3 +72,18 @@ def test_every_sample_url_resolves_and_unknown_ones_do_not() -> None:
 def test_an_unknown_sample_name_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="running-man.jpg"):
         sample_path("nope.jpg")
+
+
+def test_the_emulator_imports_only_the_shared_modules_of_the_client() -> None:
+    import ast
+    from pathlib import Path
+
+    import kling_nb.emulator
+
+    allowed = {"_wire", "_rules", "_samples", "_files", "_secrets"}
+    used: set[str] = set()
+    for source in Path(kling_nb.emulator.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:
+                used |= {node.module} if node.module else {a.name for a in node.names}
+    assert used and used <= allowed, used - allowed

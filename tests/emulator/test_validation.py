@@ -46,6 +46,11 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("num_images_ten", {"num_images": 10}, ["body", "num_images"]),
     ("num_images_bool", {"num_images": True}, ["body", "num_images"]),
     ("unknown_field", {"seed": 3}, ["body", "seed"]),
+    ("resolution_4k", {"resolution": "4k"}, ["body", "resolution"]),
+    ("num_images_text", {"num_images": "2"}, ["body", "num_images"]),
+    ("prompt_not_text", {"prompt": 12}, ["body", "prompt"]),
+    ("near_miss", {"prompt": "turn @image1 into ink"}, ["body", "prompt"]),
+    ("elements_on_plain", {"elements": [{"frontal_image_url": GUIDE_URL}]}, ["body", "elements"]),
 ]
 
 
@@ -114,20 +119,21 @@ def test_validation_failures_end_quickly_without_service_time(make_api: Any) -> 
     assert api.status(sub).json()["metrics"]["inference_time"] < 3.0
 
 
-def test_fal_profile_rejects_4k(make_api: Any) -> None:
-    api = make_api(profile="fal")
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_every_profile_rejects_4k(make_api: Any, profile: str) -> None:
+    api = make_api(profile=profile)
     result, _ = _failed(api, body(resolution="4K"))
     assert result.status_code == 422
     assert result.json()["detail"][0]["loc"] == ["body", "resolution"]
-    assert "fal.ai" in result.json()["detail"][0]["msg"]
+    assert "Qiniu's guide lists 4K" in result.json()["detail"][0]["msg"]
 
 
-def test_qiniu_profile_accepts_4k_and_scales_service_time_by_pixels(make_api: Any) -> None:
+def test_2k_scales_service_time_by_pixels(make_api: Any) -> None:
     api = make_api(model=SmallModel())
-    sub = api.submit(body(resolution="4K", aspect_ratio="1:1"))
+    sub = api.submit(body(resolution="2k", aspect_ratio="1:1"))
     assert api.result(sub).status_code == 200
     took = api.status(sub).json()["metrics"]["inference_time"]
-    assert took >= 0.05 * 16 * 0.95  # 4K = 16 MP = 16 one-image 1K jobs
+    assert took >= 0.05 * 4 * 0.95  # 2K = 4 MP = 4 one-image 1K jobs
 
 
 def test_the_guides_sample_url_is_served_from_the_bundle(api: Api) -> None:
@@ -136,3 +142,16 @@ def test_the_guides_sample_url_is_served_from_the_bundle(api: Api) -> None:
     assert result.status_code == 200, result.text
     image = result.json()["images"][0]
     assert (image["width"], image["height"]) == _render.output_size("1K", "16:9", (1, 1))
+
+
+def test_upper_case_schemes_are_accepted_by_the_emulator(api: Api) -> None:
+    uri = image_uri()
+    sub = api.submit(body(image_urls=["DATA:" + uri[5:]], resolution="1k"))
+    assert api.result(sub).status_code == 200
+
+
+def test_a_broken_element_image_is_named_by_its_place(make_api: Any) -> None:
+    api = make_api(profile="fal")
+    bad = {"frontal_image_url": image_uri((200, 200))}
+    result, _ = _failed(api, body(prompt="@Image1 and @Element1", elements=[bad]))
+    assert result.json()["detail"][0]["loc"] == ["body", "elements", 0, "frontal_image_url"]

@@ -8,6 +8,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from kling_nb import emulator
@@ -88,3 +89,49 @@ def test_a_streamed_body_over_64_mb_is_413(emu) -> None:  # type: ignore[no-unty
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
     assert emu.stats()["totals"]["submits"] == 0
+
+
+def _submit(emu: emulator.Emulator, payload: bytes) -> httpx.Response:
+    with httpx.Client(verify=emu.ssl_context(), timeout=30) as client:
+        return client.post(
+            f"{emu.url}/queue/fal-ai/kling-image/o1",
+            content=payload,
+            headers={"Authorization": "Key k", "Content-Type": "application/json"},
+        )
+
+
+@pytest.mark.parametrize("depth", [33, 100_000])
+def test_a_deeply_nested_body_is_422_not_500(emu, depth: int) -> None:  # type: ignore[no-untyped-def]
+    answer = _submit(emu, b'{"prompt":' + b"[" * depth + b"]" * depth + b"}")
+    assert answer.status_code == 422
+    assert "nests" in answer.json()["detail"][0]["msg"]
+
+
+def test_a_4400_digit_number_is_422_in_words(emu) -> None:  # type: ignore[no-untyped-def]
+    answer = _submit(emu, b'{"prompt":"x","num_images":' + b"7" * 4400 + b"}")
+    assert answer.status_code == 422
+    assert "number is too long" in answer.json()["detail"][0]["msg"]
+
+
+def test_two_million_image_urls_are_refused_by_count_before_any_fetch(emu) -> None:  # type: ignore[no-untyped-def]
+    payload = b'{"prompt":"x","image_urls":[' + b",".join([b'"a"'] * 2_000_000) + b"]}"
+    answer = _submit(emu, payload)
+    assert answer.status_code == 200  # queued; the service checks inputs when a runner starts
+    rid = answer.json()["request_id"]
+    with httpx.Client(verify=emu.ssl_context(), headers={"Authorization": "Key k"}) as client:
+        stream_url = answer.json()["status_url"] + "/stream"
+        with client.stream("GET", stream_url) as events:
+            for _ in events.iter_lines():
+                pass
+        result = client.get(answer.json()["response_url"])
+    detail = result.json()["detail"]
+    assert result.status_code == 422 and len(detail) == 1  # one count error, no 2M items
+    assert detail[0]["loc"] == ["body", "image_urls"] and "2000000" in detail[0]["msg"]
+    assert emu.stats()["requests"][rid]["state"] == "COMPLETED"
+
+
+def test_two_million_json_objects_are_refused_while_parsing(emu) -> None:  # type: ignore[no-untyped-def]
+    payload = b'{"prompt":"x","image_urls":[' + b",".join([b"{}"] * 2_000_000) + b"]}"
+    answer = _submit(emu, payload)
+    assert answer.status_code == 422
+    assert "more than 1000 JSON objects" in answer.json()["detail"][0]["msg"]

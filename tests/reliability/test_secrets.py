@@ -84,7 +84,7 @@ def test_cli_with_a_canary_key_never_shows_it(
     process, log = emu
     home, out = tmp_path / "home", tmp_path / "out"
     env = canary_env(process, home)
-    sample = REPO / "kling_nb" / "emulator" / "samples" / "cat.jpg"
+    sample = REPO / "kling_nb" / "samples" / "cat.jpg"
     runs = [
         ["edit", str(sample), "-p", "pixel art of <<<image_1>>>", "--out", str(out)],
         ["edit", "https://example.com/cat.jpg", "-p", "fails: remote URL"],

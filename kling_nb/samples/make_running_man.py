@@ -4,7 +4,7 @@ No photograph of a runner with a public-domain or CC0 licence could be found in 
 the project can install, so this sample is drawn by code (see PROVENANCE.md). Run it from
 the repository root to regenerate the file:
 
-    python kling_nb/emulator/samples/make_running_man.py
+    python kling_nb/samples/make_running_man.py
 """
 
 from __future__ import annotations

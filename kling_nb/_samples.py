@@ -1,4 +1,4 @@
-"""The sample images bundled with the emulator, and the URLs that stand for them.
+"""The sample images bundled with kling_nb, and the URLs that stand for them.
 
 The emulator never goes online: when a request names one of `SAMPLE_URLS`, it serves the
 bundled file instead. The first entry is the picture Qiniu's Kling O1 guide uses; the

@@ -1,0 +1,259 @@
+"""`kling_nb.doctor()` and `kling-nb doctor` against real servers on loopback: the emulator
+(usable, with or without a status stream), a gateway that refuses the key, one that filters
+user agents, a closed port and a server whose CA is not trusted."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+import kling_nb
+from kling_nb import emulator
+
+from .conftest import CANARY_KEY
+from .quirks import Quirks, quirk_server
+
+Answer = tuple[int, str]
+
+
+@pytest.fixture
+def gateway(
+    tmp_path: Path,
+) -> Iterator[Callable[[Callable[[str, str, str], Answer]], dict[str, str]]]:
+    """`gateway(answer)`: an HTTPS server on loopback whose every answer is
+    `answer(method, path, user_agent)`; returns the environment that points doctor at it."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(answer: Callable[[str, str, str], Answer]) -> dict[str, str]:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                agent = self.headers.get("User-Agent", "")
+                code, body = answer(self.command, self.path, agent)
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = _reply
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        ca = trustme.CA()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        bundle = tmp_path / f"ca{len(servers)}.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        port = server.server_address[1]
+        return {
+            "FAL_QUEUE_RUN_HOST": f"127.0.0.1:{port}/queue",
+            "FAL_KEY": CANARY_KEY,
+            "SSL_CERT_FILE": str(bundle),
+        }
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def no_stream() -> Iterator[emulator.Emulator]:
+    with emulator.start(service_time=0.1, status_stream=False) as handle:
+        yield handle
+
+
+def emu_env(emu: emulator.Emulator) -> dict[str, str]:
+    return {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": CANARY_KEY, "SSL_CERT_FILE": emu.ca_bundle}
+
+
+def test_emulator_is_usable_and_every_check_passes(emu) -> None:  # type: ignore[no-untyped-def]
+    report = kling_nb.doctor(env=emu_env(emu))
+    assert report.ok
+    assert [f.check for f in report.findings] == [
+        "reachable",
+        "tls",
+        "key",
+        "stream",
+        "cancel",
+        "clock",
+    ]
+    assert all(f.status == "ok" for f in report.findings), report
+    assert "404" in report.finding("key").text  # type: ignore[union-attr]
+    assert "/cancel" in report.finding("cancel").text  # type: ignore[union-attr]
+    assert CANARY_KEY not in repr(report) and repr(report) == str(report)
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_every_service_profile_is_usable(profile: str) -> None:
+    with emulator.start(service_time=0.1, profile=profile) as emu:
+        report = kling_nb.doctor(env=emu_env(emu))
+    assert report.ok, report
+
+
+def test_emulated_gateway_quirks_stream_refused_and_urllib_blocked() -> None:
+    with emulator.start(service_time=0.1, stream_refused=True, block_urllib=True) as emu:
+        report = kling_nb.doctor(env=emu_env(emu))
+    assert report.ok, report  # fal-client's user agent passes the filter
+    assert "polls" in report.finding("stream").text  # type: ignore[union-attr]
+
+
+def test_gateway_without_stream_is_usable_and_kling_nb_polls(no_stream) -> None:  # type: ignore[no-untyped-def]
+    report = kling_nb.doctor(env=emu_env(no_stream))
+    assert report.ok
+    assert "polls" in report.finding("stream").text  # type: ignore[union-attr]
+
+
+def test_refused_key_is_not_usable_and_names_the_variable(gateway) -> None:  # type: ignore[no-untyped-def]
+    body = '{"detail": "\x1b[2JInvalid key ' + CANARY_KEY + '"}'
+    env = gateway(lambda method, path, agent: (401, body))
+    report = kling_nb.doctor(env=env)
+    assert not report.ok
+    key = report.finding("key")
+    assert key is not None and key.status == "fail" and "FAL_KEY" in key.text
+    assert report.finding("stream").status == "skip"  # type: ignore[union-attr]
+    assert CANARY_KEY not in str(report)  # even when the server echoes it
+    assert "\x1b" not in str(report) and "Invalid key" in str(report)
+
+
+def test_user_agent_filter_lets_fal_clients_agent_through(gateway) -> None:  # type: ignore[no-untyped-def]
+    def firewall(method: str, path: str, agent: str) -> Answer:
+        if agent.startswith("Python-urllib") or not agent:
+            return 403, "error code: 1010"
+        return 404, '{"detail": "Request not found"}'
+
+    report = kling_nb.doctor(env=gateway(firewall))
+    assert report.ok, report
+    assert report.finding("key").status == "ok"  # type: ignore[union-attr]
+
+
+def test_stream_refused_with_400_means_polling_and_no_cancel_is_a_warning(gateway) -> None:  # type: ignore[no-untyped-def]
+    def qiniu_like(method: str, path: str, agent: str) -> Answer:
+        if "/status/stream" in path:
+            return 400, '{"detail": "SSE streaming not supported"}'
+        if method == "PUT":
+            return 405, '{"detail": "Method Not Allowed"}'
+        return 404, '{"detail": "request not found"}'
+
+    report = kling_nb.doctor(env=gateway(qiniu_like))
+    assert report.ok, report
+    stream, cancel = report.finding("stream"), report.finding("cancel")
+    assert stream is not None and stream.status == "ok" and "polls" in stream.text
+    assert cancel is not None and cancel.status == "warn" and "405" in cancel.text
+
+
+def test_user_agent_refusal_is_named(gateway) -> None:  # type: ignore[no-untyped-def]
+    report = kling_nb.doctor(env=gateway(lambda method, path, agent: (403, "error code: 1010")))
+    assert not report.ok and "1010" in report.finding("key").text  # type: ignore[union-attr]
+
+
+def test_hung_server_ends_the_check_on_time(tmp_path: Path) -> None:
+    import time
+
+    with quirk_server(tmp_path, Quirks(hang=True)) as server:
+        env = {"FAL_QUEUE_RUN_HOST": server.host, "FAL_KEY": CANARY_KEY}
+        env["SSL_CERT_FILE"] = server.ca_bundle
+        started = time.monotonic()
+        report = kling_nb.doctor(env=env, timeout=1)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1 + 2  # the timeout plus the usual 2 s slack of every wait
+    assert not report.ok and "did not answer" in str(report)
+
+
+def test_stream_that_hangs_means_polling_within_the_timeout(tmp_path: Path) -> None:
+    with quirk_server(tmp_path, Quirks(stream="hang")) as server:
+        env = {"FAL_QUEUE_RUN_HOST": server.host, "FAL_KEY": CANARY_KEY}
+        env["SSL_CERT_FILE"] = server.ca_bundle
+        report = kling_nb.doctor(env=env, timeout=1)
+    assert report.ok, report  # Qiniu's shapes: 202 for any id, empty cancel
+    assert "polls" in report.finding("stream").text  # type: ignore[union-attr]
+
+
+def test_closed_port_is_unreachable(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"FAL_QUEUE_RUN_HOST": f"127.0.0.1:{port}/queue", "FAL_KEY": CANARY_KEY}
+    report = kling_nb.doctor(env=env, timeout=5)
+    assert not report.ok
+    assert [(f.check, f.status) for f in report.findings] == [("reachable", "fail")]
+    assert f"127.0.0.1:{port}" in str(report)
+
+
+def test_untrusted_ca_is_a_tls_failure(emu) -> None:  # type: ignore[no-untyped-def]
+    env = {"FAL_QUEUE_RUN_HOST": emu.host, "FAL_KEY": CANARY_KEY}  # no SSL_CERT_FILE
+    report = kling_nb.doctor(env=env)
+    assert not report.ok
+    tls = report.finding("tls")
+    assert tls is not None and tls.status == "fail" and "SSL_CERT_FILE" in tls.text
+
+
+def test_clock_skew_is_a_warning_not_a_failure(emu) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    report = kling_nb.doctor(env=emu_env(emu), clock=lambda: time.time() + 600)
+    clock = report.finding("clock")
+    assert clock is not None and clock.status == "warn"
+    assert re.search(r"\+(59\d|6[01]\d) s", clock.text), clock.text  # Date has whole seconds
+    assert report.ok
+
+
+def test_explicit_backend_key_and_host_win_over_the_environment(emu) -> None:  # type: ignore[no-untyped-def]
+    env = {"QINIU_API_KEY": "sk-other-0000", "SSL_CERT_FILE": emu.ca_bundle}
+    report = kling_nb.doctor("fal", CANARY_KEY, host=emu.host, env=env)
+    assert report.ok and report.backend == "fal" and report.host == emu.host
+
+
+def test_unknown_backend_is_refused_by_name() -> None:
+    with pytest.raises(kling_nb.KlingConfigError, match="local"):
+        kling_nb.doctor("local", env={})
+
+
+def test_no_key_is_not_usable() -> None:
+    report = kling_nb.doctor(env={})
+    assert not report.ok and "QINIU_API_KEY" in str(report)
+
+
+def test_report_speaks_chinese() -> None:
+    kling_nb.set_language("zh")
+    assert "没有密钥" in str(kling_nb.doctor(env={}))
+
+
+def run_cli(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    full = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KLING_NB_LANG": "en", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "kling_nb.cli", "doctor", "--timeout", "10"],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_exits_0_when_usable_and_1_when_not(emu, gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    path = os.environ.get("PYTHONPATH", "")
+    good = run_cli({**emu_env(emu), "PYTHONPATH": path}, tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "Usable" in good.stdout and CANARY_KEY not in good.stdout + good.stderr
+    refused = gateway(lambda method, path, agent: (403, '{"detail": "Forbidden"}'))
+    bad = run_cli({**refused, "PYTHONPATH": path}, tmp_path)
+    assert bad.returncode == 1 and "Key refused" in bad.stdout
+    assert CANARY_KEY not in bad.stdout + bad.stderr
