@@ -491,6 +491,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Job {request_id} finished on {host}, but the service no longer keeps its result (HTTP 404: results expire, on fal after about an hour). The images cannot be recovered from the service; the journal still has the request (its prompt and parameters) to run again.",
         "zh": "任务 {request_id} 已在 {host} 上完成，但服务已不再保留其结果（HTTP 404：结果会过期，fal 约一小时）。图片无法再从服务取回；日志中仍保存了请求（提示词和参数），可以重新运行。",
     },
+    "engine.malformed_submit": {
+        "en": "{host} answered the submission in a shape kling_nb does not know ({detail})",
+        "zh": "{host} 对提交的回答格式无法识别（{detail}）",
+    },
+    "engine.malformed_result": {
+        "en": "{host} returned a result whose images are not a list of objects with a string url ({detail}); kling_nb cannot fetch them. Run the request again, or report the answer to the service.",
+        "zh": "{host} 返回的结果中 images 不是含字符串 url 的对象列表（{detail}）；kling_nb 无法下载这些图片。请重新运行该请求，或将此回答报告给服务方。",
+    },
 
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)

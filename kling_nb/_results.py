@@ -275,13 +275,24 @@ class Comparison:
         )
 
 
+def image_entries(output: Any) -> list[dict[str, Any]]:
+    """The output's `images` entries; ValueError unless a list of objects with a string url."""
+    images = output.get("images") if isinstance(output, dict) else None
+    if not isinstance(images, list):
+        raise ValueError(f"images={clip(repr(images), 80)}")
+    for entry in images:
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not entry["url"]:
+            raise ValueError(f"images[…]={clip(repr(entry), 80)}")
+    return images
+
+
 def cache_images(
     output: dict[str, Any], folder: Path, download: Callable[[str], bytes]
 ) -> list[ResultImage]:
     """Each output image in `folder` (fetched in parallel unless a sound copy is there),
     decode-checked, contained and written atomically; raises OSError/ValueError/httpx
     errors or KlingError for the caller to word."""
-    entries = [e for e in output.get("images") or [] if isinstance(e, dict) and e.get("url")]
+    entries = image_entries(output)
 
     def fetch(item: tuple[int, dict[str, Any]]) -> ResultImage:
         index, entry = item

@@ -214,8 +214,22 @@ class Job:
         import httpx
 
         from ._files import cache_folder
-        from ._results import EditResult, cache_images
+        from ._results import EditResult, cache_images, image_entries
 
+        try:
+            image_entries(output)
+        except ValueError as exc:
+            detail = message("engine.malformed_result", host=self.connection.host, detail=exc)
+            error = KlingJobError(
+                message(
+                    "job.failed", request_id=self.request_id, endpoint=self.endpoint, detail=detail
+                ),
+                request_id=self.request_id,
+                endpoint=self.endpoint,
+                detail=detail,
+            )
+            self._record(error=str(error))
+            raise error from None
         try:
             folder = cache_folder(self.connection.home, self.request_id)
             images = cache_images(output, folder, self.client.download)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -200,7 +201,36 @@ class QueueClient:
                 message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
                 host=self.conn.host,
             ) from None
-        return Handle(handle.request_id, handle.response_url, handle.status_url, handle.cancel_url)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # fal_client indexes the answer blindly: a malformed one is an answer we cannot use.
+            raise self._malformed_submit(repr(exc)) from None
+        return self._pinned(endpoint, handle)
+
+    def _malformed_submit(self, detail: str) -> KlingSubmitUnknownError:
+        words = message("engine.malformed_submit", host=self.conn.host, detail=_snippet(detail))
+        return KlingSubmitUnknownError(
+            message("job.submit_unknown", host=self.conn.host, detail=words), host=self.conn.host
+        )
+
+    def _pinned(self, endpoint: str, handle: Any) -> Handle:
+        """The handle with URLs on the queue host only: a URL the server names elsewhere
+        would receive the key, so the queue's own `…/requests/{id}/…` path replaces it."""
+        request_id = getattr(handle, "request_id", None)
+        if not isinstance(request_id, str) or not request_id.strip():
+            raise self._malformed_submit(f"request_id={request_id!r}")
+        owner_alias = "/".join(endpoint.split("/")[:2])
+        base = f"{self.conn.queue_url}{owner_alias}/requests/{quote(request_id, safe='')}"
+
+        def ours(url: Any, fallback: str) -> str:
+            return url if _same_origin(url, self.conn.queue_url) else fallback
+
+        return Handle(
+            request_id,
+            ours(getattr(handle, "response_url", None), base),
+            ours(getattr(handle, "status_url", None), base + "/status"),
+            # "" (Qiniu's answer) makes cancel_target use the short form next to the status URL
+            ours(getattr(handle, "cancel_url", None), ""),
+        )
 
     @cached_property
     def _async_clients(self) -> weakref.WeakKeyDictionary[Any, httpx.AsyncClient]:
@@ -503,6 +533,17 @@ def _with_backup_domain(inner: httpx.BaseTransport) -> httpx.BaseTransport:
     except ImportError:
         return inner
     return BackupDomainTransport(transport=inner)
+
+
+def _same_origin(url: Any, queue_url: str) -> bool:
+    """True for a string URL on the queue's own scheme, host and port."""
+    if not isinstance(url, str) or not url:
+        return False
+    try:
+        theirs, mine = httpx.URL(url), httpx.URL(queue_url)
+        return (theirs.scheme, theirs.host, theirs.port) == (mine.scheme, mine.host, mine.port)
+    except Exception:  # noqa: BLE001 — an unparsable URL is simply not ours
+        return False
 
 
 def _snippet(body: Any) -> str:

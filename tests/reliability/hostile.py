@@ -118,6 +118,11 @@ def _app(b: Behaviour, base: str) -> Any:
             Route("/q/r", result),
             Route("/q/f", file),
             Route("/q/c", cancel, methods=["PUT", "POST"]),
+            # The queue's own paths, used when an answer names URLs on another host.
+            Route("/q/{app:path}/requests/{rid}/status/stream", stream),
+            Route("/q/{app:path}/requests/{rid}/status", status),
+            Route("/q/{app:path}/requests/{rid}/cancel", cancel, methods=["PUT", "POST"]),
+            Route("/q/{app:path}/requests/{rid}", result),
             Route("/q/{endpoint:path}", submit, methods=["POST"]),
         ]
     )

@@ -147,13 +147,6 @@ def test_a_cdn_answering_html_with_200_caches_nothing(raw: Hostile, home: Path) 
     assert not cached_image_ok(folder / "out.png", "image/png")
 
 
-ENGINE = (
-    "needs the engine's fix (issue 12): _transport/_results must turn a malformed answer into "
-    "a KlingJobError; today a KeyError/TypeError escapes"
-)
-
-
-@pytest.mark.xfail(reason=ENGINE, strict=False)
 @pytest.mark.parametrize(
     "body",
     [
@@ -171,7 +164,6 @@ def test_a_malformed_submit_answer_is_a_kling_error(
         kling_nb.edit(PROMPT, [source], connection=conn, timeout=30)
 
 
-@pytest.mark.xfail(reason=ENGINE, strict=False)
 @pytest.mark.parametrize(
     "body",
     [
@@ -190,11 +182,6 @@ def test_a_malformed_result_is_a_kling_error(
         kling_nb.edit(PROMPT, [source], connection=conn, timeout=30)
 
 
-@pytest.mark.xfail(
-    reason="the engine's cache step (issue 12) moves onto kling_nb._files; until it is merged, "
-    "_results.cache_images joins the server's file_name unchecked",
-    strict=False,
-)
 def test_edit_against_a_hostile_server_writes_only_under_its_cache(
     hostile: Hostile, home: Path, source: Path, tmp_path: Path
 ) -> None:
@@ -203,3 +190,20 @@ def test_edit_against_a_hostile_server_writes_only_under_its_cache(
     result = kling_nb.edit(PROMPT, [source], connection=conn, timeout=30)
     assert all(home / "cache" in im.path.parents for im in result.images)
     assert not list(tmp_path.rglob("planted.pth"))
+
+
+def test_urls_on_another_host_never_receive_the_key(
+    hostile: Hostile, home: Path, source: Path
+) -> None:
+    # Followed, these URLs would send the key elsewhere (and the loopback guard would fail
+    # the connect): the queue's own `…/requests/{id}/…` paths are used instead.
+    conn = kling_nb.connect(env=hostile.env(CANARY_KEY, home), quiet=True)
+    elsewhere = "https://collector.invalid/steal"
+    hostile.behaviour.submit_body = {
+        "request_id": "req-1",
+        "status_url": f"{elsewhere}/s",
+        "response_url": f"{elsewhere}/r",
+        "cancel_url": f"{elsewhere}/c",
+    }
+    result = kling_nb.edit(PROMPT, [source], connection=conn, timeout=30)
+    assert result.request_id == "req-1" and result.images
