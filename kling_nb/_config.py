@@ -182,6 +182,31 @@ def current_connection() -> Connection:
     return conn if conn is not None else connect()
 
 
+def active_connection() -> Connection | None:
+    """The connection `connect()` last made, or None: never connects."""
+    with _lock:
+        return _current
+
+
+def key_for_host(host: str, settings: Settings | None = None) -> tuple[str | None, str]:
+    """The key this process holds for `host` and the variable it comes from.
+
+    A key goes only to the host it was issued for: Qiniu's key to Qiniu, fal's to fal,
+    either to the host `FAL_QUEUE_RUN_HOST` names; an emulator accepts any non-blank key.
+    """
+    settings = Settings.from_env() if settings is None else settings
+    if host == QINIU_HOST:
+        return settings.qiniu_key or settings.fal_key, "QINIU_API_KEY"
+    if host == FAL_HOST:
+        return settings.fal_key, "FAL_KEY"
+    if host == settings.queue_host or on_loopback(host):
+        key = settings.fal_key or settings.qiniu_key
+        if on_loopback(host):
+            key = key or EMULATOR_KEY
+        return key, "FAL_KEY"
+    return None, "FAL_KEY"
+
+
 def check_key(key: str | None, variable: str) -> str | None:
     """`key` unchanged, or KlingConfigError naming its first character that no key has."""
     if key is None:
