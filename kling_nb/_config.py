@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import KlingConfigError
-from ._i18n import message
+from ._i18n import Language, LanguageError, message
+from ._i18n import language_from as _language_from
+from ._i18n import set_language as _set_language
 from ._secrets import remember_secret
 from ._wire import Profile
 
@@ -67,6 +69,7 @@ class Settings:
             raise KlingConfigError(
                 message("config.backend_unknown", variable="KLING_NB_BACKEND", value=backend)
             )
+        language_from(env)  # an unknown KLING_NB_LANG is refused here, by name
         host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or None
         fal_key = env.get("FAL_KEY", "").strip() or None
         if (
@@ -180,6 +183,22 @@ def current_connection() -> Connection:
     with _lock:
         conn = _current
     return conn if conn is not None else connect()
+
+
+def set_language(lang: str | None) -> None:
+    """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
+    try:
+        _set_language(lang)
+    except LanguageError as exc:
+        raise KlingConfigError(str(exc)) from None
+
+
+def language_from(env: Mapping[str, str]) -> Language:
+    """The language `env` asks for; KlingConfigError naming `KLING_NB_LANG` if unknown."""
+    try:
+        return _language_from(env)
+    except LanguageError as exc:
+        raise KlingConfigError(str(exc)) from None
 
 
 def active_connection() -> Connection | None:

@@ -499,7 +499,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{host} returned a result whose images are not a list of objects with a string url ({detail}); kling_nb cannot fetch them. Run the request again, or report the answer to the service.",
         "zh": "{host} 返回的结果中 images 不是含字符串 url 的对象列表（{detail}）；kling_nb 无法下载这些图片。请重新运行该请求，或将此回答报告给服务方。",
     },
-
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
     "rule.resolution_4k": {
@@ -562,7 +561,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
         "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
     },
-
     # --- hardening (issue 11) ----------------------------------------------------------------
     # (keys for this part go below this line)
     "config.key_bad_char": {
@@ -629,7 +627,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
         "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
     },
-
     # --- panel (issue 12) --------------------------------------------------------------------
     # (keys for this part go below this line)
     "rule.panel_not_text": {
@@ -714,7 +711,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{label}: an object given to the panel (pass the same object)",
         "zh": "{label}：交给面板的对象（请传入同一个对象）",
     },
-
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     # (keys for this part go below this line)
     "tutorials.missing": {
@@ -749,12 +745,18 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
         "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
     },
-    "doctor.title": {"en": "kling_nb doctor · {backend} · {host}", "zh": "kling_nb 体检 · {backend} · {host}"},
+    "doctor.title": {
+        "en": "kling_nb doctor · {backend} · {host}",
+        "zh": "kling_nb 体检 · {backend} · {host}",
+    },
     "doctor.no_key": {
         "en": "No key: set QINIU_API_KEY (Qiniu AIToken) or FAL_KEY (fal.ai), or pass key=. Without one kling_nb uses the offline emulator.",
         "zh": "没有密钥：请设置 QINIU_API_KEY（七牛 AIToken）或 FAL_KEY（fal.ai），或传入 key=。没有密钥时 kling_nb 使用离线模拟器。",
     },
-    "doctor.reachable": {"en": "{netloc} reachable ({ms} ms).", "zh": "{netloc} 可以连通（{ms} ms）。"},
+    "doctor.reachable": {
+        "en": "{netloc} reachable ({ms} ms).",
+        "zh": "{netloc} 可以连通（{ms} ms）。",
+    },
     "doctor.reachable_no_tls": {
         "en": "{netloc} answers, but the secure connection could not be set up.",
         "zh": "{netloc} 有应答，但无法建立安全连接。",
@@ -824,10 +826,18 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The server sent no Date header: clock not checked.",
         "zh": "服务器未发送 Date 头：未检查时钟。",
     },
-    "doctor.skipped": {"en": "{check}: not checked (an earlier check failed).", "zh": "{check}：未检查（前一项检查失败）。"},
-    "doctor.usable": {"en": "Usable: kling_nb can work with this key and host.", "zh": "可用：kling_nb 可以使用此密钥和主机。"},
-    "doctor.unusable": {"en": "Not usable yet: fix the ✗ lines above.", "zh": "暂不可用：请先解决上面标 ✗ 的问题。"},
-
+    "doctor.skipped": {
+        "en": "{check}: not checked (an earlier check failed).",
+        "zh": "{check}：未检查（前一项检查失败）。",
+    },
+    "doctor.usable": {
+        "en": "Usable: kling_nb can work with this key and host.",
+        "zh": "可用：kling_nb 可以使用此密钥和主机。",
+    },
+    "doctor.unusable": {
+        "en": "Not usable yet: fix the ✗ lines above.",
+        "zh": "暂不可用：请先解决上面标 ✗ 的问题。",
+    },
     # --- money (issue 13) --------------------------------------------------------------------
     # (keys for this part go below this line)
     "money.price": {
@@ -938,20 +948,39 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value} is a {kind}; it must be True or False. Give a bool.",
         "zh": "{field} = {value} 的类型是 {kind}；它必须是 True 或 False。请传入布尔值。",
     },
-    "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
+    "money.batch_replayed": {
+        "en": "{count} replayed, not billed",
+        "zh": "{count} 个为重放，未计费",
+    },
     "money.batch_refused": {
         "en": "{count} refused by the budget, not sent",
         "zh": "{count} 个因预算被拒绝，未发送",
     },
-
 }
 
 
+class LanguageError(ValueError):
+    """A language name that is neither 'zh' nor 'en'; `_errors` makes it a KlingConfigError."""
+
+    def __init__(self, variable: str, value: str, lang: Language | None = None):
+        text = message("config.language_unknown", lang, variable=variable, value=value)
+        super().__init__(text)
+        self.variable = variable
+        self.value = value
+
+
 def language() -> Language:
-    """The language messages are written in now."""
+    """The language messages are written in now (an unknown `KLING_NB_LANG` is ignored here).
+
+    A message must always be writable, even the one refusing the variable: `connect()`
+    refuses an unknown `KLING_NB_LANG` by name instead.
+    """
     if _chosen is not None:
         return _chosen
-    return language_from(os.environ)
+    try:
+        return language_from(os.environ)
+    except LanguageError:
+        return language_from({k: v for k, v in os.environ.items() if k != "KLING_NB_LANG"})
 
 
 def language_from(env: Mapping[str, str]) -> Language:
@@ -960,11 +989,7 @@ def language_from(env: Mapping[str, str]) -> Language:
     if value in LANGUAGES:
         return value
     if value:
-        from ._errors import KlingConfigError
-
-        raise KlingConfigError(
-            message("config.language_unknown", "en", variable="KLING_NB_LANG", value=value)
-        )
+        raise LanguageError("KLING_NB_LANG", value, "en")
     locale = env.get("LC_ALL") or env.get("LANG") or ""
     return "zh" if locale.lower().startswith("zh") else "en"
 
@@ -973,9 +998,7 @@ def set_language(lang: str | None) -> None:
     """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
     global _chosen
     if lang is not None and lang not in LANGUAGES:
-        from ._errors import KlingConfigError
-
-        raise KlingConfigError(message("config.language_unknown", variable="language", value=lang))
+        raise LanguageError("language", lang)
     _chosen = lang
 
 

@@ -85,7 +85,7 @@ def test_bad_backend_variable_names_variable_and_value() -> None:
 
 
 def test_bad_language_variable_is_named() -> None:
-    from kling_nb._i18n import language_from
+    from kling_nb._config import language_from
 
     with pytest.raises(KlingConfigError, match="KLING_NB_LANG = 'fr'"):
         language_from({"KLING_NB_LANG": "fr"})
