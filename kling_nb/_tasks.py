@@ -260,6 +260,7 @@ class Job:
             connection=self.connection,
             request=request,
             inputs=inputs,
+            on_saved=journal_for(self.connection.home).add_saved,
         )
 
     def _record(self, **values: Any) -> None:
@@ -848,6 +849,7 @@ def replay_edit(
         connection=conn,
         request=request,
         inputs=prepared,
+        on_saved=journal_for(conn.home).add_saved,
     )
 
 
