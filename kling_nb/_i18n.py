@@ -209,8 +209,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "提交已发往 {host}，但响应丢失（{detail}）；任务可能已创建，也可能没有。为避免重复计费，kling_nb 没有重发。该记录已写入日志：kling_nb.history(state='unknown')。",
     },
     "job.not_found": {
-        "en": "{host} knows no job {request_id} (HTTP 404). It may have expired or belong to another backend.",
-        "zh": "{host} 上不存在任务 {request_id}（HTTP 404）。它可能已过期或属于其他后端。",
+        "en": "{host} no longer knows job {request_id} (HTTP 404): services keep a job and its result only for a limited time (fal about an hour, Qiniu 7 days), so its pictures cannot be recovered from the service, while the journal still has its prompt and parameters to run again with fresh=True (unless the job was sent to another backend).",
+        "zh": "{host} 已不再知道任务 {request_id}（HTTP 404）：服务只在有限时间内保留任务及其结果（fal 约一小时，七牛 7 天），所以它的图片已无法从服务取回，但日志中仍保存了提示词和参数，可以用 fresh=True 重新运行（除非该任务是发往其他后端的）。",
     },
     "job.download_failed": {
         "en": "Job {request_id} finished, but downloading {url} failed: {detail}. The result is kept in the journal; kling_nb.resume({request_id!r}) tries again.",
@@ -713,6 +713,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "panel.code_object": {
         "en": "{label}: an object given to the panel (pass the same object)",
         "zh": "{label}：交给面板的对象（请传入同一个对象）",
+    },
+
+    "config.profile_unknown": {
+        "en": "{variable} = {value!r} is not a service profile. Use one of: {known} (qiniu for Qiniu's gateway, fal for fal's schema, plain for the protocol as written).",
+        "zh": "{variable} = {value!r} 不是服务配置。请使用其中之一：{known}（qiniu 表示七牛网关，fal 表示 fal 的 schema，plain 表示协议本身）。",
     },
 
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------

@@ -120,3 +120,18 @@ def test_reconnecting_after_the_emulator_picks_a_key_set_since() -> None:
     settings = Settings.from_env(env, kling_nb._config._applied)
     assert (settings.queue_host, settings.fal_key) == ("127.0.0.1:2/queue", "e")
     kling_nb._config._applied.clear()
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_a_gateways_rules_follow_kling_nb_profile(profile: str) -> None:
+    env = {"FAL_QUEUE_RUN_HOST": "gw.example:8443/queue", "FAL_KEY": CANARY_KEY}
+    assert Settings.from_env(env).profile is None
+    conn = connect(env={**env, "KLING_NB_PROFILE": profile.upper()}, quiet=True)
+    assert conn.profile == profile and conn.host == "gw.example:8443/queue"
+
+
+def test_an_unknown_profile_is_named_with_the_choices() -> None:
+    with pytest.raises(KlingConfigError) as exc:
+        Settings.from_env({"KLING_NB_PROFILE": "openai"})
+    assert "KLING_NB_PROFILE" in str(exc.value) and "'openai'" in str(exc.value)
+    assert "plain, qiniu, fal" in str(exc.value)
