@@ -500,6 +500,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "{host} 返回的结果中 images 不是含字符串 url 的对象列表（{detail}）；kling_nb 无法下载这些图片。请重新运行该请求，或将此回答报告给服务方。",
     },
 
+    "batch.row_images": {"en": "{count} image(s)", "zh": "{count} 张图片"},
+    "batch.row_request": {"en": "request {request_id}", "zh": "请求 {request_id}"},
+    "batch.row_where": {"en": " (request {request_id})", "zh": "（请求 {request_id}）"},
+
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
     # (keys for this part go below this line)
     "rule.resolution_4k": {
