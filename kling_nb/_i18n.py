@@ -456,7 +456,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
     # --- engine and progress (issue 12) ------------------------------------------------------
-    # (keys for this part go below this line)
     "rule.engine_timeout": {
         "en": "{field} is {value!r}: it must be a positive number of seconds, or None to wait without a limit. Pass e.g. timeout=900.",
         "zh": "{field} 为 {value!r}：必须是正数（秒），或 None 表示不限时。例如传入 timeout=900。",
@@ -499,13 +498,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{host} returned a result whose images are not a list of objects with a string url ({detail}); kling_nb cannot fetch them. Run the request again, or report the answer to the service.",
         "zh": "{host} 返回的结果中 images 不是含字符串 url 的对象列表（{detail}）；kling_nb 无法下载这些图片。请重新运行该请求，或将此回答报告给服务方。",
     },
-
     "batch.row_images": {"en": "{count} image(s)", "zh": "{count} 张图片"},
     "batch.row_request": {"en": "request {request_id}", "zh": "请求 {request_id}"},
     "batch.row_where": {"en": " (request {request_id})", "zh": "（请求 {request_id}）"},
-
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
-    # (keys for this part go below this line)
     "rule.resolution_4k": {
         "en": "resolution = {value!r} is not offered: Qiniu's guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference list only 1K and 2K. Use '2K' (the largest), or upscale the result.",
         "zh": "不支持 resolution = {value!r}：七牛的指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 参考都只有 1K 和 2K。请改用 '2K'（最大），或对结果再放大。",
@@ -566,9 +562,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
         "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
     },
-
     # --- hardening (issue 11) ----------------------------------------------------------------
-    # (keys for this part go below this line)
     "config.key_bad_char": {
         "en": "{variable} has {char} at position {position}: an API key is printable ASCII without spaces or quotes (a copy from a web page or chat often adds such characters). Copy the key again as plain text.",
         "zh": "{variable} 在第 {position} 个字符处含有 {char}：API 密钥只能是可打印的 ASCII 字符，不含空格或引号（从网页或聊天复制时常会带入这类字符）。请以纯文本重新复制密钥。",
@@ -633,9 +627,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
         "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
     },
-
     # --- panel (issue 12) --------------------------------------------------------------------
-    # (keys for this part go below this line)
     "rule.panel_not_text": {
         "en": "{field} = {value} is a {kind}; the panel needs text (a str). Give the prompt as a string.",
         "zh": "{field} = {value} 的类型是 {kind}；面板需要文本（str）。请以字符串给出提示词。",
@@ -718,14 +710,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{label}: an object given to the panel (pass the same object)",
         "zh": "{label}：交给面板的对象（请传入同一个对象）",
     },
-
     "config.profile_unknown": {
         "en": "{variable} = {value!r} is not a service profile. Use one of: {known} (qiniu for Qiniu's gateway, fal for fal's schema, plain for the protocol as written).",
         "zh": "{variable} = {value!r} 不是服务配置。请使用其中之一：{known}（qiniu 表示七牛网关，fal 表示 fal 的 schema，plain 表示协议本身）。",
     },
-
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
-    # (keys for this part go below this line)
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",
         "zh": "本次安装中没有教程（缺少 {folder}）。请从 wheel 或索引重新安装 kling-nb（pip install kling-nb），或在仓库的克隆中运行。",
@@ -758,12 +747,18 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
         "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
     },
-    "doctor.title": {"en": "kling_nb doctor · {backend} · {host}", "zh": "kling_nb 体检 · {backend} · {host}"},
+    "doctor.title": {
+        "en": "kling_nb doctor · {backend} · {host}",
+        "zh": "kling_nb 体检 · {backend} · {host}",
+    },
     "doctor.no_key": {
         "en": "No key: set QINIU_API_KEY (Qiniu AIToken) or FAL_KEY (fal.ai), or pass key=. Without one kling_nb uses the offline emulator.",
         "zh": "没有密钥：请设置 QINIU_API_KEY（七牛 AIToken）或 FAL_KEY（fal.ai），或传入 key=。没有密钥时 kling_nb 使用离线模拟器。",
     },
-    "doctor.reachable": {"en": "{netloc} reachable ({ms} ms).", "zh": "{netloc} 可以连通（{ms} ms）。"},
+    "doctor.reachable": {
+        "en": "{netloc} reachable ({ms} ms).",
+        "zh": "{netloc} 可以连通（{ms} ms）。",
+    },
     "doctor.reachable_no_tls": {
         "en": "{netloc} answers, but the secure connection could not be set up.",
         "zh": "{netloc} 有应答，但无法建立安全连接。",
@@ -833,12 +828,19 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The server sent no Date header: clock not checked.",
         "zh": "服务器未发送 Date 头：未检查时钟。",
     },
-    "doctor.skipped": {"en": "{check}: not checked (an earlier check failed).", "zh": "{check}：未检查（前一项检查失败）。"},
-    "doctor.usable": {"en": "Usable: kling_nb can work with this key and host.", "zh": "可用：kling_nb 可以使用此密钥和主机。"},
-    "doctor.unusable": {"en": "Not usable yet: fix the ✗ lines above.", "zh": "暂不可用：请先解决上面标 ✗ 的问题。"},
-
+    "doctor.skipped": {
+        "en": "{check}: not checked (an earlier check failed).",
+        "zh": "{check}：未检查（前一项检查失败）。",
+    },
+    "doctor.usable": {
+        "en": "Usable: kling_nb can work with this key and host.",
+        "zh": "可用：kling_nb 可以使用此密钥和主机。",
+    },
+    "doctor.unusable": {
+        "en": "Not usable yet: fix the ✗ lines above.",
+        "zh": "暂不可用：请先解决上面标 ✗ 的问题。",
+    },
     # --- money (issue 13) --------------------------------------------------------------------
-    # (keys for this part go below this line)
     "money.price": {
         "en": "{amount} {currency} per output image ({source}{as_of})",
         "zh": "每张输出图片 {amount} {currency}（{source}{as_of}）",
@@ -947,12 +949,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value} is a {kind}; it must be True or False. Give a bool.",
         "zh": "{field} = {value} 的类型是 {kind}；它必须是 True 或 False。请传入布尔值。",
     },
-    "money.batch_replayed": {"en": "{count} replayed, not billed", "zh": "{count} 个为重放，未计费"},
+    "money.batch_replayed": {
+        "en": "{count} replayed, not billed",
+        "zh": "{count} 个为重放，未计费",
+    },
     "money.batch_refused": {
         "en": "{count} refused by the budget, not sent",
         "zh": "{count} 个因预算被拒绝，未发送",
     },
-
 }
 
 
