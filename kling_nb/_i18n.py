@@ -54,10 +54,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value!r} is not allowed. Use one of: {allowed}.",
         "zh": "{field} = {value!r} 不是允许的取值。可选：{allowed}。",
     },
-    "rule.resolution_4k_fal": {
-        "en": "resolution = '4K' is not offered by fal.ai (its schema lists 1K and 2K; only Qiniu's guide lists 4K). Use '2K', or connect to Qiniu.",
-        "zh": "fal.ai 不支持 resolution = '4K'（其 schema 只有 1K 和 2K，仅七牛的指南列出 4K）。请改用 '2K'，或连接七牛。",
-    },
     "rule.num_images_range": {
         "en": "num_images = {value} is out of range; it must be a whole number from {low} to {high}.",
         "zh": "num_images = {value} 超出范围，必须是 {low} 到 {high} 之间的整数。",
