@@ -63,7 +63,9 @@ def batches(jobs: int, workers: int, service: float, gathered: int) -> dict[str,
         kling_nb.edit(arguments(0)["prompt"], GUIDE_IMAGE, progress=False, connection=conn)  # warm
         started = time.monotonic()
         result = asyncio.run(
-            kling_nb.run_batch_async(requests, concurrency=workers, progress=False, connection=conn)
+            kling_nb.run_batch_async(
+                requests, concurrency=workers, progress=False, connection=conn, fresh=True
+            )
         )
         async_s = time.monotonic() - started
         result.raise_for_errors()
@@ -74,7 +76,9 @@ def batches(jobs: int, workers: int, service: float, gathered: int) -> dict[str,
         span = max(f["completed_at"] for f in mine) - min(f["submitted_at"] for f in mine)
 
         started = time.monotonic()
-        kling_nb.run_batch(requests, concurrency=workers, progress=False, connection=conn)
+        kling_nb.run_batch(
+            requests, concurrency=workers, progress=False, connection=conn, fresh=True
+        )
         sync_s = time.monotonic() - started
 
         async def edits(count: int) -> float:
@@ -82,7 +86,11 @@ def batches(jobs: int, workers: int, service: float, gathered: int) -> dict[str,
             await asyncio.gather(
                 *(
                     kling_nb.edit_async(
-                        arguments(i)["prompt"], GUIDE_IMAGE, progress=False, connection=conn
+                        arguments(i)["prompt"],
+                        GUIDE_IMAGE,
+                        progress=False,
+                        connection=conn,
+                        fresh=True,
                     )
                     for i in range(count)
                 )
