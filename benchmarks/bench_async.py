@@ -68,13 +68,15 @@ def batches(jobs: int, workers: int, service: float, gathered: int) -> dict[str,
         emulator_process(service_time=service, workers=workers, seed=1) as emu,
     ):
         os.environ.update({**emu.env, "FAL_KEY": "bench-key", "KLING_NB_HOME": home})
-        conn = kling_nb.connect(quiet=True, replay=False)  # every batch really runs
+        conn = kling_nb.connect(quiet=True)
         requests = [kling_nb.KlingO1Request.from_arguments(arguments(i)) for i in range(jobs)]
 
         kling_nb.edit(arguments(0)["prompt"], GUIDE_IMAGE, progress=False, connection=conn)  # warm
         started = time.monotonic()
         result = asyncio.run(
-            kling_nb.run_batch_async(requests, concurrency=workers, progress=False, connection=conn)
+            kling_nb.run_batch_async(
+                requests, concurrency=workers, progress=False, connection=conn, fresh=True
+            )
         )
         async_s = time.monotonic() - started
         result.raise_for_errors()
@@ -82,7 +84,7 @@ def batches(jobs: int, workers: int, service: float, gathered: int) -> dict[str,
 
         started = time.monotonic()
         sync_result = kling_nb.run_batch(
-            requests, concurrency=workers, progress=False, connection=conn
+            requests, concurrency=workers, progress=False, connection=conn, fresh=True
         )
         sync_s = time.monotonic() - started
         sync_result.raise_for_errors()
@@ -93,7 +95,11 @@ def batches(jobs: int, workers: int, service: float, gathered: int) -> dict[str,
             await asyncio.gather(
                 *(
                     kling_nb.edit_async(
-                        arguments(i)["prompt"], GUIDE_IMAGE, progress=False, connection=conn
+                        arguments(i)["prompt"],
+                        GUIDE_IMAGE,
+                        progress=False,
+                        connection=conn,
+                        fresh=True,
                     )
                     for i in range(count)
                 )

@@ -71,7 +71,9 @@ def run(quick: bool = False) -> dict[str, Any]:
 
         requests = [kling_nb.KlingO1Request.from_arguments(arguments(i)) for i in range(jobs)]
         started = time.monotonic()
-        batch = kling_nb.run_batch(requests, concurrency=workers, progress=False, connection=conn)
+        batch = kling_nb.run_batch(
+            requests, concurrency=workers, progress=False, connection=conn, fresh=True
+        )
         batch_s = time.monotonic() - started
         stats = emu.stats()
         after = stats["totals"]

@@ -50,7 +50,7 @@ def methods() -> dict[str, Callable[[dict[str, Any]], str]]:
         return ids[0]
 
     def via_kling_nb(arguments: dict[str, Any]) -> str:
-        return _id_of(kling_nb.run_fal_task(ENDPOINT, arguments, progress=False))
+        return _id_of(kling_nb.run_fal_task(ENDPOINT, arguments, progress=False, fresh=True))
 
     return {
         "guide helper (5 s polls)": via_guide,

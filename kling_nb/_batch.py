@@ -513,13 +513,14 @@ def request_grid(
 def _describe(item: Outcome) -> str:
     if isinstance(item, KlingError):
         rid = getattr(item, "request_id", "")
-        where = f" (request {rid})" if rid else ""
+        where = message("batch.row_where", request_id=rid) if rid else ""
         return f"✗ {type(item).__name__}: {clip(str(item).splitlines()[0], 90)}{where}"
     if isinstance(item, Exception):
         return f"✗ {type(item).__name__}: {clip(str(item), 90)}"
     if isinstance(item, dict):
-        return f"✓ {len(item.get('images') or [])} image(s)"
-    return f"✓ {len(item)} image(s) · request {item.request_id}"
+        return "✓ " + message("batch.row_images", count=len(item.get("images") or []))
+    images = message("batch.row_images", count=len(item))
+    return f"✓ {images} · " + message("batch.row_request", request_id=item.request_id)
 
 
 def _sheet(result: BatchResult) -> bytes:

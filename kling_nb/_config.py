@@ -26,7 +26,7 @@ from ._i18n import Language, LanguageError, message
 from ._i18n import language_from as _language_from
 from ._i18n import set_language as _set_language
 from ._secrets import remember_secret
-from ._wire import Profile
+from ._wire import PROFILES, Profile
 
 if TYPE_CHECKING:
     from ._money import Price
@@ -53,6 +53,7 @@ class Settings:
     ca_bundle: str | None = None
     home: Path = Path("~/.kling_nb").expanduser().absolute()
     price: str | None = None  # KLING_NB_PRICE, e.g. "0.2 CNY" per output image
+    profile: Profile | None = None  # KLING_NB_PROFILE: the rules of a FAL_QUEUE_RUN_HOST gateway
 
     @classmethod
     def from_env(
@@ -90,6 +91,7 @@ class Settings:
             # Absolute once: a relative home followed by %cd keeps the same journal.
             home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser().absolute(),
             price=env.get("KLING_NB_PRICE", "").strip() or None,
+            profile=_profile_named(env.get("KLING_NB_PROFILE", ""), "KLING_NB_PROFILE"),
         )
 
 
@@ -149,16 +151,21 @@ def connect(
     quiet: bool = False,
     price: str | Price | None = None,
     replay: bool = True,
+    profile: str | None = None,
     **emulator_options: Any,
 ) -> Connection:
     """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it.
 
     `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you;
-    `replay=False` pays for every request, even one already completed."""
+    `replay=False` pays for every request, even one already completed; `profile` (else
+    `KLING_NB_PROFILE`: plain | qiniu | fal) names the rules of a `FAL_QUEUE_RUN_HOST`
+    gateway (default qiniu, the guide's) or the service a local emulator imitates."""
     from ._money import parse_price
 
     target = os.environ if env is None else env
     settings = Settings.from_env(target, _applied if target is os.environ else None)
+    if profile is not None:
+        settings = replace(settings, profile=_profile_named(profile, "profile"))
     given = parse_price(price, "price") if price is not None else None
     if given is None and settings.price:
         given = parse_price(settings.price, "KLING_NB_PRICE")
@@ -266,10 +273,13 @@ def _resolve(
         if not chosen:
             _missing_key("FAL_KEY", host)
         kind: Backend = "qiniu" if host == QINIU_HOST else "custom"
-        return Connection(kind, host, chosen, _profile(kind), settings.ca_bundle, home=home)
+        rules = settings.profile if kind == "custom" and settings.profile else _profile(kind)
+        return Connection(kind, host, chosen, rules, settings.ca_bundle, home=home)
     if choice == "auto":
         choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "local"
     if choice == "local":
+        if settings.profile and "profile" not in emulator_options:
+            emulator_options = {**emulator_options, "profile": settings.profile}
         emu = _local_emulator(emulator_options)
         return Connection(
             "local", emu.host, EMULATOR_KEY, emu.options.profile, emu.ca_bundle, emu, home
@@ -283,6 +293,20 @@ def _resolve(
     if not chosen:
         _missing_key("FAL_KEY", "fal.ai")
     return Connection("fal", FAL_HOST, chosen, "fal", home=home)
+
+
+def _profile_named(value: str, variable: str) -> Profile | None:
+    """A service profile by name ("" → None); anything else is refused in words."""
+    name = str(value).strip().lower()
+    if not name:
+        return None
+    if name not in PROFILES:
+        raise KlingConfigError(
+            message(
+                "config.profile_unknown", variable=variable, value=value, known=", ".join(PROFILES)
+            )
+        )
+    return name
 
 
 def _profile(kind: Backend) -> Profile:

@@ -54,10 +54,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value!r} is not allowed. Use one of: {allowed}.",
         "zh": "{field} = {value!r} 不是允许的取值。可选：{allowed}。",
     },
-    "rule.resolution_4k_fal": {
-        "en": "resolution = '4K' is not offered by fal.ai (its schema lists 1K and 2K; only Qiniu's guide lists 4K). Use '2K', or connect to Qiniu.",
-        "zh": "fal.ai 不支持 resolution = '4K'（其 schema 只有 1K 和 2K，仅七牛的指南列出 4K）。请改用 '2K'，或连接七牛。",
-    },
     "rule.num_images_range": {
         "en": "num_images = {value} is out of range; it must be a whole number from {low} to {high}.",
         "zh": "num_images = {value} 超出范围，必须是 {low} 到 {high} 之间的整数。",
@@ -209,8 +205,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "提交已发往 {host}，但响应丢失（{detail}）；任务可能已创建，也可能没有。为避免重复计费，kling_nb 没有重发。该记录已写入日志：kling_nb.history(state='unknown')。",
     },
     "job.not_found": {
-        "en": "{host} knows no job {request_id} (HTTP 404). It may have expired or belong to another backend.",
-        "zh": "{host} 上不存在任务 {request_id}（HTTP 404）。它可能已过期或属于其他后端。",
+        "en": "{host} no longer knows job {request_id} (HTTP 404): services keep a job and its result only for a limited time (fal about an hour, Qiniu 7 days), so its pictures cannot be recovered from the service, while the journal still has its prompt and parameters to run again with fresh=True (unless the job was sent to another backend).",
+        "zh": "{host} 已不再知道任务 {request_id}（HTTP 404）：服务只在有限时间内保留任务及其结果（fal 约一小时，七牛 7 天），所以它的图片已无法从服务取回，但日志中仍保存了提示词和参数，可以用 fresh=True 重新运行（除非该任务是发往其他后端的）。",
     },
     "job.download_failed": {
         "en": "Job {request_id} finished, but downloading {url} failed: {detail}. The result is kept in the journal; kling_nb.resume({request_id!r}) tries again.",
@@ -456,7 +452,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     "panel.code_intro": {"en": "The same request from code:", "zh": "用代码发出同样的请求："},
     # --- engine and progress (issue 12) ------------------------------------------------------
-    # (keys for this part go below this line)
     "rule.engine_timeout": {
         "en": "{field} is {value!r}: it must be a positive number of seconds, or None to wait without a limit. Pass e.g. timeout=900.",
         "zh": "{field} 为 {value!r}：必须是正数（秒），或 None 表示不限时。例如传入 timeout=900。",
@@ -499,8 +494,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{host} returned a result whose images are not a list of objects with a string url ({detail}); kling_nb cannot fetch them. Run the request again, or report the answer to the service.",
         "zh": "{host} 返回的结果中 images 不是含字符串 url 的对象列表（{detail}）；kling_nb 无法下载这些图片。请重新运行该请求，或将此回答报告给服务方。",
     },
+    "batch.row_images": {"en": "{count} image(s)", "zh": "{count} 张图片"},
+    "batch.row_request": {"en": "request {request_id}", "zh": "请求 {request_id}"},
+    "batch.row_where": {"en": " (request {request_id})", "zh": "（请求 {request_id}）"},
     # --- service profiles, rules and emulator (issue 10) -------------------------------------
-    # (keys for this part go below this line)
     "rule.resolution_4k": {
         "en": "resolution = {value!r} is not offered: Qiniu's guide lists 4K, but Kling's API, fal's schema and Qiniu's API reference list only 1K and 2K. Use '2K' (the largest), or upscale the result.",
         "zh": "不支持 resolution = {value!r}：七牛的指南列出了 4K，但 Kling 的 API、fal 的 schema 和七牛的 API 参考都只有 1K 和 2K。请改用 '2K'（最大），或对结果再放大。",
@@ -562,7 +559,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
     },
     # --- hardening (issue 11) ----------------------------------------------------------------
-    # (keys for this part go below this line)
     "config.key_bad_char": {
         "en": "{variable} has {char} at position {position}: an API key is printable ASCII without spaces or quotes (a copy from a web page or chat often adds such characters). Copy the key again as plain text.",
         "zh": "{variable} 在第 {position} 个字符处含有 {char}：API 密钥只能是可打印的 ASCII 字符，不含空格或引号（从网页或聊天复制时常会带入这类字符）。请以纯文本重新复制密钥。",
@@ -628,7 +624,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
     },
     # --- panel (issue 12) --------------------------------------------------------------------
-    # (keys for this part go below this line)
     "rule.panel_not_text": {
         "en": "{field} = {value} is a {kind}; the panel needs text (a str). Give the prompt as a string.",
         "zh": "{field} = {value} 的类型是 {kind}；面板需要文本（str）。请以字符串给出提示词。",
@@ -711,8 +706,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{label}: an object given to the panel (pass the same object)",
         "zh": "{label}：交给面板的对象（请传入同一个对象）",
     },
+    "config.profile_unknown": {
+        "en": "{variable} = {value!r} is not a service profile. Use one of: {known} (qiniu for Qiniu's gateway, fal for fal's schema, plain for the protocol as written).",
+        "zh": "{variable} = {value!r} 不是服务配置。请使用其中之一：{known}（qiniu 表示七牛网关，fal 表示 fal 的 schema，plain 表示协议本身）。",
+    },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
-    # (keys for this part go below this line)
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",
         "zh": "本次安装中没有教程（缺少 {folder}）。请从 wheel 或索引重新安装 kling-nb（pip install kling-nb），或在仓库的克隆中运行。",
@@ -839,7 +837,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "暂不可用：请先解决上面标 ✗ 的问题。",
     },
     # --- money (issue 13) --------------------------------------------------------------------
-    # (keys for this part go below this line)
     "money.price": {
         "en": "{amount} {currency} per output image ({source}{as_of})",
         "zh": "每张输出图片 {amount} {currency}（{source}{as_of}）",

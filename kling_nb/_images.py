@@ -33,6 +33,7 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageErr
 
 from ._errors import KlingImageError
 from ._rules import MAX_DECODED_PIXELS, Violation, check_image_size
+from ._text import clip
 from ._wire import IMAGE_FORMATS, IMAGE_MIN_SIDE, data_uri, decode_data_uri
 
 ImageInput: TypeAlias = (
@@ -181,20 +182,20 @@ def describe_source(source: object) -> str:
             comma = source.find(",", 0, 256)
             content_type = source[5:comma].split(";")[0] if comma > 0 else ""
             payload = len(source) - comma - 1 if comma > 0 else len(source)
-            return _clip(f"data: URI, {content_type or '?'}, {_size(payload * 3 // 4)}")
+            return clip(f"data: URI, {content_type or '?'}, {_size(payload * 3 // 4)}")
         if _is_remote(source) or _SCHEME.match(source):
             return _clip_middle(source)
-        return _clip(Path(source).name or source)
+        return clip(Path(source).name or source)
     if isinstance(source, os.PathLike):
         path = os.fsdecode(os.fspath(source))
-        return _clip(Path(path).name or path)
+        return clip(Path(path).name or path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"bytes, {_size(memoryview(source).nbytes)}"
     if isinstance(source, Image.Image):
         return f"PIL image {source.width}×{source.height} {source.mode}"
     if isinstance(source, np.ndarray):
-        return _clip(f"numpy array {_shape(source)} {source.dtype}")
-    return _clip(type(source).__name__)
+        return clip(f"numpy array {_shape(source)} {source.dtype}")
+    return clip(type(source).__name__)
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -225,7 +226,7 @@ def _read_file(source: str | os.PathLike[Any], index: int) -> bytes:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # Latin-1 bytes from os.fsdecode, or a lone surrogate: no text can carry it safely.
-        raise _refuse(index, "image_name_not_utf8", value=_clip(text)) from None
+        raise _refuse(index, "image_name_not_utf8", value=clip(text)) from None
     match = _SCHEME.match(text)
     if match and match.group(1).lower() != "file":
         raise _refuse(index, "image_url_scheme", value=_clip_middle(text))
@@ -233,13 +234,11 @@ def _read_file(source: str | os.PathLike[Any], index: int) -> bytes:
     try:
         return _read_regular_file(path, index)
     except FileNotFoundError:
-        raise _refuse(
-            index, "image_missing_file", value=_clip(str(path)), cwd=os.getcwd()
-        ) from None
+        raise _refuse(index, "image_missing_file", value=clip(str(path)), cwd=os.getcwd()) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise _refuse(
-            index, "image_unreadable_file", value=_clip(str(path)), reason=reason
+            index, "image_unreadable_file", value=clip(str(path)), reason=reason
         ) from None
 
 
@@ -251,7 +250,7 @@ def _read_regular_file(path: Path, index: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = _file_kind(info.st_mode)
-            raise _refuse(index, "image_not_regular_file", value=_clip(str(path)), kind=kind)
+            raise _refuse(index, "image_not_regular_file", value=clip(str(path)), kind=kind)
         if info.st_size > MAX_FILE_BYTES:
             raise _file_too_large(index, path, info.st_size)
         with os.fdopen(os.dup(fd), "rb") as fh:
@@ -267,7 +266,7 @@ def _file_too_large(index: int, path: Path, size: int) -> KlingImageError:
     return _refuse(
         index,
         "image_file_too_large",
-        value=_clip(str(path)),
+        value=clip(str(path)),
         size=_size(size),
         limit=_size(MAX_FILE_BYTES),
     )
@@ -599,10 +598,6 @@ def _size(n: int) -> str:
     if n >= 2**20:
         return f"{n / 2**20:.1f} MB"
     return f"{n / 1024:.0f} KB" if n >= 10_000 else f"{n} B"
-
-
-def _clip(text: str, limit: int = LABEL_MAX_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _clip_middle(text: str, limit: int = LABEL_MAX_CHARS) -> str:

@@ -727,11 +727,9 @@ def write_thumbnail(data: bytes, target: Path) -> Path | None:
             jpeg = thumbnail_bytes(img, THUMB_SIDE, THUMB_BYTES)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None  # a thumbnail is a nicety: an odd image must not stop the submit
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-    partial.write_bytes(jpeg)
-    os.replace(partial, target)  # atomic: another kernel may write the same thumbnail
-    return target
+    from ._files import atomic_write_bytes
+
+    return atomic_write_bytes(target, jpeg)  # another kernel may write the same thumbnail
 
 
 def to_epoch(value: DateLike, *, end: bool = False) -> float:

@@ -508,16 +508,22 @@ def find_replay(
     entries = _journal(home).completed_with(fingerprint, REPLAY_CANDIDATES)
     for entry in entries:
         files = _cached_files(entry)
-        if files:
-            return Replay("cache", entry, files)
+        if files:  # `until` set too when its result URLs still work
+            return Replay("cache", entry, files, until=_urls_until(entry, now, host))
     for entry in entries:
-        until = (entry.finished_at or entry.created_at) + RESULT_LIFETIME.get(
-            entry.host, DEFAULT_LIFETIME
-        )
-        gone = on_loopback(entry.host) and host is not None and entry.host != host
-        if until > now and not gone and _result_urls(entry):
+        until = _urls_until(entry, now, host)
+        if until is not None:
             return Replay("url", entry, until=until)
     return Replay("expired", entries[0]) if entries else Replay("none")
+
+
+def _urls_until(entry: JournalEntry, now: float, host: str | None) -> float | None:
+    """Until when this entry's result URLs can still be fetched (None: they cannot)."""
+    until = (entry.finished_at or entry.created_at) + RESULT_LIFETIME.get(
+        entry.host, DEFAULT_LIFETIME
+    )
+    gone = on_loopback(entry.host) and host is not None and entry.host != host
+    return until if until > now and not gone and _result_urls(entry) else None
 
 
 class KlingReplayError(KlingBudgetError):

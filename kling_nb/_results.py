@@ -92,7 +92,9 @@ class EditResult:
     _sheet: bytes = field(default=b"", repr=False)
     _cover: Image.Image | None = field(default=None, repr=False)  # image 1, small
     _input_urls: list[str] = field(default_factory=list, repr=False)
-    _home: Path | None = field(default=None, repr=False)  # whose journal records saves
+    # Called with (request id, paths) after a save: the job's owner records it in its journal;
+    # a result built by hand (or loaded) saves without writing anything else.
+    _on_saved: Callable[[str, list[Path]], None] | None = field(default=None, repr=False)
 
     @classmethod
     def of(
@@ -105,6 +107,7 @@ class EditResult:
         connection: Connection,
         request: KlingO1Request,
         inputs: list[PreparedImage],
+        on_saved: Callable[[str, list[Path]], None] | None = None,
     ) -> EditResult:
         """The value of a finished edit whose images are cached: no I/O, no journal."""
         result = cls(
@@ -119,7 +122,7 @@ class EditResult:
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             raw=output,
             _input_urls=[p.url for p in inputs],
-            _home=connection.home,
+            _on_saved=on_saved,
         )
         result._sheet = result._make_sheet()
         return result
@@ -211,10 +214,8 @@ class EditResult:
                 written.append(target)
         except OSError as exc:
             raise KlingError(message("save.unwritable", path=out, detail=exc)) from None
-        if self._home is not None:
-            from ._journal import journal_for
-
-            journal_for(self._home).add_saved(self.request_id, written)
+        if self._on_saved is not None:
+            self._on_saved(self.request_id, written)
         return written
 
     def compare(self) -> Comparison:
@@ -325,7 +326,9 @@ def _save_target(folder: str | Path, stem: str | None, request_id: str) -> tuple
 def _free_path(folder: Path, name: str, suffix: str, meta: dict[str, Any], refuse: bool) -> Path:
     """`folder/name+suffix`, or the first `name-N+suffix` not holding another result's image."""
     for n in range(1, 1000):
-        target = child_path(folder, f"{name}{suffix}" if n == 1 else f"{name}-{n}{suffix}")
+        leaf = f"{name}{suffix}" if n == 1 else f"{name}-{n}{suffix}"
+        child_path(folder, leaf)  # refuses a name that would leave the folder
+        target = folder / leaf  # as the caller named the folder: relative stays relative
         if not target.exists() or _same_image(target, meta):
             return target
         if refuse:

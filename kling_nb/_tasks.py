@@ -53,7 +53,7 @@ from ._wire import ENDPOINT, KlingO1Input
 
 if TYPE_CHECKING:
     from ._money import Admission, Cost, Replay
-    from ._results import EditResult
+    from ._results import EditResult, ResultImage
 
 DEFAULT_TIMEOUT = 900.0  # s; Kling O1 jobs take about a minute, a busy queue longer
 
@@ -211,10 +211,27 @@ class Job:
     ) -> EditResult:
         """The edit's last step: cache its images, record the row completed, return the
         result (a value: displaying or saving it writes no journal row)."""
+        from ._results import EditResult
+
+        images = self.cache_output(output)
+        return EditResult.of(
+            output,
+            images,
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            connection=self.connection,
+            request=request,
+            inputs=inputs,
+            on_saved=journal_for(self.connection.home).add_saved,
+        )
+
+    def cache_output(self, output: dict[str, Any]) -> list[ResultImage]:
+        """Cache a finished job's images (result URLs expire) and record the row completed;
+        a failure is a KlingJobError and leaves the row for resume() to try again."""
         import httpx
 
         from ._files import cache_folder
-        from ._results import EditResult, cache_images, image_entries
+        from ._results import cache_images, image_entries
 
         try:
             image_entries(output)
@@ -252,15 +269,7 @@ class Job:
             with contextlib.suppress(OSError):
                 write_thumbnail(images[0].path.read_bytes(), target)
         self._record(state="completed", cached=[str(im.path) for im in images])
-        return EditResult.of(
-            output,
-            images,
-            request_id=self.request_id,
-            endpoint=self.endpoint,
-            connection=self.connection,
-            request=request,
-            inputs=inputs,
-        )
+        return images
 
     def _record(self, **values: Any) -> None:
         """Update this job's journal row, if it has one."""
@@ -608,7 +617,8 @@ def run_fal_task(
     started = start_task(endpoint, arguments, connection, fresh=fresh, progress=progress)
     if isinstance(started, dict):
         return started
-    return started.wait(timeout=timeout, poll_interval=poll_interval, progress=progress)
+    output = started.wait(timeout=timeout, poll_interval=poll_interval, progress=progress)
+    return _kept(started, output)
 
 
 def edit(
@@ -659,7 +669,10 @@ async def run_fal_task_async(
     )
     if isinstance(started, dict):
         return started
-    return await started.wait_async(timeout=timeout, poll_interval=poll_interval, progress=progress)
+    output = await started.wait_async(
+        timeout=timeout, poll_interval=poll_interval, progress=progress
+    )
+    return await asyncio.to_thread(_kept, started, output)
 
 
 async def edit_async(
@@ -758,7 +771,17 @@ def start_task(
     admission = admit(conn, endpoint, body, fresh=fresh or not conn.replay)
     if admission.replay:
         return replay_output(conn, admission.replay, progress)
-    return Job.send(conn, endpoint, body, admission=admission)
+    return Job.send(conn, endpoint, body, caches_images=endpoint == ENDPOINT, admission=admission)
+
+
+def _kept(job: Job, output: dict[str, Any]) -> dict[str, Any]:
+    """The guide-style output, its Kling O1 images cached first (so that a replay, resume()
+    or history() never depends on a URL that expires); a failed cache leaves the row for
+    resume() and the output is still returned."""
+    if job.caches_images:
+        with contextlib.suppress(KlingJobError):
+            job.cache_output(output)
+    return output
 
 
 def start_edit(
@@ -848,6 +871,7 @@ def replay_edit(
         connection=conn,
         request=request,
         inputs=prepared,
+        on_saved=journal_for(conn.home).add_saved,
     )
 
 
@@ -856,8 +880,8 @@ def replay_output(
     replay: Replay,
     progress: bool | Progress | Callable[[JobStatus, float], None] = True,
 ) -> dict[str, Any]:
-    """`run_fal_task`'s replay: the stored output; from the cache, its images as `data:`
-    URIs (the stored URLs may have expired), else the stored URLs, still valid."""
+    """`run_fal_task`'s replay: the stored output as it was while its URLs still work,
+    else its cached images as `data:` URIs."""
     import base64
 
     from ._money import record_replay
@@ -865,7 +889,7 @@ def replay_output(
     entry = replay.entry
     assert entry is not None
     output = dict(entry.result or {})
-    if replay.source == "cache":
+    if replay.source == "cache" and replay.until is None:
         images = [dict(im) for im in output.get("images") or [] if isinstance(im, dict)]
         for image, path in zip(images, replay.files, strict=False):
             kind = str(image.get("content_type") or "image/png")

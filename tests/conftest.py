@@ -135,6 +135,7 @@ def connect_to(emu: kling_nb.emulator.Emulator, home: Path) -> _config.Connectio
         "FAL_KEY": CANARY_KEY,
         "SSL_CERT_FILE": emu.ca_bundle,
         "KLING_NB_HOME": str(home),
+        "KLING_NB_PROFILE": emu.options.profile,  # the rules of the service it imitates
     }
     return kling_nb.connect(env=env, quiet=True)
 

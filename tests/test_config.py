@@ -143,3 +143,18 @@ def test_key_for_host_honours_the_chosen_queue_host_and_the_emulator() -> None:
     chosen = Settings.from_env({"FAL_QUEUE_RUN_HOST": "gateway.example.com", "FAL_KEY": "f-key"})
     assert key_for_host("gateway.example.com", chosen) == ("f-key", "FAL_KEY")
     assert key_for_host("127.0.0.1:8123", Settings.from_env({})) == (EMULATOR_KEY, "FAL_KEY")
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_a_gateways_rules_follow_kling_nb_profile(profile: str) -> None:
+    env = {"FAL_QUEUE_RUN_HOST": "gw.example:8443/queue", "FAL_KEY": CANARY_KEY}
+    assert Settings.from_env(env).profile is None
+    conn = connect(env={**env, "KLING_NB_PROFILE": profile.upper()}, quiet=True)
+    assert conn.profile == profile and conn.host == "gw.example:8443/queue"
+
+
+def test_an_unknown_profile_is_named_with_the_choices() -> None:
+    with pytest.raises(KlingConfigError) as exc:
+        Settings.from_env({"KLING_NB_PROFILE": "openai"})
+    assert "KLING_NB_PROFILE" in str(exc.value) and "'openai'" in str(exc.value)
+    assert "plain, qiniu, fal" in str(exc.value)

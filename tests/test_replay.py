@@ -276,3 +276,32 @@ def test_history_tells_of_rows_it_skipped(emu, conn: Connection) -> None:  # typ
         shown = kling_nb.history()
     assert shown.skipped_rows == 1
     assert "1 journal row(s) could not be read and were skipped." in repr(shown)
+
+
+KERNEL = """
+import json, sys
+import kling_nb
+kling_nb.connect("local", quiet=True)  # a new emulator each time, as after a kernel restart
+out = kling_nb.run_fal_task(kling_nb.ENDPOINT, {"prompt": "turn <<<image_1>>> into ink",
+    "image_urls": [kling_nb.sample_image("cat.jpg")]}, progress=False)
+conn = kling_nb._config.current_connection()
+print(json.dumps({"url": out["images"][0]["url"][:30],
+    "submits": conn.emulator.stats()["totals"]["submits"]}))
+"""
+
+
+def test_run_fal_task_is_replayed_after_a_kernel_restart_on_the_emulator(tmp_path: Path) -> None:
+    """Its images are cached when it completes, so a second kernel (a new emulator, whose
+    predecessor's URLs are dead) replays from the cache instead of failing or paying."""
+    env = {**os.environ, "KLING_NB_HOME": str(tmp_path / "home"), "KLING_NB_BACKEND": "local"}
+    for name in ("FAL_QUEUE_RUN_HOST", "FAL_KEY", "QINIU_API_KEY", "SSL_CERT_FILE"):
+        env.pop(name, None)
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", KERNEL], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert runs[0]["submits"] == 1 and runs[0]["url"].startswith("http")
+    assert runs[1]["submits"] == 0 and runs[1]["url"].startswith("data:image/")

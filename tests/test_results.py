@@ -88,3 +88,33 @@ def test_no_saved_or_cached_file_contains_the_key(result: EditResult, tmp_path, 
     for path in files:
         assert CANARY_KEY.encode() not in path.read_bytes(), path
     assert CANARY_KEY not in repr(result)
+
+
+def test_save_returns_paths_as_the_caller_named_the_folder(
+    result: EditResult,
+    tmp_path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths = result.save("outputs")
+    assert [str(p.parent) for p in paths] == ["outputs", "outputs"]  # portable in a notebook
+    assert all((tmp_path / p).is_file() for p in paths)
+
+
+def test_the_journal_records_saves_through_the_job_not_the_result(
+    result: EditResult,
+    tmp_path,  # type: ignore[no-untyped-def]
+    home,  # type: ignore[no-untyped-def]
+) -> None:
+    from dataclasses import replace
+
+    from kling_nb._journal import journal_for
+
+    saved = result.save(tmp_path / "a")
+    entry = journal_for(home).find(result.request_id)
+    assert entry is not None and entry.saved == [str(p.resolve()) for p in saved]
+    # The same value without its producer's hook is plain data: saving writes no journal.
+    loose = replace(result, _on_saved=None)
+    loose.save(tmp_path / "b")
+    again = journal_for(home).find(result.request_id)
+    assert again is not None and again.saved == entry.saved

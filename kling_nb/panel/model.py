@@ -25,6 +25,7 @@ from .._images import ImageInput, describe_source, load_image, thumbnail_bytes
 from .._request import KlingO1Request
 from .._results import EditResult
 from .._rules import Violation, check_image_size
+from .._text import clip
 from .._transport import JobStatus
 from .._wire import (
     ASPECT_RATIOS,
@@ -82,11 +83,6 @@ def reference_token(number: int, profile: Profile) -> str:
 def is_web(source: object) -> bool:
     """True for an http(s) URL (sent as it is, never downloaded)."""
     return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
-
-
-def clip(text: str, width: int) -> str:
-    """`text` cut to `width` characters, with an ellipsis when cut."""
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @dataclass(frozen=True)
