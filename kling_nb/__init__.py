@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Connection, connect
+from ._config import Connection, connect, set_language
 from ._display import friendly_tracebacks, plain_tracebacks
 from ._errors import (
     KlingBudgetError,
@@ -24,7 +24,6 @@ from ._errors import (
     KlingTimeoutError,
     KlingValidationError,
 )
-from ._i18n import set_language
 from ._version import __version__
 from ._wire import ENDPOINT
 

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import KlingConfigError
-from ._i18n import message
+from ._i18n import Language, LanguageError, message
+from ._i18n import language_from as _language_from
+from ._i18n import set_language as _set_language
 from ._secrets import remember_secret
 from ._wire import PROFILES, Profile
 
@@ -68,6 +70,7 @@ class Settings:
             raise KlingConfigError(
                 message("config.backend_unknown", variable="KLING_NB_BACKEND", value=backend)
             )
+        language_from(env)  # an unknown KLING_NB_LANG is refused here, by name
         host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or None
         fal_key = env.get("FAL_KEY", "").strip() or None
         if (
@@ -187,6 +190,47 @@ def current_connection() -> Connection:
     with _lock:
         conn = _current
     return conn if conn is not None else connect()
+
+
+def set_language(lang: str | None) -> None:
+    """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
+    try:
+        _set_language(lang)
+    except LanguageError as exc:
+        raise KlingConfigError(str(exc)) from None
+
+
+def language_from(env: Mapping[str, str]) -> Language:
+    """The language `env` asks for; KlingConfigError naming `KLING_NB_LANG` if unknown."""
+    try:
+        return _language_from(env)
+    except LanguageError as exc:
+        raise KlingConfigError(str(exc)) from None
+
+
+def active_connection() -> Connection | None:
+    """The connection `connect()` last made, or None: never connects."""
+    with _lock:
+        return _current
+
+
+def key_for_host(host: str, settings: Settings | None = None) -> tuple[str | None, str]:
+    """The key this process holds for `host` and the variable it comes from.
+
+    A key goes only to the host it was issued for: Qiniu's key to Qiniu, fal's to fal,
+    either to the host `FAL_QUEUE_RUN_HOST` names; an emulator accepts any non-blank key.
+    """
+    settings = Settings.from_env() if settings is None else settings
+    if host == QINIU_HOST:
+        return settings.qiniu_key or settings.fal_key, "QINIU_API_KEY"
+    if host == FAL_HOST:
+        return settings.fal_key, "FAL_KEY"
+    if host == settings.queue_host or on_loopback(host):
+        key = settings.fal_key or settings.qiniu_key
+        if on_loopback(host):
+            key = key or EMULATOR_KEY
+        return key, "FAL_KEY"
+    return None, "FAL_KEY"
 
 
 def check_key(key: str | None, variable: str) -> str | None:

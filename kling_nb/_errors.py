@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ._i18n import message
 from ._secrets import scrub, scrub_exception
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ class KlingValidationError(KlingError, ValueError):
     """The request broke one or more input rules; nothing was sent, nothing was billed."""
 
     def __init__(self, violations: Sequence[Violation]):
-        from ._i18n import message
-
         self.violations = list(violations)
         lines = [message(f"rule.{v.code}", field=v.field, **v.facts) for v in self.violations]
         super().__init__(lines[0] if len(lines) == 1 else "\n".join(f"• {line}" for line in lines))

@@ -956,11 +956,28 @@ MESSAGES: dict[str, dict[Language, str]] = {
 }
 
 
+class LanguageError(ValueError):
+    """A language name that is neither 'zh' nor 'en'; `_errors` makes it a KlingConfigError."""
+
+    def __init__(self, variable: str, value: str, lang: Language | None = None):
+        text = message("config.language_unknown", lang, variable=variable, value=value)
+        super().__init__(text)
+        self.variable = variable
+        self.value = value
+
+
 def language() -> Language:
-    """The language messages are written in now."""
+    """The language messages are written in now (an unknown `KLING_NB_LANG` is ignored here).
+
+    A message must always be writable, even the one refusing the variable: `connect()`
+    refuses an unknown `KLING_NB_LANG` by name instead.
+    """
     if _chosen is not None:
         return _chosen
-    return language_from(os.environ)
+    try:
+        return language_from(os.environ)
+    except LanguageError:
+        return language_from({k: v for k, v in os.environ.items() if k != "KLING_NB_LANG"})
 
 
 def language_from(env: Mapping[str, str]) -> Language:
@@ -969,11 +986,7 @@ def language_from(env: Mapping[str, str]) -> Language:
     if value in LANGUAGES:
         return value
     if value:
-        from ._errors import KlingConfigError
-
-        raise KlingConfigError(
-            message("config.language_unknown", "en", variable="KLING_NB_LANG", value=value)
-        )
+        raise LanguageError("KLING_NB_LANG", value, "en")
     locale = env.get("LC_ALL") or env.get("LANG") or ""
     return "zh" if locale.lower().startswith("zh") else "en"
 
@@ -982,9 +995,7 @@ def set_language(lang: str | None) -> None:
     """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
     global _chosen
     if lang is not None and lang not in LANGUAGES:
-        from ._errors import KlingConfigError
-
-        raise KlingConfigError(message("config.language_unknown", variable="language", value=lang))
+        raise LanguageError("language", lang)
     _chosen = lang
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _config
 from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, run_all
-from ._config import EMULATOR_KEY, FAL_HOST, QINIU_HOST, Connection, Settings, on_loopback
+from ._config import Connection, on_loopback
 from ._errors import (
     KlingCancelledError,
     KlingConfigError,
@@ -145,22 +145,12 @@ def connection_for(
     entry: JournalEntry, override: Connection | None, home: Path, *, need_key: bool = True
 ) -> Connection:
     """A connection to the row's host, with a key from this process (never the journal)."""
-    for conn in (override, _config._current):
+    for conn in (override, _config.active_connection()):
         if conn is not None and conn.host == entry.host:
             return replace(conn, home=home)
-    settings = Settings.from_env()
     host = entry.host
     emulated = on_loopback(host)
-    if host == QINIU_HOST:
-        key, variable = settings.qiniu_key or settings.fal_key, "QINIU_API_KEY"
-    elif host == FAL_HOST:
-        key, variable = settings.fal_key, "FAL_KEY"
-    elif host == settings.queue_host or emulated:
-        key, variable = settings.fal_key or settings.qiniu_key, "FAL_KEY"
-        if emulated:
-            key = key or EMULATOR_KEY  # any non-blank key satisfies the emulator
-    else:
-        key, variable = None, "FAL_KEY"
+    key, variable = _config.key_for_host(host)
     if not key:
         if need_key:
             raise KlingConfigError(

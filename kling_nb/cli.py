@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns.extra = extra
     try:
         if ns.lang:
-            from ._i18n import set_language
+            from ._config import set_language
 
             set_language(ns.lang)
         return int(ns.run(ns))

@@ -8,7 +8,15 @@ import pytest
 
 import kling_nb
 from kling_nb import KlingConfigError
-from kling_nb._config import FAL_HOST, QINIU_HOST, Settings, check_fal_client_host, connect
+from kling_nb._config import (
+    EMULATOR_KEY,
+    FAL_HOST,
+    QINIU_HOST,
+    Settings,
+    check_fal_client_host,
+    connect,
+    key_for_host,
+)
 
 from .conftest import CANARY_KEY
 
@@ -77,7 +85,7 @@ def test_bad_backend_variable_names_variable_and_value() -> None:
 
 
 def test_bad_language_variable_is_named() -> None:
-    from kling_nb._i18n import language_from
+    from kling_nb._config import language_from
 
     with pytest.raises(KlingConfigError, match="KLING_NB_LANG = 'fr'"):
         language_from({"KLING_NB_LANG": "fr"})
@@ -120,6 +128,21 @@ def test_reconnecting_after_the_emulator_picks_a_key_set_since() -> None:
     settings = Settings.from_env(env, kling_nb._config._applied)
     assert (settings.queue_host, settings.fal_key) == ("127.0.0.1:2/queue", "e")
     kling_nb._config._applied.clear()
+
+
+def test_key_for_host_gives_each_key_only_to_its_own_host() -> None:
+    both = Settings.from_env({"QINIU_API_KEY": "q-key", "FAL_KEY": "f-key"})
+    assert key_for_host(QINIU_HOST, both) == ("q-key", "QINIU_API_KEY")
+    assert key_for_host(FAL_HOST, both) == ("f-key", "FAL_KEY")
+    assert key_for_host("gateway.example.com", both) == (None, "FAL_KEY")
+    only_qiniu = Settings.from_env({"QINIU_API_KEY": "q-key"})
+    assert key_for_host(FAL_HOST, only_qiniu) == (None, "FAL_KEY")
+
+
+def test_key_for_host_honours_the_chosen_queue_host_and_the_emulator() -> None:
+    chosen = Settings.from_env({"FAL_QUEUE_RUN_HOST": "gateway.example.com", "FAL_KEY": "f-key"})
+    assert key_for_host("gateway.example.com", chosen) == ("f-key", "FAL_KEY")
+    assert key_for_host("127.0.0.1:8123", Settings.from_env({})) == (EMULATOR_KEY, "FAL_KEY")
 
 
 @pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
