@@ -29,7 +29,7 @@ from ._secrets import remember_secret
 from ._wire import PROFILES, Profile
 
 if TYPE_CHECKING:
-    from ._money import Price
+    from ._price import Price
     from .emulator import Emulator
 
 Backend = Literal["local", "qiniu", "fal", "custom"]
@@ -160,7 +160,7 @@ def connect(
     `replay=False` pays for every request, even one already completed; `profile` (else
     `KLING_NB_PROFILE`: plain | qiniu | fal) names the rules of a `FAL_QUEUE_RUN_HOST`
     gateway (default qiniu, the guide's) or the service a local emulator imitates."""
-    from ._money import parse_price
+    from ._price import parse_price
 
     target = os.environ if env is None else env
     settings = Settings.from_env(target, _applied if target is os.environ else None)

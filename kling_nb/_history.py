@@ -25,7 +25,8 @@ from ._journal import (
     default_home,
     journal_for,
 )
-from ._money import amount_text, day_totals, row_cost
+from ._money import day_totals, row_cost
+from ._price import amount_text
 from ._text import clip
 
 SHEET_MAX_CELLS = 24

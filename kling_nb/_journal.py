@@ -589,10 +589,9 @@ def journal_for(home: str | Path) -> Journal:
 
 def default_home() -> Path:
     """The connected home, else `KLING_NB_HOME`; never connects (that may start an emulator)."""
-    from . import _config
-    from ._config import Settings
+    from ._config import Settings, active_connection
 
-    conn = _config._current
+    conn = active_connection()
     return conn.home if conn is not None else Settings.from_env().home
 
 

@@ -273,7 +273,8 @@ class PanelModel:
 
     def price(self) -> str | None:
         """The estimated cost of the current parameters, in words; None hides the label."""
-        from .._money import amount_text, cost_of, price_for
+        from .._money import cost_of, price_for
+        from .._price import amount_text
 
         with self.lock:
             conn, number = self.connection, self.num_images
