@@ -84,6 +84,8 @@ def run(quick: bool) -> dict[str, Any]:
         "bench_render",
         "bench_money",
         "bench_replay",
+        "bench_async",
+        "bench_deadline",
     ):
         try:
             module = importlib.import_module(f"benchmarks.{name}")
@@ -125,6 +127,19 @@ def headline(results: dict[str, Any]) -> list[str]:
             f"({second['billed_images']} billed images) in "
             f"**{replay['kling_nb_time_ratio']:.2f}×** the first run's time."
         )
+    aio = results.get("bench_async", {}).get("result")
+    if aio:
+        lines.append(
+            f"- 100 jobs × 2 s on 20 workers: `run_batch_async` **{aio['run_batch_async_over_span']:.2f}×**"
+            f" the emulator's own span ({aio['run_batch_async_over_ideal']:.2f}× ideal: the"
+            f" emulator's rendering on {results['cpus']} CPUs sets the pace); 5 gathered"
+            f" `edit_async` **{aio['gathered_over_one']:.2f}×** one edit; `import kling_nb`"
+            f" **{aio['import_ratio']:.2f}×** `import fal_client` in CPU."
+        )
+    late = results.get("bench_deadline", {}).get("result")
+    if late and late.get("rows"):
+        worst = max(row["worst_s"] for row in late["rows"])
+        lines.append(f"- A wait overruns its deadline by at most **{worst:.2f} s** (target ≤ 2 s).")
     imp = results.get("import")
     if imp:
         lines.append(f"- `import kling_nb`: **{imp['import_kling_nb_s'] * 1000:.0f} ms**.")
@@ -151,6 +166,8 @@ def markdown(results: dict[str, Any]) -> str:
         "bench_render": "Emulator renderer: seconds per render",
         "bench_money": "Replay lookup in a 10,000-row journal",
         "bench_replay": "Run All twice: the Chinese tutorial, second run against the first",
+        "bench_async": "Async: run_batch_async and gathered edit_async; import cost",
+        "bench_deadline": "Deadlines: how far a wait overruns its timeout on a hung or killed server",
     }
     for key, title in titles.items():
         part = results.get(key, {})
