@@ -130,7 +130,8 @@ def headline(results: dict[str, Any]) -> list[str]:
     aio = results.get("bench_async", {}).get("result")
     if aio:
         lines.append(
-            f"- 100 jobs × 2 s on 20 workers: `run_batch_async` **{aio['run_batch_async_over_span']:.2f}×**"
+            "- 100 jobs × 2 s on 20 workers: `run_batch_async` "
+            f"**{aio['run_batch_async_over_span']:.2f}×**"
             f" the emulator's own span ({aio['run_batch_async_over_ideal']:.2f}× ideal: the"
             f" emulator's rendering on {results['cpus']} CPUs sets the pace); 5 gathered"
             f" `edit_async` **{aio['gathered_over_one']:.2f}×** one edit; `import kling_nb`"
@@ -167,7 +168,7 @@ def markdown(results: dict[str, Any]) -> str:
         "bench_money": "Replay lookup in a 10,000-row journal",
         "bench_replay": "Run All twice: the Chinese tutorial, second run against the first",
         "bench_async": "Async: run_batch_async and gathered edit_async; import cost",
-        "bench_deadline": "Deadlines: how far a wait overruns its timeout on a hung or killed server",
+        "bench_deadline": "Deadlines: how far a wait overruns its timeout (hung or killed server)",
     }
     for key, title in titles.items():
         part = results.get(key, {})
