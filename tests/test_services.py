@@ -34,17 +34,6 @@ def test_an_edit_completes_and_is_billed_once_per_image_on_every_profile(
     assert profiled_emu.stats()["totals"]["billed_images"] - before == 2
 
 
-def test_text_to_image_runs_on_the_qiniu_profile(
-    profiled_emu: kling_nb.emulator.Emulator,  # type: ignore[name-defined]
-    home: Path,
-) -> None:
-    if profiled_emu.options.profile != "qiniu":
-        pytest.skip("text-to-image is documented for Qiniu only")
-    connect_to(profiled_emu, home)
-    result = kling_nb.edit("a watercolor lighthouse", [], timeout=60)
-    assert len(result.images) == 1
-
-
 # --- the same promises on every service profile, through real servers on loopback ----------
 
 PROFILES = ("plain", "qiniu", "fal")
