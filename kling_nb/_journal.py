@@ -350,14 +350,7 @@ class Journal:
                 "updated_at": now,
                 "owner": owner_tag(),
             }
-            row = {k: _storable(scrub(v)) for k, v in row.items()}
-            with self._db() as db:
-                cursor = db.execute(
-                    f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                    list(row.values()),
-                )
-                assert cursor.lastrowid is not None
-                return cursor.lastrowid
+            return self._insert(row)
         except (sqlite3.Error, OSError) as exc:
             # Refuse to send what could not be recorded: a lost request id is lost money.
             raise KlingConfigError(
@@ -521,11 +514,15 @@ class Journal:
             "currency": original.currency,
             "replay_of": original.request_id,
         }
-        row = {k: scrub(v) for k, v in row.items()}
+        return self._insert(row)
+
+    def _insert(self, row: Mapping[str, Any]) -> int:
+        """A new jobs row (keys are known column names), scrubbed and storable; its id."""
+        values = {k: _storable(scrub(v)) for k, v in row.items()}
         with self._db() as db:
             cursor = db.execute(
-                f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                list(row.values()),
+                f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                list(values.values()),
             )
             assert cursor.lastrowid is not None
             return cursor.lastrowid
