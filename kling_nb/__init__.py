@@ -10,102 +10,90 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Connection, connect, set_language
-from ._display import friendly_tracebacks, plain_tracebacks
-from ._errors import (
-    KlingBudgetError,
-    KlingCancelledError,
-    KlingConfigError,
-    KlingConnectionError,
-    KlingError,
-    KlingImageError,
-    KlingJobError,
-    KlingSubmitUnknownError,
-    KlingTimeoutError,
-    KlingValidationError,
-)
 from ._version import __version__
-from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
+    from ._api import edit, edit_async, run_fal_task, run_fal_task_async
     from ._batch import BatchResult, request_grid, run_batch, run_batch_async
+    from ._config import Connection, connect, set_language
+    from ._display import plain_tracebacks
     from ._doctor import doctor
+    from ._errors import (
+        KlingBudgetError,
+        KlingCancelledError,
+        KlingConfigError,
+        KlingConnectionError,
+        KlingDateError,
+        KlingError,
+        KlingImageError,
+        KlingJobError,
+        KlingJournalError,
+        KlingLanguageError,
+        KlingNotInPanelError,
+        KlingReplayError,
+        KlingSubmitUnknownError,
+        KlingTimeoutError,
+        KlingValidationError,
+    )
     from ._history import History, history
+    from ._job import Cancellation, Job
     from ._money import budget, estimate, set_budget
     from ._request import KlingO1Request
     from ._results import EditResult, ResultImage
     from ._resume import resume
-    from ._tasks import Job, edit, edit_async, run_fal_task, run_fal_task_async
+    from ._wire import ENDPOINT
     from .panel import EditPanel
 
-# Loaded on first use, so that `import kling_nb` stays near `import fal_client` in cost:
-# these pull in Pillow, numpy, sqlite, tqdm or ipywidgets.
-_LAZY = {
+# The public surface, one table: each name and the module that owns it. Everything loads on
+# first use, so `import kling_nb` stays near `import fal_client` in cost (the heavy modules
+# pull in Pillow, numpy, sqlite, tqdm or ipywidgets). `__all__` is this table's keys;
+# tests/test_exports.py checks both ways (every name resolves; nothing public is missing).
+_PUBLIC = {
     "BatchResult": "_batch",
+    "Cancellation": "_job",
+    "Connection": "_config",
+    "ENDPOINT": "_wire",
+    "EditPanel": "panel",
+    "EditResult": "_results",
+    "History": "_history",
+    "Job": "_job",
+    "KlingBudgetError": "_errors",
+    "KlingCancelledError": "_errors",
+    "KlingConfigError": "_errors",
+    "KlingConnectionError": "_errors",
+    "KlingDateError": "_errors",
+    "KlingError": "_errors",
+    "KlingImageError": "_errors",
+    "KlingJobError": "_errors",
+    "KlingJournalError": "_errors",
+    "KlingLanguageError": "_errors",
+    "KlingNotInPanelError": "_errors",
+    "KlingO1Request": "_request",
+    "KlingReplayError": "_errors",
+    "KlingSubmitUnknownError": "_errors",
+    "KlingTimeoutError": "_errors",
+    "KlingValidationError": "_errors",
+    "ResultImage": "_results",
+    "budget": "_money",
+    "connect": "_config",
+    "doctor": "_doctor",
+    "edit": "_api",
+    "edit_async": "_api",
+    "estimate": "_money",
+    "history": "_history",
+    "plain_tracebacks": "_display",
     "request_grid": "_batch",
+    "resume": "_resume",
     "run_batch": "_batch",
     "run_batch_async": "_batch",
-    "doctor": "_doctor",
-    "History": "_history",
-    "history": "_history",
-    "KlingO1Request": "_request",
-    "budget": "_money",
-    "estimate": "_money",
+    "run_fal_task": "_api",
+    "run_fal_task_async": "_api",
     "set_budget": "_money",
-    "EditResult": "_results",
-    "ResultImage": "_results",
-    "resume": "_resume",
-    "Job": "_tasks",
-    "edit": "_tasks",
-    "edit_async": "_tasks",
-    "run_fal_task": "_tasks",
-    "run_fal_task_async": "_tasks",
-    "EditPanel": "panel",
+    "set_language": "_config",
 }
+_HERE = ("__version__", "sample_image", "sample_names")  # defined in this module
 
-
-friendly_tracebacks()  # in IPython: KlingErrors as their message (plain_tracebacks() undoes)
-
-__all__ = [
-    "BatchResult",
-    "Connection",
-    "ENDPOINT",
-    "EditPanel",
-    "EditResult",
-    "History",
-    "Job",
-    "KlingBudgetError",
-    "KlingCancelledError",
-    "KlingConfigError",
-    "KlingConnectionError",
-    "KlingError",
-    "KlingImageError",
-    "KlingJobError",
-    "KlingO1Request",
-    "KlingSubmitUnknownError",
-    "KlingTimeoutError",
-    "KlingValidationError",
-    "ResultImage",
-    "__version__",
-    "budget",
-    "connect",
-    "doctor",
-    "edit",
-    "edit_async",
-    "estimate",
-    "history",
-    "plain_tracebacks",
-    "request_grid",
-    "resume",
-    "run_batch",
-    "run_batch_async",
-    "run_fal_task",
-    "run_fal_task_async",
-    "sample_image",
-    "sample_names",
-    "set_budget",
-    "set_language",
-]
+__all__ = sorted([*_PUBLIC, *_HERE])
 
 
 def sample_image(name: str = "running-man.jpg") -> Any:
@@ -123,7 +111,7 @@ def sample_names() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'kling_nb' has no attribute {name!r}")
     import importlib
@@ -134,4 +122,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from ._errors import KlingConfigError
-from ._i18n import Language, LanguageError, message
+from ._errors import KlingConfigError, KlingLanguageError
+from ._i18n import Language, message
 from ._i18n import language_from as _language_from
 from ._i18n import set_language as _set_language
 from ._secrets import remember_secret
@@ -178,6 +178,9 @@ def connect(
         _point_process(conn, target, user_host=conn.host == settings.queue_host)
         global _current
         previous, _current = _current, conn
+    from ._display import friendly_tracebacks
+
+    friendly_tracebacks(unless_declined=True)  # in IPython: KlingErrors as their message
     if not quiet:
         print(conn.describe())
         if previous is not None and previous.host != conn.host:
@@ -196,16 +199,16 @@ def set_language(lang: str | None) -> None:
     """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
     try:
         _set_language(lang)
-    except LanguageError as exc:
-        raise KlingConfigError(str(exc)) from None
+    except ValueError as exc:
+        raise KlingLanguageError(*exc.args) from None
 
 
 def language_from(env: Mapping[str, str]) -> Language:
     """The language `env` asks for; KlingConfigError naming `KLING_NB_LANG` if unknown."""
     try:
         return _language_from(env)
-    except LanguageError as exc:
-        raise KlingConfigError(str(exc)) from None
+    except ValueError as exc:
+        raise KlingLanguageError(*exc.args) from None
 
 
 def active_connection() -> Connection | None:
@@ -347,38 +350,6 @@ def _point_process(
         _applied.update(values)
         if user_host:
             _applied[USER_HOST] = conn.host
-    _repoint_fal_client(conn)
+    from ._transport import point_fal_client
 
-
-def _repoint_fal_client(conn: Connection) -> None:
-    """fal_client fixes its host at import and caches its HTTP client: renew both.
-
-    Done whether or not fal_client was imported before, so that kling_nb's calls and the
-    guide's raw cells always go to the same, chosen host.
-    """
-    import fal_client
-    import fal_client.client as fc
-
-    version = getattr(fal_client, "__version__", "?")
-    clients = [getattr(fal_client, "sync_client", None), getattr(fal_client, "async_client", None)]
-    if not hasattr(fc, "QUEUE_URL_FORMAT") or any(c is None for c in clients):
-        raise KlingConfigError(message("config.fal_client_internals", version=version))
-    fc.QUEUE_URL_FORMAT = conn.queue_url
-    for client in clients:
-        # Both are functools.cached_property values: dropping them makes the next call
-        # build a client with the new key and CA bundle.
-        for name in ("_client", "_auth"):
-            client.__dict__.pop(name, None)
-    if fc.QUEUE_URL_FORMAT != conn.queue_url:
-        raise KlingConfigError(message("config.fal_client_internals", version=version))
-
-
-def check_fal_client_host(conn: Connection) -> None:
-    """Refuse to submit when fal_client would send somewhere other than `conn`."""
-    import fal_client.client as fc
-
-    actual = getattr(fc, "QUEUE_URL_FORMAT", None)
-    if actual != conn.queue_url:
-        raise KlingConfigError(
-            message("config.host_mismatch", actual=actual, expected=conn.queue_url)
-        )
+    point_fal_client(conn)

@@ -14,17 +14,14 @@ from typing import Any, overload
 
 from PIL import Image
 
+from ._dates import DateLike
+from ._digest import THUMBS
+from ._entry import JournalEntry
 from ._errors import KlingError
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import MESSAGES, message
 from ._images import load_image
-from ._journal import (
-    THUMBS,
-    DateLike,
-    JournalEntry,
-    default_home,
-    journal_for,
-)
+from ._journal import default_home, journal_for
 from ._money import day_totals, row_cost
 from ._price import amount_text
 from ._text import clip

@@ -953,17 +953,68 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{count} refused by the budget, not sent",
         "zh": "{count} 个因预算被拒绝，未发送",
     },
+    # --- one owner per concept; honest cancels (issues 21, 17, 22) ---------------------------
+    "stop.interrupt": {
+        "en": "You interrupted the wait for job {request_id}.",
+        "zh": "你中断了对任务 {request_id} 的等待。",
+    },
+    "stop.deadline": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached; pass a larger timeout= for big jobs).",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间；大任务请传入更大的 timeout=）。",
+    },
+    "stop.call": {
+        "en": "Cancel asked for job {request_id}.",
+        "zh": "已请求取消任务 {request_id}。",
+    },
+    "cancel.confirmed": {
+        "en": "{host} confirmed the job is cancelled: it will not run and will not be billed.",
+        "zh": "{host} 已确认任务被取消：它不会运行，也不会计费。",
+    },
+    "cancel.requested": {
+        "en": "kling_nb asked {host} to cancel it, but the service did not confirm that it stopped: it may still finish and be billed. Nothing paid for is lost: kling_nb.resume({request_id!r}) (or `kling-nb resume`) collects the pictures once it finishes.",
+        "zh": "kling_nb 已请求 {host} 取消，但服务没有确认任务已停止：它可能仍会完成并计费。已付费的结果不会丢失：任务完成后，kling_nb.resume({request_id!r})（或 `kling-nb resume`）可取回图片。",
+    },
+    "cancel.unsupported": {
+        "en": "{host} does not cancel jobs (its answer to the cancel: not supported or not found), so it keeps running and will be billed. Nothing paid for is lost: kling_nb.resume({request_id!r}) (or `kling-nb resume`) collects the pictures once it finishes.",
+        "zh": "{host} 不支持取消任务（对取消请求的回答：不支持或未找到），因此任务会继续运行并计费。已付费的结果不会丢失：任务完成后，kling_nb.resume({request_id!r})（或 `kling-nb resume`）可取回图片。",
+    },
+    "cancel.failed": {
+        "en": "The service could not be reached to cancel it, or refused the cancel ({detail}): it may still run and be billed. Nothing paid for is lost: kling_nb.resume({request_id!r}) (or `kling-nb resume`) collects the pictures once it finishes.",
+        "zh": "无法连接服务来取消它，或服务拒绝了取消（{detail}）：它可能仍在运行并计费。已付费的结果不会丢失：任务完成后，kling_nb.resume({request_id!r})（或 `kling-nb resume`）可取回图片。",
+    },
+    "cancel.too_late": {
+        "en": "It had already finished on {host} (and is paid for); its result is kept: kling_nb.resume({request_id!r}) (or `kling-nb resume`) returns it.",
+        "zh": "它已在 {host} 上完成（已计费）；结果已保留：可用 kling_nb.resume({request_id!r})（或 `kling-nb resume`）取回。",
+    },
+    "job.repr": {
+        "en": "<Job {request_id} {endpoint} on {where}: {state}>",
+        "zh": "<任务 {request_id} {endpoint}，{where}：{state}>",
+    },
+    "job.state.SUBMITTED": {"en": "SUBMITTED", "zh": "已提交"},
+    "job.state.IN_QUEUE": {"en": "IN_QUEUE", "zh": "排队中"},
+    "job.state.IN_PROGRESS": {"en": "IN_PROGRESS", "zh": "生成中"},
+    "job.state.COMPLETED": {"en": "COMPLETED", "zh": "已完成"},
+    "download.failed": {
+        "en": "downloading {url} failed: {detail}",
+        "zh": "下载 {url} 失败：{detail}",
+    },
+    "journal.read_only": {
+        "en": "The journal {path} cannot be written here ({detail}): kling_nb records every job before paying for it, so nothing was sent. Make the folder writable, or set KLING_NB_HOME to a writable folder.",
+        "zh": "无法在此写入日志 {path}（{detail}）：kling_nb 在付费前会记录每个任务，因此没有发送任何请求。请让该文件夹可写，或将 KLING_NB_HOME 设为可写的文件夹。",
+    },
+    "journal.read_only_old": {
+        "en": "The journal {path} was written by an older kling_nb and must be upgraded (to version {version}, nothing is dropped) before it can record jobs, but this folder is read-only ({detail}). Reading its history still works; to edit, make the folder writable, or set KLING_NB_HOME to a writable folder. Nothing was sent.",
+        "zh": "日志 {path} 由旧版 kling_nb 写入，需要先升级（到第 {version} 版，不会删除任何内容）才能记录任务，但该文件夹是只读的（{detail}）。仍可查看历史记录；要编辑图片，请让该文件夹可写，或将 KLING_NB_HOME 设为可写的文件夹。没有发送任何请求。",
+    },
+    "money.budget_unsure": {
+        "en": " Of the spend, {unsure} is for jobs whose billing the service does not tell (failed, not confirmed cancelled, or a lost submit answer): counted, to be safe.",
+        "zh": "其中 {unsure} 属于服务未说明是否计费的任务（失败、未确认取消或提交响应丢失）：为稳妥起见计入。",
+    },
+    "money.following": {
+        "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
+        "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",
+    },
 }
-
-
-class LanguageError(ValueError):
-    """A language name that is neither 'zh' nor 'en'; `_errors` makes it a KlingConfigError."""
-
-    def __init__(self, variable: str, value: str, lang: Language | None = None):
-        text = message("config.language_unknown", lang, variable=variable, value=value)
-        super().__init__(text)
-        self.variable = variable
-        self.value = value
 
 
 def language() -> Language:
@@ -976,26 +1027,31 @@ def language() -> Language:
         return _chosen
     try:
         return language_from(os.environ)
-    except LanguageError:
+    except ValueError:
         return language_from({k: v for k, v in os.environ.items() if k != "KLING_NB_LANG"})
 
 
 def language_from(env: Mapping[str, str]) -> Language:
-    """The language an environment asks for (`KLING_NB_LANG`, else the locale)."""
+    """The language an environment asks for (`KLING_NB_LANG`, else the locale).
+
+    An unknown name raises ValueError(variable, value): `_config` turns it into a
+    KlingLanguageError (this module imports nothing of kling_nb's)."""
     value = env.get("KLING_NB_LANG", "").strip().lower()
     if value in LANGUAGES:
         return value
     if value:
-        raise LanguageError("KLING_NB_LANG", value, "en")
+        raise ValueError("KLING_NB_LANG", value)
     locale = env.get("LC_ALL") or env.get("LANG") or ""
     return "zh" if locale.lower().startswith("zh") else "en"
 
 
 def set_language(lang: str | None) -> None:
-    """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
+    """Choose 'zh' or 'en' for every message from now on; None returns to the environment.
+
+    An unknown name raises ValueError(variable, value), as `language_from` does."""
     global _chosen
     if lang is not None and lang not in LANGUAGES:
-        raise LanguageError("language", lang)
+        raise ValueError("language", lang)
     _chosen = lang
 
 

@@ -173,8 +173,8 @@ def _doctor(ns: argparse.Namespace) -> int:
 
 
 def _edit(ns: argparse.Namespace) -> int:
+    from ._api import edit
     from ._config import connect
-    from ._tasks import edit
 
     check_out(ns.out)  # before paying: a result that cannot be saved is money lost
     conn = connect(ns.backend, quiet=True)

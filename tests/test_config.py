@@ -13,10 +13,10 @@ from kling_nb._config import (
     FAL_HOST,
     QINIU_HOST,
     Settings,
-    check_fal_client_host,
     connect,
     key_for_host,
 )
+from kling_nb._transport import check_fal_client_host
 
 from .conftest import CANARY_KEY
 

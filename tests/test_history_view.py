@@ -7,7 +7,7 @@ from pathlib import Path
 import kling_nb
 from kling_nb import _i18n
 
-from .test_tasks import photo
+from .test_job import photo
 
 
 def files_under(folder: Path) -> set[Path]:

@@ -20,10 +20,9 @@ import pytest
 from PIL import Image
 
 import kling_nb
-from kling_nb import KlingBudgetError, KlingO1Request
+from kling_nb import KlingBudgetError, KlingO1Request, KlingReplayError
 from kling_nb._config import Connection
 from kling_nb._journal import journal_for
-from kling_nb._money import KlingReplayError
 
 from .conftest import CANARY_KEY
 
@@ -155,7 +154,7 @@ def test_a_lost_cache_with_an_expired_url_is_not_paid_unless_asked(emu, conn: Co
     journal = journal_for(conn.home)
     entry = journal.find(first.request_id)
     assert entry is not None
-    journal.record(entry.id, finished_at=time.time() - 2 * 3600)  # past the URL's lifetime
+    journal.note(entry.id, finished_at=time.time() - 2 * 3600)  # past the URL's lifetime
     before = submits(emu)
     with pytest.raises(KlingReplayError) as info:
         kling_nb.edit(PROMPT, kling_nb.sample_image(), progress=False, connection=conn)
