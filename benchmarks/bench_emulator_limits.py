@@ -4,7 +4,11 @@ Each hostile body is posted to a fresh emulator in its own process and, when acc
 job is waited for (the emulator checks inputs when the job runs); the figure is the
 process's peak resident set (VmHWM) minus its resident set when idle. Target: < 200 MB.
 
-    python benchmarks/bench_emulator_limits.py
+The last case is not hostile but heavy: `--result-urls data` holding many big results
+(12 jobs × 9 images × 2K), whose memory must stay near one copy of each picture and, once
+evicted, within `--data-results-max-mb`. `--data-only` runs that case alone.
+
+    python benchmarks/bench_emulator_limits.py [--data-only]
 """
 
 from __future__ import annotations
@@ -55,7 +59,62 @@ def _wait(http: httpx.Client, submitted: httpx.Response, deadline: float = 120.0
     return "still running"
 
 
+DATA_JOBS, DATA_IMAGES = 12, 9
+
+
+def _input_uri() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((640, 480)).convert("RGB").save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def data_results() -> dict[str, float]:
+    """`--result-urls data`: DATA_JOBS jobs of DATA_IMAGES 2K pictures, every result fetched;
+    memory at the peak and after, above idle, and what the emulator says it holds (MB)."""
+    body = {
+        "prompt": "watercolor of <<<image_1>>>",
+        "image_urls": [_input_uri()],
+        "num_images": DATA_IMAGES,
+        "resolution": "2K",
+    }
+    auth = {"Authorization": "Key k"}
+    with emulator_process(service_time=0.1, result_urls="data") as emu:
+        idle = _memory(emu.process.pid)["VmRSS"]
+        with httpx.Client(verify=emu.env["SSL_CERT_FILE"], trust_env=False, timeout=600) as http:
+            url = emu.base_url + "/queue/fal-ai/kling-image/o1"
+            subs = [http.post(url, json=body, headers=auth).json() for _ in range(DATA_JOBS)]
+            fetched = 0
+            for sub in subs:
+                while http.get(sub["status_url"], headers=auth).json()["status"] != "COMPLETED":
+                    time.sleep(0.2)
+                fetched += len(http.get(sub["response_url"], headers=auth).content)
+            held = http.get(emu.base_url + "/_emulator/stats").json()["queue"]["data_bytes"]
+        memory = _memory(emu.process.pid)
+    return {
+        "results_fetched_mb": fetched / MB,
+        "peak_above_idle_mb": (memory["VmHWM"] - idle) / MB,
+        "after_above_idle_mb": (memory["VmRSS"] - idle) / MB,
+        "held_mb": held / MB,
+    }
+
+
 def main() -> int:
+    if "--data-only" not in sys.argv:
+        hostile()
+    figures = data_results()
+    print(f"\n--result-urls data, {DATA_JOBS} jobs × {DATA_IMAGES} 2K images, all fetched:")
+    for name, value in figures.items():
+        print(f"  {name}: {value:.0f}")
+    return 0
+
+
+def hostile() -> None:
+    """The hostile bodies, each to a fresh emulator."""
     print("| request | submit, then result | peak above idle |\n|---|---|---|")
     for label, body in BODIES.items():
         with emulator_process(service_time=0.1) as emu:
@@ -71,7 +130,6 @@ def main() -> int:
             peak = _memory(emu.process.pid)["VmHWM"]
             shown = f"{answer.status_code}, then {ended}" if answer.status_code == 200 else ended
             print(f"| {label} | {shown} | {(peak - idle) / MB:.0f} MB |")
-    return 0
 
 
 if __name__ == "__main__":

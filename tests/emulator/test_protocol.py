@@ -355,7 +355,7 @@ def test_rendering_runs_off_the_event_loop_so_polls_stay_fast(make_api: Any) -> 
     api = make_api(model=_SlowModel(), service_time=0.01)
     sub = api.submit()
     wait_for(
-        lambda: any("Rendering" in e["message"] for e in api.queue.jobs[sub["request_id"]].logs)
+        lambda: any(e.key.endswith("rendering") for e in api.queue.jobs[sub["request_id"]].logs)
     )
     started = time.monotonic()
     assert api.status(sub).json()["status"] == "IN_PROGRESS"
