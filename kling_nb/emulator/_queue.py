@@ -353,11 +353,14 @@ class JobQueue:
         log lines worded in `lang`."""
         qiniu = self.options.profile == "qiniu"
         body: StatusAnswer = {"status": job.state}
-        if job.state == "IN_QUEUE" and not qiniu:
+        # Every profile: Qiniu's cookbook ran fal_client, which reads both keys, to the end
+        # (docs/services.md, "Status"); `status_logs=False` plays a gateway without `logs`.
+        if job.state == "IN_QUEUE":
             body["queue_position"] = self.position(job)
-        if self.options.status_logs and (with_logs or not qiniu):
-            logs = [line.entry(lang) for line in job.logs[logs_from:]]
-            body["logs"] = logs if with_logs else None
+        if self.options.status_logs:
+            body["logs"] = (
+                [line.entry(lang) for line in job.logs[logs_from:]] if with_logs else None
+            )
         if job.state != "COMPLETED":
             return body
         took = (job.completed_at or 0.0) - (job.started_at or job.completed_at or 0.0)

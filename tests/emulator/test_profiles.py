@@ -39,8 +39,19 @@ def _result(emu: Emulator, response_url: str) -> Any:
         return http.get(response_url).json()
 
 
-def test_unmodified_fal_client_trips_over_qinius_documented_status(fal: Any) -> None:
-    client, emu = fal(profile="qiniu")
+def test_unmodified_fal_client_runs_the_guide_on_qiniu_as_the_cookbook_run_shows(
+    fal: Any,
+) -> None:
+    client, emu = fal(profile="qiniu", workers=1, service_time=0.3)
+    client.submit(APP, arguments=body())
+    handle = client.submit(APP, arguments=body(prompt="second <<<image_1>>>"))
+    assert isinstance(handle.status(), fal_client.Queued)  # reads queue_position
+    output = client.result(APP, handle.request_id)  # polls without logs: reads `logs`
+    assert set(output["images"][0]) == {"url", "content_type"}
+
+
+def test_a_gateway_without_status_logs_trips_unmodified_fal_client(fal: Any) -> None:
+    client, emu = fal(profile="qiniu", status_logs=False)
     handle = client.submit(APP, arguments=body())
     _done(emu, handle.status_url)
     with pytest.raises(KeyError, match="logs"):
@@ -60,7 +71,7 @@ def test_qiniu_submit_has_empty_cancel_url_no_position_and_a_non_uuid_id(fal: An
         submit = http.post(f"/queue/{APP}", json=body()).json()
         http.put(handle.status_url.replace("/status", "/cancel"))
         http.put(first.status_url.replace("/status", "/cancel"))
-    assert queued == {"status": "IN_QUEUE"}  # no queue_position, no logs unless asked
+    assert queued == {"status": "IN_QUEUE", "queue_position": 0, "logs": None}
     assert "queue_position" not in submit and submit["cancel_url"] == ""
 
 
@@ -70,7 +81,8 @@ def test_qiniu_completed_status_carries_the_result_inline_with_url_and_type_only
     client, emu = fal(profile="qiniu")
     handle = client.submit(APP, arguments=body(resolution="1k"))
     status = _done(emu, handle.status_url)
-    assert status["status"] == "COMPLETED" and "logs" not in status
+    assert status["status"] == "COMPLETED" and status["logs"] is None
+    assert status["detail"] is None  # Qiniu's reference: the reason of a failure, else null
     images = status["result"]["images"]
     assert [set(i) for i in images] == [{"url", "content_type"}]
     assert _result(emu, handle.response_url) == status["result"]
