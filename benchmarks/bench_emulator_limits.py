@@ -73,9 +73,10 @@ def _input_uri() -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def data_results() -> dict[str, float]:
-    """`--result-urls data`: DATA_JOBS jobs of DATA_IMAGES 2K pictures, every result fetched;
-    memory at the peak and after, above idle, and what the emulator says it holds (MB)."""
+def data_results(result_urls: str = "data") -> dict[str, float]:
+    """DATA_JOBS jobs of DATA_IMAGES 2K pictures, every result fetched; memory at the peak
+    and after, above idle, and what the emulator says it holds as data: URIs (MB). With
+    `result_urls="http"` (files on disk) it is the renderer's own share, for comparison."""
     body = {
         "prompt": "watercolor of <<<image_1>>>",
         "image_urls": [_input_uri()],
@@ -83,7 +84,7 @@ def data_results() -> dict[str, float]:
         "resolution": "2K",
     }
     auth = {"Authorization": "Key k"}
-    with emulator_process(service_time=0.1, result_urls="data") as emu:
+    with emulator_process(service_time=0.1, result_urls=result_urls, profile="plain") as emu:
         idle = _memory(emu.process.pid)["VmRSS"]
         with httpx.Client(verify=emu.env["SSL_CERT_FILE"], trust_env=False, timeout=600) as http:
             url = emu.base_url + "/queue/fal-ai/kling-image/o1"
@@ -106,10 +107,11 @@ def data_results() -> dict[str, float]:
 def main() -> int:
     if "--data-only" not in sys.argv:
         hostile()
-    figures = data_results()
-    print(f"\n--result-urls data, {DATA_JOBS} jobs × {DATA_IMAGES} 2K images, all fetched:")
-    for name, value in figures.items():
-        print(f"  {name}: {value:.0f}")
+    for mode in ("http", "data"):
+        figures = data_results(mode)
+        print(f"\n--result-urls {mode}, {DATA_JOBS} jobs × {DATA_IMAGES} 2K images, all fetched:")
+        for name, value in figures.items():
+            print(f"  {name}: {value:.0f}")
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from functools import cache
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -61,6 +64,28 @@ def _plain(text: str) -> bool:
     return text.isascii() and '"' not in text and "\\" not in text and text.isprintable()
 
 
+def release_memory() -> None:
+    """Hand freed heap pages back to the system (glibc's `malloc_trim`; elsewhere nothing).
+
+    Results held as data: URIs are tens of MB each, built and dropped in worker threads;
+    glibc keeps such freed blocks in its arenas, so the process would stay as large as its
+    busiest moment. Called after big results are dropped or sent."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    return trim
+
+
 class JSONStream(StreamingResponse):
     """A JSON answer written piece by piece (`json_chunks`), for bodies holding pictures."""
 
@@ -79,5 +104,6 @@ class JSONStream(StreamingResponse):
                 yield piece
             if small:
                 yield bytes(small)
+            release_memory()  # the encoded copies of the pictures are gone now
 
         super().__init__(pieces(), status_code, headers, media_type="application/json")

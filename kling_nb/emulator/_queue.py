@@ -47,6 +47,7 @@ from .._wire import (
     data_uri,
     decode_data_uri,
 )
+from ._body import release_memory
 from ._failure import (
     CANCELLED,
     START_TIMEOUT,
@@ -388,8 +389,10 @@ class JobQueue:
     def forget(self, request_id: str) -> None:
         """Drop a finished job and its files."""
         job = self.jobs.pop(request_id, None)
-        if job is not None:
+        if job is not None and job.output_bytes:
             self._data_bytes -= job.output_bytes
+            job.output = None
+            release_memory()  # tens of MB of data: URIs, or the process keeps their pages
         shutil.rmtree(self.files_dir / request_id, ignore_errors=True)
 
     def cancel(self, job: Job) -> CancelOutcome:
@@ -657,6 +660,7 @@ class JobQueue:
                 entries: list[dict[str, Any]] = output["images"]  # type: ignore[assignment]
                 job.output_bytes = sum(len(str(e["url"])) + 200 for e in entries)
                 self._data_bytes += job.output_bytes
+                release_memory()  # the rendered bytes, dropped in a worker thread
         if failure is not None and self.options.profile == "qiniu":
             job.detail = failure.qiniu_detail(self.faults.detail_shape())
         if failure is not None and failure is not CANCELLED:

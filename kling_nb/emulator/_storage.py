@@ -205,7 +205,7 @@ class StorageApi:
     def _too_large(self) -> Response:
         limit_mb = self._limit() / 2**20
         detail = (
-            f"The upload is larger than {limit_mb:g} MB, the most this emulator keeps "
+            f"The upload is larger than {limit_mb:.3g} MB, the most this emulator keeps "
             "(--uploads-max-mb). Upload a smaller file."
         )
         return JSONResponse({"detail": detail}, 413)
