@@ -13,7 +13,7 @@ import pytest
 
 from kling_nb.emulator import Emulator, start
 
-from .conftest import AUTH, GUIDE_URL, body, image_uri
+from .conftest import AUTH, GUIDE_URL, SmallModel, body, image_uri
 
 APP = "fal-ai/kling-image/o1"
 
@@ -218,3 +218,24 @@ def test_fal_sync_mode_answers_with_data_uris_counted_for_eviction(fal: Any) -> 
     assert linked["images"][0]["url"].startswith("http")
     held = emu.stats()["queue"]["data_bytes"]  # in memory: bounded like result_urls=data
     assert held >= len(json.dumps(inline)) - 100 and held < 2 * len(json.dumps(inline))
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_every_answer_names_the_profile_in_a_header(make_api: Any, profile: str) -> None:
+    api = make_api(profile=profile, service_time=5.0, model=SmallModel())
+    sub = api.submit(body())
+    get, put = api.client.get, api.client.put
+    answers = [
+        api.client.post(f"/queue/{APP}", json=body(), headers=AUTH),  # 200
+        get(sub["status_url"], headers=AUTH),  # 202
+        get(sub["status_url"]),  # 401
+        get(sub["status_url"], params={"logs": "maybe"}, headers=AUTH),  # 422
+        get(sub["response_url"], headers=AUTH),  # 400: not finished
+        get(sub["response_url"].replace(sub["request_id"], "nope"), headers=AUTH),  # 404
+        put(sub["status_url"].replace("/status", "/cancel"), headers=AUTH),
+        get("/_emulator/stats"),
+        get("/no/such/route"),
+        api.client.post("/_fal/rest/storage/auth/token", headers=AUTH),
+    ]
+    assert {a.headers.get("x-kling-nb-emulator-profile") for a in answers} == {profile}
+    assert len({a.status_code for a in answers}) >= 6

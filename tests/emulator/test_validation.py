@@ -149,6 +149,27 @@ def test_the_guides_sample_url_is_served_from_the_bundle(api: Api) -> None:
     assert (image["width"], image["height"]) == _render.output_size("1K", "16:9", (1, 1))
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        GUIDE_URL.replace("https://", "HTTPS://"),
+        GUIDE_URL.replace("aitoken-public.qnaigc.com", "AITOKEN-Public.QNAIGC.com"),
+        "Https://AITOKEN-PUBLIC.QNAIGC.COM" + GUIDE_URL.split(".com", 1)[1],
+    ],
+)
+def test_the_guides_sample_is_known_whatever_the_case_of_scheme_and_host(
+    make_api: Any, url: str
+) -> None:
+    api = make_api(model=SmallModel())
+    assert api.result(api.submit(body(image_urls=[url]))).status_code == 200
+
+
+def test_the_path_of_a_sample_url_keeps_its_case(make_api: Any) -> None:
+    api = make_api(model=SmallModel())
+    result, _ = _failed(api, body(image_urls=[GUIDE_URL.replace("running-man", "Running-Man")]))
+    assert result.status_code == 422 and result.json()["detail"][0]["type"] == "value_error"
+
+
 def test_upper_case_schemes_are_accepted_by_the_emulator(api: Api) -> None:
     uri = image_uri()
     sub = api.submit(body(image_urls=["DATA:" + uri[5:]], resolution="1k"))
