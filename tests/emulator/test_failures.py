@@ -33,7 +33,7 @@ def test_qiniu_failure_is_completed_with_the_reason_as_a_string_in_detail(make_a
     assert isinstance(status["detail"], str) and "injected failure" in status["detail"]
     assert result.status_code == 400  # no result exists; Qiniu's error body says why
     assert result.json() == {"status": False, "message": status["detail"]}
-    (facts,) = api.queue.stats()["requests"].values()  # type: ignore[union-attr]
+    (facts,) = api.queue.stats()["requests"].values()
     assert facts["billed_images"] == 0 and facts["error_type"] is not None
 
 

@@ -165,7 +165,7 @@ def test_data_mode_answers_are_streamed_whole_and_decode_to_the_pictures(
         data = base64.b64decode(image["url"].split(",", 1)[1], validate=True)
         sizes.append(Image.open(io.BytesIO(data)).size)
     assert len(set(sizes)) == 1 and len(sizes) == 2
-    held = api.queue.stats()["queue"]["data_bytes"]  # type: ignore[index]
+    held = api.queue.stats()["queue"]["data_bytes"]
     assert sum(len(i["url"]) for i in output["images"]) <= held < len(result.content) + 500
     if profile == "qiniu":  # the inline result of the status is streamed the same way
         assert api.status(sub).json()["result"] == output
@@ -177,7 +177,7 @@ def test_data_results_stay_within_their_cap(make_api: Any) -> None:
     for i in range(6):
         api.submit(body(prompt=f"{i} <<<image_1>>>"))
     wait_for(lambda: api.queue.totals["jobs_completed"] == 6)  # the oldest are forgotten
-    held = api.queue.stats()["queue"]["data_bytes"]  # type: ignore[index]
+    held = api.queue.stats()["queue"]["data_bytes"]
     assert 0 < held <= cap * 2**20 and len(api.queue.jobs) == 3
 
 
