@@ -11,7 +11,7 @@ Importing this package starts nothing.
 """
 
 from ._app import DroppedConnection, create_app, create_files_app
-from ._queue import EmulatorOptions
+from ._options import EmulatorOptions
 from ._server import Emulator, start
 
 __all__ = [

@@ -44,8 +44,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._i18n import Language
 from .._wire import ENDPOINT, SubmitResponse
 from ._body import MAX_BODY_BYTES, JSONStream, read_body
+from ._job import Job
 from ._logs import language_of
-from ._queue import SAFE_NAME, EmulatorOptions, Job, JobQueue, RenderModel
+from ._options import EmulatorOptions
+from ._queue import SAFE_NAME, JobQueue, RenderModel
 from ._storage import StorageApi, upload_route
 
 PROFILE_HEADER = "x-kling-nb-emulator-profile"

@@ -1,4 +1,4 @@
-"""The emulated runner fleet: options, jobs, a FIFO queue served by N workers, faults, stats.
+"""The emulated runner fleet: a FIFO queue of jobs served by N workers, and its stats.
 
 Everything here runs on one asyncio loop (the server's, or TestClient's); CPU work
 (decoding, validating, rendering, encoding) goes to a thread pool so polls stay fast.
@@ -21,13 +21,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
-
-from typing_extensions import NotRequired
 
 from .._i18n import Language
 from .._rules import (
@@ -41,8 +39,6 @@ from .._rules import (
 from .._wire import (
     IMAGE_MAX_BYTES,
     LogLevel,
-    StatusBody,
-    StatusName,
     WebhookBody,
     data_uri,
     decode_data_uri,
@@ -52,11 +48,11 @@ from ._failure import (
     CANCELLED,
     START_TIMEOUT,
     Failure,
-    FailureKind,
     planned_failure,
     validation_failure,
 )
-from ._failure import FAILURE_KINDS as FAILURE_KINDS
+from ._faults import Faults as Faults
+from ._job import CancelOutcome, Job, StatusAnswer
 from ._logs import LogLine
 from ._options import FAULT_KINDS as FAULT_KINDS
 from ._options import EmulatorOptions as EmulatorOptions
@@ -71,17 +67,6 @@ PIXELS_1K = 1024 * 1024  # `service_time` is the duration of one image of this m
 FAULT_LOG_MAX = 1000
 # File and folder names the emulator writes and serves: no dots first, no separators.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-# What a cancel did to a job (per-request stats): removed from the queue, stopped while
-# running, signalled while running (it runs on), refused as unsupported, or too late.
-CancelOutcome = Literal["removed", "stopped", "signalled", "unsupported", "too_late"]
-
-
-class StatusAnswer(StatusBody):
-    """A status body with Qiniu's `detail` (a failure's reason, or null)."""
-
-    detail: NotRequired[object]
-
-
 log = logging.getLogger(__name__)
 
 
@@ -120,104 +105,6 @@ class RenderModel(Protocol):
     ) -> tuple[int, int]: ...
 
     def style_of(self, prompt: str) -> str: ...
-
-
-@dataclass(eq=False)
-class Job:
-    """One submitted request and everything the emulator remembers about it."""
-
-    request_id: str
-    endpoint: str
-    body: dict[str, Any]
-    file_base: str
-    submitted_at: float
-    seq: int
-    low_priority: bool = False
-    webhook: str | None = None
-    planned: FailureKind | None = None
-    state: StatusName = "IN_QUEUE"
-    started_at: float | None = None
-    completed_at: float | None = None
-    cancelled: bool = False  # ended by a cancel (removed or stopped): nothing billed
-    cancel_outcome: CancelOutcome | None = None  # what the last cancel did
-    cancel_requests: int = 0
-    logs: list[LogLine] = field(default_factory=list)
-    output: dict[str, object] | None = None
-    failure: Failure | None = None
-    detail: object = None  # qiniu: the failure as its COMPLETED status words it
-    status_polls: int = 0
-    status_streams: int = 0
-    num_images: int = 1
-    billed_images: int = 0
-    inline: bool = False  # output held as data: URIs (result_urls=data, or sync_mode)
-    output_bytes: int = 0
-    planned_seconds: float | None = None  # the drawn service time: compared, never timed
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-    webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
-    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-
-    def touch(self) -> None:
-        """Wake everyone waiting for this job to change (SSE streams)."""
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def stats(self) -> dict[str, object]:
-        return {
-            "state": self.state,
-            "endpoint": self.endpoint,
-            "num_images": self.num_images,
-            "submitted_at": self.submitted_at,
-            "started_at": self.started_at,
-            "completed_at": self.completed_at,
-            "cancelled": self.cancelled,
-            "cancel_outcome": self.cancel_outcome,
-            "cancel_requests": self.cancel_requests,
-            "status_polls": self.status_polls,
-            "status_streams": self.status_streams,
-            "billed_images": self.billed_images,
-            "planned_seconds": self.planned_seconds,
-            "error_type": self.failure.error_type if self.failure else None,
-        }
-
-
-class Faults:
-    """Seeded dice for every injected fault; one stream per purpose, so each is reproducible."""
-
-    def __init__(self, options: EmulatorOptions):
-        self._options = options
-        self._response = random.Random(f"{options.seed}:response")
-        self._submit = random.Random(f"{options.seed}:submit")
-        self._job = random.Random(f"{options.seed}:job")
-        self._service = random.Random(f"{options.seed}:service")
-        self._detail = random.Random(f"{options.seed}:detail")
-
-    def service_factor(self) -> float:
-        """How much longer or shorter this job runs: 1 ± `service_jitter`, uniformly."""
-        jitter = self._options.service_jitter
-        return 1.0 + self._service.uniform(-jitter, jitter) if jitter else 1.0
-
-    def response(self) -> str | None:
-        """The fault replacing this status/result response, or None."""
-        if self._options.fault_rate and self._response.random() < self._options.fault_rate:
-            return self._response.choice(self._options.fault_kinds)
-        return None
-
-    def drop_submit(self) -> bool:
-        return bool(self._options.submit_drop_rate) and (
-            self._submit.random() < self._options.submit_drop_rate
-        )
-
-    def job_failure(self) -> FailureKind | None:
-        if self._options.fail_rate and self._job.random() < self._options.fail_rate:
-            return self._job.choice(FAILURE_KINDS)
-        return None
-
-    def detail_shape(self) -> Literal["string", "object"]:
-        """How Qiniu's `detail` words this failure: the option, or drawn when "mixed"."""
-        shape = self._options.detail_shape
-        if shape != "mixed":
-            return shape
-        return "string" if self._detail.random() < 0.5 else "object"
 
 
 @dataclass

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._app import DroppedConnection, create_app, create_files_app
-from ._queue import EmulatorOptions, JobQueue
+from ._options import EmulatorOptions
+from ._queue import JobQueue
 from ._storage import CDN_PREFIX, REST_PREFIX
 from ._tls import make_tls_files
 
