@@ -8,14 +8,18 @@ The last case is not hostile but heavy: `--result-urls data` holding many big re
 (12 jobs × 9 images × 2K), whose memory must stay near one copy of each picture and, once
 evicted, within `--data-results-max-mb`. `--data-only` runs that case alone.
 
-    python benchmarks/bench_emulator_limits.py [--data-only]
+    python benchmarks/bench_emulator_limits.py [--data-only] [--quick]
+
+The data-results figures go to benchmarks/results/emulator_limits.json.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,9 +77,9 @@ def _input_uri() -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def data_results(result_urls: str = "data") -> dict[str, float]:
-    """DATA_JOBS jobs of DATA_IMAGES 2K pictures, every result fetched; memory at the peak
-    and after, above idle, and what the emulator says it holds as data: URIs (MB). With
+def data_results(result_urls: str = "data", jobs: int = DATA_JOBS) -> dict[str, float]:
+    """`jobs` jobs of DATA_IMAGES 2K pictures, every result fetched; memory at the peak and
+    after, above idle, and what the emulator says it holds as data: URIs (MB). With
     `result_urls="http"` (files on disk) it is the renderer's own share, for comparison."""
     body = {
         "prompt": "watercolor of <<<image_1>>>",
@@ -88,7 +92,7 @@ def data_results(result_urls: str = "data") -> dict[str, float]:
         idle = _memory(emu.process.pid)["VmRSS"]
         with httpx.Client(verify=emu.env["SSL_CERT_FILE"], trust_env=False, timeout=600) as http:
             url = emu.base_url + "/queue/fal-ai/kling-image/o1"
-            subs = [http.post(url, json=body, headers=auth).json() for _ in range(DATA_JOBS)]
+            subs = [http.post(url, json=body, headers=auth).json() for _ in range(jobs)]
             fetched = 0
             for sub in subs:
                 while http.get(sub["status_url"], headers=auth).json()["status"] != "COMPLETED":
@@ -104,14 +108,34 @@ def data_results(result_urls: str = "data") -> dict[str, float]:
     }
 
 
+def run(quick: bool = False) -> dict[str, Any]:
+    """The data-results case, with files on disk alongside (quick: 4 jobs, not 12)."""
+    jobs = 4 if quick else DATA_JOBS
+    return {"jobs": jobs, **{mode: data_results(mode, jobs) for mode in ("http", "data")}}
+
+
+def table(result: dict[str, Any]) -> str:
+    """The data-results figures as a Markdown table (MB)."""
+    rows = [
+        f"| `--result-urls {mode}`, {result['jobs']} jobs × {DATA_IMAGES} 2K pictures | "
+        + " | ".join(f"{result[mode][k]:.0f}" for k in FIGURES)
+        + " |"
+        for mode in ("http", "data")
+    ]
+    head = "| case | fetched | peak above idle | after, above idle | held as data: URIs |"
+    return "\n".join([head, "|---|---|---|---|---|", *rows])
+
+
+FIGURES = ("results_fetched_mb", "peak_above_idle_mb", "after_above_idle_mb", "held_mb")
+
+
 def main() -> int:
     if "--data-only" not in sys.argv:
         hostile()
-    for mode in ("http", "data"):
-        figures = data_results(mode)
-        print(f"\n--result-urls {mode}, {DATA_JOBS} jobs × {DATA_IMAGES} 2K images, all fetched:")
-        for name, value in figures.items():
-            print(f"  {name}: {value:.0f}")
+    result = run(quick="--quick" in sys.argv)
+    print(table(result))
+    out = ROOT / "benchmarks" / "results" / "emulator_limits.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

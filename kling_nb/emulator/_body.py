@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import sys
@@ -69,10 +70,17 @@ def release_memory() -> None:
 
     Results held as data: URIs are tens of MB each, built and dropped in worker threads;
     glibc keeps such freed blocks in its arenas, so the process would stay as large as its
-    busiest moment. Called after big results are dropped or sent."""
+    busiest moment. Called after big results are dropped or sent; on a running event loop
+    it runs in a worker thread, so that walking the heap never holds up a poll."""
     trim = _malloc_trim()
-    if trim is not None:
+    if trim is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
         trim(0)
+        return
+    loop.run_in_executor(None, trim, 0)
 
 
 @cache
