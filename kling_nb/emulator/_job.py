@@ -46,6 +46,7 @@ class Job:
     output: dict[str, object] | None = None
     failure: Failure | None = None
     detail: object = None  # qiniu: the failure as its COMPLETED status words it
+    detail_shape: Literal["string", "object"] = "string"  # qiniu: how `detail` words it
     status_polls: int = 0
     status_streams: int = 0
     num_images: int = 1

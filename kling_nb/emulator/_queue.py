@@ -215,6 +215,7 @@ class JobQueue:
             low_priority=low_priority,
             webhook=webhook,
             planned=self.faults.job_failure(),
+            detail_shape=self.faults.detail_shape(),  # drawn in submit order: reproducible
             num_images=n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
         )
         self.jobs[request_id] = job
@@ -549,7 +550,7 @@ class JobQueue:
                 self._data_bytes += job.output_bytes
                 release_memory()  # the rendered bytes, dropped in a worker thread
         if failure is not None and self.options.profile == "qiniu":
-            job.detail = failure.qiniu_detail(self.faults.detail_shape())
+            job.detail = failure.qiniu_detail(job.detail_shape)
         if failure is not None and failure is not CANCELLED:
             self._log(job, "ERROR", "emulator.log.failed", error=failure.error)
         job.touch()
