@@ -558,6 +558,43 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
         "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
     },
+    # --- emulator log lines (issues 17, 18: kling_nb.emulator._logs) --------------------------
+    "emulator.log.picked_up": {
+        "en": "Runner {runner} picked up the request (emulated Kling O1).",
+        "zh": "运行器 {runner} 已接手该请求（模拟的 Kling O1）。",
+    },
+    "emulator.log.decoded": {
+        "en": "Decoded {count} input image(s): {summary}",
+        "zh": "已解码 {count} 张输入图片：{summary}",
+    },
+    "emulator.log.style": {
+        "en": "Style: {style} (emulated filters, not Kling)",
+        "zh": "风格：{style}（模拟滤镜，并非 Kling）",
+    },
+    "emulator.log.plan": {
+        "en": "Output: {count} × {width}×{height} {format} ({resolution}, aspect {aspect})",
+        "zh": "输出：{count} × {width}×{height} {format}（{resolution}，宽高比 {aspect}）",
+    },
+    "emulator.log.rendering": {
+        "en": "Rendering image {number}/{count}",
+        "zh": "正在生成第 {number}/{count} 张图片",
+    },
+    "emulator.log.stored": {
+        "en": "Stored {count} image(s); done.",
+        "zh": "已保存 {count} 张图片；完成。",
+    },
+    "emulator.log.failed": {
+        "en": "Request failed: {error}",
+        "zh": "请求失败：{error}",
+    },
+    "emulator.log.cancel_stopped": {
+        "en": "Cancellation requested; the request is stopped.",
+        "zh": "已请求取消；该请求已停止。",
+    },
+    "emulator.log.cancel_signalled": {
+        "en": "Cancellation requested while running: the runner was signalled, and this model app finishes the request anyway (it is billed).",
+        "zh": "运行中收到取消请求：已通知运行器，但该模型应用仍会完成此请求（照常计费）。",
+    },
     # --- hardening (issue 11) ----------------------------------------------------------------
     "config.key_bad_char": {
         "en": "{variable} has {char} at position {position}: an API key is printable ASCII without spaces or quotes (a copy from a web page or chat often adds such characters). Copy the key again as plain text.",

@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["emulator"]:
         from .emulator.__main__ import main as emulator_main
 
-        return emulator_main(args[1:])
+        return emulator_main(args[1:], prog="kling-nb emulator")
     parser = _parser()
     try:
         ns, extra = parser.parse_known_args(args)
