@@ -742,10 +742,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": 'JupyterLab is not installed, so kling-nb lab cannot open the tutorials. Install it: pip install "kling-nb[lab]".',
         "zh": 'JupyterLab 未安装，kling-nb lab 无法打开教程。请安装：pip install "kling-nb[lab]"。',
     },
-    "doctor.backend": {
-        "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
-        "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
-    },
     "doctor.title": {
         "en": "kling_nb doctor · {backend} · {host}",
         "zh": "kling_nb 体检 · {backend} · {host}",
@@ -763,12 +759,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "{netloc} 有应答，但无法建立安全连接。",
     },
     "doctor.unreachable": {
-        "en": "Cannot reach {netloc}: {reason}. Check the host (FAL_QUEUE_RUN_HOST), the network and any proxy; kling_nb cannot submit until it answers.",
-        "zh": "无法连接 {netloc}：{reason}。请检查主机（FAL_QUEUE_RUN_HOST）、网络和代理；连通之前 kling_nb 无法提交任务。",
+        "en": "Cannot reach {netloc}: {reason}. Check {origin}, the network and any proxy; kling_nb cannot submit until it answers.",
+        "zh": "无法连接 {netloc}：{reason}。请检查{origin}、网络和代理；连通之前 kling_nb 无法提交任务。",
     },
     "doctor.no_answer": {
-        "en": "{netloc} took the connection but did not answer in time: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
-        "zh": "{netloc} 接受了连接但没有按时应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
+        "en": "{netloc} took the connection but did not answer within {seconds:g} s: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
+        "zh": "{netloc} 接受了连接但没有在 {seconds:g} 秒内应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
     },
     "doctor.tls_ok": {"en": "TLS certificate verified.", "zh": "TLS 证书验证通过。"},
     "doctor.tls_failed": {
@@ -895,6 +891,63 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "samples.hint": {
         "en": 'Use one as an input: kling-nb edit sample:running-man -p "watercolor of <<<image_1>>>". Sources and licences: {provenance}',
         "zh": '作为输入使用：kling-nb edit sample:running-man -p "将 <<<image_1>>> 转换为水彩画风格"。来源与许可：{provenance}',
+    },
+    "doctor.kind_emulator": {"en": "emulator", "zh": "模拟器"},
+    "doctor.kind_qiniu": {"en": "Qiniu AIToken", "zh": "七牛 AIToken"},
+    "doctor.kind_fal": {"en": "fal.ai", "zh": "fal.ai"},
+    "doctor.kind_custom": {
+        "en": "gateway (FAL_QUEUE_RUN_HOST)",
+        "zh": "网关（FAL_QUEUE_RUN_HOST）",
+    },
+    "doctor.origin_given": {"en": "the host you gave (host=)", "zh": "你给出的主机（host=）"},
+    "doctor.origin_given@cli": {"en": "the host you gave (--host)", "zh": "你给出的主机（--host）"},
+    "doctor.origin_variable": {
+        "en": "the host in FAL_QUEUE_RUN_HOST ({host})",
+        "zh": "FAL_QUEUE_RUN_HOST 中的主机（{host}）",
+    },
+    "doctor.origin_emulator": {
+        "en": "that the emulator started for this check still runs",
+        "zh": "为本次检查启动的模拟器是否仍在运行",
+    },
+    "doctor.origin_qiniu": {
+        "en": "that Qiniu's address {host} is reachable from here",
+        "zh": "七牛的地址 {host} 能否从这里访问",
+    },
+    "doctor.origin_fal": {
+        "en": "that fal.ai's address {host} is reachable from here",
+        "zh": "fal.ai 的地址 {host} 能否从这里访问",
+    },
+    "doctor.host_ignored": {
+        "en": "FAL_QUEUE_RUN_HOST={host} is set but not used by this backend: it checks {used}, as edit would.",
+        "zh": "已设置 FAL_QUEUE_RUN_HOST={host}，但该后端不使用它：检查的是 {used}，与 edit 一致。",
+    },
+    "doctor.probe_late": {
+        "en": "no answer within {seconds:g} s",
+        "zh": "{seconds:g} 秒内没有应答",
+    },
+    "doctor.connect_slow": {
+        "en": "no connection within {seconds:g} s",
+        "zh": "{seconds:g} 秒内未能建立连接",
+    },
+    "doctor.tls_slow": {
+        "en": "the secure connection was not set up within {seconds:g} s",
+        "zh": "{seconds:g} 秒内未能建立安全连接",
+    },
+    "doctor.stream_slow": {
+        "en": "no answer within {seconds:g} s",
+        "zh": "{seconds:g} 秒内没有应答",
+    },
+    "doctor.cancel_slow": {
+        "en": "no answer within {seconds:g} s",
+        "zh": "{seconds:g} 秒内没有应答",
+    },
+    "doctor.key_emulator": {
+        "en": "Any key is accepted by the emulator (it checks no keys; a status call on a made-up request answered HTTP {status}). Nothing is billed there.",
+        "zh": "模拟器接受任何密钥（它不检查密钥；对虚构请求的状态查询返回 HTTP {status}）。模拟器不产生任何费用。",
+    },
+    "doctor.usable_emulator": {
+        "en": "Usable: kling_nb works offline on the emulator (free; pictures badged EMULATED). Set QINIU_API_KEY or FAL_KEY for the real service.",
+        "zh": "可用：kling_nb 可在模拟器上离线运行（免费；图片标注 EMULATED）。设置 QINIU_API_KEY 或 FAL_KEY 即可使用真实服务。",
     },
     # --- the same hints for the command line (chosen by `kling-nb`, see use_cli_words) ----
     "config.key_missing@cli": {
