@@ -109,8 +109,9 @@ def doctor(
     settings = Settings.from_env(env)
     target = _target(backend, key, host, settings)
     if target.kind == "emulator" and target.key is None:
-        with _started_emulator(settings) as started:
-            return _examine(replace(target, **started), timeout, clock, emulator=True)
+        with _started_emulator(settings) as (host, bundle):
+            started = replace(target, host=host, key=EMULATOR_KEY, ca_bundle=bundle)
+            return _examine(started, timeout, clock, emulator=True)
     if not target.key:
         return DoctorReport(
             target.kind, target.host, (Finding("key", "fail", message("doctor.no_key")),)
@@ -129,7 +130,7 @@ def _target(backend: str, key: str | None, host: str | None, settings: Settings)
     given = "doctor.origin_given"
     if choice == "auto" and (host or settings.queue_host):
         where = host or settings.queue_host or ""
-        kind = "qiniu" if where == QINIU_HOST else "custom"
+        kind: Literal["qiniu", "custom"] = "qiniu" if where == QINIU_HOST else "custom"
         origin = given if host else "doctor.origin_variable"
         chosen = key or settings.fal_key or settings.qiniu_key
         return Target(kind, where, chosen, "FAL_KEY", origin, settings.ca_bundle)
@@ -149,13 +150,13 @@ def _target(backend: str, key: str | None, host: str | None, settings: Settings)
 
 
 @contextmanager
-def _started_emulator(settings: Settings) -> Iterator[dict[str, str]]:
-    """The offline emulator `edit` would start, for the time of the checks."""
+def _started_emulator(settings: Settings) -> Iterator[tuple[str, str]]:
+    """The offline emulator `edit` would start, for the time of the checks: (host, CA)."""
     from . import emulator
 
     options = {"profile": settings.profile} if settings.profile else {}
     with emulator.start(**options) as emu:
-        yield {"host": emu.host, "key": EMULATOR_KEY, "ca_bundle": emu.ca_bundle}
+        yield emu.host, str(emu.ca_bundle)
 
 
 def _examine(
