@@ -10,12 +10,15 @@ interrupted (Ctrl-C; a job being waited on is cancelled on the server first).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -57,9 +60,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     previous = use_cli_words(True)  # hints name flags and verbs, not Python calls
     try:
-        return _main(args)
+        with _interrupts() as interrupted:
+            status = _main(args)
+        return 130 if interrupted else status
     finally:
         use_cli_words(previous)
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[list[int]]:
+    """Note every Ctrl-C (SIGINT) while raising KeyboardInterrupt as usual: however the
+    library words the cancelled job, the exit status is then 130."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen  # signals are the main thread's (a test calling main() from a worker)
+        return
+
+    def noted(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, noted)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _main(args: list[str]) -> int:

@@ -24,6 +24,7 @@ from kling_nb import emulator
 
 from .conftest import CANARY_KEY
 from .quirks import Quirks, quirk_server
+from .test_cli import THIS_CHECKOUT
 
 Answer = tuple[int, str]
 
@@ -293,10 +294,9 @@ def test_report_speaks_chinese() -> None:
 
 
 def run_cli(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    import os
 
     full = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KLING_NB_LANG": "en", **env}
-    full.setdefault("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    full.setdefault("PYTHONPATH", THIS_CHECKOUT)
     return subprocess.run(
         [sys.executable, "-m", "kling_nb.cli", "doctor", "--timeout", "10", *args],
         env=full,
@@ -307,14 +307,12 @@ def run_cli(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.Compl
 
 
 def test_cli_exits_0_when_usable_and_1_when_not(emu, gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import os
 
-    path = os.environ.get("PYTHONPATH", "")
-    good = run_cli({**emu_env(emu), "PYTHONPATH": path}, tmp_path)
+    good = run_cli(emu_env(emu), tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Usable" in good.stdout and CANARY_KEY not in good.stdout + good.stderr
     refused = gateway(lambda method, path, agent: (403, '{"detail": "Forbidden"}'))
-    bad = run_cli({**refused, "PYTHONPATH": path}, tmp_path)
+    bad = run_cli(refused, tmp_path)
     assert bad.returncode == 1 and "Key refused" in bad.stdout
     assert CANARY_KEY not in bad.stdout + bad.stderr
 
@@ -420,11 +418,10 @@ def test_trickled_stream_and_cancel_answers_end_together_at_one_deadline(tmp_pat
 
 @pytest.mark.slow
 def test_cli_doctor_timeout_3_against_a_trickling_server_ends_in_seconds(tmp_path: Path) -> None:
-    import os
 
     with trickling_server(tmp_path, ("/status/stream", "/cancel")) as env:
         full = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KLING_NB_LANG": "en", **env}
-        full["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+        full["PYTHONPATH"] = THIS_CHECKOUT
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "kling_nb.cli", "doctor", "--timeout", "3"],
