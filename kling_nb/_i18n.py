@@ -244,14 +244,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{count} job(s) in the journal {path}",
         "zh": "任务日志 {path} 中有 {count} 个任务",
     },
-    "history.empty": {
-        "en": "No jobs in the journal {path} match. Jobs appear here from their first submit.",
-        "zh": "任务日志 {path} 中没有符合条件的任务。任务从第一次提交起就会出现在这里。",
-    },
-    "history.pending_hint": {
-        "en": "{count} unfinished job(s), maybe from a kernel that died: kling_nb.resume() waits for them and fetches their images.",
-        "zh": "有 {count} 个未完成的任务（可能来自已退出的内核）：kling_nb.resume() 会等待它们并下载图片。",
-    },
     "history.unknown_hint": {
         "en": "{count} submit(s) in state 'unknown': each was sent but its answer was lost, so the job may exist and be billed without a request id to fetch it by. Check the provider's usage page before submitting again.",
         "zh": "有 {count} 次提交处于 'unknown' 状态：请求已发出但响应丢失，任务可能已创建并计费，却没有可用于取回的请求 ID。重新提交前请先查看服务商的用量页面。",
@@ -948,6 +940,36 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "doctor.usable_emulator": {
         "en": "Usable: kling_nb works offline on the emulator (free; pictures badged EMULATED). Set QINIU_API_KEY or FAL_KEY for the real service.",
         "zh": "可用：kling_nb 可在模拟器上离线运行（免费；图片标注 EMULATED）。设置 QINIU_API_KEY 或 FAL_KEY 即可使用真实服务。",
+    },
+    "history.none_yet": {
+        "en": "The journal {path} has no jobs yet. Every job appears here from its first submit.",
+        "zh": "任务日志 {path} 中还没有任务。每个任务从第一次提交起就会出现在这里。",
+    },
+    "history.none_match": {
+        "en": "No jobs in the journal {path} match these filters.",
+        "zh": "任务日志 {path} 中没有符合这些条件的任务。",
+    },
+    "history.waited_hint": {
+        "en": "{count} unfinished job(s) are being waited for by a live process (pid {pids}): they finish there.",
+        "zh": "有 {count} 个未完成的任务正由一个仍在运行的进程（pid {pids}）等待：它们会在那里完成。",
+    },
+    "history.abandoned_hint": {
+        "en": "{count} unfinished job(s) no live process is waiting for (the kernel or script that sent them stopped): kling_nb.resume() waits for them and fetches their images.",
+        "zh": "有 {count} 个未完成的任务已没有进程在等待（发出它们的内核或脚本已停止）：kling_nb.resume() 会等待它们并下载图片。",
+    },
+    "history.abandoned_hint@cli": {
+        "en": "{count} unfinished job(s) no live process is waiting for (the kernel or script that sent them stopped): kling-nb resume waits for them and saves their images.",
+        "zh": "有 {count} 个未完成的任务已没有进程在等待（发出它们的内核或脚本已停止）：kling-nb resume 会等待它们并保存图片。",
+    },
+    "history.cost_emulated": {"en": "{cost} (emulated)", "zh": "{cost}（模拟）"},
+    "history.days": {
+        "en": "Estimated spend per day (rows shown; replays, refused submits and emulated jobs are not billed):",
+        "zh": "每日预估花费（仅限所列任务；重放、被拒绝的提交和模拟器的任务均不计费）：",
+    },
+    "history.day": {"en": "  {day}: {amounts}", "zh": "  {day}：{amounts}"},
+    "history.day_emulated": {
+        "en": " (besides {amounts} emulated, not billed)",
+        "zh": "（另有模拟的 {amounts}，未实际扣费）",
     },
     # --- the same hints for the command line (chosen by `kling-nb`, see use_cli_words) ----
     "config.key_missing@cli": {

@@ -303,3 +303,38 @@ def test_ctrl_c_mid_wait_cancels_the_job_and_exits_130(tmp_path: Path) -> None:
         assert process.returncode == 130, err
         assert slow.stats()["totals"]["cancels"] == 1
     assert out == "" and err.splitlines()[-1].startswith("kling-nb: ") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_history_tells_a_live_waiter_from_an_abandoned_job_and_says_kling_nb_resume(
+    tmp_path: Path,
+) -> None:
+    with emulator.start(service_time=30) as slow:
+        env = {
+            "FAL_QUEUE_RUN_HOST": slow.host,
+            "FAL_KEY": CANARY_KEY,
+            "SSL_CERT_FILE": slow.ca_bundle,
+            "KLING_NB_HOME": str(tmp_path / "home"),
+            "KLING_NB_LANG": "en",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": THIS_CHECKOUT,
+        }
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "kling_nb.cli", "edit", "sample:cat", "-p", "x <<<image_1>>>"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while "pid" not in (shown := run(["history"], env, tmp_path).stdout):
+                assert time.monotonic() < deadline, shown
+                time.sleep(0.2)
+            assert f"waited for by a live process (pid {waiter.pid})" in shown
+            assert "stopped" not in shown and "died" not in shown
+        finally:
+            waiter.kill()  # as a crashed kernel: no cancel, no last journal write
+            waiter.wait()
+        left = run(["history"], env, tmp_path).stdout
+    assert "1 unfinished job(s) no live process is waiting for" in left
+    assert "kling-nb resume waits for them" in left and not PYTHON_HINTS.search(left)
