@@ -5,6 +5,7 @@ where the package comes from. (The wheel, a venv and a served tutorial: test_pac
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -209,3 +210,56 @@ def test_readmes_point_where_pyproject_says() -> None:
     colab = re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/", readme)
     assert colab and set(colab) == {owner_repo}
     assert url in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_changed_copy_gets_no_new_file_while_the_package_is_the_same(
+    source: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    _tutorials.copy_tutorials(work, source)
+    (work / "kling_o1_image.ipynb").write_bytes(notebook("my notes"))
+    report = _tutorials.copy_tutorials(work, source)  # the package did not change
+    assert report.offered == [] and report.copied == [] and report.lines(work) == []
+    assert not list(work.glob("*.new*.ipynb"))
+
+
+def test_a_changed_new_file_is_never_overwritten(source: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    _tutorials.copy_tutorials(work, source)
+    (work / "kling_o1_image.ipynb").write_bytes(notebook("my notes"))
+    (source / "kling_o1_image.ipynb").write_bytes(notebook("v2"))
+    assert _tutorials.copy_tutorials(work, source).offered == ["kling_o1_image.new.ipynb"]
+    mine = notebook("my notes on v2")
+    (work / "kling_o1_image.new.ipynb").write_bytes(mine)  # the learner works in it
+    (source / "kling_o1_image.ipynb").write_bytes(notebook("v3"))
+    report = _tutorials.copy_tutorials(work, source)
+    assert (work / "kling_o1_image.new.ipynb").read_bytes() == mine
+    assert report.offered == ["kling_o1_image.new-2.ipynb"]
+    assert (work / "kling_o1_image.new-2.ipynb").read_bytes() == notebook("v3")
+    (source / "kling_o1_image.ipynb").write_bytes(notebook("v4"))  # new-2 untouched: replaced
+    assert _tutorials.copy_tutorials(work, source).offered == ["kling_o1_image.new-2.ipynb"]
+    assert (work / "kling_o1_image.new-2.ipynb").read_bytes() == notebook("v4")
+    assert (work / "kling_o1_image.new.ipynb").read_bytes() == mine
+
+
+def test_with_a_damaged_manifest_nothing_that_differs_is_overwritten(
+    source: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    _tutorials.copy_tutorials(work, source)
+    (work / "batch_grid.new.ipynb").write_bytes(notebook("someone's"))
+    (work / _tutorials.MANIFEST).write_text("{not json")
+    (source / "batch_grid.ipynb").write_bytes(notebook("v2 grid"))
+    _tutorials.copy_tutorials(work, source)
+    assert (work / "batch_grid.new.ipynb").read_bytes() == notebook("someone's")
+    assert (work / "batch_grid.new-2.ipynb").read_bytes() == notebook("v2 grid")
+
+
+def test_tutorial_copies_follow_the_umask(source: Path, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        _tutorials.copy_tutorials(tmp_path / "work", source)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "work").iterdir()}
+    assert set(modes.values()) == {0o644}, modes
