@@ -971,6 +971,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": " (besides {amounts} emulated, not billed)",
         "zh": "（另有模拟的 {amounts}，未实际扣费）",
     },
+    "tutorials.token_address": {
+        "en": "kling_nb → open {url} and log in with the token you set in JUPYTER_TOKEN (JupyterLab hides it in the addresses it prints, so they carry none).",
+        "zh": "kling_nb → 打开 {url}，用你在 JUPYTER_TOKEN 中设置的令牌登录（JupyterLab 打印地址时会隐去该令牌，所以地址中不带令牌）。",
+    },
     # --- the same hints for the command line (chosen by `kling-nb`, see use_cli_words) ----
     "config.key_missing@cli": {
         "en": "No API key for {backend}. Set the environment variable {variable}, or use --backend emulator to run offline (free).",

@@ -171,7 +171,8 @@ def prepare_lab(name: str | None, folder: Path) -> tuple[Path, str]:
 
 
 def open_lab(name: str | None, folder: str | None, extra: Sequence[str]) -> int:
-    """Copy the tutorials, then replace this process with JupyterLab serving them."""
+    """Copy the tutorials, then run JupyterLab serving them: in place of this process, or
+    (when the user chose the token) as a child whose printed address is made usable."""
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
@@ -179,7 +180,42 @@ def open_lab(name: str | None, folder: str | None, extra: Sequence[str]) -> int:
     root, notebook = prepare_lab(name, Path(folder or DEFAULT_FOLDER).expanduser().resolve())
     print(message("tutorials.opening", notebook=notebook, folder=root), file=sys.stderr)
     command = lab_command(notebook, extra, os.geteuid() if hasattr(os, "geteuid") else -1)
+    if os.environ.get("JUPYTER_TOKEN") or any("token" in arg.lower() for arg in extra):
+        return _serve(root, command)
     return _exec(root, command)
+
+
+# JupyterLab prints a token the user chose as "token=...": that is not an address.
+MASKED_TOKEN = re.compile(r"(https?://[^\s?]+)\?token=\.\.\.")
+
+
+def _serve(folder: Path, command: list[str]) -> int:
+    """Run JupyterLab as a child, passing its log on with the masked token dropped from the
+    addresses (they then work: JupyterLab asks for the token there) and saying so once."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(
+        command, cwd=folder, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
+    assert child.stderr is not None
+    # The terminal's Ctrl-C reaches JupyterLab itself (same process group), which asks to
+    # confirm on this terminal; a SIGTERM sent to kling-nb is passed on to it.
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    terminate = signal.signal(signal.SIGTERM, lambda signum, _: child.send_signal(signum))
+    told = False
+    try:
+        for line in child.stderr:
+            found = MASKED_TOKEN.search(line)
+            sys.stderr.write(MASKED_TOKEN.sub(r"\1", line))
+            if found and not told:
+                print(message("tutorials.token_address", url=found.group(1)), file=sys.stderr)
+                told = True
+            sys.stderr.flush()
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def _exec(folder: Path, command: list[str]) -> int:

@@ -263,3 +263,65 @@ def test_tutorial_copies_follow_the_umask(source: Path, tmp_path: Path) -> None:
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "work").iterdir()}
     assert set(modes.values()) == {0o644}, modes
+
+
+@pytest.mark.slow
+def test_with_jupyter_token_the_printed_address_reaches_the_notebook(tmp_path: Path) -> None:
+    import queue
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    token = "lab-token-for-this-test"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KLING_NB"))}
+    env.update(
+        JUPYTER_TOKEN=token,
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jc"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jr"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jd"),
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        NO_PROXY="127.0.0.1,localhost",
+        KLING_NB_LANG="en",
+    )
+    args = ["lab", "--dir", str(tmp_path / "work"), "--no-browser", "--ServerApp.ip=127.0.0.1"]
+    args += [f"--port={port}", "--ServerApp.port_retries=0", "--LabApp.news_url=None"]
+    args += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kling_nb.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not any("log in with the token" in line for line in seen):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(seen)
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                continue
+        printed = [line for line in seen if "/lab/tree/kling_o1_image.ipynb" in line]
+        assert printed and not any("token=..." in line for line in printed), "".join(seen)
+        url = re.search(r"(http://\S+/lab/tree/kling_o1_image\.ipynb)", printed[-1]).group(1)  # type: ignore[union-attr]
+        auth = {"Authorization": f"token {token}"}
+        page = httpx.get(url, headers=auth, timeout=30)
+        assert page.status_code == 200 and "JupyterLab" in page.text
+        contents = url.replace("/lab/tree/", "/api/contents/")
+        model = httpx.get(contents, headers=auth, params={"content": "0"}, timeout=30).json()
+        assert model["type"] == "notebook" and model["name"] == "kling_o1_image.ipynb"
+        assert token not in "".join(seen)  # the token itself is never printed
+    finally:
+        process.send_signal(signal.SIGTERM)  # passed on to JupyterLab
+        assert process.wait(timeout=30) is not None
