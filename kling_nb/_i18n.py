@@ -975,6 +975,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "kling_nb → open {url} and log in with the token you set in JUPYTER_TOKEN (JupyterLab hides it in the addresses it prints, so they carry none).",
         "zh": "kling_nb → 打开 {url}，用你在 JUPYTER_TOKEN 中设置的令牌登录（JupyterLab 打印地址时会隐去该令牌，所以地址中不带令牌）。",
     },
+    "result.head": {"en": "EditResult: {summary}{tag}", "zh": "编辑结果（EditResult）：{summary}{tag}"},
+    "result.backend_emulator": {"en": "emulator", "zh": "模拟器"},
+    "result.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "result.backend_fal": {"en": "fal", "zh": "fal"},
+    "result.emulated_title": {"en": "EMULATED · kling_nb emulator", "zh": "模拟 · kling_nb 模拟器"},
     # --- the same hints for the command line (chosen by `kling-nb`, see use_cli_words) ----
     "config.key_missing@cli": {
         "en": "No API key for {backend}. Set the environment variable {variable}, or use --backend emulator to run offline (free).",
