@@ -47,4 +47,4 @@ def test_compare_labels_its_rows_in_the_interface_language(result: EditResult) -
     _i18n.set_language("zh")
     chinese = result.compare().image()
     assert "输入: 1 · 输出: 2" in repr(result.compare())
-    assert english.size == chinese.size and list(english.getdata()) != list(chinese.getdata())
+    assert english.size == chinese.size and english.tobytes() != chinese.tobytes()
