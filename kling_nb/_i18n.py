@@ -980,6 +980,29 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "result.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
     "result.backend_fal": {"en": "fal", "zh": "fal"},
     "result.emulated_title": {"en": "EMULATED · kling_nb emulator", "zh": "模拟 · kling_nb 模拟器"},
+    "images.fixed": {
+        "en": "Inputs fixed to be accepted: {items}.",
+        "zh": "为使输入被接受，已作如下处理：{items}。",
+    },
+    "images.fixed_one": {"en": "{label}: {fixes}", "zh": "{label}：{fixes}"},
+    "images.fix.first_frame": {"en": "first frame of an animation", "zh": "取动画的第一帧"},
+    "images.fix.exif_rotated": {"en": "turned upright (EXIF)", "zh": "按 EXIF 方向摆正"},
+    "images.fix.cmyk_to_rgb": {"en": "CMYK → RGB", "zh": "CMYK 转为 RGB"},
+    "images.fix.icc_to_srgb": {"en": "colour profile → sRGB", "zh": "色彩配置转为 sRGB"},
+    "images.fix.16bit_to_8bit": {"en": "16-bit → 8-bit", "zh": "16 位转为 8 位"},
+    "images.fix.float_to_8bit": {"en": "floating point → 8-bit", "zh": "浮点转为 8 位"},
+    "images.fix.alpha_flattened": {
+        "en": "transparency flattened on white",
+        "zh": "透明部分以白色填充",
+    },
+    "images.fix.shrunk": {"en": "shrunk {size}", "zh": "缩小 {size}"},
+    "images.fix.shrunk_body": {
+        "en": "shrunk to {size} to fit the request body",
+        "zh": "缩小到 {size} 以符合请求体大小",
+    },
+    "images.fix.format": {"en": "{old} → {new}", "zh": "{old} 转为 {new}"},
+    "images.fix.quality": {"en": "JPEG quality {quality}", "zh": "JPEG 质量 {quality}"},
+    "images.fix.compressed": {"en": "compressed {sizes}", "zh": "压缩 {sizes}"},
     # --- the same hints for the command line (chosen by `kling-nb`, see use_cli_words) ----
     "config.key_missing@cli": {
         "en": "No API key for {backend}. Set the environment variable {variable}, or use --backend emulator to run offline (free).",
