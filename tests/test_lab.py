@@ -325,3 +325,65 @@ def test_with_jupyter_token_the_printed_address_reaches_the_notebook(tmp_path: P
     finally:
         process.send_signal(signal.SIGTERM)  # passed on to JupyterLab
         assert process.wait(timeout=30) is not None
+
+
+LOOPBACK_PICTURE = re.compile(r"<img[^>]* src=\"https?://(127\.|localhost|\[::1\])")
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_committed_outputs_show_their_pictures_anywhere(path: Path) -> None:
+    """No output points a picture at the loopback port of the machine that made it."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for number, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            html = "".join(output.get("data", {}).get("text/html", ""))
+            assert not LOOPBACK_PICTURE.search(html), f"{path.name} cell {number}"
+
+
+def test_regenerate_embeds_a_loopback_picture_and_nbval_sees_the_address() -> None:
+    import base64
+    import configparser
+    import http.server
+    import io
+    import sys
+    import threading
+
+    from PIL import Image
+
+    sys.path.insert(0, str(NOTEBOOKS))
+    import regenerate
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1024, 768), (200, 90, 30)).save(buffer, "PNG")
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(buffer.getvalue())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/files/abc/image_1.png"
+        live = f'<img src="{url}" width="512"/>'
+        cell = {"outputs": [{"data": {"text/html": live, "text/plain": "<Image>"}}]}
+        regenerate.embed_pictures(cell)
+    finally:
+        server.shutdown()
+    html = cell["outputs"][0]["data"]["text/html"]
+    assert not LOOPBACK_PICTURE.search(html) and f'data-src="{url}" width="512"' in html
+    data = re.search(r'src="data:image/jpeg;base64,([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    assert Image.open(io.BytesIO(base64.b64decode(data))).size == (512, 384)
+    config = configparser.ConfigParser()
+    config.read(NOTEBOOKS / "nbval_sanitize.cfg")
+    sanitized = {}
+    for text in (html, live):
+        for section in config.sections():
+            text = re.sub(config[section]["regex"], config[section]["replace"], text)
+        sanitized[text] = True
+    assert len(sanitized) == 1  # the committed and the live output compare equal
