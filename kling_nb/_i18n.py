@@ -975,7 +975,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "kling_nb → open {url} and log in with the token you set in JUPYTER_TOKEN (JupyterLab hides it in the addresses it prints, so they carry none).",
         "zh": "kling_nb → 打开 {url}，用你在 JUPYTER_TOKEN 中设置的令牌登录（JupyterLab 打印地址时会隐去该令牌，所以地址中不带令牌）。",
     },
-    "result.head": {"en": "EditResult: {summary}{tag}", "zh": "编辑结果（EditResult）：{summary}{tag}"},
+    "result.head": {
+        "en": "EditResult: {summary}{tag}",
+        "zh": "编辑结果（EditResult）：{summary}{tag}",
+    },
     "result.backend_emulator": {"en": "emulator", "zh": "模拟器"},
     "result.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
     "result.backend_fal": {"en": "fal", "zh": "fal"},

@@ -506,7 +506,8 @@ def _doctor_parser(sub: Any) -> None:
         "--timeout",
         type=_positive,
         default=10.0,
-        help="seconds each check may take in all, however slowly the server answers (10)",
+        help="seconds each check may take in all, however slowly the server answers; the "
+        "whole check takes at most about twice that, plus the emulator's start (10)",
     )
     doc.set_defaults(run=_doctor)
 

@@ -24,11 +24,11 @@ import base64
 import io
 import os
 import re
-import urllib.request
 import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
