@@ -338,3 +338,29 @@ def test_history_tells_a_live_waiter_from_an_abandoned_job_and_says_kling_nb_res
         left = run(["history"], env, tmp_path).stdout
     assert "1 unfinished job(s) no live process is waiting for" in left
     assert "kling-nb resume waits for them" in left and not PYTHON_HINTS.search(left)
+
+
+def test_every_cli_flavour_has_its_base_its_facts_and_no_python_call() -> None:
+    import string
+
+    from kling_nb._i18n import MESSAGES, message, use_cli_words
+
+    def facts(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    flavours = [key for key in MESSAGES if key.endswith("@cli")]
+    assert len(flavours) > 25
+    for key in flavours:
+        base = key.removesuffix("@cli")
+        assert base in MESSAGES, key
+        for lang in ("en", "zh"):
+            text = MESSAGES[key][lang]  # type: ignore[index]
+            assert facts(text) <= facts(MESSAGES[base][lang]), key  # type: ignore[index]
+            assert not PYTHON_HINTS.search(text), (key, text)
+    # Notebooks never see them; the CLI always does.
+    assert "fresh=True" in message("money.replay_cache", "en", request_id="r")
+    previous = use_cli_words(True)
+    try:
+        assert "--fresh" in message("money.replay_cache", "en", request_id="r")
+    finally:
+        use_cli_words(previous)
