@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kling_nb import cli, emulator
+import kling_nb
+from kling_nb import _config, cli, emulator
 
 from .conftest import CANARY_KEY
 
@@ -364,3 +365,47 @@ def test_every_cli_flavour_has_its_base_its_facts_and_no_python_call() -> None:
         assert "--fresh" in message("money.replay_cache", "en", request_id="r")
     finally:
         use_cli_words(previous)
+
+
+@pytest.mark.parametrize(
+    ("backend", "env"),
+    [
+        ("auto", {"QINIU_API_KEY": "sk-q"}),
+        ("auto", {"FAL_KEY": "sk-f"}),
+        ("auto", {"FAL_QUEUE_RUN_HOST": "gateway.example/queue", "FAL_KEY": "sk-g"}),
+        (
+            "auto",
+            {
+                "FAL_QUEUE_RUN_HOST": "gateway.example/queue",
+                "FAL_KEY": "k",
+                "KLING_NB_PROFILE": "fal",
+            },
+        ),
+        ("fal", {"FAL_QUEUE_RUN_HOST": "gateway.example/queue", "FAL_KEY": "sk-f"}),
+        ("auto", {"KLING_NB_BACKEND": "qiniu", "QINIU_API_KEY": "sk-q", "FAL_KEY": "sk-f"}),
+        ("emulator", {"QINIU_API_KEY": "sk-q", "KLING_NB_PROFILE": "fal"}),
+        ("local", {}),
+    ],
+)
+def test_the_planned_connection_is_the_one_connect_makes(
+    backend: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "QINIU_API_KEY",
+        "FAL_KEY",
+        "FAL_QUEUE_RUN_HOST",
+        "KLING_NB_BACKEND",
+        "KLING_NB_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    planned = cli.planned_connection(backend)
+    try:
+        made = kling_nb.connect(backend, env=dict(env), quiet=True, service_time=0.1)
+    finally:  # a kernel keeps its emulator; a CLI run starts its own, as planned
+        if _config._emulator is not None:
+            _config._emulator.stop()
+            _config._emulator = None
+    assert (planned.backend, planned.profile, planned.key) == (made.backend, made.profile, made.key)
+    assert planned.host == made.host or (planned.emulated and made.emulated)
