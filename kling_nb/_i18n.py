@@ -154,10 +154,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "fal_client now sends to {actual}, but kling_nb is connected to {expected}; nothing was sent. Call kling_nb.connect() again to choose the backend.",
         "zh": "fal_client 当前指向 {actual}，而 kling_nb 连接的是 {expected}；未发送任何请求。请重新调用 kling_nb.connect() 选择后端。",
     },
-    "connect.local": {
-        "en": "kling_nb → local emulator at {host} (offline, free; pictures are classical filters badged EMULATED, not Kling).",
-        "zh": "kling_nb → 本地模拟器 {host}（离线、免费；图片由经典滤镜生成并标注 EMULATED，并非 Kling 真实输出）。",
-    },
     "connect.qiniu": {
         "en": "kling_nb → Qiniu AIToken at {host} (real service, billed per image).",
         "zh": "kling_nb → 七牛 AIToken {host}（真实服务，按张计费）。",
