@@ -1,13 +1,35 @@
-"""kling_nb: Kling O1 image-to-image from a notebook, done properly.
+"""kling_nb: Kling O1 image-to-image (fal-ai/kling-image/o1) from a notebook or a shell.
 
-import kling_nb
-kling_nb.connect()                      # Qiniu, fal, or the offline emulator
-result = kling_nb.edit("将 <<<image_1>>> 转换为水彩画风格", "photo.jpg")
-result                                  # a gallery; result.save("out/")
+Through Qiniu AIToken (QINIU_API_KEY) or fal.ai (FAL_KEY), billed per output image; with no
+key, offline and free on a bundled emulator whose pictures are badged EMULATED (not Kling).
+The tutorials: `kling-nb lab` (JupyterLab). A shell: `kling-nb edit IMAGE -p PROMPT`.
+
+    import kling_nb
+    kling_nb.connect()            # says which backend: Qiniu, fal, or the offline emulator
+    result = kling_nb.edit(
+        "将 <<<image_1>>> 转换为水彩画风格",    # refer to the inputs as <<<image_1>>>, …
+        kling_nb.sample_image("running-man"),  # or a path, a URL, a PIL image, bytes
+        num_images=2,
+    )
+    result                        # a gallery in Jupyter; result.compare(): before/after
+    result.save("results/")       # full-size files, prompt and request id embedded
+
+    kling_nb.estimate(...)        # what an edit would cost (same arguments; nothing sent)
+    kling_nb.set_budget(5, "USD") # refuse what would pass it; kling_nb.budget() shows it
+    kling_nb.history()            # every job in the journal; kling_nb.resume() finishes them
+    kling_nb.EditPanel()          # the same with widgets
+    kling_nb.doctor()             # check a key and host without paying
+
+Everything is checked before money is spent; every error is a KlingError that says the
+field, the value, the limit and the fix (in Chinese or English: set_language("en")). An
+identical edit already made is replayed from the journal, not paid again (fresh=True pays).
+Every call has an async twin (edit_async, run_batch_async); `kling-nb --help` lists the
+shell's commands (samples, estimate, budget, history, resume, doctor, emulator).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -96,11 +118,11 @@ _HERE = ("__version__", "sample_image", "sample_names")  # defined in this modul
 __all__ = sorted([*_PUBLIC, *_HERE])
 
 
-def sample_image(name: str = "running-man.jpg") -> Any:
-    """The path of a bundled sample photo (see `sample_names()`)."""
-    from ._samples import sample_path
+def sample_image(name: str = "running-man.jpg") -> Path:
+    """The path of a bundled sample picture, by name with or without ".jpg" (`sample_names()`)."""
+    from ._samples import find_sample
 
-    return sample_path(name)
+    return find_sample(name)
 
 
 def sample_names() -> list[str]:

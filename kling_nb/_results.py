@@ -22,7 +22,7 @@ from PIL import Image, PngImagePlugin
 from ._errors import KlingConfigError, KlingError
 from ._files import atomic_write_bytes, child_path, safe_name
 from ._gallery import Cell, contact_sheet, mime_bundle
-from ._i18n import message
+from ._i18n import MESSAGES, message
 from ._text import clip
 
 if TYPE_CHECKING:
@@ -102,12 +102,13 @@ class EditResult:
             "result.summary",
             count=len(self.images),
             endpoint=self.endpoint,
-            backend=self.backend,
+            backend=_backend_words(self.backend),
             request_id=self.request_id,
         )
         prompt = clip(self.parameters.get("prompt", ""))
         label = message("engine.prompt_label")
-        return f"EditResult: {summary}{tag}\n  {sizes}\n  {label}: {prompt}"
+        head = message("result.head", summary=summary, tag=tag)
+        return f"{head}\n  {sizes}\n  {label}: {prompt}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self._sheet, repr(self))
@@ -190,7 +191,7 @@ class EditResult:
         if cells:
             self._cover = cells[0].image.copy()
             self._cover.thumbnail((400, 400))
-        title = f"{message('result.emulated', 'en')} · kling_nb emulator" if self.emulated else ""
+        title = message("result.emulated_title") if self.emulated else ""
         return contact_sheet(cells, title=title)
 
     def cover(self) -> Image.Image | None:
@@ -230,13 +231,14 @@ def make_result(
 
 @dataclass
 class Comparison:
-    """Before and after, displayable."""
+    """Before and after: shown in a notebook, and anywhere else a picture to save or open."""
 
     before: list[Cell]
     after: list[Cell]
     text: str
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+    def sheet(self) -> bytes:
+        """Inputs above outputs, labelled in the interface language, as one JPEG."""
         width = max(len(self.before), len(self.after))
         pad = [Cell(Image.new("RGB", (8, 8), (246, 246, 244)))]
         cells = (
@@ -245,12 +247,46 @@ class Comparison:
             + self.after
             + pad * (width - len(self.after))
         )
-        sheet = contact_sheet(cells, row_length=width, rows_titles=["inputs", "outputs"])
-        return mime_bundle(
-            sheet,
+        titles = [message("result.inputs"), message("result.outputs")]
+        return contact_sheet(cells, row_length=width, rows_titles=titles)
+
+    def image(self) -> Image.Image:
+        """The comparison as a PIL image (`.show()` opens it in the system's viewer)."""
+        with Image.open(io.BytesIO(self.sheet())) as img:
+            img.load()
+            return img
+
+    def save(self, path: str | Path) -> Path:
+        """Write the comparison as a picture: JPEG, or PNG/WebP by the suffix (another or no
+        suffix gets ".jpg" added); its path."""
+        target = Path(path).expanduser()
+        fmt = _SAVE_FORMATS.get(target.suffix.lower())
+        if fmt is None:
+            target, fmt = target.with_name(target.name + ".jpg"), "JPEG"
+        data = self.sheet()
+        if fmt != "JPEG":
+            buffer = io.BytesIO()
+            self.image().save(buffer, fmt)
+            data = buffer.getvalue()
+        try:
+            return atomic_write_bytes(target, data)
+        except OSError as exc:
+            raise KlingError(message("save.unwritable", path=target, detail=exc)) from None
+
+    def __repr__(self) -> str:
+        return (
             f"{self.text}\n  {message('result.inputs')}: {len(self.before)} · "
-            f"{message('result.outputs')}: {len(self.after)}",
+            f"{message('result.outputs')}: {len(self.after)}"
         )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return mime_bundle(self.sheet(), repr(self))
+
+
+def _backend_words(label: str) -> str:
+    """A backend label (emulator, Qiniu, fal, or a host) in the interface language."""
+    key = f"result.backend_{label}"
+    return message(key) if key in MESSAGES else label
 
 
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}

@@ -209,7 +209,7 @@ def test_history_filters_by_state_and_date_and_shows_text_and_thumbnails(home: P
 
 def test_empty_history_is_text_only_and_creates_nothing(tmp_path: Path) -> None:
     shown = kling_nb.history(home=tmp_path / "nothing")
-    assert len(shown) == 0 and "No jobs" in repr(shown)
+    assert len(shown) == 0 and "no jobs yet" in repr(shown)
     assert set(shown._repr_mimebundle_()) == {"text/plain"}
     assert not (tmp_path / "nothing").exists()
 
