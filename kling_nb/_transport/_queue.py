@@ -1,11 +1,7 @@
-"""The seam to the network: the only module of the client that imports fal_client or httpx.
-
-fal_client submits; this module adds what it lacks — the status stream, a submit that is
-never blindly resent, result errors in words, downloads without the API key, async clients
-closed with their event loop — and turns every failure into a kling_nb error or one of the
-internal signals the waiting engine handles (`Transient`, `StreamUnavailable`, in `_wire`).
-It also points fal_client itself (which the guide's own cells call) at the chosen host.
-"""
+"""The queue client: fal_client's submit, plus what it lacks — the status stream, a submit
+that is never blindly resent, result errors in words, downloads without the API key, async
+clients closed with their event loop — every failure turned into a kling_nb error or one of
+the signals the waiting engine handles (`Transient`, `StreamUnavailable`, in `_wire`)."""
 
 from __future__ import annotations
 
@@ -16,23 +12,22 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import httpx
 
-from ._errors import (
+from .._errors import (
     KlingConfigError,
     KlingConnectionError,
     KlingJobError,
     KlingSubmitUnknownError,
 )
-from ._i18n import message
-from ._rules import Violation
-from ._secrets import remember_secret, scrub
-from ._wire import (
+from .._i18n import message
+from .._rules import Violation
+from .._secrets import remember_secret, scrub
+from .._wire import (
     TRANSIENT_CODES,
     Handle,
     JobStatus,
@@ -41,9 +36,10 @@ from ._wire import (
     UnreadableStatus,
     decode_data_uri,
 )
+from ._fal import check_fal_client_host
 
 if TYPE_CHECKING:
-    from ._config import Connection
+    from .._config import Connection
 
 # What a cancel request was answered; what it did is learnt from the status after it.
 CancelAnswer = Literal["accepted", "already_completed", "unsupported"]
@@ -121,7 +117,7 @@ class QueueClient:
             raise self._refused(exc.status_code, _words(exc.message)) from None
         except httpx.HTTPError as exc:
             raise KlingConnectionError(
-                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                message("job.transport", host=self.conn.host, detail=transport_words(exc)),
                 host=self.conn.host,
             ) from None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -343,7 +339,7 @@ class QueueClient:
             yield
         except httpx.HTTPError as exc:
             raise KlingConnectionError(
-                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                message("job.transport", host=self.conn.host, detail=transport_words(exc)),
                 host=self.conn.host,
             ) from None
 
@@ -358,7 +354,7 @@ class QueueClient:
         try:
             response = self._downloads.get(url)
         except httpx.HTTPError as exc:
-            raise _download_error(url, _transport_words(exc)) from None
+            raise _download_error(url, transport_words(exc)) from None
         if response.status_code != 200:
             raise _download_error(url, f"HTTP {response.status_code}", response.status_code)
         return response.content
@@ -399,7 +395,7 @@ class _GuardedTransport(httpx.HTTPTransport):
             raise  # never left this machine: safe for fal_client to retry
         except httpx.TransportError as exc:
             if request.method == "POST":
-                raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
+                raise _SubmitOutcomeUnknown(transport_words(exc)) from exc
             raise
         if request.method != "POST":
             return response
@@ -419,7 +415,7 @@ class _GuardedStream(httpx.SyncByteStream):
         try:
             yield from self._inner
         except httpx.TransportError as exc:
-            raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
+            raise _SubmitOutcomeUnknown(transport_words(exc)) from exc
 
     def close(self) -> None:
         self._inner.close()
@@ -436,7 +432,7 @@ def _passing_faults() -> Iterator[None]:
     try:
         yield
     except httpx.HTTPError as exc:
-        raise Transient(_transport_words(exc)) from None
+        raise Transient(transport_words(exc)) from None
 
 
 @contextmanager
@@ -444,9 +440,9 @@ def _stream_faults() -> Iterator[None]:
     try:
         yield
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise StreamUnavailable(_transport_words(exc)) from None
+        raise StreamUnavailable(transport_words(exc)) from None
     except httpx.HTTPError as exc:
-        raise Transient(_transport_words(exc)) from None
+        raise Transient(transport_words(exc)) from None
 
 
 def _status_args(budget: float | None) -> dict[str, Any]:
@@ -542,7 +538,8 @@ def _error_type(response: httpx.Response) -> str | None:
     return response.headers.get("x-fal-error-type")
 
 
-def _transport_words(exc: Exception) -> str:
+def transport_words(exc: BaseException) -> str:
+    """An httpx error in one line: its type, and its text when it has one."""
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
@@ -589,47 +586,10 @@ def fetch_public(url: str, timeout: float = 30.0) -> bytes:
             url, timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
         )
     except httpx.HTTPError as exc:
-        raise _download_error(url, _transport_words(exc)) from None
+        raise _download_error(url, transport_words(exc)) from None
     if response.status_code != 200:
         raise _download_error(url, f"HTTP {response.status_code}", response.status_code)
     return response.content
-
-
-# --- fal_client itself: where the guide's raw cells send -----------------------------------
-
-
-def point_fal_client(conn: Connection) -> None:
-    """fal_client fixes its host at import and caches its HTTP client: renew both.
-
-    Done whether or not fal_client was imported before, so that kling_nb's calls and the
-    guide's raw cells always go to the same, chosen host.
-    """
-    import fal_client
-    import fal_client.client as fc
-
-    version = getattr(fal_client, "__version__", "?")
-    clients = [getattr(fal_client, "sync_client", None), getattr(fal_client, "async_client", None)]
-    if not hasattr(fc, "QUEUE_URL_FORMAT") or any(c is None for c in clients):
-        raise KlingConfigError(message("config.fal_client_internals", version=version))
-    fc.QUEUE_URL_FORMAT = conn.queue_url
-    for client in clients:
-        # Both are functools.cached_property values: dropping them makes the next call
-        # build a client with the new key and CA bundle.
-        for name in ("_client", "_auth"):
-            client.__dict__.pop(name, None)
-    if fc.QUEUE_URL_FORMAT != conn.queue_url:
-        raise KlingConfigError(message("config.fal_client_internals", version=version))
-
-
-def check_fal_client_host(conn: Connection) -> None:
-    """Refuse to submit when fal_client would send somewhere other than `conn`."""
-    import fal_client.client as fc
-
-    actual = getattr(fc, "QUEUE_URL_FORMAT", None)
-    if actual != conn.queue_url:
-        raise KlingConfigError(
-            message("config.host_mismatch", actual=actual, expected=conn.queue_url)
-        )
 
 
 _clients: dict[tuple[str, str], QueueClient] = {}
@@ -643,151 +603,3 @@ def client_for(conn: Connection) -> QueueClient:
         if found is None or found.conn.ca_bundle != conn.ca_bundle:
             found = _clients[(conn.host, conn.key)] = QueueClient(conn)
         return found
-
-
-# --- doctor's probes ------------------------------------------------------------------------------
-# `doctor()` asks a queue host a few free questions. httpx's timeouts bound each read, not a
-# whole request: a server trickling a byte a second never trips them. So each probe runs under
-# its own total deadline, on a private event loop in a worker thread: cancelling an asyncio
-# read is clean, and any caller (a notebook's running loop or none) can wait for the thread.
-
-PROBE_BODY_MAX = 64 * 1024  # an error body is short; more is not read
-PROBE_GRACE = 2.0  # beyond the deadlines: closing the client and the thread
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One free question to a host; with `stream`, an event-stream answer's body is not read."""
-
-    method: str
-    url: str
-    params: dict[str, str] = field(default_factory=dict)
-    stream: bool = False
-
-
-@dataclass(frozen=True)
-class ProbeAnswer:
-    """What the host answered: status, headers (lower-case names), the start of the body."""
-
-    status_code: int
-    headers: dict[str, str]
-    text: str
-    netloc: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class ProbeFailure:
-    """No answer: how far the exchange got (connect, tls, answer) and why, in one line."""
-
-    stage: Literal["connect", "tls", "answer"]
-    reason: str
-    timed_out: bool
-
-
-def probe_all(
-    probes: list[Probe], *, key: str, ca_bundle: str | None, timeout: float
-) -> list[ProbeAnswer | ProbeFailure]:
-    """Ask every probe at once, each within `timeout` seconds in all, with fal-client's user
-    agent and the CAs its httpx would trust; network failures are answers, never raised."""
-    import asyncio
-
-    outcome: list[list[ProbeAnswer | ProbeFailure] | BaseException] = []
-
-    def run() -> None:
-        try:
-            outcome.append(asyncio.run(_probe_all(probes, key, ca_bundle, timeout)))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run, name="kling_nb-doctor", daemon=True)
-    worker.start()
-    worker.join(timeout + PROBE_GRACE)  # the deadlines inside end it well before
-    if not outcome:
-        late = message("doctor.probe_late", seconds=timeout)
-        return [ProbeFailure("answer", late, True) for _ in probes]
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
-
-
-async def _probe_all(
-    probes: list[Probe], key: str, ca_bundle: str | None, timeout: float
-) -> list[ProbeAnswer | ProbeFailure]:
-    import asyncio
-
-    import certifi
-    from fal_client.client import USER_AGENT
-
-    remember_secret(key)
-    verify = ssl.create_default_context(cafile=ca_bundle or certifi.where())
-    headers = {"Authorization": f"Key {key}", "User-Agent": USER_AGENT}
-    async with httpx.AsyncClient(verify=verify, headers=headers, timeout=timeout) as client:
-        return list(await asyncio.gather(*(_probe(client, p, timeout) for p in probes)))
-
-
-async def _probe(
-    client: httpx.AsyncClient, probe: Probe, timeout: float
-) -> ProbeAnswer | ProbeFailure:
-    import asyncio
-    import time
-
-    reached: set[str] = set()
-
-    async def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith(".complete"):
-            reached.add(event.rsplit(".", 1)[0])
-
-    started = time.monotonic()
-    try:
-        return await asyncio.wait_for(_ask(client, probe, trace, started), timeout)
-    except asyncio.TimeoutError:
-        return ProbeFailure(_stage(reached), "", True)
-    except httpx.HTTPError as exc:
-        stage = "tls" if _is_tls(exc) else _stage(reached)
-        timed_out = isinstance(exc, httpx.TimeoutException)
-        return ProbeFailure(stage, scrub(_transport_words(exc)).splitlines()[0][:200], timed_out)
-
-
-async def _ask(client: httpx.AsyncClient, probe: Probe, trace: Any, started: float) -> ProbeAnswer:
-    import time
-
-    request = client.build_request(
-        probe.method, probe.url, params=probe.params, extensions={"trace": trace}
-    )
-    response = await client.send(request, stream=True)
-    try:
-        body = b""
-        kind = response.headers.get("content-type", "")
-        if not (probe.stream and "event-stream" in kind):
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= PROBE_BODY_MAX:
-                    break
-    finally:
-        await response.aclose()
-    return ProbeAnswer(
-        response.status_code,
-        {name.lower(): value for name, value in response.headers.items()},
-        body[:PROBE_BODY_MAX].decode("utf-8", "replace"),
-        response.url.netloc.decode(),
-        time.monotonic() - started,
-    )
-
-
-def _stage(reached: set[str]) -> Literal["connect", "tls", "answer"]:
-    """How far a request got, from httpcore's trace events."""
-    if "connection.connect_tcp" not in reached:
-        return "connect"
-    if "connection.start_tls" not in reached:
-        return "tls"
-    return "answer"
-
-
-def _is_tls(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
