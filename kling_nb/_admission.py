@@ -28,7 +28,7 @@ from ._images import PreparedImage
 from ._job import Job, ProgressArg, send
 from ._journal import Reader, default_home, journal_for
 from ._money import Reservation, fingerprint, reservation, split_by_budget
-from ._progress import make_progress
+from ._progress import announce
 from ._request import KlingO1Request
 from ._results import EditResult, make_result
 from ._text import clip
@@ -243,7 +243,7 @@ def _follow(
     conn: Connection, entry: JournalEntry, deadline: float | None, say: ProgressArg
 ) -> None:
     """Wait while an identical request another waiter is bringing in is unfinished."""
-    _announce(say, message("money.following", request_id=entry.request_id or f"#{entry.id}"))
+    announce(say, message("money.following", request_id=entry.request_id or f"#{entry.id}"))
     journal = journal_for(conn.home)
     while deadline is None or time.monotonic() < deadline:
         now = journal.get(entry.id)
@@ -281,7 +281,7 @@ def replayed(
     else:
         value = replay_output(conn, replay)
     key = "money.replay_cache" if replay.source == "cache" else "money.replayed_url"
-    _announce(progress, message(key, request_id=entry.request_id))
+    announce(progress, message(key, request_id=entry.request_id))
     return Replayed(value, entry.request_id)
 
 
@@ -330,15 +330,6 @@ def replay_output(conn: Connection, replay: Replay) -> dict[str, Any]:
         output["images"] = images
     journal_for(conn.home).add_replay(entry)
     return output
-
-
-def _announce(progress: ProgressArg, text: str) -> None:
-    """Say one line where the progress line would have been (nothing when it is off)."""
-    bar = make_progress(progress) if progress is True else None
-    stream = getattr(bar, "stream", None)
-    if stream is not None:
-        stream.write(text + "\n")
-        stream.flush()
 
 
 def _urls_until(entry: JournalEntry, now: float, host: str | None) -> float | None:

@@ -17,8 +17,9 @@ from ._admission import Replayed, Started, Submitted, start
 from ._cache import cache_job_output, finish_edit
 from ._config import Connection, current_connection
 from ._errors import KlingJobError
-from ._images import ImageInput, PreparedImage
+from ._images import ImageInput, PreparedImage, fixes_line
 from ._job import DEFAULT_TIMEOUT, Job, ProgressArg, check_timeout, checked_body, off_loop
+from ._progress import announce
 from ._request import KlingO1Request
 from ._results import EditResult
 from ._wire import Output
@@ -171,6 +172,9 @@ def start_edit(
     else:
         encoded, inputs = request.prepare(conn.profile)
         body, admission = dict(encoded), None
+        said = fixes_line(inputs)
+        if said:  # no fix to an input is silent
+            announce(progress, said)
     return start(
         conn,
         request.endpoint,

@@ -43,7 +43,9 @@ from ._config import Connection, current_connection
 from ._errors import KlingBudgetError, KlingCancelledError, KlingError, KlingValidationError
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
+from ._images import fixes_line
 from ._job import DEFAULT_TIMEOUT, Job, check_timeout, off_loop
+from ._progress import announce
 from ._request import KlingO1Request
 from ._rules import Violation
 from ._text import clip
@@ -186,7 +188,7 @@ def run_batch(
     check_timeout(timeout)
     conn = connection or current_connection()
     items = [_as_request(item, i) for i, item in enumerate(requests)]
-    planned = _admit_batch(items, conn, fresh)
+    planned = _admit_batch(items, conn, fresh, progress)
     works = [
         _edit_work(item, plan, conn, timeout) for item, plan in zip(items, planned, strict=True)
     ]
@@ -209,7 +211,7 @@ async def run_batch_async(
     check_timeout(timeout)
     conn = connection or current_connection()
     items = [_as_request(item, i) for i, item in enumerate(requests)]
-    planned = await asyncio.to_thread(_admit_batch, items, conn, fresh)
+    planned = await asyncio.to_thread(_admit_batch, items, conn, fresh, progress)
     works = [
         _edit_work(item, plan, conn, timeout) for item, plan in zip(items, planned, strict=True)
     ]
@@ -235,7 +237,10 @@ Planned = Prepared | KlingError
 
 
 def _admit_batch(
-    items: Sequence[KlingO1Request | KlingValidationError], conn: Connection, fresh: bool
+    items: Sequence[KlingO1Request | KlingValidationError],
+    conn: Connection,
+    fresh: bool,
+    progress: bool = False,
 ) -> list[Planned]:
     """Encode every item (in parallel), then admit them all at once: replays found, the
     budget split in order over the rest, each item whole or refused before anything is sent."""
@@ -250,6 +255,10 @@ def _admit_batch(
 
     with ThreadPoolExecutor(4, thread_name_prefix="kling_nb-encode") as pool:
         encoded = list(pool.map(encode, items))
+    for index, done in enumerate(encoded):
+        said = None if isinstance(done, Exception) else fixes_line(done[1])
+        if said and progress:  # no fix to an input is silent: one line per item fixed
+            announce(True, f"[{index}] {said}")
     sendable = [i for i, e in enumerate(encoded) if not isinstance(e, Exception)]
     admissions = admit_all(
         conn,

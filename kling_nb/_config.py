@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import unicodedata
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ._price import Price
     from .emulator import Emulator
 
+# How local images travel: a mode's name, or a callable `(bytes, content_type) -> https URL`.
+Upload = str | Callable[[bytes, str], str]
 Backend = Literal["emulator", "qiniu", "fal", "custom"]
 BACKENDS = ("auto", "emulator", "qiniu", "fal")
 ALIASES = {"local": "emulator"}  # older name of the emulator, still accepted
@@ -56,6 +58,7 @@ class Settings:
     home: Path = Path("~/.kling_nb").expanduser().absolute()
     price: str | None = None  # KLING_NB_PRICE, e.g. "0.2 CNY" per output image
     profile: Profile | None = None  # KLING_NB_PROFILE: the rules of a FAL_QUEUE_RUN_HOST gateway
+    upload: str | None = None  # KLING_NB_UPLOAD: how local images travel (see `_uploads`)
 
     @classmethod
     def from_env(
@@ -94,6 +97,7 @@ class Settings:
             home=Path(env.get("KLING_NB_HOME") or "~/.kling_nb").expanduser().absolute(),
             price=env.get("KLING_NB_PRICE", "").strip() or None,
             profile=_profile_named(env.get("KLING_NB_PROFILE", ""), "KLING_NB_PROFILE"),
+            upload=upload_named(env.get("KLING_NB_UPLOAD", ""), "KLING_NB_UPLOAD"),
         )
 
 
@@ -110,6 +114,9 @@ class Connection:
     home: Path = field(default=Path("~/.kling_nb").expanduser(), repr=False)
     price: Price | None = field(default=None, repr=False)  # the user's, per output image
     replay: bool = True  # an identical completed request is replayed, not paid again
+    # How local images travel (`_uploads`): "auto", "data", "fal", or a callable
+    # `(bytes, content_type) -> https URL` (a user's own bucket).
+    upload: Upload = field(default="auto", compare=False)
 
     @property
     def queue_url(self) -> str:
@@ -158,6 +165,7 @@ def connect(
     price: str | Price | None = None,
     replay: bool = True,
     profile: str | None = None,
+    upload: Upload | None = None,
     **emulator_options: Any,
 ) -> Connection:
     """Choose the backend (auto | emulator | qiniu | fal), say which in one line, and use it.
@@ -165,8 +173,15 @@ def connect(
     `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you;
     `replay=False` pays for every request, even one already completed; `profile` (else
     `KLING_NB_PROFILE`: plain | qiniu | fal) names the rules of a `FAL_QUEUE_RUN_HOST`
-    gateway (default qiniu, the guide's) or the service a local emulator imitates."""
+    gateway (default qiniu, the guide's) or the service a local emulator imitates;
+    `upload` (else `KLING_NB_UPLOAD`) says how local images travel: "auto" (default: data:
+    URIs, and fal's storage on fal for a large request), "data", "fal", or a callable
+    `(bytes, content_type) -> https URL`. Other keywords are the emulator's options
+    (`service_time=`, `workers=`, …), refused by name when misspelt."""
     from ._price import parse_price
+
+    _check_emulator_options(emulator_options)
+    chosen_upload = _chosen_upload(upload)
 
     target = os.environ if env is None else env
     settings = Settings.from_env(target, _applied if target is os.environ else None)
@@ -177,7 +192,10 @@ def connect(
         given = parse_price(settings.price, "KLING_NB_PRICE")
     with _lock:
         conn = replace(
-            _resolve(backend, key, settings, emulator_options), price=given, replay=replay
+            _resolve(backend, key, settings, emulator_options),
+            price=given,
+            replay=replay,
+            upload=chosen_upload or settings.upload or "auto",
         )
         remember_secret(conn.key)
         check_key(conn.key, _key_variable(conn.key, key, settings))
@@ -283,6 +301,14 @@ def _resolve(
         choice = settings.backend
     home = settings.home
     if choice == "auto" and settings.queue_host:
+        if emulator_options:
+            raise KlingConfigError(
+                message(
+                    "config.options_not_emulator",
+                    names=", ".join(sorted(emulator_options)),
+                    backend=settings.queue_host,
+                )
+            )
         host = settings.queue_host
         chosen = key or settings.fal_key or settings.qiniu_key
         if not chosen:
@@ -292,6 +318,14 @@ def _resolve(
         return Connection(kind, host, chosen, rules, settings.ca_bundle, home=home)
     if choice == "auto":
         choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "emulator"
+    if choice != "emulator" and emulator_options:
+        raise KlingConfigError(
+            message(
+                "config.options_not_emulator",
+                names=", ".join(sorted(emulator_options)),
+                backend=choice,
+            )
+        )
     if choice == "emulator":
         if settings.profile and "profile" not in emulator_options:
             emulator_options = {**emulator_options, "profile": settings.profile}
@@ -308,6 +342,59 @@ def _resolve(
     if not chosen:
         _missing_key("FAL_KEY", "fal.ai")
     return Connection("fal", FAL_HOST, chosen, "fal", home=home)
+
+
+UPLOADS = ("auto", "data", "fal")
+
+
+def upload_named(value: str, variable: str) -> str | None:
+    """An upload mode by name ("" → None); anything else is refused in words."""
+    name = str(value).strip().lower()
+    if not name:
+        return None
+    if name not in UPLOADS:
+        raise KlingConfigError(
+            message(
+                "config.upload_unknown", variable=variable, value=value, known=", ".join(UPLOADS)
+            )
+        )
+    return name
+
+
+def _chosen_upload(upload: Upload | None) -> Upload | None:
+    if upload is None or callable(upload):
+        return upload
+    if not isinstance(upload, str):
+        raise KlingConfigError(
+            message(
+                "config.upload_unknown", variable="upload", value=upload, known=", ".join(UPLOADS)
+            )
+        )
+    return upload_named(upload, "upload")
+
+
+def _check_emulator_options(options: Mapping[str, Any]) -> None:
+    """Refuse, by name, a keyword that is no emulator option (a misspelt `profile`, say)."""
+    if not options:
+        return
+    import difflib
+    from dataclasses import fields as dataclass_fields
+
+    from .emulator import EmulatorOptions
+
+    known = sorted(f.name for f in dataclass_fields(EmulatorOptions))
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(
+                name, [*known, "profile", "price", "replay", "upload"]
+            )
+            raise KlingConfigError(
+                message(
+                    "config.option_unknown",
+                    name=name,
+                    hint=message("config.option_close", close=close[0]) if close else "",
+                )
+            )
 
 
 def _profile_named(value: str, variable: str) -> Profile | None:

@@ -1346,6 +1346,59 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": " Of the spend, {unsure} is for jobs whose billing the service does not tell (failed, not confirmed cancelled, or a lost submit answer): counted, to be safe.",
         "zh": "其中 {unsure} 属于服务未说明是否计费的任务（失败、未确认取消或提交响应丢失）：为稳妥起见计入。",
     },
+    "config.upload_unknown": {
+        "en": "{variable} = {value!r} is not a way to send local images. Use one of: {known}, or pass upload= a function (bytes, content_type) -> https URL.",
+        "zh": "{variable} = {value!r} 不是发送本地图片的方式。可选：{known}，或向 upload= 传入函数 (bytes, content_type) -> https URL。",
+    },
+    "config.option_unknown": {
+        "en": "connect() has no option {name!r}{hint}. Emulator options are the keywords of `python -m kling_nb.emulator --help` (service_time=, workers=, profile=, …).",
+        "zh": "connect() 没有选项 {name!r}{hint}。模拟器选项即 `python -m kling_nb.emulator --help` 中的参数（service_time=、workers=、profile= 等）。",
+    },
+    "config.option_close": {"en": " (did you mean {close!r}?)", "zh": "（是不是 {close!r}？）"},
+    "config.options_not_emulator": {
+        "en": "{names}: emulator options, but the backend is {backend}, not the emulator. Drop them, or connect('emulator', …) to use them.",
+        "zh": "{names} 是模拟器的选项，但当前后端是 {backend}，不是模拟器。请去掉它们，或用 connect('emulator', …) 使用模拟器。",
+    },
+    "upload.fal_elsewhere": {
+        "en": "upload='fal' sends local images to fal's storage with your key, but {host} is not fal: the key would travel to fal's hosts. Use upload='data', or a function (bytes, content_type) -> https URL that puts them in your own bucket.",
+        "zh": "upload='fal' 会用你的 Key 把本地图片传到 fal 的存储，但 {host} 不是 fal：Key 会被发往 fal 的服务器。请使用 upload='data'，或传入一个函数 (bytes, content_type) -> https URL，把图片放到你自己的存储桶。",
+    },
+    "upload.fal_failed": {
+        "en": "Uploading a local image to fal's storage (for {host}) failed: {detail}. Nothing was submitted; try again, or use upload='data'.",
+        "zh": "把本地图片上传到 fal 存储（用于 {host}）失败：{detail}。没有提交任何任务；请重试，或使用 upload='data'。",
+    },
+    "upload.callable_failed": {
+        "en": "Your uploader {name} failed: {detail}. Nothing was submitted.",
+        "zh": "你的上传函数 {name} 出错：{detail}。没有提交任何任务。",
+    },
+    "upload.bad_url": {
+        "en": "The uploader {source} returned {value}, not an https URL the service can fetch. Nothing was submitted.",
+        "zh": "上传函数 {source} 返回了 {value}，不是服务能读取的 https URL。没有提交任何任务。",
+    },
+    "upload.data_refused": {
+        "en": "{host} refused the local images as sent (data: URIs in image_urls): {detail} This service may take only URLs for them. Nothing was billed. Fix: connect(upload=my_uploader) with a function (bytes, content_type) -> https URL that puts each picture in your own bucket (on fal: upload='fal'); or pass the images as https URLs.",
+        "zh": "{host} 拒绝了以 data: URI 发送的本地图片（image_urls）：{detail} 该服务可能只接受 URL。没有产生费用。解决：connect(upload=my_uploader)，传入函数 (bytes, content_type) -> https URL，把每张图片放到你自己的存储桶（在 fal 上可用 upload='fal'）；或直接以 https URL 传入图片。",
+    },
+    "upload.data_refused@cli": {
+        "en": "{host} refused the local images as sent (data: URIs in image_urls): {detail} This service may take only URLs for them. Nothing was billed. Fix: pass the images as https URLs (on fal: KLING_NB_UPLOAD=fal).",
+        "zh": "{host} 拒绝了以 data: URI 发送的本地图片（image_urls）：{detail} 该服务可能只接受 URL。没有产生费用。解决：以 https URL 传入图片（在 fal 上可设置 KLING_NB_UPLOAD=fal）。",
+    },
+    "upload.describe_data": {
+        "en": "Local images are sent as data: URIs (upload='data'; Qiniu documents image_urls as URLs only: unverified whether it takes data URIs).",
+        "zh": "本地图片以 data: URI 发送（upload='data'；七牛文档中 image_urls 只写了 URL：是否接受 data URI 尚未验证）。",
+    },
+    "upload.describe_fal": {
+        "en": "Local images are uploaded to fal's storage with your key (upload='fal').",
+        "zh": "本地图片会用你的 Key 上传到 fal 的存储（upload='fal'）。",
+    },
+    "upload.describe_auto_fal": {
+        "en": "Local images are sent as data: URIs, and through fal's storage when a request passes {limit} MB (upload='auto').",
+        "zh": "本地图片以 data: URI 发送；请求超过 {limit} MB 时改用 fal 存储上传（upload='auto'）。",
+    },
+    "upload.describe_callable": {
+        "en": "Local images are put where your uploader {name} says (upload=function).",
+        "zh": "本地图片由你的上传函数 {name} 存放（upload=函数）。",
+    },
     "money.following": {
         "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
         "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",

@@ -40,7 +40,13 @@ from ._engine import (
     stop,
     wait,
 )
-from ._errors import KlingCancelledError, KlingError, KlingJobError, KlingSubmitUnknownError
+from ._errors import (
+    KlingCancelledError,
+    KlingConnectionError,
+    KlingError,
+    KlingJobError,
+    KlingSubmitUnknownError,
+)
 from ._journal import Journal, journal_for
 from ._progress import Progress, make_progress
 from ._request import KlingO1Request
@@ -283,6 +289,9 @@ def send(
     """Submit `body` as it is, once, journaled: the row (the budget's reservation: `pay`, a
     `_money.Reservation`, checks and holds the cost in the same transaction) is written
     before the POST; a refused budget raises KlingBudgetError and nothing is sent."""
+    from ._uploads import mode_for
+
+    mode_for(conn, body)  # a transport this connection cannot use is refused before any row
     journal = journal_for(conn.home)
     row = journal.begin(
         conn,
@@ -296,12 +305,17 @@ def send(
     )
     client = client_for(conn)
     held = Hold(journal.path, row) if hold else None
+    wire: dict[str, Any] = dict(body)
     try:
-        handle = client.submit(endpoint, dict(body), webhook_url)
+        wire = _transported(conn, body)
+        handle = client.submit(endpoint, wire, webhook_url)
     except BaseException as exc:
         if held is not None:
             held.release()
-        _record_submit_failure(journal, row, exc)
+        explained = _data_uris_refused(conn, wire, exc)
+        _record_submit_failure(journal, row, explained or exc)
+        if explained is not None:
+            raise explained from None
         raise
     journal.submitted(row, handle)
     job = Job(conn, endpoint, handle, client=client, caches_images=caches_images)
@@ -309,6 +323,29 @@ def send(
     if held is not None:  # its caller waits on it next
         held.hand_to(job)
     return job
+
+
+def _transported(conn: Connection, body: Mapping[str, Any]) -> dict[str, Any]:
+    from ._uploads import transported
+
+    return transported(conn, body)
+
+
+def _data_uris_refused(
+    conn: Connection, wire: Mapping[str, Any], exc: BaseException
+) -> KlingConnectionError | None:
+    """A refusal that names `image_urls` after data: URIs were sent, said with its likely
+    cause and the `upload=` fix (None for any other failure)."""
+    from ._i18n import message
+    from ._uploads import sent_data_uris
+
+    status = getattr(exc, "status_code", None)
+    if not isinstance(exc, KlingConnectionError) or status not in (400, 413, 415, 422):
+        return None
+    if "image_url" not in str(exc).lower() or not sent_data_uris(wire):
+        return None
+    text = message("upload.data_refused", host=conn.host, detail=str(exc))
+    return KlingConnectionError(text, host=conn.host, status_code=status)
 
 
 def _record_submit_failure(journal: Journal, row: int, exc: BaseException) -> None:

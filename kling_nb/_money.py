@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._config import Connection, on_loopback
+from ._config import FAL_HOST, Connection, on_loopback
 from ._entry import JournalEntry
 from ._errors import KlingBudgetError, KlingConfigError, KlingValidationError
 from ._i18n import message
@@ -346,11 +346,22 @@ def _budget_amount(amount: Any, currency: str | None) -> tuple[Decimal, str]:
 UNSURE_CANCELS = ("requested", "unsupported", "failed", "too_late", "legacy")
 
 
+# fal's FAQ: a request that fails with a server error (5xx) is never charged; these are the
+# error types fal gives such failures (docs/services.md, "Billing"). A validation error (422)
+# may be charged, and any other failure's billing is not published: those count, as unsure.
+FAL_SERVER_ERRORS = frozenset(
+    {"request_timeout", "runner_disconnected", "internal_server_error", "startup_timeout"}
+)
+
+
 def counts_as_spend(entry: JournalEntry) -> bool:
     """True when a row's cost counts against the budget: everything sent, except replays,
-    submits the service refused, and cancels the service confirmed."""
+    submits the service refused, cancels the service confirmed, and failures the service
+    documents as not billed (fal: server errors)."""
     if entry.replay_of or entry.state == "rejected":
         return False
+    if entry.state == "failed" and entry.host == FAL_HOST:
+        return entry.error_type not in FAL_SERVER_ERRORS
     return not (entry.state == "cancelled" and entry.cancel == "confirmed")
 
 

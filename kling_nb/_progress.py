@@ -115,6 +115,15 @@ def make_progress(progress: bool | Progress | Callable[[JobStatus, float], None]
     return progress  # type: ignore[return-value]
 
 
+def announce(progress: bool | Progress | Callable[[JobStatus, float], None], text: str) -> None:
+    """Say one line where the progress line would have gone (nothing when progress is off)."""
+    bar = make_progress(progress) if progress is True else None
+    stream = getattr(bar, "stream", None)
+    if stream is not None:
+        stream.write(text + "\n")
+        stream.flush()
+
+
 def _in_kernel() -> bool:
     shell = sys.modules.get("IPython")
     if shell is None:

@@ -13,7 +13,7 @@ import pytest
 import kling_nb
 from kling_nb._files import atomic_write_bytes, current_umask
 
-from .test_tasks import photo
+from .test_job import photo
 
 
 @pytest.fixture(params=[0o022, 0o077, 0o002])

@@ -64,3 +64,17 @@ def test_a_body_shrink_made_by_the_request_is_said_too() -> None:
     _, prepared = request.prepare("plain", body_cap=600 * 1024)
     line = fixes_line(prepared) or ""
     assert "to fit the request body" in line, line
+
+
+def test_an_edit_says_its_input_fixes_before_sending(emu, conn, capsys) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    import kling_nb
+
+    rgba = Image.new("RGBA", (640, 480), (200, 30, 30, 128))
+    data = io.BytesIO()
+    rgba.save(data, "PNG")
+    kling_nb.edit("ink of <<<image_1>>>", data.getvalue(), connection=conn, fresh=True)
+    said = capsys.readouterr()
+    lines = [line for line in (said.out + said.err).splitlines() if line.startswith("Inputs fixed")]
+    assert len(lines) == 1  # the fix, in one line, next to the progress line

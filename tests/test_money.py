@@ -501,3 +501,29 @@ def test_admit_offers_the_replay_first_and_checks_the_budget_otherwise(
     assert entry.request_id == result.request_id
     with pytest.raises(KlingBudgetError):
         admit(fal_conn, request.endpoint, body, request, fresh=True)
+
+
+@pytest.mark.parametrize(
+    ("error_type", "spent", "unsure"),
+    [
+        ("runner_disconnected", "0", "0"),  # fal: server errors are never charged
+        ("request_timeout", "0", "0"),
+        ("content_policy_violation", "0.028", "0.028"),  # 422: may be charged
+        (None, "0.028", "0.028"),  # nothing published: counted, the safe side
+    ],
+)
+def test_a_failed_fal_job_counts_as_fal_bills_it(
+    tmp_path: Path, error_type: str | None, spent: str, unsure: str
+) -> None:
+    from kling_nb._wire import Handle
+
+    home = tmp_path / "home"
+    conn = Connection("fal", FAL_HOST, "k-test-1234", "fal", home=home)
+    journal = Journal(home)
+    kling_nb.set_budget(1, "USD", home=home)
+    row = journal.begin(conn, "fal-ai/kling-image/o1", {"prompt": "p"}, cost=("0.028", "USD"))
+    base = f"https://{FAL_HOST}/fal-ai/kling-image/requests/r1"
+    journal.submitted(row, Handle("r1", base, base + "/status", base + "/cancel"))
+    journal.failed(row, "the job failed", error_type)
+    state = kling_nb.budget(home=home)
+    assert (state.spent, state.unsure) == (Decimal(spent), Decimal(unsure))

@@ -10,7 +10,7 @@ kling_nb error (or a signal the engine handles): nobody else sees an httpx excep
 
 from __future__ import annotations
 
-from ._fal import check_fal_client_host, point_fal_client
+from ._fal import check_fal_client_host, fal_upload, point_fal_client
 from ._probes import Probe, ProbeAnswer, ProbeFailure, probe_all
 from ._queue import CancelAnswer, QueueClient, client_for, fetch_public
 
@@ -22,6 +22,7 @@ __all__ = [
     "QueueClient",
     "check_fal_client_host",
     "client_for",
+    "fal_upload",
     "fetch_public",
     "point_fal_client",
     "probe_all",

@@ -36,6 +36,8 @@ class Behaviour:
     submit_body: Any = None  # replaces the submit answer (malformed answers)
     result_body: Any = None  # replaces the result answer
     seen_keys: list[str] = field(default_factory=list)
+    refuse_data_uris: bool = False  # 422 naming image_urls when a data: URI is submitted
+    submits: int = 0
 
 
 @dataclass
@@ -78,9 +80,15 @@ def _app(b: Behaviour, base: str) -> Any:
         return None
 
     async def submit(request: Request) -> Response:
+        b.submits += 1
         refused = echo(request, "submit")
         if refused is not None:
             return refused
+        if b.refuse_data_uris:
+            urls = (await request.json()).get("image_urls") or []
+            if any(str(u).startswith("data:") for u in urls):
+                detail = [{"loc": ["body", "image_urls", 0], "msg": "must be a URL", "type": "url"}]
+                return JSONResponse({"detail": detail}, 422)
         if b.submit_body is not None:
             return JSONResponse(b.submit_body)
         return JSONResponse(
