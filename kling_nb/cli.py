@@ -1,4 +1,5 @@
-"""`kling-nb`: edit images, open the tutorials, run the emulator, list/resume jobs, check a key.
+"""`kling-nb`: edit images, open the tutorials, run the emulator or a classroom gateway,
+list/resume jobs, check a key.
 
 Every failure is one line on stderr (never a traceback, never the key) and an exit status:
 2 for bad input (checked before anything is sent where it can be), 1 for the service's or
@@ -29,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .emulator.__main__ import main as emulator_main
 
         return emulator_main(args[1:])
+    if args[:1] == ["classroom"]:
+        from .classroom.cli import main as classroom_main
+
+        return classroom_main(args[1:])
     parser = _parser()
     try:
         ns, extra = parser.parse_known_args(args)
@@ -153,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     doc.set_defaults(run=_doctor)
     em = sub.add_parser("emulator", help="run the local fal-queue emulator (see --help there)")
     em.set_defaults(run=lambda ns: 0)
+    cr = sub.add_parser("classroom", help="run a gateway for a class (see --help there)")
+    cr.set_defaults(run=lambda ns: 0)
     return parser
 
 
