@@ -30,6 +30,7 @@ from ._wire import PROFILES, Profile
 
 if TYPE_CHECKING:
     from ._price import Price
+    from .classroom._join import Membership
     from .emulator import Emulator
 
 Backend = Literal["local", "qiniu", "fal", "custom"]
@@ -108,6 +109,8 @@ class Connection:
     home: Path = field(default=Path("~/.kling_nb").expanduser(), repr=False)
     price: Price | None = field(default=None, repr=False)  # the user's, per output image
     replay: bool = True  # an identical completed request is replayed, not paid again
+    # A classroom gateway's answer (`connect(classroom=…)`): it says whether it is emulated.
+    classroom: Membership | None = field(default=None, repr=False, compare=False)
 
     @property
     def queue_url(self) -> str:
@@ -117,6 +120,8 @@ class Connection:
     @property
     def emulated(self) -> bool:
         """True when the pictures come from a kling_nb emulator, not from Kling."""
+        if self.classroom is not None:  # a gateway on loopback may front the real service
+            return self.classroom.emulated
         return self.backend == "local" or on_loopback(self.host)
 
     @property
@@ -128,6 +133,8 @@ class Connection:
 
     def describe(self) -> str:
         """The one line `connect()` shows."""
+        if self.classroom is not None:
+            return self.classroom.describe(self.host)
         kind = "local" if self.backend == "local" else self.backend
         return message(f"connect.{kind}", host=self.host)
 
@@ -152,6 +159,9 @@ def connect(
     price: str | Price | None = None,
     replay: bool = True,
     profile: str | None = None,
+    classroom: str | None = None,
+    token: str | None = None,
+    ca_bundle: str | None = None,
     **emulator_options: Any,
 ) -> Connection:
     """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it.
@@ -159,7 +169,9 @@ def connect(
     `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you;
     `replay=False` pays for every request, even one already completed; `profile` (else
     `KLING_NB_PROFILE`: plain | qiniu | fal) names the rules of a `FAL_QUEUE_RUN_HOST`
-    gateway (default qiniu, the guide's) or the service a local emulator imitates."""
+    gateway (default qiniu, the guide's) or the service a local emulator imitates.
+    `classroom=URL, token=…` (and `ca_bundle=`, else `SSL_CERT_FILE`) joins a class's gateway
+    (`kling-nb classroom serve`): its rules, price and emulated-or-not come from it."""
     from ._price import parse_price
 
     target = os.environ if env is None else env
@@ -170,9 +182,14 @@ def connect(
     if given is None and settings.price:
         given = parse_price(settings.price, "KLING_NB_PRICE")
     with _lock:
-        conn = replace(
-            _resolve(backend, key, settings, emulator_options), price=given, replay=replay
-        )
+        if classroom is not None:
+            from .classroom._join import join
+
+            conn = replace(join(classroom, token, settings, ca_bundle, given), replay=replay)
+        else:
+            conn = replace(
+                _resolve(backend, key, settings, emulator_options), price=given, replay=replay
+            )
         remember_secret(conn.key)
         check_key(conn.key, _key_variable(conn.key, key, settings))
         _point_process(conn, target, user_host=conn.host == settings.queue_host)
