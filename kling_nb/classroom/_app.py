@@ -179,7 +179,7 @@ class Gateway:
             return self._refuse_422(who, ["query", "fal_webhook"], message("classroom.webhook"))
         raw = await _read_body(request, self.policy.body_cap)
         if raw is None:
-            words = message("classroom.body_too_large", limit_mb=round(self.policy.body_cap / 2**20, 2))
+            words = message("classroom.body_too_large", limit_mb=f"{self.policy.body_cap / 2**20:g}")
             return self._refuse(who, 413, "body_too_large", words)
         body, problem = _parse(raw)
         if problem is not None:
