@@ -424,8 +424,22 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
+# Loggers that can hold upstream text: ours, uvicorn's, and httpx/httpcore's (at DEBUG,
+# httpcore logs every response's headers, where an upstream could echo the key).
+LOGGERS = (
+    "kling_nb.classroom",
+    "uvicorn",
+    "uvicorn.error",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
+
+
 def _scrub_logs() -> None:
-    for name in ("kling_nb.classroom", "uvicorn.error", "uvicorn"):
+    for name in LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _ScrubFilter) for f in logger.filters):
             logger.addFilter(_ScrubFilter())
