@@ -777,12 +777,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "{kind} 上游需要老师的 Key（{variable}），但它未设置。请在运行 `serve` 的终端中设置（它永远不会到达学生）。",
     },
     "classroom.price_needed": {
-        "en": "{count} student(s) have a budget ({names}…) but the price of one image on this upstream is unknown: start with --price, e.g. --price \"0.2 CNY\" (your price per output image).",
-        "zh": "有 {count} 名学生设有预算（{names}…），但该上游每张图片的价格未知：请用 --price 启动，例如 --price \"0.2 CNY\"（每张输出图片的价格）。",
+        "en": '{count} student(s) have a budget ({names}…) but the price of one image on this upstream is unknown: start with --price, e.g. --price "0.2 CNY" (your price per output image).',
+        "zh": '有 {count} 名学生设有预算（{names}…），但该上游每张图片的价格未知：请用 --price 启动，例如 --price "0.2 CNY"（每张输出图片的价格）。',
     },
     "classroom.currency_start": {
-        "en": "{count} student budget(s) are not in {currency}, the price's currency: {names}. Give them budgets in {currency} (`kling-nb classroom top-up NAME \"5 {currency}\"` replaces a budget nothing was spent from).",
-        "zh": "有 {count} 名学生的预算不是以价格的币种 {currency} 计：{names}。请以 {currency} 设置预算（对尚无花费的学生，`kling-nb classroom top-up NAME \"5 {currency}\"` 会替换其预算）。",
+        "en": '{count} student budget(s) are not in {currency}, the price\'s currency: {names}. Give them budgets in {currency} (`kling-nb classroom top-up NAME "5 {currency}"` replaces a budget nothing was spent from).',
+        "zh": '有 {count} 名学生的预算不是以价格的币种 {currency} 计：{names}。请以 {currency} 设置预算（对尚无花费的学生，`kling-nb classroom top-up NAME "5 {currency}"` 会替换其预算）。',
     },
     "classroom.cert_pair": {
         "en": "--cert and --key go together: give both (your certificate and its private key), or neither (the gateway makes its own).",
@@ -877,8 +877,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "结果未知的任务（已计费；请向服务商核实）：{ids}",
     },
     "classroom.empty": {
-        "en": "The class at {folder} has no students yet: `kling-nb classroom add NAME… --budget \"1 USD\"`.",
-        "zh": "{folder} 的课堂还没有学生：`kling-nb classroom add NAME… --budget \"1 USD\"`。",
+        "en": 'The class at {folder} has no students yet: `kling-nb classroom add NAME… --budget "1 USD"`.',
+        "zh": '{folder} 的课堂还没有学生：`kling-nb classroom add NAME… --budget "1 USD"`。',
     },
     "classroom.collected": {
         "en": "Collected {files} picture(s) of {jobs} job(s) into {out} (manifest.csv lists them).",

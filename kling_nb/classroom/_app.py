@@ -174,12 +174,16 @@ class Gateway:
             return who
         endpoint = request.path_params["endpoint"].strip("/")
         if endpoint != ENDPOINT:
-            return self._refuse(who, 404, "endpoint", message("classroom.endpoint_only", endpoint=endpoint[:100]))
+            return self._refuse(
+                who, 404, "endpoint", message("classroom.endpoint_only", endpoint=endpoint[:100])
+            )
         if "fal_webhook" in request.query_params:
             return self._refuse_422(who, ["query", "fal_webhook"], message("classroom.webhook"))
         raw = await _read_body(request, self.policy.body_cap)
         if raw is None:
-            words = message("classroom.body_too_large", limit_mb=f"{self.policy.body_cap / 2**20:g}")
+            words = message(
+                "classroom.body_too_large", limit_mb=f"{self.policy.body_cap / 2**20:g}"
+            )
             return self._refuse(who, 413, "body_too_large", words)
         body, problem = _parse(raw)
         if problem is not None:
@@ -248,9 +252,16 @@ class Gateway:
             return JSONResponse(answer, headers={"x-fal-request-id": job_id})
         if sent.outcome == "unknown":
             self.store.set_state(job_id, "unknown", sent.words)
-            log.warning("%s: the answer to submit %s was lost (%s); not resent", who.name, job_id, sent.words)
+            log.warning(
+                "%s: the answer to submit %s was lost (%s); not resent",
+                who.name,
+                job_id,
+                sent.words,
+            )
             cost = _cost_text(price.cost, price.currency, self.upstream.spec.emulated)
-            words = message("classroom.submit_unknown", upstream=self.name, detail=sent.words, cost=cost)
+            words = message(
+                "classroom.submit_unknown", upstream=self.name, detail=sent.words, cost=cost
+            )
             return JSONResponse({"detail": words, "error_type": "submit_unknown"}, 502)
         return self._upstream_refused(job_id, sent)
 
@@ -266,9 +277,15 @@ class Gateway:
         if code in (401, 403):
             words = message("classroom.upstream_key", upstream=self.name, status=code)
             return _error(503, words, {"x-fal-request-id": job_id})
-        if code == 422 and isinstance(answer.body, dict) and isinstance(answer.body.get("detail"), list):
+        if (
+            code == 422
+            and isinstance(answer.body, dict)
+            and isinstance(answer.body.get("detail"), list)
+        ):
             return JSONResponse(_scrubbed(answer.body), 422, headers=answer.headers)
-        words = message("classroom.upstream_refused", upstream=self.name, status=code, detail=sent.words)
+        words = message(
+            "classroom.upstream_refused", upstream=self.name, status=code, detail=sent.words
+        )
         relayed = 503 if code >= 500 else code
         headers = {k: v for k, v in answer.headers.items() if k != "content-type"}
         return _error(relayed, words, {**headers, "x-fal-request-id": job_id})
@@ -305,7 +322,9 @@ class Gateway:
 
     def _refused(self, refusal: Refusal) -> Response:
         """A reservation refused: 401 revoked, 429 too many jobs, 402 budget (in words)."""
-        facts = {k: amount_text(v) if isinstance(v, Decimal) else v for k, v in refusal.facts.items()}
+        facts = {
+            k: amount_text(v) if isinstance(v, Decimal) else v for k, v in refusal.facts.items()
+        }
         if refusal.reason == "revoked":
             return _error(401, message("classroom.auth_revoked"))
         if refusal.reason == "too_many_jobs":
@@ -313,7 +332,11 @@ class Gateway:
         price = self.policy.price
         facts["price"] = amount_text(price.amount) if price is not None else "?"
         words = message(f"classroom.{refusal.reason}", **facts)
-        body = {"detail": words, "error_type": "budget_exceeded", **{k: str(v) for k, v in facts.items()}}
+        body = {
+            "detail": words,
+            "error_type": "budget_exceeded",
+            **{k: str(v) for k, v in facts.items()},
+        }
         return JSONResponse(body, 402)
 
     # --- status, stream, result, cancel --------------------------------------------------------
@@ -325,17 +348,36 @@ class Gateway:
         _, job = found
         with_logs = _flag(request.query_params.get("logs"))
         if with_logs is None:
-            return JSONResponse({"detail": [{"loc": ["query", "logs"], "msg": "Use true/false or 1/0.", "type": "value_error"}]}, 422)
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["query", "logs"],
+                            "msg": "Use true/false or 1/0.",
+                            "type": "value_error",
+                        }
+                    ]
+                },
+                422,
+            )
         kept = self._kept_status(request, job, with_logs)
         if kept is not None:
             return _json(200, kept, job.id)
         try:
-            answer = await self.upstream.get(job.status_url or "", {"logs": "1" if with_logs else "0"})
+            answer = await self.upstream.get(
+                job.status_url or "", {"logs": "1" if with_logs else "0"}
+            )
         except UpstreamDown as exc:
-            return _error(503, message("classroom.upstream_down", upstream=self.name, detail=str(exc)), {"x-fal-request-id": job.id})
+            return _error(
+                503,
+                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
+                {"x-fal-request-id": job.id},
+            )
         self.collector.seen(job.id)
         state = answer.body.get("status") if isinstance(answer.body, dict) else None
-        if answer.code == 404 or (isinstance(state, str) and state not in ("IN_QUEUE", "IN_PROGRESS")):
+        if answer.code == 404 or (
+            isinstance(state, str) and state not in ("IN_QUEUE", "IN_PROGRESS")
+        ):
             job = await self.collector.observed(job, answer)
             kept = self._kept_status(request, job, with_logs)
             if kept is not None:
@@ -348,7 +390,12 @@ class Gateway:
         """The final status from the class file, once the upstream said the job ended."""
         if job.state == "lost":
             words = message("classroom.lost", upstream=self.name)
-            return {"status": "COMPLETED", "logs": None, "error": words, "error_type": "upstream_lost"}
+            return {
+                "status": "COMPLETED",
+                "logs": None,
+                "error": words,
+                "error_type": "upstream_lost",
+            }
         if job.state != "completed" or job.status is None:
             return None
         body = dict(job.status)
@@ -377,12 +424,20 @@ class Gateway:
         try:
             response = await self.upstream.open_stream((job.status_url or "") + "/stream", params)
         except UpstreamDown as exc:
-            return _error(503, message("classroom.upstream_down", upstream=self.name, detail=str(exc)), {"x-fal-request-id": job.id})
+            return _error(
+                503,
+                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
+                {"x-fal-request-id": job.id},
+            )
         if response.status_code != 200:
             try:
                 return self._relay(await self.upstream.read_error(response), job.id)
             except UpstreamDown as exc:
-                return _error(503, message("classroom.upstream_down", upstream=self.name, detail=str(exc)), {"x-fal-request-id": job.id})
+                return _error(
+                    503,
+                    message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
+                    {"x-fal-request-id": job.id},
+                )
         headers = {"Cache-Control": "no-cache", "x-fal-request-id": job.id}
         events = self._relay_events(request, job, response, with_logs)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
@@ -428,14 +483,20 @@ class Gateway:
         if job.kept:
             return self._kept_result(request, job)
         if job.state == "lost":
-            return _error(404, message("classroom.lost", upstream=self.name), {"x-fal-request-id": job.id})
+            return _error(
+                404, message("classroom.lost", upstream=self.name), {"x-fal-request-id": job.id}
+            )
         if job.state not in ("queued", "running", "completed"):
             words = message("classroom.not_yet", request_id=job.id)
             return _error(400, words, {"x-fal-request-id": job.id})
         try:
             answer = await self.collector.result(job)
         except UpstreamDown as exc:
-            return _error(503, message("classroom.upstream_down", upstream=self.name, detail=str(exc)), {"x-fal-request-id": job.id})
+            return _error(
+                503,
+                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
+                {"x-fal-request-id": job.id},
+            )
         fresh = self.store.job(job.id)
         if fresh is not None and fresh.kept:
             return self._kept_result(request, fresh)
@@ -463,7 +524,9 @@ class Gateway:
         body = kept.get("body")
         if not isinstance(body, (dict, list)):
             body = {"detail": str(body)}
-        return JSONResponse(body, job.result_code or 500, headers={**headers, "x-fal-request-id": job.id})
+        return JSONResponse(
+            body, job.result_code or 500, headers={**headers, "x-fal-request-id": job.id}
+        )
 
     async def cancel(self, request: Request) -> Response:
         found = self._job_for(request)
@@ -477,12 +540,21 @@ class Gateway:
         try:
             answer = await self.upstream.put(job.cancel_url or "")
         except UpstreamDown as exc:
-            return _error(503, message("classroom.upstream_down", upstream=self.name, detail=str(exc)), {"x-fal-request-id": job.id})
+            return _error(
+                503,
+                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
+                {"x-fal-request-id": job.id},
+            )
         self.store.cancel_requested(job.id, f"HTTP {answer.code}: {answer.words()}")
         log.info("%s asked to cancel %s: upstream answered HTTP %s", who.name, job.id, answer.code)
         if answer.code in (200, 202, 400):
             return self._relay(answer, job.id)
-        words = message("classroom.cancel_unsupported", upstream=self.name, status=answer.code, detail=answer.words())
+        words = message(
+            "classroom.cancel_unsupported",
+            upstream=self.name,
+            status=answer.code,
+            detail=answer.words(),
+        )
         body = {"status": "NOT_CANCELLED", "detail": words}
         return _json(answer.code if answer.code >= 400 else 502, body, job.id)
 
@@ -518,14 +590,19 @@ class Gateway:
             "upstream": spec.kind,
             "profile": spec.profile,
             "emulated": spec.emulated,
-            "price": None if price is None else {"amount": amount_text(price.amount), "currency": price.currency},
+            "price": None
+            if price is None
+            else {"amount": amount_text(price.amount), "currency": price.currency},
             "budget": None if who.budget is None else amount_text(who.budget),
             "spent": amount_text(who.spent),
             "left": None if who.left is None else amount_text(who.left),
             "currency": who.currency,
             "max_jobs": self.policy.max_jobs,
         }
-        headers = {"x-kling-nb-upstream": spec.kind, "x-kling-nb-emulated": str(spec.emulated).lower()}
+        headers = {
+            "x-kling-nb-upstream": spec.kind,
+            "x-kling-nb-emulated": str(spec.emulated).lower(),
+        }
         return JSONResponse(body, headers=headers)
 
     async def nowhere(self, request: Request, exc: Exception) -> Response:

@@ -95,7 +95,11 @@ class Collector:
         )
         missing = sum(1 for item in kept if item.get("file") is None)
         stored = {**_scrubbed(output), "images": kept}
-        note = f"{missing} picture(s) not downloaded; their upstream URLs are kept" if missing else None
+        note = (
+            f"{missing} picture(s) not downloaded; their upstream URLs are kept"
+            if missing
+            else None
+        )
         self.store.keep_result(job.id, 200, stored, note)
         log.info("kept the result of %s: %d picture(s)", job.id, len(kept) - missing)
 

@@ -85,9 +85,7 @@ def class_state(
     """Everything the dashboard shows: the class, students, recent jobs and refusals."""
     price = policy.price
     names = {s.id: s.name for s in store.students()}
-    students = [
-        {k: _plain(v) for k, v in row.items()} for row in store.report()
-    ]
+    students = [{k: _plain(v) for k, v in row.items()} for row in store.report()]
     return {
         "now": time.time(),
         "class": {

@@ -47,7 +47,11 @@ class Membership:
                 "classroom.join_budget", left=self.left, budget=self.budget, currency=self.currency
             )
         return message(
-            "connect.classroom", host=host, student=self.student, upstream=self.upstream, budget=budget
+            "connect.classroom",
+            host=host,
+            student=self.student,
+            upstream=self.upstream,
+            budget=budget,
         )
 
 
@@ -124,10 +128,14 @@ def _whoami(base: str, token: str, bundle: str | None) -> dict[str, Any]:
     except httpx.ConnectError as exc:
         if isinstance(exc.__context__, ssl.SSLCertVerificationError) or "CERTIFICATE" in str(exc):
             raise KlingConfigError(message("classroom.join_tls", url=base)) from None
-        raise KlingConfigError(message("classroom.join_unreachable", url=base, detail=scrub(str(exc)))) from None
+        raise KlingConfigError(
+            message("classroom.join_unreachable", url=base, detail=scrub(str(exc)))
+        ) from None
     except httpx.HTTPError as exc:
         detail = scrub(f"{type(exc).__name__}: {exc}")
-        raise KlingConfigError(message("classroom.join_unreachable", url=base, detail=detail)) from None
+        raise KlingConfigError(
+            message("classroom.join_unreachable", url=base, detail=detail)
+        ) from None
     try:
         body = response.json()
     except ValueError:

@@ -326,13 +326,19 @@ def _profile(value: str | None, kind: str) -> Profile:
     name = value.strip().lower()
     if name not in PROFILES:
         raise KlingConfigError(
-            message("config.profile_unknown", variable="--profile", value=value, known=", ".join(PROFILES))
+            message(
+                "config.profile_unknown",
+                variable="--profile",
+                value=value,
+                known=", ".join(PROFILES),
+            )
         )
-    return name  # type: ignore[return-value]
+    return name
 
 
 def _price(spec: UpstreamSpec, given: str | None) -> Price | None:
     """The price per output image: the teacher's, else the published one (emulated: marked)."""
+    price: Price | None
     if given is not None:
         price = replace(parse_price(given, "--price"), source=USER_PRICE_SOURCE)
     else:
@@ -353,7 +359,9 @@ def _check_budgets(store: Store, price: Price | None) -> None:
     if other and price is not None:
         names = ", ".join(f"{s.name} ({s.currency})" for s in other[:5])
         raise KlingConfigError(
-            message("classroom.currency_start", names=names, currency=price.currency, count=len(other))
+            message(
+                "classroom.currency_start", names=names, currency=price.currency, count=len(other)
+            )
         )
 
 
@@ -409,7 +417,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    return uvloop.new_event_loop()
 
 
 class _ScrubFilter(logging.Filter):

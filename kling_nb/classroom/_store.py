@@ -342,8 +342,9 @@ class Store:
                 self._record_refusal(db, student_id, refusal.code, refusal.reason, refusal.facts)
                 return refusal
             db.execute(
-                "INSERT INTO jobs (id, student_id, state, fingerprint, request_json, images, cost,"
-                " currency, emulated, submitted_at) VALUES (?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, student_id, state, fingerprint, request_json, images,"
+                " cost, currency, emulated, submitted_at)"
+                " VALUES (?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     student_id,

@@ -71,9 +71,7 @@ class Answer:
         """The answer's `detail` (or text) as one scrubbed sentence."""
         detail = self.body.get("detail") if isinstance(self.body, dict) else None
         if isinstance(detail, list):
-            parts = [
-                str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail[:5]
-            ]
+            parts = [str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail[:5]]
             return scrub("; ".join(parts))[:500]
         if detail:
             return scrub(str(detail))[:500]
@@ -243,9 +241,7 @@ async def _answer(response: httpx.Response) -> Answer:
     headers = {
         name: scrub(response.headers[name]) for name in RELAYED_HEADERS if name in response.headers
     }
-    return Answer(
-        response.status_code, body, text, headers, "x-fal-request-id" in response.headers
-    )
+    return Answer(response.status_code, body, text, headers, "x-fal-request-id" in response.headers)
 
 
 def _same_origin(url: Any, base: str) -> bool:

@@ -13,13 +13,17 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._errors import KlingConfigError, KlingError
 from .._i18n import message
 from .._price import amount_text, parse_price
 from .._wire import PROFILES
 from ..cli import _fail, _Parser, check_out
+
+if TYPE_CHECKING:
+    from ._server import Classroom
+    from ._store import Store, Student
 
 DEFAULT_BUDGET = "1 USD"
 DEFAULT_PORT = 8443
@@ -69,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[DEFAULT_BUDGET],
         metavar="AMOUNT",
-        help=f"each one's budget, e.g. 1 USD, \"5 CNY\" or none (default {DEFAULT_BUDGET}); "
+        help=f'each one\'s budget, e.g. 1 USD, "5 CNY" or none (default {DEFAULT_BUDGET}); '
         "after the names",
     )
     add.set_defaults(run=_add)
@@ -77,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     ls.set_defaults(run=_list)
     top = _with_dir(sub.add_parser("top-up", help="raise a student's budget"))
     top.add_argument("name", help="the student's name")
-    top.add_argument("amount", nargs="+", metavar="AMOUNT", help="e.g. 1 USD or \"5 CNY\"")
+    top.add_argument("amount", nargs="+", metavar="AMOUNT", help='e.g. 1 USD or "5 CNY"')
     top.set_defaults(run=_top_up)
     rv = _with_dir(sub.add_parser("revoke", help="revoke a student's token, at once"))
     rv.add_argument("name", help="the student's name")
@@ -98,7 +102,7 @@ def _with_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
     sv = _with_dir(sub.add_parser("serve", help="run the gateway until Ctrl-C"))
     sv.add_argument(
         "--upstream",
@@ -107,22 +111,68 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
         help="the service behind the gateway: qiniu (QINIU_API_KEY), fal (FAL_KEY) or the "
         "offline emulator, to rehearse",
     )
-    sv.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 for the class network")
-    sv.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}); 0 picks a free one")
+    sv.add_argument(
+        "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 for the class network"
+    )
+    sv.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}); 0 picks a free one"
+    )
     sv.add_argument("--cert", help="your TLS certificate (PEM); default: the gateway makes its own")
     sv.add_argument("--key", help="the private key of --cert (PEM)")
-    sv.add_argument("--plain-http", action="store_true", help="no TLS: only behind your own TLS reverse proxy")
-    sv.add_argument("--public-url", help="the address students use when a proxy is in front (https://…)")
-    sv.add_argument("--name", action="append", default=[], dest="names", metavar="NAME", help="another name or IP for the certificate (repeatable)")
-    sv.add_argument("--price", help="what one output image costs you, e.g. \"0.2 CNY\" (needed for qiniu with budgets)")
-    sv.add_argument("--profile", choices=PROFILES, help="the upstream's rules (default: as --upstream; emulator: plain)")
-    sv.add_argument("--max-jobs-per-student", type=int, default=2, metavar="N", help="jobs at once per student (2)")
-    sv.add_argument("--max-body-mb", type=float, default=10.0, metavar="MB", help="largest request body (10)")
-    sv.add_argument("--service-time", type=float, default=2.0, metavar="S", help="emulator: seconds per one-image 1K job (2)")
-    sv.add_argument("--workers", type=int, default=2, metavar="N", help="emulator: jobs run at once (2)")
-    sv.add_argument("--upstream-host", help="another queue host for the upstream, e.g. an emulator already running (HOST:PORT/queue)")
+    sv.add_argument(
+        "--plain-http", action="store_true", help="no TLS: only behind your own TLS reverse proxy"
+    )
+    sv.add_argument(
+        "--public-url", help="the address students use when a proxy is in front (https://…)"
+    )
+    sv.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        dest="names",
+        metavar="NAME",
+        help="another name or IP for the certificate (repeatable)",
+    )
+    sv.add_argument(
+        "--price",
+        help='what one output image costs you, e.g. "0.2 CNY" (needed for qiniu with budgets)',
+    )
+    sv.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="the upstream's rules (default: as --upstream; emulator: plain)",
+    )
+    sv.add_argument(
+        "--max-jobs-per-student",
+        type=int,
+        default=2,
+        metavar="N",
+        help="jobs at once per student (2)",
+    )
+    sv.add_argument(
+        "--max-body-mb", type=float, default=10.0, metavar="MB", help="largest request body (10)"
+    )
+    sv.add_argument(
+        "--service-time",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="emulator: seconds per one-image 1K job (2)",
+    )
+    sv.add_argument(
+        "--workers", type=int, default=2, metavar="N", help="emulator: jobs run at once (2)"
+    )
+    sv.add_argument(
+        "--upstream-host",
+        help="another queue host for the upstream, e.g. an emulator already running "
+        "(HOST:PORT/queue)",
+    )
     sv.add_argument("--upstream-ca", help="CA bundle to trust for --upstream-host")
-    sv.add_argument("--new-teacher-token", action="store_true", help="make a new dashboard token (the old one stops working)")
+    sv.add_argument(
+        "--new-teacher-token",
+        action="store_true",
+        help="make a new dashboard token (the old one stops working)",
+    )
     sv.set_defaults(run=_serve)
 
 
@@ -143,7 +193,7 @@ def _amount(words: Sequence[str], variable: str, *, allow_none: bool) -> tuple[D
     return price.amount, price.currency
 
 
-def _store(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _store(ns: argparse.Namespace) -> Store:
     from ._server import class_folder
     from ._store import Store
 
@@ -178,7 +228,9 @@ def _list(ns: argparse.Namespace) -> int:
     table = [
         [
             r["name"],
-            message("classroom.no_budget") if r["budget"] is None else _money(r["budget"], r["currency"]),
+            message("classroom.no_budget")
+            if r["budget"] is None
+            else _money(r["budget"], r["currency"]),
             _money(r["spent"], r["currency"]),
             _money(r["left"], r["currency"]),
             str(r["jobs"]),
@@ -199,7 +251,7 @@ def _top_up(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _student_line(student) -> str:  # type: ignore[no-untyped-def]
+def _student_line(student: Student) -> str:
     budget = (
         message("classroom.no_budget")
         if student.budget is None
@@ -224,7 +276,19 @@ def _report(ns: argparse.Namespace) -> int:
     store = _store(ns)
     rows = store.report()
     if ns.csv:
-        fields = ["name", "budget", "currency", "spent", "left", "jobs", "active", "completed", "unknown", "refusals", "revoked"]
+        fields = [
+            "name",
+            "budget",
+            "currency",
+            "spent",
+            "left",
+            "jobs",
+            "active",
+            "completed",
+            "unknown",
+            "refusals",
+            "revoked",
+        ]
         writer = csv.writer(sys.stdout)
         writer.writerow(fields)
         for r in rows:
@@ -233,7 +297,9 @@ def _report(ns: argparse.Namespace) -> int:
     table = [
         [
             r["name"],
-            message("classroom.no_budget") if r["budget"] is None else _money(r["budget"], r["currency"]),
+            message("classroom.no_budget")
+            if r["budget"] is None
+            else _money(r["budget"], r["currency"]),
             _money(r["spent"], r["currency"]),
             _money(r["left"], r["currency"]),
             str(r["jobs"]),
@@ -278,10 +344,16 @@ def _collect(ns: argparse.Namespace) -> int:
     files = jobs = 0
     with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as sink:
         writer = csv.writer(sink)
-        writer.writerow(["student", "request_id", "state", "submitted", "cost", "currency", "prompt", "file"])
+        writer.writerow(
+            ["student", "request_id", "state", "submitted", "cost", "currency", "prompt", "file"]
+        )
         for job in reversed(store.jobs()):
             student = names.get(job.student_id, "unknown")
-            kept = job.result.get("images") if job.result_code == 200 and isinstance(job.result, dict) else None
+            kept = (
+                job.result.get("images")
+                if job.result_code == 200 and isinstance(job.result, dict)
+                else None
+            )
             copied = []
             for item in kept or []:
                 source = results / job.id / str(item.get("file") or "")
@@ -296,7 +368,9 @@ def _collect(ns: argparse.Namespace) -> int:
             cost = "" if job.cost is None else amount_text(job.cost)
             prompt = str(job.request.get("prompt", ""))
             for path in copied or [""]:
-                writer.writerow([student, job.id, job.state, when, cost, job.currency, prompt, path])
+                writer.writerow(
+                    [student, job.id, job.state, when, cost, job.currency, prompt, path]
+                )
     print(message("classroom.collected", files=files, jobs=jobs, out=out))
     return 0
 
@@ -317,9 +391,22 @@ def _serve(ns: argparse.Namespace) -> int:
     options = {
         name: getattr(ns, name)
         for name in (
-            "upstream", "host", "port", "cert", "key", "plain_http", "public_url", "price",
-            "profile", "max_jobs_per_student", "max_body_mb", "service_time", "workers",
-            "upstream_host", "upstream_ca", "new_teacher_token",
+            "upstream",
+            "host",
+            "port",
+            "cert",
+            "key",
+            "plain_http",
+            "public_url",
+            "price",
+            "profile",
+            "max_jobs_per_student",
+            "max_body_mb",
+            "service_time",
+            "workers",
+            "upstream_host",
+            "upstream_ca",
+            "new_teacher_token",
         )
     }
     room = start(ns.dir, names=tuple(ns.names), **options)
@@ -330,7 +417,7 @@ def _serve(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(room) -> None:  # type: ignore[no-untyped-def]
+def _announce(room: Classroom) -> None:
     """The student lines first (stdout), then what the teacher needs (stderr)."""
     for name, value in room.env().items():
         print(f"{name}={value}", flush=True)
@@ -339,7 +426,10 @@ def _announce(room) -> None:  # type: ignore[no-untyped-def]
         priced = message("classroom.price_none")
     else:
         priced = message(
-            "classroom.price_line", amount=amount_text(price.amount), currency=price.currency, source=price.source
+            "classroom.price_line",
+            amount=amount_text(price.amount),
+            currency=price.currency,
+            source=price.source,
         ) + (message("classroom.emulated_note") if price.emulated else "")
     lines = []
     if room.options.plain_http:

@@ -65,7 +65,9 @@ def upstream_emu() -> Iterator[emulator.Emulator]:
 
 
 @pytest.fixture(scope="module")
-def room(upstream_emu: emulator.Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Classroom]:
+def room(
+    upstream_emu: emulator.Emulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Classroom]:
     """One gateway per test module, in front of the module's emulator."""
     with open_room(tmp_path_factory.mktemp("class"), upstream_emu) as gateway:
         yield gateway

@@ -20,7 +20,10 @@ def _uri(size: tuple[int, int]) -> str:
 
 
 def test_data_images_are_decoded_and_checked_like_the_client_does() -> None:
-    body = {"prompt": "x <<<image_1>>> <<<image_2>>>", "image_urls": [_uri((100, 100)), _uri((900, 200))]}
+    body = {
+        "prompt": "x <<<image_1>>> <<<image_2>>>",
+        "image_urls": [_uri((100, 100)), _uri((900, 200))],
+    }
     codes = [(v.loc, v.code) for v in violations(body, "plain")]
     assert (("image_urls", 0), "image_too_small") in codes
     assert (("image_urls", 1), "image_bad_ratio") in codes
@@ -30,7 +33,11 @@ def test_the_profile_decides_text_to_image_and_elements() -> None:
     prompt_only = {"prompt": "a cat"}
     assert violations(prompt_only, "qiniu") == []
     assert [v.code for v in violations(prompt_only, "fal")] == ["images_missing_fal"]
-    elements = {"prompt": "x @Element1", "image_urls": [image_uri()], "elements": [{"frontal_image_url": image_uri()}]}
+    elements = {
+        "prompt": "x @Element1",
+        "image_urls": [image_uri()],
+        "elements": [{"frontal_image_url": image_uri()}],
+    }
     assert violations(elements, "fal") == []
     assert [v.code for v in violations(elements, "qiniu")] == ["elements_unsupported"]
 

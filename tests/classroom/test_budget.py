@@ -46,7 +46,9 @@ def test_a_request_that_fits_exactly_passes_and_one_more_image_is_refused(
     assert _submit(roomy, token, 3)[0] == 200
     code, answer = _submit(roomy, token, 1)
     assert code == 402 and answer["error_type"] == "budget_exceeded"
-    assert "0.028 USD" in str(answer["detail"]) and "0 USD left of 0.084 USD" in str(answer["detail"])
+    assert "0.028 USD" in str(answer["detail"]) and "0 USD left of 0.084 USD" in str(
+        answer["detail"]
+    )
     assert roomy.store.student("exact").spent == PRICE * 3
 
 
@@ -95,7 +97,9 @@ def test_one_student_from_two_kernels_at_once_never_passes_the_budget(roomy: Cla
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     kernels = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     codes = [code for k in kernels for code in json.loads(k.communicate(timeout=120)[0])]
@@ -128,7 +132,9 @@ def test_jobs_at_once_are_limited_per_student_in_words(tmp_path: Path) -> None:
             first = [web.post(f"/queue/{APP}", json=body()) for _ in range(2)]
             third = web.post(f"/queue/{APP}", json=body())
             assert [a.status_code for a in first] == [200, 200]
-            assert third.status_code == 429 and "the limit is 2 per student" in third.json()["detail"]
+            assert (
+                third.status_code == 429 and "the limit is 2 per student" in third.json()["detail"]
+            )
             assert third.headers["Retry-After"]
             for answer in first:  # a cancel frees the slot once the job ends
                 web.put(answer.json()["status_url"].removesuffix("/status") + "/cancel")

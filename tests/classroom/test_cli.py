@@ -33,16 +33,24 @@ def _env(**extra: str) -> dict[str, str]:
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kling_nb.cli", "classroom", *args],
-        env=env or _env(), capture_output=True, text=True, timeout=60,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 @contextmanager
-def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+def serving(
+    *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     """`serve` running; its student lines (until KLING_NB_PROFILE) read."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "kling_nb.cli", "classroom", "serve", "--port", "0", *args],
-        env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env or _env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         lines: dict[str, str] = {}
@@ -78,11 +86,16 @@ def test_add_prints_one_line_per_student_name_then_token(tmp_path: Path) -> None
         (["revoke", "nobody"], "No student called"),
         (["serve", "--upstream", "moon"], "invalid choice"),
         (["serve", "--upstream", "qiniu", "--port", "0"], "QINIU_API_KEY"),
-        (["serve", "--upstream", "emulator", "--cert", "/nonexistent.pem", "--port", "0"], "go together"),
+        (
+            ["serve", "--upstream", "emulator", "--cert", "/nonexistent.pem", "--port", "0"],
+            "go together",
+        ),
         (["report", "--bogus"], "unrecognized arguments"),
     ],
 )
-def test_bad_input_fails_in_one_line_with_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
+def test_bad_input_fails_in_one_line_with_exit_2(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
     done = cli(*args, "--dir", str(tmp_path))
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and words in done.stderr and "Traceback" not in done.stderr
@@ -91,14 +104,33 @@ def test_bad_input_fails_in_one_line_with_exit_2(tmp_path: Path, args: list[str]
 @pytest.mark.slow
 def test_serving_qiniu_with_budgets_needs_a_price(tmp_path: Path) -> None:
     cli("add", "ana", "--budget", "5", "CNY", "--dir", str(tmp_path))
-    done = cli("serve", "--upstream", "qiniu", "--port", "0", "--dir", str(tmp_path), env=_env(QINIU_API_KEY="sk-test-1234"))
+    done = cli(
+        "serve",
+        "--upstream",
+        "qiniu",
+        "--port",
+        "0",
+        "--dir",
+        str(tmp_path),
+        env=_env(QINIU_API_KEY="sk-test-1234"),
+    )
     assert done.returncode == 2 and "--price" in done.stderr and "sk-test-1234" not in done.stderr
 
 
 @pytest.mark.slow
 def test_budgets_in_another_currency_than_the_price_are_refused_at_start(tmp_path: Path) -> None:
     cli("add", "ana", "--dir", str(tmp_path))  # 1 USD, the default
-    done = cli("serve", "--upstream", "emulator", "--port", "0", "--price", "0.2 CNY", "--dir", str(tmp_path))
+    done = cli(
+        "serve",
+        "--upstream",
+        "emulator",
+        "--port",
+        "0",
+        "--price",
+        "0.2 CNY",
+        "--dir",
+        str(tmp_path),
+    )
     assert done.returncode == 2 and "ana (USD)" in done.stderr and "top-up" in done.stderr
 
 
@@ -129,20 +161,28 @@ def test_plain_http_is_said_loudly_and_gives_no_bundle(tmp_path: Path) -> None:
     assert "!!! PLAIN HTTP" in err and "reverse proxy" in err
 
 
-def test_report_and_collect_show_what_each_student_did(upstream_emu: emulator.Emulator, tmp_path: Path) -> None:
+def test_report_and_collect_show_what_each_student_did(
+    upstream_emu: emulator.Emulator, tmp_path: Path
+) -> None:
     folder = tmp_path / "class"
     with open_room(folder, upstream_emu) as room:
         token = add(room, "1", name="ana")
         add(room, "1", name="bo")
         with http(room, token) as web:
-            rid = web.post(f"/queue/{APP}", json=body(prompt="ink <<<image_1>>>")).json()["request_id"]
+            rid = web.post(f"/queue/{APP}", json=body(prompt="ink <<<image_1>>>")).json()[
+                "request_id"
+            ]
             web.post(f"/queue/{APP}", json=body(num_images=99))
         wait_for(lambda: (j := room.store.job(rid)) and j.kept)
         report = cli("report", "--csv", "--dir", str(folder))
         table = cli("report", "--dir", str(folder))
         collected = cli("collect", "--out", str(tmp_path / "out"), "--dir", str(folder))
     rows = {r["name"]: r for r in csv.DictReader(io.StringIO(report.stdout))}
-    assert rows["ana"]["spent"] == "0.028" and rows["ana"]["jobs"] == "1" and rows["ana"]["refusals"] == "1"
+    assert (
+        rows["ana"]["spent"] == "0.028"
+        and rows["ana"]["jobs"] == "1"
+        and rows["ana"]["refusals"] == "1"
+    )
     assert rows["bo"]["jobs"] == "0" and rows["bo"]["left"] == "1"
     assert "Total spent: 0.028 USD" in table.stdout
     assert collected.returncode == 0 and "1 picture(s) of 1 job(s)" in collected.stdout

@@ -23,8 +23,18 @@ def _upstream_submits(emu: emulator.Emulator) -> int:
         (json.dumps({"prompt": "x", "image_urls": [{}] * 2000}).encode(), 422, "JSON objects"),
         (b"not json at all", 422, "JSON object"),
         (b'"a string"', 422, "JSON object"),
-        (json.dumps({"prompt": "x" * 3000, "image_urls": ["https://e.com/a.png"]}).encode(), 422, "2500"),
-        (json.dumps({"prompt": "x <<<image_1>>>", "image_urls": ["data:image/png;base64,AAAA"]}).encode(), 422, "decoded"),
+        (
+            json.dumps({"prompt": "x" * 3000, "image_urls": ["https://e.com/a.png"]}).encode(),
+            422,
+            "2500",
+        ),
+        (
+            json.dumps(
+                {"prompt": "x <<<image_1>>>", "image_urls": ["data:image/png;base64,AAAA"]}
+            ).encode(),
+            422,
+            "decoded",
+        ),
     ],
 )
 def test_bad_bodies_are_refused_in_words_and_never_forwarded(
@@ -32,7 +42,9 @@ def test_bad_bodies_are_refused_in_words_and_never_forwarded(
 ) -> None:
     before = _upstream_submits(upstream_emu)
     with http(room, add(room)) as web:
-        answer = web.post(f"/queue/{APP}", content=raw, headers={"Content-Type": "application/json"})
+        answer = web.post(
+            f"/queue/{APP}", content=raw, headers={"Content-Type": "application/json"}
+        )
     assert answer.status_code == status
     detail = answer.json()["detail"]
     assert isinstance(detail, list) and words in json.dumps(detail)
@@ -45,7 +57,9 @@ def test_an_oversize_body_is_413_and_never_forwarded(
     before = _upstream_submits(upstream_emu)
     huge = json.dumps(body(prompt="x <<<image_1>>>", pad="z" * (11 * 2**20))).encode()
     with http(room, add(room)) as web:
-        answer = web.post(f"/queue/{APP}", content=huge, headers={"Content-Type": "application/json"})
+        answer = web.post(
+            f"/queue/{APP}", content=huge, headers={"Content-Type": "application/json"}
+        )
     assert answer.status_code == 413 and "10 MB" in answer.json()["detail"]
     assert _upstream_submits(upstream_emu) == before
 

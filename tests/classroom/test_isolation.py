@@ -25,7 +25,9 @@ def test_another_students_job_answers_the_same_404_as_an_unknown_id(
         theirs = other.request(method, f"/queue/{form}/requests/{rid}{tail}")
         nobody = other.request(method, f"/queue/{form}/requests/{unknown}{tail}")
     assert theirs.status_code == nobody.status_code == 404
-    assert theirs.json()["detail"].replace(rid, "ID") == nobody.json()["detail"].replace(unknown, "ID")
+    assert theirs.json()["detail"].replace(rid, "ID") == nobody.json()["detail"].replace(
+        unknown, "ID"
+    )
     assert "x-fal-request-id" not in theirs.headers
 
 

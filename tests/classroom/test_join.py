@@ -87,10 +87,16 @@ def test_connect_says_who_and_what_budget_in_one_line(
     [
         ("https://10.0.0.5:8443", "https://10.0.0.5:8443", "10.0.0.5:8443/queue"),
         ("10.0.0.5:8443/queue", "https://10.0.0.5:8443", "10.0.0.5:8443/queue"),
-        ("https://school.example/kling/", "https://school.example/kling", "school.example/kling/queue"),
+        (
+            "https://school.example/kling/",
+            "https://school.example/kling",
+            "school.example/kling/queue",
+        ),
     ],
 )
-def test_gateway_addresses_are_read_in_every_usual_spelling(given: str, base: str, host: str) -> None:
+def test_gateway_addresses_are_read_in_every_usual_spelling(
+    given: str, base: str, host: str
+) -> None:
     assert gateway_address(given) == (base, host)
 
 
@@ -101,7 +107,9 @@ def test_plain_http_is_refused_in_words() -> None:
 
 def test_a_wrong_token_is_refused_at_connect(room: Classroom) -> None:
     with pytest.raises(KlingConfigError, match="refused the token .*HTTP 401"):
-        kling_nb.connect(classroom=room.url, token="knc_00000000_" + "x" * 32, ca_bundle=room.ca_bundle)
+        kling_nb.connect(
+            classroom=room.url, token="knc_00000000_" + "x" * 32, ca_bundle=room.ca_bundle
+        )
 
 
 def test_a_missing_token_is_refused_in_words(room: Classroom) -> None:
@@ -124,4 +132,6 @@ def test_a_revoked_student_cannot_submit_from_kling_nb(room: Classroom) -> None:
     kling_nb.connect(classroom=room.url, token=token, ca_bundle=room.ca_bundle, quiet=True)
     room.store.revoke("rex_join")
     with pytest.raises(KlingConnectionError, match="revoked"):
-        kling_nb.edit("turn <<<image_1>>> into ink", kling_nb.sample_image("cat.jpg"), progress=False)
+        kling_nb.edit(
+            "turn <<<image_1>>> into ink", kling_nb.sample_image("cat.jpg"), progress=False
+        )

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -44,8 +43,14 @@ def echo_app() -> Starlette:
         jobs[rid] = 0
         base = f"https://{request.url.netloc}/queue/{APP}/requests/{rid}"
         return JSONResponse(
-            {"request_id": rid, "status_url": base + "/status", "response_url": base,
-             "cancel_url": base + "/cancel", "status": "IN_QUEUE", "echo": key},
+            {
+                "request_id": rid,
+                "status_url": base + "/status",
+                "response_url": base,
+                "cancel_url": base + "/cancel",
+                "status": "IN_QUEUE",
+                "echo": key,
+            },
             headers={"x-echo": key, "x-fal-request-id": rid},
         )
 
@@ -54,7 +59,9 @@ def echo_app() -> Starlette:
         jobs[rid] = jobs.get(rid, 0) + 1
         log = [{"message": f"using {key}", "level": "INFO", "source": "USER", "timestamp": "t"}]
         if jobs[rid] < 3:
-            return JSONResponse({"status": "IN_PROGRESS", "logs": log}, 202, headers={"x-echo": key})
+            return JSONResponse(
+                {"status": "IN_PROGRESS", "logs": log}, 202, headers={"x-echo": key}
+            )
         return JSONResponse(
             {"status": "COMPLETED", "logs": log, "error": f"failed with {key}", "error_type": key},
             headers={"x-echo": key, "X-Fal-Error-Type": key},
@@ -63,16 +70,22 @@ def echo_app() -> Starlette:
     async def result(request: Request) -> Response:
         key = echoed(request)
         detail = [{"loc": ["body", "prompt"], "msg": f"your key {key} is wrong", "type": key}]
-        return JSONResponse({"detail": detail}, 422, headers={"x-echo": key, "X-Fal-Retryable": key})
+        return JSONResponse(
+            {"detail": detail}, 422, headers={"x-echo": key, "X-Fal-Retryable": key}
+        )
 
     async def cancel(request: Request) -> Response:
         return PlainTextResponse(f"cannot cancel with {echoed(request)}", 405)
 
     prefix = "/queue/{owner:path}/requests/{rid}"
-    return Starlette(routes=[
-        Route(prefix + "/status", status), Route(prefix + "/cancel", cancel, methods=["PUT"]),
-        Route(prefix, result), Route("/queue/{endpoint:path}", submit, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route(prefix + "/status", status),
+            Route(prefix + "/cancel", cancel, methods=["PUT"]),
+            Route(prefix, result),
+            Route("/queue/{endpoint:path}", submit, methods=["POST"]),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +98,9 @@ def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
 @pytest.fixture
 def echo_room(echo: ServedApp, tmp_path: Path) -> Iterator[Classroom]:
     spec = UpstreamSpec("fal", echo.host, CANARY_KEY, "fal", str(echo.tls.bundle))
-    with classroom.start(tmp_path / "class", upstream_spec=spec, port=0, sweep_interval=0.2) as room:
+    with classroom.start(
+        tmp_path / "class", upstream_spec=spec, port=0, sweep_interval=0.2
+    ) as room:
         yield room
 
 
@@ -129,7 +144,9 @@ def test_the_dashboard_state_holds_no_key(echo_room: Classroom) -> None:
     with http(echo_room, add(echo_room)) as web:
         web.post(f"/queue/{APP}", json=body())
     with http(echo_room) as web:
-        state = web.get("/_classroom/api/state", headers={"Authorization": f"Bearer {echo_room.teacher_token}"})
+        state = web.get(
+            "/_classroom/api/state", headers={"Authorization": f"Bearer {echo_room.teacher_token}"}
+        )
         page = web.get("/")
     assert state.status_code == 200 and state.json()["jobs"]
     _no_canary([state, page])
@@ -146,12 +163,29 @@ def test_the_gateway_process_never_logs_or_prints_the_key(echo: ServedApp, tmp_p
     folder = tmp_path / "class"
     add_run = subprocess.run(
         [sys.executable, "-m", "kling_nb.cli", "classroom", "add", "eve", "--dir", str(folder)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     token = add_run.stdout.split()[1]
-    argv = [sys.executable, "-m", "kling_nb.cli", "classroom", "serve", "--upstream", "fal",
-            "--upstream-host", echo.host, "--upstream-ca", str(echo.tls.bundle),
-            "--port", "0", "--dir", str(folder)]
+    argv = [
+        sys.executable,
+        "-m",
+        "kling_nb.cli",
+        "classroom",
+        "serve",
+        "--upstream",
+        "fal",
+        "--upstream-host",
+        echo.host,
+        "--upstream-ca",
+        str(echo.tls.bundle),
+        "--port",
+        "0",
+        "--dir",
+        str(folder),
+    ]
     log = tmp_path / "gateway.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=sink, text=True)
@@ -162,7 +196,9 @@ def test_the_gateway_process_never_logs_or_prints_the_key(echo: ServedApp, tmp_p
             import ssl
 
             trust = ssl.create_default_context(cafile=lines["SSL_CERT_FILE"])
-            with httpx.Client(base_url=room_url, verify=trust, headers={"Authorization": f"Key {token}"}) as web:
+            with httpx.Client(
+                base_url=room_url, verify=trust, headers={"Authorization": f"Key {token}"}
+            ) as web:
                 answer = web.post(f"/queue/{APP}", json=body()).json()
                 wait_for(lambda: web.get(answer["status_url"]).json()["status"] == "COMPLETED")
                 web.get(answer["response_url"])

@@ -20,8 +20,15 @@ def _reserve(
     store: Store, student_id: int, job: str, cost: Decimal = PRICE, currency: str = "USD"
 ) -> object:
     return store.reserve(
-        student_id, job, fingerprint="f", request={"prompt": "p"}, images=1, cost=cost,
-        currency=currency, emulated=True, max_jobs=99,
+        student_id,
+        job,
+        fingerprint="f",
+        request={"prompt": "p"},
+        images=1,
+        cost=cost,
+        currency=currency,
+        emulated=True,
+        max_jobs=99,
     )
 
 
@@ -77,7 +84,9 @@ def test_a_released_reservation_gives_the_cost_back(tmp_path: Path) -> None:
     assert store.student("ana").spent == 0 and store.job("a") is None
 
 
-def _hammer(path: str, student_id: int, prefix: str, count: int, queue: "multiprocessing.Queue[int]") -> None:
+def _hammer(
+    path: str, student_id: int, prefix: str, count: int, queue: multiprocessing.Queue[int]
+) -> None:
     store = Store(Path(path))
     accepted = sum(_reserve(store, student_id, f"{prefix}{i}") is None for i in range(count))
     queue.put(accepted)
@@ -91,7 +100,8 @@ def test_two_processes_reserving_at_once_never_pass_the_budget(tmp_path: Path) -
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[int] = context.Queue()
     workers = [
-        context.Process(target=_hammer, args=(str(path), sid, p, 40, queue)) for p in ("x", "y", "z")
+        context.Process(target=_hammer, args=(str(path), sid, p, 40, queue))
+        for p in ("x", "y", "z")
     ]
     for w in workers:
         w.start()

@@ -54,7 +54,14 @@ def test_a_job_the_upstream_forgot_answers_completed_with_the_reason(tmp_path: P
         token = add(room)
         with http(room, token) as web:
             answer = web.post(f"/queue/{APP}", json=body()).json()
-            wait_for(lambda: emu.stats()["requests"][room.store.job(answer["request_id"]).upstream_id]["state"] == "COMPLETED")  # type: ignore[union-attr]
+            wait_for(
+                lambda: (
+                    emu.stats()["requests"][room.store.job(answer["request_id"]).upstream_id][
+                        "state"
+                    ]
+                    == "COMPLETED"
+                )
+            )  # type: ignore[union-attr]
             import time
 
             time.sleep(0.8)  # the emulator forgets it; nobody polled in between
