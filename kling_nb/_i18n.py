@@ -784,6 +784,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": '{count} student budget(s) are not in {currency}, the price\'s currency: {names}. Give them budgets in {currency} (`kling-nb classroom top-up NAME "5 {currency}"` replaces a budget nothing was spent from).',
         "zh": '有 {count} 名学生的预算不是以价格的币种 {currency} 计：{names}。请以 {currency} 设置预算（对尚无花费的学生，`kling-nb classroom top-up NAME "5 {currency}"` 会替换其预算）。',
     },
+    "classroom.public_url": {
+        "en": "--public-url {url} must be an https:// address (fal_client only speaks https): the address of your TLS reverse proxy.",
+        "zh": "--public-url {url} 必须是 https:// 地址（fal_client 只支持 https）：即你的 TLS 反向代理的地址。",
+    },
     "classroom.cert_pair": {
         "en": "--cert and --key go together: give both (your certificate and its private key), or neither (the gateway makes its own).",
         "zh": "--cert 与 --key 必须同时给出（你的证书及其私钥），或都不给（网关自行生成证书）。",

@@ -107,6 +107,8 @@ class Classroom:
 
     def _prepare(self, env: Mapping[str, str], spec: UpstreamSpec | None) -> None:
         options = self.options
+        if options.public_url and not options.public_url.lower().startswith("https://"):
+            raise KlingConfigError(message("classroom.public_url", url=options.public_url))
         self.store = Store(self.folder / "class.sqlite3")
         self.spec = spec or self._upstream_spec(env)
         self.price = _price(self.spec, options.price)

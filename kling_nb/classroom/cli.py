@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import KlingConfigError, KlingError
 from .._i18n import message
@@ -102,6 +102,108 @@ def _with_dir(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def _number(kind: type, low: float, high: float = float("inf")) -> Any:
+    """An argparse type: a `kind` from `low` to `high`, refused in words otherwise."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must be from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+# (flags, argparse keywords) of `serve`; every one has its help text.
+SERVE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--host", {"default": "127.0.0.1", "help": "address to bind; 0.0.0.0 for the class network"}),
+    (
+        "--port",
+        {
+            "type": _number(int, 0, 65535),
+            "default": DEFAULT_PORT,
+            "help": f"port ({DEFAULT_PORT}); 0 picks a free one",
+        },
+    ),
+    ("--cert", {"help": "your TLS certificate (PEM); default: the gateway makes its own"}),
+    ("--key", {"help": "the private key of --cert (PEM)"}),
+    (
+        "--plain-http",
+        {"action": "store_true", "help": "no TLS: only behind your own TLS reverse proxy"},
+    ),
+    ("--public-url", {"help": "the address students use when a proxy is in front (https://…)"}),
+    (
+        "--name",
+        {
+            "action": "append",
+            "default": [],
+            "dest": "names",
+            "metavar": "NAME",
+            "help": "another name or IP for the certificate (repeatable)",
+        },
+    ),
+    ("--price", {"help": 'what one output image costs you, e.g. "0.2 CNY" (qiniu needs it)'}),
+    (
+        "--profile",
+        {
+            "choices": PROFILES,
+            "help": "the upstream's rules (default: as --upstream; emulator: plain)",
+        },
+    ),
+    (
+        "--max-jobs-per-student",
+        {
+            "type": _number(int, 1, 1000),
+            "default": 2,
+            "metavar": "N",
+            "help": "jobs at once per student (2)",
+        },
+    ),
+    (
+        "--max-body-mb",
+        {
+            "type": _number(float, 0.1, 64),
+            "default": 10.0,
+            "metavar": "MB",
+            "help": "largest request body (10)",
+        },
+    ),
+    (
+        "--service-time",
+        {
+            "type": _number(float, 0, 3600),
+            "default": 2.0,
+            "metavar": "S",
+            "help": "emulator: seconds per one-image 1K job (2)",
+        },
+    ),
+    (
+        "--workers",
+        {
+            "type": _number(int, 1, 256),
+            "default": 2,
+            "metavar": "N",
+            "help": "emulator: jobs run at once (2)",
+        },
+    ),
+    (
+        "--upstream-host",
+        {
+            "help": "another queue host for the upstream, e.g. an emulator "
+            "already running (HOST:PORT/queue)"
+        },
+    ),
+    ("--upstream-ca", {"help": "CA bundle to trust for --upstream-host"}),
+    (
+        "--new-teacher-token",
+        {"action": "store_true", "help": "make a new dashboard token (the old one stops working)"},
+    ),
+)
+
+
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
     sv = _with_dir(sub.add_parser("serve", help="run the gateway until Ctrl-C"))
     sv.add_argument(
@@ -111,68 +213,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="the service behind the gateway: qiniu (QINIU_API_KEY), fal (FAL_KEY) or the "
         "offline emulator, to rehearse",
     )
-    sv.add_argument(
-        "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 for the class network"
-    )
-    sv.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT}); 0 picks a free one"
-    )
-    sv.add_argument("--cert", help="your TLS certificate (PEM); default: the gateway makes its own")
-    sv.add_argument("--key", help="the private key of --cert (PEM)")
-    sv.add_argument(
-        "--plain-http", action="store_true", help="no TLS: only behind your own TLS reverse proxy"
-    )
-    sv.add_argument(
-        "--public-url", help="the address students use when a proxy is in front (https://…)"
-    )
-    sv.add_argument(
-        "--name",
-        action="append",
-        default=[],
-        dest="names",
-        metavar="NAME",
-        help="another name or IP for the certificate (repeatable)",
-    )
-    sv.add_argument(
-        "--price",
-        help='what one output image costs you, e.g. "0.2 CNY" (needed for qiniu with budgets)',
-    )
-    sv.add_argument(
-        "--profile",
-        choices=PROFILES,
-        help="the upstream's rules (default: as --upstream; emulator: plain)",
-    )
-    sv.add_argument(
-        "--max-jobs-per-student",
-        type=int,
-        default=2,
-        metavar="N",
-        help="jobs at once per student (2)",
-    )
-    sv.add_argument(
-        "--max-body-mb", type=float, default=10.0, metavar="MB", help="largest request body (10)"
-    )
-    sv.add_argument(
-        "--service-time",
-        type=float,
-        default=2.0,
-        metavar="S",
-        help="emulator: seconds per one-image 1K job (2)",
-    )
-    sv.add_argument(
-        "--workers", type=int, default=2, metavar="N", help="emulator: jobs run at once (2)"
-    )
-    sv.add_argument(
-        "--upstream-host",
-        help="another queue host for the upstream, e.g. an emulator already running "
-        "(HOST:PORT/queue)",
-    )
-    sv.add_argument("--upstream-ca", help="CA bundle to trust for --upstream-host")
-    sv.add_argument(
-        "--new-teacher-token",
-        action="store_true",
-        help="make a new dashboard token (the old one stops working)",
-    )
+    for flag, keywords in SERVE_OPTIONS:
+        sv.add_argument(flag, **keywords)
     sv.set_defaults(run=_serve)
 
 

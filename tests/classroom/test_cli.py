@@ -91,6 +91,8 @@ def test_add_prints_one_line_per_student_name_then_token(tmp_path: Path) -> None
             "go together",
         ),
         (["report", "--bogus"], "unrecognized arguments"),
+        (["serve", "--upstream", "emulator", "--workers", "0"], "must be from 1"),
+        (["serve", "--upstream", "emulator", "--public-url", "http://x"], "https://"),
     ],
 )
 def test_bad_input_fails_in_one_line_with_exit_2(
