@@ -7,6 +7,7 @@ Thumbnails are the kept pictures' thumbnails, under their job's random id.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from importlib import resources
@@ -97,7 +98,7 @@ def class_state(
         },
         "students": students,
         "jobs": [_job(job, names) for job in store.jobs(limit=JOBS_SHOWN)],
-        "refusals": store.refusals(REFUSALS_SHOWN),
+        "refusals": [_worded(r, policy) for r in store.refusals(REFUSALS_SHOWN)],
         "guesses": {"failed": limiter.total, "addresses": limiter.addresses},
     }
 
@@ -127,6 +128,24 @@ def _job(job: Job, names: dict[int, str]) -> dict[str, Any]:
         "note": job.note,
         "cancel_requested": job.cancel_requested_at is not None,
     }
+
+
+def _worded(refusal: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """A refusal with its words: as the student read them (the facts of a refused
+    reservation are worded again here)."""
+    try:
+        facts = json.loads(refusal["detail"])
+    except (TypeError, ValueError):
+        facts = {}
+    words = facts.pop("detail", "") if isinstance(facts, dict) else ""
+    if not words and isinstance(facts, dict):
+        price = policy.price
+        facts["price"] = amount_text(price.amount) if price is not None else "?"
+        try:
+            words = message(f"classroom.{refusal['reason']}", **facts)
+        except (KeyError, IndexError):
+            words = ""
+    return {**{k: v for k, v in refusal.items() if k != "detail"}, "words": words}
 
 
 def _plain(value: Any) -> Any:
