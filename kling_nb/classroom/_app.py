@@ -48,6 +48,7 @@ PREFIXES = (ENDPOINT, ENDPOINT.rsplit("/", 1)[0])  # the long and the short form
 RAW_PATH_MAX = 2048
 SUSPECT = (b"..", b"%2f", b"%5c", b"%2e", b"\\", b"%00")
 TERMINAL = ("COMPLETED", "FAILED")
+THUMB = ".thumb.jpg"
 
 
 @dataclass(frozen=True)
@@ -573,8 +574,10 @@ class Gateway:
         """A kept picture or thumbnail; its request id (random, 122 bits) is its key."""
         rid, name = request.path_params["request_id"], request.path_params["name"]
         if REQUEST_ID.fullmatch(rid) and SAFE_NAME.fullmatch(name):
-            path = Path(self.collector.results) / rid / name
-            if path.is_file():
+            path: Path | None = Path(self.collector.results) / rid / name
+            if name.endswith(THUMB) and not path.is_file():  # type: ignore[union-attr]
+                path = await self.collector.thumbnail(rid, name.removesuffix(THUMB))
+            if path is not None and path.is_file():
                 return FileResponse(path, headers={"Cache-Control": "max-age=86400"})
         return _error(404, message("classroom.no_file"))
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .._files import atomic_write_bytes, child_path, image_file_name, looks_like_image
+from .._files import atomic_write_bytes, child_path, image_file_name
 from .._secrets import scrub
 from ._store import Job, Store
 from ._upstream import Answer, Upstream, UpstreamDown
@@ -47,7 +49,14 @@ class Collector:
         self.interval = interval
         self._clock = clock
         self._inflight: dict[str, asyncio.Future[Answer]] = {}
+        # Picture checks and thumbnails, one at a time: decoding in many threads at once
+        # would hold a class's worth of pixels (and a malloc arena per thread) in memory.
+        self._pictures = ThreadPoolExecutor(1, thread_name_prefix="kling-nb-pictures")
         self._seen: dict[str, float] = {}  # job id → when a student's poll last reached upstream
+
+    def close(self) -> None:
+        """Stop the picture thread (work not started is dropped: the sweep redoes it)."""
+        self._pictures.shutdown(wait=False, cancel_futures=True)
 
     def seen(self, job_id: str) -> None:
         """A student's status call just asked the upstream: the sweep can skip this job."""
@@ -86,7 +95,7 @@ class Collector:
         return answer
 
     async def _keep_output(self, job: Job, output: dict[str, Any]) -> None:
-        """Download every picture (all at once), write it with a thumbnail, keep the output."""
+        """Download every picture (all at once) into the class folder, keep the output."""
         images = output.get("images")
         items = images if isinstance(images, list) else []
         names = _file_names(items)
@@ -109,26 +118,35 @@ class Collector:
         url = item["url"]
         kind = str(item.get("content_type") or "image/png")
         entry = {k: _scrubbed(v) for k, v in item.items() if k != "url"}
+        target = child_path(self.folder(job.id), name)
+        part = target.with_name(f".{name}.part")
         try:
-            data = await self.upstream.download(url)
-            thumb = await asyncio.to_thread(self._write, job.id, name, data, kind)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            await self.upstream.download_to(url, part)  # streamed: never whole in memory
+            await asyncio.get_running_loop().run_in_executor(
+                self._pictures, _settle, part, target, kind
+            )
         except (UpstreamDown, ValueError, OSError) as exc:
+            part.unlink(missing_ok=True)
             log.warning("could not keep picture %d of %s: %s", index + 1, job.id, scrub(str(exc)))
             return {**entry, "file": None, "url": scrub(url) if url[:5] != "data:" else None}
-        return {**entry, "file": name, "thumb": thumb}
+        return {**entry, "file": name}
 
-    def _write(self, job_id: str, name: str, data: bytes, kind: str) -> str | None:
-        """The picture (only if it decodes) and its thumbnail, each written whole; the
-        thumbnail's name, or None when none could be made."""
-        if not looks_like_image(data, kind):
-            raise ValueError(f"{name} is not a {kind} image")
-        folder = self.folder(job_id)
-        atomic_write_bytes(child_path(folder, name), data)
-        thumb = _thumbnail(data)
-        if thumb is None:
+    async def thumbnail(self, job_id: str, name: str) -> Path | None:
+        """`<picture>.thumb.jpg` beside a kept picture, made on first request (the dashboard's),
+        so that no class pays for thumbnails while it runs."""
+        picture = child_path(self.folder(job_id), name)
+        thumb = picture.with_name(f"{name}.thumb.jpg")
+        if thumb.is_file():
+            return thumb
+        if not picture.is_file():
             return None
-        atomic_write_bytes(child_path(folder, f"{name}.thumb.jpg"), thumb)
-        return f"{name}.thumb.jpg"
+        loop = asyncio.get_running_loop()
+        made = await loop.run_in_executor(self._pictures, _thumbnail, picture)
+        if made is None:
+            return None
+        await loop.run_in_executor(self._pictures, atomic_write_bytes, thumb, made)
+        return thumb
 
     # --- the sweep ---------------------------------------------------------------------------
 
@@ -217,16 +235,36 @@ def _final(job: Job, answer: Answer) -> bool:
     return failed or answer.code not in TRANSIENT and answer.code != 404
 
 
-def _thumbnail(data: bytes) -> bytes | None:
-    import io
+def _settle(part: Path, target: Path, kind: str) -> None:
+    """Move a downloaded picture into place, only if it decodes as the image it claims."""
+    if not _decodes(part, kind):
+        raise ValueError(f"{target.name} is not a {kind} image")
+    with open(part, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, target)
 
+
+def _decodes(path: Path, kind: str) -> bool:
+    from PIL import Image
+
+    expected = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}.get(kind)
+    try:
+        with Image.open(path) as img:
+            fmt = img.format
+            img.verify()
+    except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
+        return False
+    return expected is None or fmt == expected
+
+
+def _thumbnail(picture: Path) -> bytes | None:
     from PIL import Image, UnidentifiedImageError
 
     from .._images import thumbnail_bytes
     from .._rules import MAX_DECODED_PIXELS
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(picture) as img:
             if img.width * img.height > MAX_DECODED_PIXELS:
                 return None
             img.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))

@@ -105,10 +105,10 @@ def class_state(
 
 def _job(job: Job, names: dict[int, str]) -> dict[str, Any]:
     output = job.result if job.result_code == 200 and isinstance(job.result, dict) else {}
-    thumbs = [
-        f"/files/{job.id}/{item['thumb']}"
+    thumbs = [  # made on first request (`Collector.thumbnail`)
+        f"/files/{job.id}/{item['file']}.thumb.jpg"
         for item in output.get("images") or []
-        if isinstance(item, dict) and item.get("thumb")
+        if isinstance(item, dict) and item.get("file")
     ]
     prompt = job.request.get("prompt")
     return {

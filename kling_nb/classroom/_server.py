@@ -263,6 +263,7 @@ class Classroom:
         finally:
             sweep.cancel()
             await asyncio.gather(sweep, return_exceptions=True)
+            self.collector.close()
             await self.upstream.aclose()
 
     def stop(self) -> None:

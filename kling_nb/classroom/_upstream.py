@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -204,23 +205,26 @@ class Upstream:
         finally:
             await response.aclose()
 
-    async def download(self, url: str) -> bytes:
-        """A result file's bytes (data: URIs decoded), at most DOWNLOAD_MAX_BYTES."""
+    async def download_to(self, url: str, path: Path) -> None:
+        """A result file written to `path` as it arrives (data: URIs decoded), at most
+        DOWNLOAD_MAX_BYTES; UpstreamDown if it cannot be fetched."""
         if url[:5].lower() == "data:":
             from .._wire import decode_data_uri
 
-            return decode_data_uri(url)[1]
+            path.write_bytes(decode_data_uri(url)[1])
+            return
         if not url[:8].lower().startswith(("http://", "https://")):
             raise UpstreamDown(f"not a downloadable URL: {url[:80]!r}")
         try:
             async with self.files.stream("GET", url) as response:
                 response.raise_for_status()
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > DOWNLOAD_MAX_BYTES:
-                        raise UpstreamDown(f"a result file is over {DOWNLOAD_MAX_BYTES} bytes")
-                return bytes(data)
+                size = 0
+                with open(path, "wb") as sink:
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > DOWNLOAD_MAX_BYTES:
+                            raise UpstreamDown(f"a result file is over {DOWNLOAD_MAX_BYTES} bytes")
+                        sink.write(chunk)
         except httpx.HTTPError as exc:
             raise UpstreamDown(_transport_words(exc)) from None
 
