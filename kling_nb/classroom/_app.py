@@ -13,6 +13,7 @@ folder once the collector kept them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import re
@@ -447,34 +448,38 @@ class Gateway:
         self, request: Request, job: Job, response: Any, with_logs: bool
     ) -> AsyncIterator[str]:
         """The upstream's events, one `data:` line each; the final one from the class file."""
-        import json
-
         try:
-            async for line in response.aiter_lines():
-                if line.startswith(":"):
-                    yield line + "\n\n"
-                    continue
-                if not line.startswith("data:"):
-                    continue
-                try:
-                    event = json.loads(line[5:])
-                except ValueError:
-                    continue
-                self.collector.seen(job.id)
-                state = event.get("status") if isinstance(event, dict) else None
-                if isinstance(state, str) and state not in ("IN_QUEUE", "IN_PROGRESS"):
-                    answer = Answer(200, event, "", {})
-                    job = await self.collector.observed(job, answer)
-                    event = self._kept_status(request, job, with_logs) or event
-                    yield f"data: {json.dumps(_scrubbed(event), ensure_ascii=False)}\n\n"
-                    return
-                if state == "IN_PROGRESS" and job.state == "queued":
-                    job = await self.collector.observed(job, Answer(200, event, "", {}))
-                yield f"data: {json.dumps(_scrubbed(event), ensure_ascii=False)}\n\n"
+            with self.collector.watching(job.id):
+                async for event in self._events_of(request, job, response, with_logs):
+                    yield event
         except Exception as exc:  # noqa: BLE001 - the upstream broke off: end the stream
             log.info("the status stream of %s ended: %s", job.id, scrub(str(exc)))
         finally:
             await response.aclose()
+
+    async def _events_of(
+        self, request: Request, job: Job, response: Any, with_logs: bool
+    ) -> AsyncIterator[str]:
+        async for line in response.aiter_lines():
+            if line.startswith(":"):  # a keep-alive comment
+                yield line + "\n\n"
+                continue
+            try:
+                event = json.loads(line[5:]) if line.startswith("data:") else None
+            except ValueError:
+                event = None
+            if not isinstance(event, dict):
+                continue
+            self.collector.seen(job.id)
+            state = event.get("status")
+            if isinstance(state, str) and state not in ("IN_QUEUE", "IN_PROGRESS"):
+                job = await self.collector.observed(job, Answer(200, event, "", {}))
+                event = self._kept_status(request, job, with_logs) or event
+                yield f"data: {json.dumps(_scrubbed(event), ensure_ascii=False)}\n\n"
+                return
+            if state == "IN_PROGRESS" and job.state == "queued":
+                job = await self.collector.observed(job, Answer(200, event, "", {}))
+            yield f"data: {json.dumps(_scrubbed(event), ensure_ascii=False)}\n\n"
 
     async def result(self, request: Request) -> Response:
         found = self._job_for(request)
@@ -501,6 +506,9 @@ class Gateway:
         fresh = self.store.job(job.id)
         if fresh is not None and fresh.kept:
             return self._kept_result(request, fresh)
+        if fresh is not None and fresh.state == "lost":
+            words = message("classroom.lost", upstream=self.name)
+            return _error(404, words, {"x-fal-request-id": job.id})
         return self._relay(answer, job.id)
 
     def _kept_output(self, request: Request, job: Job) -> dict[str, Any] | None:
@@ -617,8 +625,6 @@ class Gateway:
 
 
 def _events_response(events: list[dict[str, Any]], job_id: str) -> Response:
-    import json
-
     text = "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events)
     headers = {"Cache-Control": "no-cache", "x-fal-request-id": job_id}
     return Response(text, media_type="text/event-stream", headers=headers)

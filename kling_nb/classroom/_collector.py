@@ -13,8 +13,9 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class Collector:
         # would hold a class's worth of pixels (and a malloc arena per thread) in memory.
         self._pictures = ThreadPoolExecutor(1, thread_name_prefix="kling-nb-pictures")
         self._seen: dict[str, float] = {}  # job id → when a student's poll last reached upstream
+        self._watched: dict[str, int] = {}  # job id → status streams relayed right now
 
     def close(self) -> None:
         """Stop the picture thread (work not started is dropped: the sweep redoes it)."""
@@ -61,6 +63,18 @@ class Collector:
     def seen(self, job_id: str) -> None:
         """A student's status call just asked the upstream: the sweep can skip this job."""
         self._seen[job_id] = self._clock()
+
+    @contextmanager
+    def watching(self, job_id: str) -> Iterator[None]:
+        """While a student's status stream is relayed, the sweep leaves the job alone."""
+        self._watched[job_id] = self._watched.get(job_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._watched.pop(job_id) - 1
+            if left:
+                self._watched[job_id] = left
+            self.seen(job_id)
 
     def folder(self, job_id: str) -> Path:
         return child_path(self.results, job_id)
@@ -86,7 +100,11 @@ class Collector:
     async def _fetch_and_keep(self, job: Job) -> Answer:
         assert job.response_url is not None
         answer = await self.upstream.get(job.response_url)
-        if answer.code == 200 and isinstance(answer.body, dict):
+        if answer.code == 404 and job.state == "completed":
+            note = "the upstream answered 404 for its result: it expired or was forgotten"
+            self.store.set_state(job.id, "lost", note)
+            log.warning("%s: %s", job.id, note)
+        elif answer.code == 200 and isinstance(answer.body, dict):
             await self._keep_output(job, answer.body)
         elif _final(job, answer):
             body = {"body": answer.body if answer.body is not None else answer.text}
@@ -167,7 +185,8 @@ class Collector:
         due = [
             job
             for job in self.store.to_collect()
-            if now - self._seen.get(job.id, float("-inf")) >= self.interval
+            if job.id not in self._watched
+            and now - self._seen.get(job.id, float("-inf")) >= self.interval
         ]
         gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
 
@@ -207,7 +226,10 @@ class Collector:
             self.store.completed(job.id, _scrubbed(body))
             fresh = self.store.job(job.id)
             if fresh is not None and not fresh.kept:
-                await self.result(fresh)
+                try:
+                    await self.result(fresh)
+                except UpstreamDown as exc:  # the sweep fetches it again
+                    log.warning("the result of %s could not be fetched yet: %s", job.id, exc)
         return self.store.job(job.id) or job
 
 
