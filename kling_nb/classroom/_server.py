@@ -187,7 +187,8 @@ class Classroom:
             key = key or EMULATOR_KEY
         if not key:
             raise KlingConfigError(message("classroom.key_missing", variable=variable, kind=kind))
-        remember_secret(key)
+        if key != EMULATOR_KEY:
+            remember_secret(key)
         check_key(key, variable)
         ca = options.upstream_ca or env.get("SSL_CERT_FILE") or None
         return UpstreamSpec(kind, host, key, profile, ca)  # type: ignore[arg-type]
