@@ -788,6 +788,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "--public-url {url} must be an https:// address (fal_client only speaks https): the address of your TLS reverse proxy.",
         "zh": "--public-url {url} 必须是 https:// 地址（fal_client 只支持 https）：即你的 TLS 反向代理的地址。",
     },
+    "classroom.port_busy": {
+        "en": "Cannot serve on {host}:{port} ({error}): another program uses that port, or the address is not this machine's. Choose another --port (0 picks a free one) or --host.",
+        "zh": "无法在 {host}:{port} 上提供服务（{error}）：该端口已被其他程序占用，或该地址不属于本机。请换一个 --port（0 表示自动选择空闲端口）或 --host。",
+    },
     "classroom.cert_pair": {
         "en": "--cert and --key go together: give both (your certificate and its private key), or neither (the gateway makes its own).",
         "zh": "--cert 与 --key 必须同时给出（你的证书及其私钥），或都不给（网关自行生成证书）。",

@@ -114,7 +114,12 @@ class Classroom:
         self.price = _price(self.spec, options.price)
         _check_budgets(self.store, self.price)
         self.orphans = self.store.orphans()
-        self._sock = _bind(options.host, options.port)
+        try:
+            self._sock = _bind(options.host, options.port)
+        except OSError as exc:
+            raise KlingConfigError(
+                message("classroom.port_busy", host=options.host, port=options.port, error=exc)
+            ) from None
         self.port = self._sock.getsockname()[1]
         self.scheme = "http" if options.plain_http else "https"
         name = _public_name(options.host)

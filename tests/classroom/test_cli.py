@@ -92,6 +92,7 @@ def test_add_prints_one_line_per_student_name_then_token(tmp_path: Path) -> None
         ),
         (["report", "--bogus"], "unrecognized arguments"),
         (["serve", "--upstream", "emulator", "--workers", "0"], "must be from 1"),
+        (["serve", "--upstream", "emulator", "--host", "192.0.2.1"], "Choose another --port"),
         (["serve", "--upstream", "emulator", "--public-url", "http://x"], "https://"),
     ],
 )
