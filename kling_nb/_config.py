@@ -181,6 +181,8 @@ def connect(
     given = parse_price(price, "price") if price is not None else None
     if given is None and settings.price:
         given = parse_price(settings.price, "KLING_NB_PRICE")
+    if classroom is None and (token is not None or ca_bundle is not None):
+        raise KlingConfigError(message("classroom.join_url_missing"))
     with _lock:
         if classroom is not None:
             from .classroom._join import join

@@ -896,6 +896,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{url} is plain http, but fal_client only speaks https: use the https address your teacher gave you.",
         "zh": "{url} 是纯 http，而 fal_client 只支持 https：请使用老师给你的 https 地址。",
     },
+    "classroom.join_url_missing": {
+        "en": 'token= and ca_bundle= belong to a classroom: pass classroom= too (the gateway\'s address your teacher gave), e.g. connect(classroom="https://192.168.1.10:8443", token=…).',
+        "zh": 'token= 和 ca_bundle= 用于课堂：请同时传入 classroom=（老师给的网关地址），例如 connect(classroom="https://192.168.1.10:8443", token=…)。',
+    },
     "classroom.join_token": {
         "en": "connect(classroom=…) needs token= (the token your teacher gave you, knc_…), or FAL_KEY set to it.",
         "zh": "connect(classroom=…) 需要 token=（老师发给你的令牌，knc_…），或把 FAL_KEY 设为该令牌。",

@@ -117,6 +117,11 @@ def test_a_missing_token_is_refused_in_words(room: Classroom) -> None:
         kling_nb.connect(classroom=room.url, env={}, ca_bundle=room.ca_bundle)
 
 
+def test_a_token_without_a_classroom_is_refused_not_ignored() -> None:
+    with pytest.raises(KlingConfigError, match="pass classroom= too"):
+        kling_nb.connect(token="knc_00000000_" + "x" * 32, env={})
+
+
 def test_an_untrusted_certificate_names_the_bundle_to_use(room: Classroom) -> None:
     with pytest.raises(KlingConfigError, match="ca_bundle="):
         kling_nb.connect(classroom=room.url, token=add(room), env={})
