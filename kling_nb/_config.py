@@ -31,6 +31,7 @@ from ._wire import PROFILES, Profile
 
 if TYPE_CHECKING:
     from ._price import Price
+    from .classroom._join import Membership
     from .emulator import Emulator
 
 # How local images travel: a mode's name, or a callable `(bytes, content_type) -> https URL`.
@@ -117,6 +118,8 @@ class Connection:
     # How local images travel (`_uploads`): "auto", "data", "fal", or a callable
     # `(bytes, content_type) -> https URL` (a user's own bucket).
     upload: Upload = field(default="auto", compare=False)
+    # A classroom gateway's answer (`connect(classroom=…)`): it says whether it is emulated.
+    classroom: Membership | None = field(default=None, repr=False, compare=False)
 
     @property
     def queue_url(self) -> str:
@@ -126,6 +129,8 @@ class Connection:
     @property
     def emulated(self) -> bool:
         """True when the pictures come from a kling_nb emulator, not from Kling."""
+        if self.classroom is not None:  # a gateway on loopback may front the real service
+            return self.classroom.emulated
         return self.backend in ("emulator", "local") or on_loopback(self.host)
 
     @property
@@ -137,6 +142,8 @@ class Connection:
 
     def describe(self) -> str:
         """The one line `connect()` shows."""
+        if self.classroom is not None:
+            return self.classroom.describe(self.host)
         if self.emulated:
             started_here = self.backend in ("emulator", "local")
             return message(
@@ -166,6 +173,9 @@ def connect(
     replay: bool = True,
     profile: str | None = None,
     upload: Upload | None = None,
+    classroom: str | None = None,
+    token: str | None = None,
+    ca_bundle: str | None = None,
     **emulator_options: Any,
 ) -> Connection:
     """Choose the backend (auto | emulator | qiniu | fal), say which in one line, and use it.
@@ -176,7 +186,9 @@ def connect(
     gateway (default qiniu, the guide's) or the service a local emulator imitates;
     `upload` (else `KLING_NB_UPLOAD`) says how local images travel: "auto" (default: data:
     URIs, and fal's storage on fal for a large request), "data", "fal", or a callable
-    `(bytes, content_type) -> https URL`. Other keywords are the emulator's options
+    `(bytes, content_type) -> https URL`. `classroom=URL, token=…` (and `ca_bundle=`, else
+    `SSL_CERT_FILE`) joins a class's gateway (`kling-nb classroom serve`): its rules, price
+    and emulated-or-not come from it. Other keywords are the emulator's options
     (`service_time=`, `workers=`, …), refused by name when misspelt."""
     from ._price import parse_price
 
@@ -190,13 +202,18 @@ def connect(
     given = parse_price(price, "price") if price is not None else None
     if given is None and settings.price:
         given = parse_price(settings.price, "KLING_NB_PRICE")
+    if classroom is None and (token is not None or ca_bundle is not None):
+        raise KlingConfigError(message("classroom.join_url_missing"))
     with _lock:
-        conn = replace(
-            _resolve(backend, key, settings, emulator_options),
-            price=given,
-            replay=replay,
-            upload=chosen_upload or settings.upload or "auto",
-        )
+        if classroom is not None:
+            from .classroom._join import join
+
+            conn = replace(join(classroom, token, settings, ca_bundle, given), replay=replay)
+        else:
+            conn = replace(
+                _resolve(backend, key, settings, emulator_options), price=given, replay=replay
+            )
+        conn = replace(conn, upload=chosen_upload or settings.upload or "auto")
         remember_secret(conn.key)
         check_key(conn.key, _key_variable(conn.key, key, settings))
         _point_process(conn, target, user_host=conn.host == settings.queue_host)

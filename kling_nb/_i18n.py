@@ -651,6 +651,315 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "--out {path} cannot be a results folder: {reason}. Give a folder (it is created if missing); nothing was submitted.",
         "zh": "--out {path} 不能作为结果文件夹：{reason}。请给出文件夹（不存在时会创建）；未提交任何任务。",
     },
+    # --- classroom gateway (issue 20) --------------------------------------------------------
+    "classroom.auth_missing": {
+        "en": "No classroom token: send 'Authorization: Key <your token>' (set FAL_KEY to the token your teacher gave you, knc_…).",
+        "zh": "缺少课堂令牌：请发送 'Authorization: Key <你的令牌>'（把 FAL_KEY 设为老师发给你的令牌，knc_…）。",
+    },
+    "classroom.auth_bad": {
+        "en": "This token is not one of this class's: check FAL_KEY against the token your teacher gave you (it starts with knc_).",
+        "zh": "该令牌不属于本课堂：请核对 FAL_KEY 是否为老师发给你的令牌（以 knc_ 开头）。",
+    },
+    "classroom.auth_revoked": {
+        "en": "Your token was revoked by your teacher; ask them for a new one. Nothing was sent.",
+        "zh": "你的令牌已被老师吊销，请向老师索取新令牌。未发送任何请求。",
+    },
+    "classroom.guess_limited": {
+        "en": "Too many wrong tokens from {address}: wait {seconds} s, then check FAL_KEY.",
+        "zh": "来自 {address} 的错误令牌过多：请等待 {seconds} 秒，然后检查 FAL_KEY。",
+    },
+    "classroom.teacher_bad": {
+        "en": "That is not this class's teacher token (the one `kling-nb classroom serve` printed).",
+        "zh": "这不是本课堂的教师令牌（即 `kling-nb classroom serve` 打印的那个）。",
+    },
+    "classroom.endpoint_only": {
+        "en": "{endpoint} is not served here: this classroom gateway serves fal-ai/kling-image/o1 only.",
+        "zh": "此处不提供 {endpoint}：本课堂网关只提供 fal-ai/kling-image/o1。",
+    },
+    "classroom.bad_request_id": {
+        "en": "'{value}' is not a request id this gateway issues (36 characters: hex digits and dashes).",
+        "zh": "'{value}' 不是本网关签发的请求 id（36 个字符：十六进制数字和短横线）。",
+    },
+    "classroom.bad_path": {
+        "en": "The path '{value}' is refused: no '..', encoded slashes or dots, and at most {limit} characters.",
+        "zh": "路径 '{value}' 被拒绝：不允许 '..'、编码的斜杠或点，且最多 {limit} 个字符。",
+    },
+    "classroom.not_found": {
+        "en": "Request {request_id} not found (unknown id, or not one of yours).",
+        "zh": "未找到请求 {request_id}（id 未知，或不是你的请求）。",
+    },
+    "classroom.not_here": {
+        "en": "Nothing at {path}: this is a kling_nb classroom gateway (the queue is under /queue, the teacher's dashboard at /).",
+        "zh": "{path} 处没有内容：这是 kling_nb 课堂网关（队列在 /queue 下，教师面板在 /）。",
+    },
+    "classroom.no_file": {
+        "en": "No such result file.",
+        "zh": "没有这个结果文件。",
+    },
+    "classroom.no_bundle": {
+        "en": "This gateway uses a certificate of its own choosing (--cert) or plain HTTP: there is no bundle to give students.",
+        "zh": "本网关使用自备证书（--cert）或纯 HTTP：没有需要发给学生的证书包。",
+    },
+    "classroom.body_too_large": {
+        "en": "The request body is larger than {limit_mb} MB, this class's limit. Shrink the images (kling_nb does it for you). Nothing was sent.",
+        "zh": "请求体超过本课堂上限 {limit_mb} MB。请缩小图片（kling_nb 会自动处理）。未发送任何请求。",
+    },
+    "classroom.webhook": {
+        "en": "fal_webhook is not forwarded by the classroom gateway: poll the status instead (kling_nb and fal_client do). Nothing was sent.",
+        "zh": "课堂网关不转发 fal_webhook：请改为轮询状态（kling_nb 和 fal_client 都会这样做）。未发送任何请求。",
+    },
+    "classroom.budget": {
+        "en": "This request costs {cost} {currency} ({images} image(s) at {price} {currency}), but your budget has {left} {currency} left of {budget} {currency}. Ask for fewer images, or ask your teacher for a top-up. Nothing was sent.",
+        "zh": "该请求费用为 {cost} {currency}（{images} 张，每张 {price} {currency}），但你的预算 {budget} {currency} 只剩 {left} {currency}。请减少张数，或请老师充值。未发送任何请求。",
+    },
+    "classroom.price_unknown": {
+        "en": "The price of one image is not known to this class and you have a budget: your teacher must start the gateway with --price. Nothing was sent.",
+        "zh": "本课堂不知道每张图片的价格，而你有预算限制：老师需要用 --price 启动网关。未发送任何请求。",
+    },
+    "classroom.budget_currency": {
+        "en": "Your budget is in {currency}, but this class's price is in {price_currency}: ask your teacher to give your budget in {price_currency}. Nothing was sent.",
+        "zh": "你的预算以 {currency} 计，而本课堂的价格以 {price_currency} 计：请老师以 {price_currency} 设置你的预算。未发送任何请求。",
+    },
+    "classroom.too_many_jobs": {
+        "en": "You have {active} job(s) running; the limit is {limit} per student. Wait for one to finish (or cancel it). Nothing was sent.",
+        "zh": "你已有 {active} 个任务在运行，每名学生的上限为 {limit} 个。请等待其中一个完成（或取消它）。未发送任何请求。",
+    },
+    "classroom.upstream_unreachable": {
+        "en": "The class's service ({upstream}) cannot be reached ({detail}); nothing was sent and nothing charged. Try again later, or tell your teacher.",
+        "zh": "无法连接本课堂的服务（{upstream}）（{detail}）；未发送任何请求，也未计费。请稍后重试，或告诉老师。",
+    },
+    "classroom.upstream_key": {
+        "en": "The class's service ({upstream}) refused the teacher's key (HTTP {status}); nothing was charged. Tell your teacher.",
+        "zh": "本课堂的服务（{upstream}）拒绝了老师的 Key（HTTP {status}）；未计费。请告诉老师。",
+    },
+    "classroom.upstream_refused": {
+        "en": "The class's service ({upstream}) refused the request (HTTP {status}): {detail}. Nothing was charged.",
+        "zh": "本课堂的服务（{upstream}）拒绝了请求（HTTP {status}）：{detail}。未计费。",
+    },
+    "classroom.submit_unknown": {
+        "en": "The class's service ({upstream}) was sent this job but its answer was lost ({detail}): the job may exist and be billed. It was not resent; it counts against your budget ({cost}) and your teacher sees it as 'unknown'.",
+        "zh": "本课堂的服务（{upstream}）已收到该任务，但回复丢失（{detail}）：任务可能已创建并计费。网关没有重发；它计入你的预算（{cost}），老师会看到它标记为“未知”。",
+    },
+    "classroom.upstream_down": {
+        "en": "The class's service ({upstream}) did not answer ({detail}). Try again in a moment.",
+        "zh": "本课堂的服务（{upstream}）没有响应（{detail}）。请稍后再试。",
+    },
+    "classroom.lost": {
+        "en": "The class's service ({upstream}) no longer knows this job (it answered 404: its result expired, or an emulator was restarted). It counts against your budget; tell your teacher.",
+        "zh": "本课堂的服务（{upstream}）已不认识该任务（返回 404：结果已过期，或模拟器已重启）。它计入你的预算；请告诉老师。",
+    },
+    "classroom.not_yet": {
+        "en": "Request {request_id} has no result yet: poll its status_url until COMPLETED, then fetch the result.",
+        "zh": "请求 {request_id} 还没有结果：请轮询其 status_url 直到 COMPLETED，再获取结果。",
+    },
+    "classroom.cancel_unsupported": {
+        "en": "The class's service ({upstream}) did not accept the cancel (HTTP {status}: {detail}): the job keeps running and is charged to your budget.",
+        "zh": "本课堂的服务（{upstream}）没有接受取消（HTTP {status}：{detail}）：任务会继续运行，并计入你的预算。",
+    },
+    "classroom.internal": {
+        "en": "The classroom gateway failed ({detail}); your teacher's log has the details.",
+        "zh": "课堂网关出错（{detail}）；详情见老师的日志。",
+    },
+    "classroom.orphan_note": {
+        "en": "the gateway stopped before this submit was answered: it may exist upstream and be billed; never resent",
+        "zh": "网关在该提交得到回复前停止：它可能已在上游创建并计费；没有重发",
+    },
+    "classroom.bad_name": {
+        "en": "'{name}' cannot be a student's name: use 1–{limit} letters, digits, '.', '-' or '_' (no spaces; it must not start with '-').",
+        "zh": "'{name}' 不能作为学生姓名：请用 1–{limit} 个字母、数字、'.'、'-' 或 '_'（不能有空格，不能以 '-' 开头）。",
+    },
+    "classroom.name_taken": {
+        "en": "The class already has a student called '{name}'; choose another name (or `kling-nb classroom revoke {name}` first, then add another name).",
+        "zh": "本课堂已有名为 '{name}' 的学生；请换一个名字（或先执行 `kling-nb classroom revoke {name}` 再添加别的名字）。",
+    },
+    "classroom.no_such_student": {
+        "en": "No student called '{name}' in this class (students: {known}). `kling-nb classroom list` shows them all.",
+        "zh": "本课堂没有名为 '{name}' 的学生（学生：{known}）。`kling-nb classroom list` 可列出全部学生。",
+    },
+    "classroom.no_cap": {
+        "en": "{name} has no budget cap, so there is nothing to top up.",
+        "zh": "{name} 没有预算上限，无需充值。",
+    },
+    "classroom.currency_mismatch": {
+        "en": "{name}'s budget is in {theirs} and part of it is spent: a top-up must be in {theirs} too, not {currency}.",
+        "zh": "{name} 的预算以 {theirs} 计且已有花费：充值也必须以 {theirs} 计，而不是 {currency}。",
+    },
+    "classroom.bad_amount": {
+        "en": "{variable} = '{value}' is not an amount: write it like '1 USD', '5 CNY', '$0.5'{none}.",
+        "zh": "{variable} = '{value}' 不是金额：请写成 '1 USD'、'5 CNY'、'$0.5' 这样的形式{none}。",
+    },
+    "classroom.amount_none": {
+        "en": " or 'none' (no cap)",
+        "zh": "，或 'none'（不设上限）",
+    },
+    "classroom.amount_positive": {
+        "en": "{variable} = '{value}' must be more than 0.",
+        "zh": "{variable} = '{value}' 必须大于 0。",
+    },
+    "classroom.upstream_unknown": {
+        "en": "--upstream {value} is not one this gateway knows: use one of {known}.",
+        "zh": "网关不认识 --upstream {value}：请使用 {known} 之一。",
+    },
+    "classroom.key_missing": {
+        "en": "The {kind} upstream needs the teacher's key in {variable}, which is not set. Set it in the shell that runs `serve` (it never reaches a student).",
+        "zh": "{kind} 上游需要老师的 Key（{variable}），但它未设置。请在运行 `serve` 的终端中设置（它永远不会到达学生）。",
+    },
+    "classroom.price_needed": {
+        "en": '{count} student(s) have a budget ({names}…) but the price of one image on this upstream is unknown: start with --price, e.g. --price "0.2 CNY" (your price per output image).',
+        "zh": '有 {count} 名学生设有预算（{names}…），但该上游每张图片的价格未知：请用 --price 启动，例如 --price "0.2 CNY"（每张输出图片的价格）。',
+    },
+    "classroom.currency_start": {
+        "en": '{count} student budget(s) are not in {currency}, the price\'s currency: {names}. Give them budgets in {currency} (`kling-nb classroom top-up NAME "5 {currency}"` replaces a budget nothing was spent from).',
+        "zh": '有 {count} 名学生的预算不是以价格的币种 {currency} 计：{names}。请以 {currency} 设置预算（对尚无花费的学生，`kling-nb classroom top-up NAME "5 {currency}"` 会替换其预算）。',
+    },
+    "classroom.public_url": {
+        "en": "--public-url {url} must be an https:// address (fal_client only speaks https): the address of your TLS reverse proxy.",
+        "zh": "--public-url {url} 必须是 https:// 地址（fal_client 只支持 https）：即你的 TLS 反向代理的地址。",
+    },
+    "classroom.port_busy": {
+        "en": "Cannot serve on {host}:{port} ({error}): another program uses that port, or the address is not this machine's. Choose another --port (0 picks a free one) or --host.",
+        "zh": "无法在 {host}:{port} 上提供服务（{error}）：该端口已被其他程序占用，或该地址不属于本机。请换一个 --port（0 表示自动选择空闲端口）或 --host。",
+    },
+    "classroom.cert_pair": {
+        "en": "--cert and --key go together: give both (your certificate and its private key), or neither (the gateway makes its own).",
+        "zh": "--cert 与 --key 必须同时给出（你的证书及其私钥），或都不给（网关自行生成证书）。",
+    },
+    "classroom.cert_missing": {
+        "en": "{path} is not a readable file; --cert and --key name PEM files.",
+        "zh": "{path} 不是可读文件；--cert 和 --key 应指向 PEM 文件。",
+    },
+    "classroom.tls_renewed": {
+        "en": "The gateway's addresses changed ({names}): it made a new certificate, so students need the new bundle (SSL_CERT_FILE).",
+        "zh": "网关地址已变化（{names}）：已生成新证书，学生需要使用新的证书包（SSL_CERT_FILE）。",
+    },
+    "classroom.folder_busy": {
+        "en": "Another classroom gateway is serving {folder} right now; stop it first, or give this one another --dir.",
+        "zh": "另一个课堂网关正在使用 {folder}；请先停止它，或为本网关指定其他 --dir。",
+    },
+    "classroom.did_not_start": {
+        "en": "The classroom gateway did not start (see the log above).",
+        "zh": "课堂网关未能启动（见上方日志）。",
+    },
+    "classroom.serving": {
+        "en": "kling_nb classroom: {students} student(s) in {folder}; upstream {upstream} at {host} (profile {profile}), {price}; at most {max_jobs} job(s) at once per student. Ctrl-C stops.",
+        "zh": "kling_nb 课堂：{folder} 中有 {students} 名学生；上游 {upstream}，地址 {host}（profile {profile}），{price}；每名学生同时最多 {max_jobs} 个任务。按 Ctrl-C 停止。",
+    },
+    "classroom.price_line": {
+        "en": "{amount} {currency} per output image ({source})",
+        "zh": "每张输出图片 {amount} {currency}（{source}）",
+    },
+    "classroom.price_none": {
+        "en": "price unknown (no budgets can be kept)",
+        "zh": "价格未知（无法执行预算）",
+    },
+    "classroom.emulated_note": {
+        "en": ", emulated: nothing is billed",
+        "zh": "，模拟器：不产生任何费用",
+    },
+    "classroom.teacher_new": {
+        "en": "Teacher dashboard (the token in this link is shown once; keep it): {url}",
+        "zh": "教师面板（链接中的令牌只显示这一次，请妥善保存）：{url}",
+    },
+    "classroom.teacher_kept": {
+        "en": "Teacher dashboard: {url} (with the teacher token printed when it was made; --new-teacher-token makes a new one).",
+        "zh": "教师面板：{url}（使用创建时打印的教师令牌；--new-teacher-token 可生成新令牌）。",
+    },
+    "classroom.bundle_line": {
+        "en": "Give students the CA bundle {bundle} (also at {url}/_classroom/bundle.pem) as SSL_CERT_FILE, with their token as FAL_KEY.",
+        "zh": "请把 CA 证书包 {bundle}（也可从 {url}/_classroom/bundle.pem 下载）作为 SSL_CERT_FILE 发给学生，并把各自的令牌作为 FAL_KEY。",
+    },
+    "classroom.own_cert_line": {
+        "en": "Students need only their token as FAL_KEY if your certificate is publicly trusted; otherwise give them your CA bundle as SSL_CERT_FILE.",
+        "zh": "如果你的证书是公共受信任的，学生只需把令牌设为 FAL_KEY；否则还需把你的 CA 证书包作为 SSL_CERT_FILE 发给他们。",
+    },
+    "classroom.plain_http": {
+        "en": "!!! PLAIN HTTP: nothing between students and this gateway is encrypted (tokens travel in clear), and fal_client only speaks https. Serve it only behind your own TLS reverse proxy on this machine, and give students the proxy's address (--public-url). !!!",
+        "zh": "!!! 纯 HTTP：学生与本网关之间的通信未加密（令牌以明文传输），且 fal_client 只支持 https。请只在本机你自己的 TLS 反向代理之后使用，并把代理地址（--public-url）发给学生。!!!",
+    },
+    "classroom.orphans": {
+        "en": "{count} submit(s) the last run left unanswered are now 'unknown' (never resent): see `kling-nb classroom report`.",
+        "zh": "上次运行遗留的 {count} 个未获回复的提交现标记为“未知”（没有重发）：见 `kling-nb classroom report`。",
+    },
+    "classroom.added": {
+        "en": "Added {count} student(s), budget {budget} each. Each token is shown only now: hand it to its student (as FAL_KEY).",
+        "zh": "已添加 {count} 名学生，每人预算 {budget}。令牌只显示这一次：请发给对应学生（作为 FAL_KEY）。",
+    },
+    "classroom.no_budget": {
+        "en": "no cap",
+        "zh": "不设上限",
+    },
+    "classroom.student_line": {
+        "en": "{name}: budget {budget}, spent {spent}, left {left}",
+        "zh": "{name}：预算 {budget}，已花费 {spent}，剩余 {left}",
+    },
+    "classroom.revoked": {
+        "en": "{name}: revoked; the token stops working with the next request.",
+        "zh": "{name}：已吊销；从下一个请求起该令牌失效。",
+    },
+    "classroom.list_columns": {
+        "en": "name|budget|spent|left|jobs|active|revoked",
+        "zh": "姓名|预算|已花费|剩余|任务|进行中|已吊销",
+    },
+    "classroom.report_columns": {
+        "en": "name|budget|spent|left|jobs|completed|unknown/lost|refusals|revoked",
+        "zh": "姓名|预算|已花费|剩余|任务|已完成|未知/丢失|被拒绝|已吊销",
+    },
+    "classroom.report_total": {
+        "en": "Total spent: {spent}; {jobs} job(s), {refusals} refusal(s).",
+        "zh": "总花费：{spent}；任务 {jobs} 个，被拒绝 {refusals} 次。",
+    },
+    "classroom.report_unknown": {
+        "en": "Jobs whose outcome is unknown (charged; check them with your provider): {ids}",
+        "zh": "结果未知的任务（已计费；请向服务商核实）：{ids}",
+    },
+    "classroom.empty": {
+        "en": 'The class at {folder} has no students yet: `kling-nb classroom add NAME… --budget "1 USD"`.',
+        "zh": '{folder} 的课堂还没有学生：`kling-nb classroom add NAME… --budget "1 USD"`。',
+    },
+    "classroom.collected": {
+        "en": "Collected {files} picture(s) of {jobs} job(s) into {out} (manifest.csv lists them).",
+        "zh": "已将 {jobs} 个任务的 {files} 张图片收集到 {out}（manifest.csv 中有清单）。",
+    },
+    "classroom.join_http": {
+        "en": "{url} is plain http, but fal_client only speaks https: use the https address your teacher gave you.",
+        "zh": "{url} 是纯 http，而 fal_client 只支持 https：请使用老师给你的 https 地址。",
+    },
+    "classroom.join_url_missing": {
+        "en": 'token= and ca_bundle= belong to a classroom: pass classroom= too (the gateway\'s address your teacher gave), e.g. connect(classroom="https://192.168.1.10:8443", token=…).',
+        "zh": 'token= 和 ca_bundle= 用于课堂：请同时传入 classroom=（老师给的网关地址），例如 connect(classroom="https://192.168.1.10:8443", token=…)。',
+    },
+    "classroom.join_token": {
+        "en": "connect(classroom=…) needs token= (the token your teacher gave you, knc_…), or FAL_KEY set to it.",
+        "zh": "connect(classroom=…) 需要 token=（老师发给你的令牌，knc_…），或把 FAL_KEY 设为该令牌。",
+    },
+    "classroom.join_unreachable": {
+        "en": "Cannot reach the classroom gateway at {url}: {detail}. Check the address your teacher gave (and that you are on the class network).",
+        "zh": "无法连接课堂网关 {url}：{detail}。请检查老师给的地址（以及你是否在课堂网络中）。",
+    },
+    "classroom.join_tls": {
+        "en": "The classroom gateway at {url} has a certificate this machine does not trust: pass ca_bundle= (or set SSL_CERT_FILE to) the bundle your teacher gave you.",
+        "zh": "课堂网关 {url} 的证书不受本机信任：请传入 ca_bundle=（或把 SSL_CERT_FILE 设为）老师给你的证书包。",
+    },
+    "classroom.join_refused": {
+        "en": "The classroom gateway at {url} refused the token (HTTP {status}): {detail}",
+        "zh": "课堂网关 {url} 拒绝了该令牌（HTTP {status}）：{detail}",
+    },
+    "classroom.join_not_gateway": {
+        "en": "{url} answered, but not as a kling_nb classroom gateway (HTTP {status}); check the address your teacher gave.",
+        "zh": "{url} 有响应，但不是 kling_nb 课堂网关（HTTP {status}）；请检查老师给的地址。",
+    },
+    "connect.classroom": {
+        "en": "kling_nb → classroom gateway {host} as {student} (upstream: {upstream}; {budget}).",
+        "zh": "kling_nb → 课堂网关 {host}，身份 {student}（上游：{upstream}；{budget}）。",
+    },
+    "classroom.join_budget": {
+        "en": "{left} {currency} of {budget} {currency} left",
+        "zh": "预算 {budget} {currency}，剩余 {left} {currency}",
+    },
+    "classroom.join_no_budget": {
+        "en": "no budget cap",
+        "zh": "无预算上限",
+    },
     # --- panel (issue 12) --------------------------------------------------------------------
     "rule.panel_not_text": {
         "en": "{field} = {value} is a {kind}; the panel needs text (a str). Give the prompt as a string.",

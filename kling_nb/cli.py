@@ -1,5 +1,5 @@
 """`kling-nb`: edit images, estimate and cap what they cost, open the tutorials, run the
-emulator, list and resume jobs, check a key.
+emulator or a classroom gateway, list and resume jobs, check a key.
 
 Every failure is one line on stderr (never a traceback, never the key) and an exit status:
 2 for bad input (every argument is checked before an emulator starts or a journal row is
@@ -91,6 +91,8 @@ def _main(args: list[str]) -> int:
         lang, rest = _leading_lang(args)
         if rest[:1] == ["emulator"]:
             return _emulator(rest[1:], lang)
+        if rest[:1] == ["classroom"]:
+            return _classroom(rest[1:], lang)
         parser = _parser()
         ns, extra = parser.parse_known_args(args)
         if extra and ns.command != "lab":  # only `lab` passes arguments on (to JupyterLab)
@@ -105,15 +107,15 @@ def _main(args: list[str]) -> int:
             set_language(ns.lang)
         return int(ns.run(ns))
     except KlingError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         if isinstance(exc.__context__, KeyboardInterrupt):
             return 130
         return 2 if isinstance(exc, (ValueError, KlingConfigError)) else 1
     except KeyboardInterrupt:
-        _fail(message("cli.interrupted"))
+        fail(message("cli.interrupted"))
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug or the machine: still one line, no key
-        _fail(f"{type(exc).__name__}: {exc}")
+        fail(f"{type(exc).__name__}: {exc}")
         return 1
 
 
@@ -126,15 +128,15 @@ def _leading_lang(args: list[str]) -> tuple[str | None, list[str]]:
     return None, args
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad argument is one line on stderr, like every other failure."""
 
     def error(self, message: str) -> NoReturn:
-        _fail(f"{message} (see: {self.prog} --help)")
+        fail(f"{message} (see: {self.prog} --help)")
         raise SystemExit(2)
 
 
-def _fail(text: str) -> None:
+def fail(text: str) -> None:
     """One scrubbed line on stderr, whatever the text holds."""
     line = " ".join(scrub(text).split())
     sys.stderr.write(f"kling-nb: {line.encode('utf-8', 'backslashreplace').decode('utf-8')}\n")
@@ -323,7 +325,7 @@ def admit_early(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="kling-nb",
         description=__doc__,
         epilog=EXAMPLES,
@@ -372,6 +374,12 @@ def _parser() -> argparse.ArgumentParser:
     _doctor_parser(sub)
     em = _add(sub, "emulator", "run the offline fal-queue emulator (kling-nb emulator --help)")
     em.set_defaults(run=lambda ns: 0)
+    cr = _add(
+        sub,
+        "classroom",
+        "run a gateway for a class: one key, per-student budgets (kling-nb classroom --help)",
+    )
+    cr.set_defaults(run=lambda ns: 0)
     return parser
 
 
@@ -523,6 +531,15 @@ def _emulator(args: list[str], lang: str | None) -> int:
     return int(emulator_main(args, prog="kling-nb emulator"))
 
 
+def _classroom(args: list[str], lang: str | None) -> int:
+    from ._config import set_language
+    from .classroom.cli import main as classroom_main
+
+    if lang:
+        set_language(lang)
+    return int(classroom_main(args))
+
+
 def _lab(ns: argparse.Namespace) -> int:
     from ._tutorials import open_lab
 
@@ -635,7 +652,7 @@ def _resume(ns: argparse.Namespace) -> int:
     for outcome in outcomes:
         if isinstance(outcome, Exception):
             failed += 1
-            _fail(str(outcome))
+            fail(str(outcome))
         elif hasattr(outcome, "save"):
             for path in outcome.save(ns.out):
                 print(path)

@@ -150,3 +150,18 @@ def test_only_the_transport_seam_imports_fal_client_or_httpx() -> None:
         used = _third_party(ast.parse(path.read_text(encoding="utf-8")))
         offenders += [f"{'/'.join(relative)}: {n}" for n in used & {"httpx", "fal_client"}]
     assert offenders == []
+
+
+def test_no_module_reaches_into_another_modules_private_names() -> None:
+    modules = {p.stem for p in PACKAGE.rglob("*.py")} | {p.name for p in PACKAGE.rglob("*")}
+    reached = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            ours = node.level > 0 or (node.module or "").startswith("kling_nb")
+            for alias in node.names if ours else ():
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and alias.name not in modules:
+                    reached.append(f"{path.relative_to(PACKAGE)}: {node.module}.{alias.name}")
+    assert reached == []

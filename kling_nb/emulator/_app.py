@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._i18n import Language
 from .._wire import ENDPOINT, SubmitResponse
-from ._body import MAX_BODY_BYTES, JSONStream, read_body
+from ._body import MAX_BODY_BYTES, JSONStream, logs_flag, parse_json_body, read_body
 from ._job import Job
 from ._logs import language_of
 from ._options import EmulatorOptions
@@ -51,11 +51,8 @@ from ._queue import SAFE_NAME, JobQueue, RenderModel
 from ._storage import StorageApi, upload_route
 
 PROFILE_HEADER = "x-kling-nb-emulator-profile"
-MAX_JSON_DEPTH = 32  # the model input nests 4 deep (elements); deeper is refused unparsed
-MAX_JSON_OBJECTS = 1000  # the input has 1 + up to 10 elements; more is refused mid-parse
 ENDPOINTS = (ENDPOINT,)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-TRUE_FLAGS, FALSE_FLAGS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 NGINX_PAGE = (
     "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n"
@@ -201,7 +198,7 @@ class _Api:
         if raw is None:
             detail = f"Request body is larger than {limit_mb:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
-        body, problem = _parse(raw)
+        body, problem = parse_json_body(raw)
         del raw  # up to the body cap in size: not kept while the job waits in the queue
         if problem is not None:
             return _unprocessable(["body"], problem)
@@ -280,7 +277,7 @@ class _Api:
         early = self._fault(request, "status") or _deny(request, self.queue.options)
         if early is not None:
             return early
-        with_logs = _flag(request.query_params.get("logs"))
+        with_logs = logs_flag(request.query_params.get("logs"))
         if with_logs is None:
             return _unprocessable(["query", "logs"], "Use true/false or 1/0.")
         if job is None:
@@ -307,7 +304,7 @@ class _Api:
             return JSONResponse({"detail": "Not Found"}, 404)
         if self.queue.options.stream_refused:  # as some gateways answer (PROTOCOL.md)
             return JSONResponse({"detail": "SSE streaming not supported"}, 400)
-        with_logs = _flag(request.query_params.get("logs"))
+        with_logs = logs_flag(request.query_params.get("logs"))
         if with_logs is None:
             return _unprocessable(["query", "logs"], "Use true/false or 1/0.")
         if job is None:
@@ -463,12 +460,6 @@ def _unprocessable(loc: list[str | int], msg: str) -> Response:
     return JSONResponse({"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}, 422)
 
 
-def _flag(value: str | None) -> bool | None:
-    """`logs=` as the Python (true/false) and JS (1/0) clients send it; None if neither."""
-    text = (value or "").strip().lower()
-    return True if text in TRUE_FLAGS else False if text in FALSE_FLAGS else None
-
-
 def _float_header(request: Request, name: str) -> float | None:
     value = request.headers.get(name)
     if value is None:
@@ -506,33 +497,3 @@ def _aliases(url: str) -> set[str]:
     if port is not None and any(netloc.startswith(n + ":") for n in LOOPBACK_NAMES):
         names |= {f"{n}:{port}" for n in LOOPBACK_NAMES}
     return names
-
-
-def _parse(raw: bytes | bytearray) -> tuple[dict[str, object], str | None]:
-    """The JSON object of a submit, or why not; depth is checked before parsing."""
-    depth = deepest = 0
-    for byte in raw.translate(None, _NOT_BRACKETS):  # brackets in strings count too: harmless
-        depth += 1 if byte in b"[{" else -1
-        deepest = max(deepest, depth)
-    if deepest > MAX_JSON_DEPTH:
-        return {}, f"The body nests {deepest} levels deep; the limit is {MAX_JSON_DEPTH}."
-    made = itertools.count(1)
-
-    def counted(pairs: list[tuple[str, object]]) -> dict[str, object]:
-        if next(made) > MAX_JSON_OBJECTS:  # stop early: each object costs memory to build
-            raise ValueError(f"more than {MAX_JSON_OBJECTS} JSON objects")
-        return dict(pairs)
-
-    try:
-        body = json.loads(raw, object_pairs_hook=counted)
-    except ValueError as exc:
-        if "JSON objects" in str(exc):
-            return {}, f"The body holds {exc}; the model input needs a few."
-        why = "a number is too long" if "digits" in str(exc) else "it is not valid JSON"
-        return {}, f"The body must be a JSON object (the model input); {why}."
-    if not isinstance(body, dict):
-        return {}, "The body must be a JSON object (the model input)."
-    return body, None
-
-
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import itertools
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -19,6 +20,9 @@ DRAIN_LIMIT = 4 * MAX_BODY_BYTES
 # Strings at least this long are sent as their own chunk (data: URIs of whole pictures),
 # so an answer never needs a second copy of them in memory.
 LONG_STRING = 64 * 1024
+MAX_JSON_DEPTH = 32  # the model input nests 4 deep (elements); deeper is refused unparsed
+MAX_JSON_OBJECTS = 1000  # the input has 1 + up to 10 elements; more is refused mid-parse
+TRUE_FLAGS, FALSE_FLAGS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytearray | None:
@@ -115,3 +119,39 @@ class JSONStream(StreamingResponse):
             release_memory()  # the encoded copies of the pictures are gone now
 
         super().__init__(pieces(), status_code, headers, media_type="application/json")
+
+
+def logs_flag(value: str | None) -> bool | None:
+    """`logs=` as the Python (true/false) and JS (1/0) clients send it; None if neither."""
+    text = (value or "").strip().lower()
+    return True if text in TRUE_FLAGS else False if text in FALSE_FLAGS else None
+
+
+def parse_json_body(raw: bytes | bytearray) -> tuple[dict[str, object], str | None]:
+    """The JSON object of a submit, or why not; depth is checked before parsing."""
+    depth = deepest = 0
+    for byte in raw.translate(None, _NOT_BRACKETS):  # brackets in strings count too: harmless
+        depth += 1 if byte in b"[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_JSON_DEPTH:
+        return {}, f"The body nests {deepest} levels deep; the limit is {MAX_JSON_DEPTH}."
+    made = itertools.count(1)
+
+    def counted(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        if next(made) > MAX_JSON_OBJECTS:  # stop early: each object costs memory to build
+            raise ValueError(f"more than {MAX_JSON_OBJECTS} JSON objects")
+        return dict(pairs)
+
+    try:
+        body = json.loads(raw, object_pairs_hook=counted)
+    except ValueError as exc:
+        if "JSON objects" in str(exc):
+            return {}, f"The body holds {exc}; the model input needs a few."
+        why = "a number is too long" if "digits" in str(exc) else "it is not valid JSON"
+        return {}, f"The body must be a JSON object (the model input); {why}."
+    if not isinstance(body, dict):
+        return {}, "The body must be a JSON object (the model input)."
+    return body, None
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")

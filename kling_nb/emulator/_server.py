@@ -43,13 +43,13 @@ class Emulator:
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._folder), True)
         (self._folder / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
         self._tls = make_tls_files(self._folder / "tls")
-        main_sock = _bind(options.host, options.port)
+        main_sock = bind_socket(options.host, options.port)
         try:
-            files_sock = _bind(options.host, options.files_port)
+            files_sock = bind_socket(options.host, options.files_port)
         except OSError:
             main_sock.close()
             raise
-        name = _url_host(options.host)
+        name = url_host(options.host)
         port, files_port = main_sock.getsockname()[1], files_sock.getsockname()[1]
         self.host = f"{name}:{port}/queue"
         self.url = f"https://{name}:{port}"
@@ -63,8 +63,8 @@ class Emulator:
             options, public_url=self.url, files_url=self.files_url, files_dir=self._folder / "files"
         )
         self._servers = [
-            _uvicorn_server(app, ssl_files=(self._tls.server_cert, self._tls.server_key)),
-            _uvicorn_server(create_files_app(self._queue), ssl_files=None),
+            uvicorn_server(app, ssl_files=(self._tls.server_cert, self._tls.server_key)),
+            uvicorn_server(create_files_app(self._queue), ssl_files=None),
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._final_stats: dict[str, object] | None = None
@@ -213,7 +213,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _uvicorn_server(app: Any, *, ssl_files: tuple[Path, Path] | None) -> uvicorn.Server:
+def uvicorn_server(app: Any, *, ssl_files: tuple[Path, Path] | None) -> uvicorn.Server:
     import uvicorn
 
     config = uvicorn.Config(
@@ -233,7 +233,7 @@ def _uvicorn_server(app: Any, *, ssl_files: tuple[Path, Path] | None) -> uvicorn
     return uvicorn.Server(config)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -244,7 +244,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
     """The host as URLs spell it; a wildcard bind is reached via 127.0.0.1 (the cert's name)."""
     if host in ("0.0.0.0", "", "::"):
         return "127.0.0.1"

@@ -7,6 +7,7 @@ CAs plus ours) lets one process reach the emulator and real HTTPS hosts alike.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +29,14 @@ class TlsFiles:
         return ssl.create_default_context(cafile=str(self.bundle))
 
 
-def make_tls_files(folder: Path) -> TlsFiles:
-    """Create a fresh CA and server certificate in `folder`, plus the combined CA bundle."""
+def make_tls_files(folder: Path, names: Sequence[str] = SERVER_NAMES) -> TlsFiles:
+    """Create a fresh CA and server certificate for `names` in `folder`, plus the CA bundle."""
     import certifi
     import trustme
 
     folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="kling_nb emulator (local, not trusted elsewhere)")
-    leaf = ca.issue_cert(*SERVER_NAMES, common_name="kling_nb emulator")
+    leaf = ca.issue_cert(*names, common_name="kling_nb emulator")
     files = TlsFiles(
         ca_cert=folder / "ca.pem",
         server_cert=folder / "server.pem",
