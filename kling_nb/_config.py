@@ -318,14 +318,6 @@ def _resolve(
         choice = settings.backend
     home = settings.home
     if choice == "auto" and settings.queue_host:
-        if emulator_options:
-            raise KlingConfigError(
-                message(
-                    "config.options_not_emulator",
-                    names=", ".join(sorted(emulator_options)),
-                    backend=settings.queue_host,
-                )
-            )
         host = settings.queue_host
         chosen = key or settings.fal_key or settings.qiniu_key
         if not chosen:
@@ -335,14 +327,6 @@ def _resolve(
         return Connection(kind, host, chosen, rules, settings.ca_bundle, home=home)
     if choice == "auto":
         choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "emulator"
-    if choice != "emulator" and emulator_options:
-        raise KlingConfigError(
-            message(
-                "config.options_not_emulator",
-                names=", ".join(sorted(emulator_options)),
-                backend=choice,
-            )
-        )
     if choice == "emulator":
         if settings.profile and "profile" not in emulator_options:
             emulator_options = {**emulator_options, "profile": settings.profile}

@@ -1664,10 +1664,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "connect() 没有选项 {name!r}{hint}。模拟器选项即 `python -m kling_nb.emulator --help` 中的参数（service_time=、workers=、profile= 等）。",
     },
     "config.option_close": {"en": " (did you mean {close!r}?)", "zh": "（是不是 {close!r}？）"},
-    "config.options_not_emulator": {
-        "en": "{names}: emulator options, but the backend is {backend}, not the emulator. Drop them, or connect('emulator', …) to use them.",
-        "zh": "{names} 是模拟器的选项，但当前后端是 {backend}，不是模拟器。请去掉它们，或用 connect('emulator', …) 使用模拟器。",
-    },
     "upload.fal_elsewhere": {
         "en": "upload='fal' sends local images to fal's storage with your key, but {host} is not fal: the key would travel to fal's hosts. Use upload='data', or a function (bytes, content_type) -> https URL that puts them in your own bucket.",
         "zh": "upload='fal' 会用你的 Key 把本地图片传到 fal 的存储，但 {host} 不是 fal：Key 会被发往 fal 的服务器。请使用 upload='data'，或传入一个函数 (bytes, content_type) -> https URL，把图片放到你自己的存储桶。",
