@@ -119,9 +119,20 @@ def looks_like_image(data: bytes, content_type: str) -> bool:
 
     try:
         with Image.open(io.BytesIO(data)) as img:
-            img.verify()
+            img.verify()  # PNG: every chunk's CRC up to IEND; JPEG and WebP: headers only
+            kind = img.format
     except Exception:  # noqa: BLE001 - any decoder failure means "not an image"
         return False
+    return _whole(data, kind)
+
+
+def _whole(data: bytes, kind: str | None) -> bool:
+    """True unless the file visibly ends early: a JPEG without its end-of-image marker, a
+    WebP shorter than its RIFF header says (cheap: no full decode on every replay lookup)."""
+    if kind == "JPEG":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if kind == "WEBP" and len(data) >= 8:
+        return int.from_bytes(data[4:8], "little") + 8 <= len(data)
     return True
 
 

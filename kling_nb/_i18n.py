@@ -1704,6 +1704,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Local images are put where your uploader {name} says (upload=function).",
         "zh": "本地图片由你的上传函数 {name} 存放（upload=函数）。",
     },
+    "rule.image_empty_name": {
+        "en": "{field} is an empty string, not an image. Pass a URL, a file path, a PIL image or bytes.",
+        "zh": "{field} 是空字符串，不是图片。请传入 URL、文件路径、PIL 图像或字节。",
+    },
     "money.following": {
         "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
         "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",

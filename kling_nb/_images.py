@@ -271,6 +271,8 @@ def _decode(source: object, index: int, max_side: int | None) -> _Decoded:
 
 def _read_file(source: str | os.PathLike[Any], index: int) -> bytes:
     text = os.fsdecode(os.fspath(source))
+    if not text.strip():  # Path("") is the current folder: say what was really given
+        raise _refuse(index, "image_empty_name")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

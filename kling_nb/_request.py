@@ -20,6 +20,7 @@ from ._wire import (
 )
 
 ELEMENT_KEYS = ("frontal_image_url", "reference_image_urls")
+Slot = tuple[int, str, int | None]  # where an element's image sits: element, key, list index
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,22 @@ class KlingO1Request:
                 prepared.append(prepare_image(source, index))
             except KlingImageError as exc:
                 broken += exc.violations
-        elements, element_images = self._prepared_elements(broken)
+        elements, element_images, slots = self._prepared_elements(broken)
         if found or broken:
             raise (KlingValidationError if found else KlingImageError)(found + broken)
         body: dict[str, Any] = self.parameters()
         if elements is not None:
             body["elements"] = elements
+        # Every picture of the body — image_urls and elements' alike — is shrunk together
+        # until the whole body fits: no image escapes the cap.
+        fitted = _fit_body(body, prepared + element_images, body_cap)
+        prepared, element_images = fitted[: len(prepared)], fitted[len(prepared) :]
+        for (i, key, j), image in zip(slots, element_images, strict=True):
+            if j is None:
+                body["elements"][i][key] = image.url
+            else:
+                body["elements"][i][key][j] = image.url
         if prepared or "elements" not in body:
-            prepared = _fit_body(body, prepared, body_cap)
             body["image_urls"] = [p.url for p in prepared]
         if not prepared and profile == "qiniu":
             body.pop("image_urls", None)  # a prompt alone: text-to-image
@@ -107,12 +116,14 @@ class KlingO1Request:
 
     def _prepared_elements(
         self, broken: list[Violation]
-    ) -> tuple[list[dict[str, Any]] | None, list[PreparedImage]]:
-        """`elements` with every image encoded like `image_urls` (problems go to `broken`)."""
+    ) -> tuple[list[dict[str, Any]] | None, list[PreparedImage], list[Slot]]:
+        """`elements` with every image encoded like `image_urls` (problems go to `broken`),
+        the images, and where each sits: (element, key, index in the list or None)."""
         if self.elements is None:
-            return None, []
+            return None, [], []
         out: list[dict[str, Any]] = []
         images: list[PreparedImage] = []
+        slots: list[Slot] = []
         for i, element in enumerate(self.elements):
             encoded: dict[str, Any] = {}
             for key in ELEMENT_KEYS:
@@ -120,7 +131,7 @@ class KlingO1Request:
                     continue
                 many = key == "reference_image_urls"
                 sources = list(element[key]) if many else [element[key]]
-                urls = []
+                urls: list[str] = []
                 for j, source in enumerate(sources):
                     try:
                         one = prepare_image(source, j)
@@ -129,10 +140,11 @@ class KlingO1Request:
                         broken += [Violation(loc, v.code, v.facts) for v in exc.violations]
                         continue
                     images.append(one)
+                    slots.append((i, key, len(urls) if many else None))
                     urls.append(one.url)
                 encoded[key] = urls if many else (urls[0] if urls else "")
             out.append(encoded)
-        return out, images
+        return out, images, slots
 
     def _field_violations(self, profile: Profile) -> list[Violation]:
         params = self.parameters()
@@ -178,10 +190,12 @@ class KlingO1Request:
 
 
 def _fit_body(body: dict[str, Any], prepared: list[PreparedImage], cap: int) -> list[PreparedImage]:
-    """The images, shrunk (area in proportion) until the whole JSON body fits `cap` bytes."""
+    """The images (of image_urls and elements), shrunk (area in proportion) until the whole
+    JSON body fits `cap` bytes."""
     import json
 
-    rest = len(json.dumps({**body, "image_urls": []}))
+    skeleton = {**body, "image_urls": [], "elements": _placeholder_elements(body.get("elements"))}
+    rest = len(json.dumps(skeleton))
     for _ in range(4):
         total = rest + sum(len(p.url) + 4 for p in prepared)
         if total <= cap:

@@ -28,11 +28,13 @@ from ._wire import (
     NUM_IMAGES_MIN,
     OUTPUT_FORMATS,
     PROMPT_MAX_CHARS,
+    REFERENCE_DIGITS_MAX,
     RESOLUTIONS,
     TEXT_TO_IMAGE,
     Profile,
     ValidationDetail,
     near_misses,
+    oversized_references,
     referenced_images,
 )
 
@@ -228,9 +230,13 @@ def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violat
             code = "reference_zero" if n < 1 else "reference_out_of_range"
             code = "reference_one_image" if n > 1 and count == 1 else code
             found.append(Violation(("prompt",), code, {"number": n, "count": count}))
+    for text in oversized_references(prompt)[:1]:
+        code = "reference_one_image" if count == 1 else "reference_out_of_range"
+        found.append(Violation(("prompt",), code, {"number": text, "count": count}))
     if BARE_IMAGE.search(prompt) and count != 1:
         found.append(Violation(("prompt",), "reference_bare", {"count": count}))
-    for n in sorted({int(m) for m in ELEMENT_REFERENCE.findall(prompt)}):
+    numbers = [m for m in ELEMENT_REFERENCE.findall(prompt) if len(m) <= REFERENCE_DIGITS_MAX]
+    for n in sorted({int(m) for m in numbers}):
         if not 1 <= n <= elements:
             found.append(
                 Violation(("prompt",), "element_out_of_range", {"number": n, "count": elements})

@@ -52,9 +52,22 @@ NEAR_MISS = re.compile(
 )
 
 
+REFERENCE_DIGITS_MAX = 9  # longer numbers name no image; they are reported as text
+
+
 def referenced_images(prompt: str) -> list[int]:
-    """The 1-based image numbers a prompt refers to, in order of appearance."""
-    return [int(a or b) for a, b in REFERENCE.findall(prompt)]
+    """The 1-based image numbers a prompt refers to, in order of appearance (numbers too
+    long to name any image are left out: see `oversized_references`)."""
+    digits = [a or b for a, b in REFERENCE.findall(prompt)]
+    return [int(d) for d in digits if len(d.lstrip("0")) <= REFERENCE_DIGITS_MAX]
+
+
+def oversized_references(prompt: str) -> list[str]:
+    """References whose number is too long to name any image (`<<<image_99999…>>>`), shortened
+    for a message; never converted to int (Python refuses 4,300+ digits)."""
+    digits = [a or b for a, b in REFERENCE.findall(prompt)]
+    long = [d for d in digits if len(d.lstrip("0")) > REFERENCE_DIGITS_MAX]
+    return [f"{d[:6]}… ({len(d)} digits)" for d in long]
 
 
 def near_misses(prompt: str) -> list[str]:

@@ -305,3 +305,16 @@ def test_run_fal_task_is_replayed_after_a_kernel_restart_on_the_emulator(tmp_pat
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     assert runs[0]["submits"] == 1 and runs[0]["url"].startswith("http")
     assert runs[1]["submits"] == 0 and runs[1]["url"].startswith("data:image/")
+
+
+def test_a_truncated_cached_jpeg_is_fetched_again_not_a_bare_oserror(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    prompt = "ink drawing of <<<image_1>>>"
+    first = kling_nb.edit(prompt, kling_nb.sample_image(), output_format="jpeg", progress=False)
+    cached = first.images[0].path
+    whole = cached.read_bytes()
+    assert whole.endswith(b"\xff\xd9")
+    cached.write_bytes(whole[: len(whole) // 2])  # a crash mid-write, a full disk
+    again = kling_nb.edit(prompt, kling_nb.sample_image(), output_format="jpeg", progress=False)
+    assert again.request_id == first.request_id  # replayed, from the stored URL
+    assert again.images[0].path.read_bytes() == whole
+    again.pil(0).load()  # decodes whole

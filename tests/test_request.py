@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kling_nb import KlingO1Request, KlingValidationError, set_language
+from kling_nb import KlingImageError, KlingO1Request, KlingValidationError, set_language
 from kling_nb._rules import check_input
 from kling_nb._wire import Profile
 
@@ -283,3 +283,15 @@ def test_a_body_that_cannot_fit_names_total_cap_and_fix() -> None:
     with pytest.raises(KlingValidationError, match="above the cap of 0.1 MB") as exc:
         request.prepare(body_cap=100_000)
     assert "fewer or smaller images" in str(exc.value) and "MB" in str(exc.value)
+
+
+def test_a_reference_with_thousands_of_digits_is_refused_in_words() -> None:
+    prompt = "x <<<image_" + "9" * 2300 + ">>> and @Element" + "7" * 150
+    with pytest.raises(KlingValidationError) as caught:
+        KlingO1Request(prompt, ["https://example.com/a.jpg"]).validate("fal")
+    assert "digits" in str(caught.value) and "image_1" in str(caught.value)
+
+
+def test_an_empty_image_name_is_called_empty_not_a_folder() -> None:
+    with pytest.raises(KlingImageError, match="empty string"):
+        KlingO1Request("x <<<image_1>>>", [""]).prepare("qiniu")

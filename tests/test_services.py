@@ -209,3 +209,34 @@ def test_elements_run_on_fal_and_are_refused_before_paying_elsewhere(
             with pytest.raises(KlingValidationError):
                 kling_nb.edit(prompt, sample_path("cat.jpg"), elements=[element], progress=False)
             assert emu.stats()["totals"]["submits"] == 0
+
+
+@pytest.mark.slow
+def test_element_images_are_shrunk_to_the_body_cap_like_image_urls(home: Path) -> None:
+    import io
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    def noise(seed: int) -> bytes:  # large after any compression
+        pixels = np.random.default_rng(seed).integers(0, 256, (2400, 2400, 3), dtype=np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, "PNG")
+        return out.getvalue()
+
+    pictures = [noise(n) for n in range(4)]
+    assert sum(map(len, pictures)) > 25 * 2**20  # ~29 MB of element images, as in issue 22
+    request = kling_nb.KlingO1Request(
+        "@Element1 stands in <<<image_1>>>",
+        [pictures[0]],
+        elements=[{"frontal_image_url": pictures[1], "reference_image_urls": pictures[2:]}],
+    )
+    body, _ = request.prepare("fal")
+    assert len(json.dumps(body)) <= 10 * 2**20  # every picture shrunk together
+    with serving("fal", max_body_mb=10) as emu:  # fal refuses bodies past ~10 MB (413)
+        connect_to(emu, home)
+        result = kling_nb.edit(
+            request.prompt, [pictures[0]], elements=request.elements, progress=False, timeout=60
+        )
+        assert len(result.images) == 1 and emu.stats()["totals"]["submits"] == 1
