@@ -13,13 +13,14 @@ at most about 2 × `timeout` after the emulator (if any) is up.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ._config import (
     BACKENDS,
@@ -36,6 +37,9 @@ from ._i18n import message
 from ._secrets import remember_secret, scrub
 from ._transport import Probe, ProbeAnswer, ProbeFailure, probe_all
 from ._wire import ENDPOINT
+
+if TYPE_CHECKING:
+    from ._probe import ProbeFindings
 
 Status = Literal["ok", "warn", "fail", "skip"]
 MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "·"}
@@ -59,6 +63,7 @@ class DoctorReport:
     backend: str
     host: str
     findings: tuple[Finding, ...]
+    probe: ProbeFindings | None = None  # what a paid probe saw (`doctor(probe=True)`)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +82,8 @@ class DoctorReport:
         lines += [f"  {MARKS[f.status]} {f.text}" for f in self.findings]
         verdict = "doctor.usable_emulator" if self.backend == "emulator" else "doctor.usable"
         lines.append(message(verdict if self.ok else "doctor.unusable"))
+        if self.probe is not None:
+            lines.append(str(self.probe))
         return scrub("\n".join(lines))
 
     def __repr__(self) -> str:
@@ -104,8 +111,35 @@ def doctor(
     env: Mapping[str, str] | None = None,
     timeout: float = 10.0,
     clock: Callable[[], float] = time.time,
+    probe: bool = False,
+    yes: bool = False,
 ) -> DoctorReport:
-    """Check a backend without paying; print nothing, return a `DoctorReport`."""
+    """Check a backend without paying; print nothing, return a `DoctorReport`.
+
+    `probe=True` then asks the service itself what it does, paying for it: the cost is shown
+    and consent asked first (`yes=True` gives it), and what it saw is saved under
+    `KLING_NB_HOME/probes/` (see `_probe`)."""
+    report = _free_checks(backend, key, host, env, timeout, clock)
+    if not probe or not report.ok:
+        return report
+    from ._config import connect
+    from ._probe import run_probe
+
+    chosen = dict(os.environ if env is None else env)
+    if host:
+        chosen["FAL_QUEUE_RUN_HOST"] = host
+    conn = connect(backend, key, env=chosen, quiet=True)
+    return replace(report, probe=run_probe(conn, yes=yes))
+
+
+def _free_checks(
+    backend: str,
+    key: str | None,
+    host: str | None,
+    env: Mapping[str, str] | None,
+    timeout: float,
+    clock: Callable[[], float],
+) -> DoctorReport:
     settings = Settings.from_env(env)
     target = _target(backend, key, host, settings)
     if target.kind == "emulator" and target.key is None:

@@ -1708,6 +1708,42 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} is an empty string, not an image. Pass a URL, a file path, a PIL image or bytes.",
         "zh": "{field} 是空字符串，不是图片。请传入 URL、文件路径、PIL 图像或字节。",
     },
+    "probe.consent": {
+        "en": "The probe asks {host} itself what it does, and is billed: up to {images} output images at 1K ({cost}): one job with a small local picture, one cancelled at once (billed if the service cannot cancel it), and one malformed request (refused by the service; fal says validation failures may be billed).",
+        "zh": "探测会直接询问 {host} 的实际行为，并会计费：最多 {images} 张 1K 输出图片（{cost}）：一个使用本地小图的任务、一个立即取消的任务（若服务不能取消则会计费），以及一个格式错误的请求（会被服务拒绝；fal 说明校验失败可能计费）。",
+    },
+    "probe.ask": {"en": "Proceed and pay? [y/N] ", "zh": "继续并付费？[y/N] "},
+    "probe.declined": {
+        "en": "Probe not confirmed: nothing was sent, nothing billed.",
+        "zh": "未确认探测：没有发送任何请求，也没有计费。",
+    },
+    "probe.title": {
+        "en": "Probe of {host} (what the service answered):",
+        "zh": "对 {host} 的探测（服务的实际回答）：",
+    },
+    "probe.yes": {"en": "yes", "zh": "是"},
+    "probe.no": {"en": "no", "zh": "否"},
+    "probe.transport": {
+        "en": "  local images sent as: {transport}",
+        "zh": "  本地图片发送方式：{transport}",
+    },
+    "probe.data_uris": {"en": "  data: URIs accepted: {value}", "zh": "  接受 data: URI：{value}"},
+    "probe.submit_error": {
+        "en": "  the submit was refused: {detail}",
+        "zh": "  提交被拒绝：{detail}",
+    },
+    "probe.stream": {"en": "  status stream offered: {value}", "zh": "  提供状态流：{value}"},
+    "probe.statuses": {"en": "  statuses seen: {value}", "zh": "  看到的状态：{value}"},
+    "probe.images": {
+        "en": "  images returned: {value} in {seconds} s",
+        "zh": "  返回图片：{value} 张，用时 {seconds} 秒",
+    },
+    "probe.cancel": {"en": "  a cancel at once: {value}", "zh": "  立即取消的结果：{value}"},
+    "probe.refusal": {
+        "en": "  a malformed request: refused at the {at}, HTTP {value}",
+        "zh": "  格式错误的请求：在 {at} 被拒绝，HTTP {value}",
+    },
+    "probe.saved": {"en": "  saved: {path}", "zh": "  已保存：{path}"},
     "money.following": {
         "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
         "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",

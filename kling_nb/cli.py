@@ -516,6 +516,14 @@ def _doctor_parser(sub: Any) -> None:
         help="seconds each check may take in all, however slowly the server answers; the "
         "whole check takes at most about twice that, plus the emulator's start (10)",
     )
+    doc.add_argument(
+        "--probe",
+        action="store_true",
+        help="then ask the service itself, paying for it: one real 1K job with a small local "
+        "picture, a second job cancelled at once, one malformed submit; the cost is shown and "
+        "your consent asked first; what it answered is saved under KLING_NB_HOME/probes/",
+    )
+    doc.add_argument("--yes", action="store_true", help="with --probe: consent given, no question")
     doc.set_defaults(run=_doctor)
 
 
@@ -551,7 +559,7 @@ def _lab(ns: argparse.Namespace) -> int:
 def _doctor(ns: argparse.Namespace) -> int:
     from ._doctor import doctor
 
-    report = doctor(ns.backend, host=ns.host, timeout=ns.timeout)
+    report = doctor(ns.backend, host=ns.host, timeout=ns.timeout, probe=ns.probe, yes=ns.yes)
     print(report)
     return 0 if report.ok else 1
 
