@@ -145,14 +145,30 @@ def _free_checks(
     if target.kind == "emulator" and target.key is None:
         with _started_emulator(settings) as (host, bundle):
             started = replace(target, host=host, key=EMULATOR_KEY, ca_bundle=bundle)
-            return _examine(started, timeout, clock, emulator=True)
+            report = _examine(started, timeout, clock, emulator=True)
+            return _with_transport(report, started, settings)
     if not target.key:
         return DoctorReport(
             target.kind, target.host, (Finding("key", "fail", message("doctor.no_key")),)
         )
     check_key(target.key, "key" if key is not None else target.variable)  # as connect() does
     remember_secret(target.key)
-    return _examine(target, timeout, clock, emulator=False)
+    return _with_transport(_examine(target, timeout, clock, emulator=False), target, settings)
+
+
+def _with_transport(report: DoctorReport, target: Target, settings: Settings) -> DoctorReport:
+    """The report, and (when usable) how local images will travel (`connect(upload=…)`)."""
+    if not report.ok:
+        return report
+    from ._config import Connection
+    from ._uploads import describe
+
+    backend = "emulator" if report.backend == "emulator" else target.kind
+    profile = settings.profile or ("fal" if backend == "fal" else "qiniu")
+    upload = settings.upload or "auto"
+    conn = Connection(backend, target.host, target.key or "", profile, upload=upload)
+    finding = Finding("upload", "ok", describe(conn))
+    return replace(report, findings=(*report.findings, finding))
 
 
 def _target(backend: str, key: str | None, host: str | None, settings: Settings) -> Target:

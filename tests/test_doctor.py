@@ -96,8 +96,10 @@ def test_emulator_is_usable_and_every_check_passes(emu) -> None:  # type: ignore
         "stream",
         "cancel",
         "clock",
+        "upload",
     ]
     assert all(f.status == "ok" for f in report.findings), report
+    assert "data: URIs" in report.finding("upload").text  # type: ignore[union-attr]
     assert "404" in report.finding("key").text  # type: ignore[union-attr]
     assert "/cancel" in report.finding("cancel").text  # type: ignore[union-attr]
     assert CANARY_KEY not in repr(report) and repr(report) == str(report)
