@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import kling_nb
+import kling_nb._job
 from kling_nb import (
     EditResult,
     KlingCancelledError,
@@ -135,7 +136,12 @@ def test_ctrl_c_cancels_every_pending_job_and_keeps_order(slow_emu, home: Path) 
 
 
 @pytest.mark.slow
-def test_passing_faults_are_retried_and_never_fail_or_duplicate_a_job(home: Path) -> None:
+def test_passing_faults_are_retried_and_never_fail_or_duplicate_a_job(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .test_job import ShortestJitter
+
+    monkeypatch.setattr(kling_nb._job.random, "Random", ShortestJitter)  # no real back-off naps
     with emulator.start(service_time=0.1, workers=3, fault_rate=0.4, seed=8) as emu:
         conn = connect_to(emu, home)
         requests = [KlingO1Request(f"fault {i} <<<image_1>>>", [photo(i)]) for i in range(6)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import io
+import random
 import threading
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 import kling_nb
+import kling_nb._job
 from kling_nb import (
     ENDPOINT,
     KlingCancelledError,
@@ -104,7 +106,15 @@ def test_jobs_the_service_fails_raise_job_error_with_its_error_type(home) -> Non
 
 
 @pytest.mark.slow
-def test_transient_faults_are_retried_until_the_result(home) -> None:  # type: ignore[no-untyped-def]
+class ShortestJitter(random.Random):
+    """The retry jitter's random source, injected: always the shortest delay it allows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+def test_transient_faults_are_retried_until_the_result(home, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(kling_nb._job.random, "Random", ShortestJitter)  # no real back-off naps
     with emulator.start(service_time=0.1, fault_rate=0.3, seed=11) as emu:
         conn = connect_to(emu, home)
         for interval in (None, 0.05):
