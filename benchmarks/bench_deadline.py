@@ -50,7 +50,7 @@ def overrun(case: str, timeout: float, folder: Path) -> tuple[float, str]:
             "KLING_NB_HOME": str(folder / "home"),
         }
         conn = kling_nb.connect(env=env, quiet=True)
-        job = Job.send(conn, ENDPOINT, dict(ARGS))
+        job = Job.submit(ENDPOINT, dict(ARGS), connection=conn)
         killer = threading.Timer(KILL_AFTER, server.kill) if case == "killed" else None
         started = time.monotonic()
         if killer is not None:
