@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import KlingError
@@ -30,11 +31,12 @@ def _colored(shell: Any) -> bool:
     return str(getattr(shell, "colors", "nocolor")).lower() != "nocolor"
 
 
-def _shell() -> Any:
-    if "IPython" not in sys.modules:  # never import IPython just to find out
+def ipython_shell() -> Any:
+    """The running IPython shell, or None; never imports IPython just to find out."""
+    module = sys.modules.get("IPython")
+    if module is None:
         return None
-    from IPython import get_ipython
-
+    get_ipython: Callable[[], Any] = getattr(module, "get_ipython")  # noqa: B009 - untyped
     return get_ipython()
 
 
@@ -49,7 +51,7 @@ def friendly_tracebacks(*, unless_declined: bool = False) -> bool:
     if unless_declined and _plain:
         return False
     _plain = False
-    shell = _shell()
+    shell = ipython_shell()
     if shell is None:
         return False
     shell.set_custom_exc((KlingError,), _show)
@@ -65,6 +67,6 @@ def plain_tracebacks() -> None:
     """Show kling_nb's errors with IPython's full tracebacks again (also after `connect()`)."""
     global _plain
     _plain = True
-    shell = _shell()
+    shell = ipython_shell()
     if shell is not None and KlingError in getattr(shell, "custom_exceptions", ()):
         shell.set_custom_exc((), None)

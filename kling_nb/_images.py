@@ -411,7 +411,8 @@ def _array_to_uint8(array: np.ndarray, index: int, fixes: list[str]) -> NDArray[
 
 def _rescale(array: np.ndarray, full: float) -> NDArray[np.uint8]:
     scaled = np.clip(array, 0, full).astype(np.float32) * np.float32(255 / full) + np.float32(0.5)
-    return scaled.astype(np.uint8)
+    out: NDArray[np.uint8] = scaled.astype(np.uint8)
+    return out
 
 
 def _open_header(data: bytes, index: int) -> Image.Image:
@@ -453,7 +454,8 @@ def _declared_size(data: bytes) -> tuple[int, int]:
             continue
         try:
             with factory(io.BytesIO(data), "") as image:
-                return image.size
+                width, height = image.size
+                return int(width), int(height)
         except (OSError, SyntaxError, ValueError, IndexError, TypeError):
             continue
     return (0, 0)

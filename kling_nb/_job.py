@@ -232,7 +232,8 @@ class Job:
         with marked_waiting(self.journal.path, self.journal_id):
             if self.journal_id is not None:
                 self.journal.note(self.journal_id, owner=owner_tag())
-            return _SyncDriver(self).run(self._plan(timeout, poll_interval, progress))
+            output: Output = _SyncDriver(self).run(self._plan(timeout, poll_interval, progress))
+            return output
 
     async def wait_output_async(
         self, timeout: float | None, poll_interval: float | None, progress: ProgressArg
@@ -243,7 +244,8 @@ class Job:
             if self.journal_id is not None:
                 await asyncio.to_thread(self.journal.note, self.journal_id, owner=owner_tag())
             plan = self._plan(timeout, poll_interval, progress)
-            return await _AsyncDriver(self).run(plan)
+            output: Output = await _AsyncDriver(self).run(plan)
+            return output
 
     def facts(self) -> JobFacts:
         """What the engine's messages say about this job."""

@@ -125,12 +125,9 @@ def announce(progress: bool | Progress | Callable[[JobStatus, float], None], tex
 
 
 def _in_kernel() -> bool:
-    shell = sys.modules.get("IPython")
-    if shell is None:
-        return False
-    from IPython import get_ipython
+    from ._display import ipython_shell
 
-    ip = get_ipython()
+    ip = ipython_shell()
     return ip is not None and hasattr(ip, "kernel")
 
 

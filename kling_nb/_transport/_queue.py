@@ -535,7 +535,8 @@ def _error_type(response: httpx.Response) -> str | None:
         first = body["detail"][0]
         if isinstance(first, dict) and first.get("type"):
             return str(first["type"])
-    return response.headers.get("x-fal-error-type")
+    said = response.headers.get("x-fal-error-type")
+    return str(said) if said is not None else None
 
 
 def transport_words(exc: BaseException) -> str:

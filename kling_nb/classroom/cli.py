@@ -204,7 +204,7 @@ SERVE_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-def _serve_parser(sub: argparse._SubParsersAction) -> None:
+def _serve_parser(sub: Any) -> None:
     sv = _with_dir(sub.add_parser("serve", help="run the gateway until Ctrl-C"))
     sv.add_argument(
         "--upstream",

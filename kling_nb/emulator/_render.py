@@ -141,7 +141,7 @@ def _lum(a: Array) -> Array:
 
 def _saturate(a: Array, amount: float) -> Array:
     lum = _lum(a)[..., None]
-    return lum + (a - lum) * amount
+    return np.asarray(lum + (a - lum) * amount)
 
 
 def _hue(a: Array, degrees: float) -> Array:
@@ -157,13 +157,13 @@ def _hue(a: Array, degrees: float) -> Array:
         ],
         np.float32,
     )
-    return a @ m.T
+    return np.asarray(a @ m.T)
 
 
 def _curve(x: Array, amount: float) -> Array:
     """An S-curve: `amount` 0 is identity, 1 is smoothstep's contrast."""
     c = np.clip(x, 0, 1)
-    return c + amount * (c * c * (3 - 2 * c) - c)
+    return np.asarray(c + amount * (c * c * (3 - 2 * c) - c))
 
 
 def _smoothstep(lo: float, hi: float, x: Array) -> Array:
@@ -222,7 +222,7 @@ def _edges(lum: Array) -> Array:
     p = np.pad(lum, 1, mode="edge")
     gx = p[1:-1, 2:] - p[1:-1, :-2]
     gy = p[2:, 1:-1] - p[:-2, 1:-1]
-    return np.sqrt(gx * gx + gy * gy)
+    return np.asarray(np.sqrt(gx * gx + gy * gy))
 
 
 def _noise(rng: np.random.Generator, h: int, w: int, cell: float) -> Array:
@@ -247,7 +247,7 @@ def _glow(a: Array, radius: float) -> Array:
 
 
 def _screen(a: Array, b: Array) -> Array:
-    return 1 - (1 - a) * (1 - b)
+    return np.asarray(1 - (1 - a) * (1 - b))
 
 
 def _warp(a: Array, rng: np.random.Generator, amount: float, cell: float) -> Array:
@@ -280,7 +280,7 @@ def _strokes(rng: np.random.Generator, h: int, w: int, length: float, down: bool
     sheet = np.frombuffer(cols.tobytes(), np.float32).reshape(h, w + h)
     # Shearing makes the vertical lines diagonal.
     shift = np.arange(h)[:, None] if down else (h - 1 - np.arange(h))[:, None]
-    return sheet[np.arange(h)[:, None], np.arange(w)[None, :] + shift]
+    return np.asarray(sheet[np.arange(h)[:, None], np.arange(w)[None, :] + shift])
 
 
 # ---------------------------------------------------------------- variants and styles
@@ -349,7 +349,7 @@ def _neutral(a: Array, v: _Variant) -> Array:
     out = _saturate(out, 1.18)
     split = np.array([0.04, 0.01, -0.04], np.float32) * (lum - 0.45) * 2
     out = out + split
-    return out * _vignette(h, w, 0.28)[..., None]
+    return np.asarray(out * _vignette(h, w, 0.28)[..., None])
 
 
 def _cyberpunk(a: Array, v: _Variant) -> Array:
@@ -417,7 +417,7 @@ def _watercolor_frame(a: Array, v: _Variant) -> Array:
     """The unpainted paper margin, ragged where the wash stopped."""
     h, w = a.shape[:2]
     inside = _margin(v, h, w, 0.06, 0.3)[..., None]
-    return WATERCOLOR_PAPER - (WATERCOLOR_PAPER - a) * inside
+    return np.asarray(WATERCOLOR_PAPER - (WATERCOLOR_PAPER - a) * inside)
 
 
 def _oil(a: Array, v: _Variant) -> Array:
@@ -440,7 +440,7 @@ def _oil(a: Array, v: _Variant) -> Array:
     # Light from the top left: the slope towards it brightens, away from it darkens.
     shade = (height - np.roll(np.roll(height, 1, 0), 1, 1)) * 2.0
     out = p * (1 + shade[..., None]) + np.clip(shade, 0, None)[..., None] * 0.3
-    return out * _vignette(h, w, 0.22)[..., None]
+    return np.asarray(out * _vignette(h, w, 0.22)[..., None])
 
 
 def _sketch(a: Array, v: _Variant) -> Array:
@@ -457,7 +457,7 @@ def _sketch(a: Array, v: _Variant) -> Array:
     ink = np.clip(lines * shade * (0.9 + 0.1 * g), 0, 1)
     paper = np.array([0.96, 0.95, 0.92], np.float32)
     graphite = np.array([0.16, 0.16, 0.19], np.float32)
-    return graphite + (paper - graphite) * ink[..., None]
+    return np.asarray(graphite + (paper - graphite) * ink[..., None])
 
 
 def _sketch_frame(a: Array, v: _Variant) -> Array:
@@ -485,7 +485,7 @@ def _ink_wash(a: Array, v: _Variant) -> Array:
     black = np.array([0.08, 0.075, 0.08], np.float32)
     wash = _saturate(s, 0.5) * paper  # a whisper of the source colours in the light areas
     light = paper * 0.8 + wash * 0.2
-    return light * (1 - ink) + black * ink
+    return np.asarray(light * (1 - ink) + black * ink)
 
 
 def _vintage(a: Array, v: _Variant) -> Array:
@@ -508,7 +508,7 @@ def _vintage_frame(a: Array, v: _Variant) -> Array:
     frame = np.zeros((h, w), bool)
     frame[:border], frame[-border:], frame[:, :border], frame[:, -border:] = True, True, True, True
     out[frame] = np.array([0.93, 0.9, 0.8], np.float32)
-    return out
+    return np.asarray(out)
 
 
 def _anime(a: Array, v: _Variant) -> Array:

@@ -108,7 +108,8 @@ class Emulator:
         """The same JSON as `GET /_emulator/stats`, read in-process (final numbers once stopped)."""
         if self._final_stats is not None or self._loop is None:
             return dict(self._final_stats or {})
-        return self._call(self._queue.stats)
+        stats: dict[str, Any] = self._call(self._queue.stats)
+        return stats
 
     def stop(self) -> None:
         """Stop serving, join the thread, free the ports, delete temp files; idempotent."""

@@ -88,14 +88,14 @@ def sky(rng: np.random.Generator, h: int, w: int, sun: tuple[float, float]) -> n
     img = img + np.array([1.0, 0.8, 0.5], np.float32) * glow[..., None]
     disc = np.clip((0.032 - d) / 0.004, 0, 1)
     sun_colour = np.array([1, 0.97, 0.86], np.float32)
-    return np.clip(img * (1 - disc[..., None]) + sun_colour * disc[..., None], 0, 1.2)
+    return np.asarray(np.clip(img * (1 - disc[..., None]) + sun_colour * disc[..., None], 0, 1.2))
 
 
 def ridge(rng: np.random.Generator, w: int, base: float, amp: float, cell: float) -> np.ndarray:
     """A 1-D skyline (row index per column) for a range of hills."""
     n = smooth_noise(rng, 4, w, cell)[1]
     fine = smooth_noise(rng, 4, w, cell / 6)[1]
-    return base - amp * (0.6 + 0.4 * n + 0.12 * fine)
+    return np.asarray(base - amp * (0.6 + 0.4 * n + 0.12 * fine))
 
 
 def landscape(rng: np.random.Generator, img: np.ndarray, horizon: int, sun_x: float) -> None:
