@@ -3,11 +3,8 @@ the previous version (schema 2) that opens with nothing dropped."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +16,8 @@ from kling_nb._journal import Journal
 from kling_nb._schema import SCHEMA_VERSION
 from kling_nb._states import MOVES, STATES, JobState, allowed
 from kling_nb._wire import ENDPOINT, Handle
+
+from .readonly import run_read_only
 
 # Written by kling_nb at d095f9d (schema 2) with the emulator: an edit of 2 images, its replay,
 # a run_fal_task of 1 image, and an edit cancelled by its deadline; a budget of 5 USD.
@@ -141,31 +140,11 @@ for call in (lambda: kling_nb.set_budget(3, "USD", home=home),
 def test_a_version_2_journal_in_a_read_only_home_reads_but_refuses_writes_in_words(
     tmp_path: Path,
 ) -> None:
-    """Root ignores file modes: there, the home is a read-only bind mount in a private
-    mount namespace (gone with the child process)."""
     home = tmp_path / "ro_home"
     home.mkdir()
     shutil.copy(V2_JOURNAL, home / "journal.sqlite3")
-    home.chmod(0o555)
-    (home / "journal.sqlite3").chmod(0o444)
-    command = [sys.executable, "-c", READ_ONLY_SCRIPT.format(home=str(home))]
-    if os.geteuid() == 0:
-        mount = f'mount --bind {home} {home} && mount -o remount,bind,ro {home} && exec "$@"'
-        command = ["unshare", "-m", "sh", "-c", mount, "sh", *command]
-        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
-        if probe.returncode != 0:
-            pytest.skip("root without a mount namespace: cannot make a read-only home")
-    env = {
-        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
-        "PYTHONPATH": str(REPO),
-        "HOME": str(tmp_path),
-        "KLING_NB_HOME": str(home),
-        "KLING_NB_LANG": "en",
-    }
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    finally:
-        home.chmod(0o755)
+    script = READ_ONLY_SCRIPT.format(home=str(home))
+    done = run_read_only(home, script, KLING_NB_HOME=str(home), KLING_NB_LANG="en")
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if not line.startswith("kling_nb →")]
     assert lines[0] == "4 5"  # reading works: every row, the budget

@@ -19,6 +19,8 @@ from kling_nb._journal import Journal, is_waited_on, journal_for
 from kling_nb._states import JobState
 from kling_nb._waiters import owner_tag, process_start
 
+from ..readonly import run_read_only
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -79,29 +81,14 @@ def test_history_and_resume_raise_only_kling_errors(home: Path) -> None:
 
 
 def test_a_read_only_home_still_shows_its_history(tmp_path: Path) -> None:
-    """Root ignores file modes: there, the home is a read-only bind mount in a private
-    mount namespace (gone with the child process)."""
     home = tmp_path / "ro_home"
     _row(Journal(home), state="completed", request_id="r-ro")
-    home.chmod(0o555)
-    (home / "journal.sqlite3").chmod(0o444)
     script = (
         "import warnings; warnings.simplefilter('ignore'); import kling_nb; "
         f"shown = kling_nb.history(home={str(home)!r}); "
         "print(len(shown), shown[0].request_id)"
     )
-    command = [sys.executable, "-c", script]
-    if os.geteuid() == 0:
-        mount = f'mount --bind {home} {home} && mount -o remount,bind,ro {home} && exec "$@"'
-        command = ["unshare", "-m", "sh", "-c", mount, "sh", *command]
-        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
-        if probe.returncode != 0:
-            pytest.skip("root without a mount namespace: cannot make a read-only home")
-    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-    finally:
-        home.chmod(0o755)
+    done = run_read_only(home, script)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "r-ro"]
 
