@@ -86,6 +86,10 @@ def run(quick: bool) -> dict[str, Any]:
         "bench_replay",
         "bench_async",
         "bench_deadline",
+        "bench_loop",
+        "bench_region",
+        "bench_classroom",
+        "bench_emulator_limits",
     ):
         try:
             module = importlib.import_module(f"benchmarks.{name}")
@@ -169,6 +173,10 @@ def markdown(results: dict[str, Any]) -> str:
         "bench_replay": "Run All twice: the Chinese tutorial, second run against the first",
         "bench_async": "Async: run_batch_async and gathered edit_async; import cost",
         "bench_deadline": "Deadlines: how far a wait overruns its timeout (hung or killed server)",
+        "bench_loop": "Journal writes on the event loop, 8 gathered edit_async",
+        "bench_region": "Region edits: exactness, paste-back, drift meter, resolution gained",
+        "bench_classroom": "Classroom gateway: added latency, 60 students at once, memory",
+        "bench_emulator_limits": "Emulator under hostile bodies and data-URI results: peak memory",
     }
     for key, title in titles.items():
         part = results.get(key, {})
