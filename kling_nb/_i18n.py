@@ -1744,6 +1744,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "  格式错误的请求：在 {at} 被拒绝，HTTP {value}",
     },
     "probe.saved": {"en": "  saved: {path}", "zh": "  已保存：{path}"},
+    "price.source_fal": {
+        "en": "fal.ai's model page for fal-ai/kling-image/o1, see docs/services.md",
+        "zh": "fal.ai 上 fal-ai/kling-image/o1 的模型页面，见 docs/services.md",
+    },
     "money.following": {
         "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
         "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ._errors import KlingConfigError
-from ._i18n import message
+from ._i18n import MESSAGES, message
 
-FAL_PRICE_SOURCE = "fal.ai's model page for fal-ai/kling-image/o1, see docs/services.md"
+FAL_PRICE_SOURCE = "price.source_fal"  # a message key: the source in the user's language
 USER_PRICE_SOURCE = "your KLING_NB_PRICE or connect(price=...) setting"
 _SYMBOLS = {"$": "USD", "¥": "CNY", "￥": "CNY"}
 _PRICE_TEXT = re.compile(r"^\s*([$¥￥])?\s*(\d+(?:\.\d+)?)\s*([A-Za-z]{3})?\s*$")
@@ -35,7 +35,7 @@ class Price:
             "money.price",
             amount=amount_text(self.amount),
             currency=self.currency,
-            source=self.source,
+            source=message(self.source) if self.source in MESSAGES else self.source,
             as_of=f", {self.as_of}" if self.as_of else "",
         )
         return text + (
