@@ -293,8 +293,10 @@ def test_save_and_compare(panel: EditPanel, tmp_path: Path) -> None:
     assert len(saved) == 2 and saved[0].endswith("_2.png") and saved[1].endswith(".json")
     assert len(panel.save()) == 2
     panel.widgets.compare.click()
-    assert panel.widgets.compare_image.layout.display is None
+    shown = panel.widgets.compare_image.layout
+    assert panel._dispatch.pump_until(lambda: shown.display is None, WAIT)  # made off the loop
     assert panel.widgets.compare_image.value[:2] == b"\xff\xd8"
+    assert panel.widgets.compare_note.layout.display == "none"  # "preparing…" is gone
     panel.widgets.compare.click()
     assert panel.widgets.compare_image.layout.display == "none"
 
@@ -339,10 +341,12 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
     from kling_nb.panel import PanelRun
 
     assert panel.connection is not None
-    run = PanelRun(7, panel.parameters(), [], panel.connection, request_id="abcdef123456")
     log = {"message": "Rendering  image 1/1", "level": "INFO", "source": "USER", "timestamp": ""}
-    run.status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
-    line = panel._model.status_text(run)
+    status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
+    run = PanelRun(
+        7, panel.parameters(), (), panel.connection, request_id="abcdef123456", status=status
+    )
+    line = panel._model.snapshot().status_line(run)
     assert "#7" in line and "queued (position 3)" in line
     assert "Rendering image 1/1" in line and "request abcdef12" in line
     assert " s · " in line  # elapsed seconds
@@ -468,3 +472,63 @@ def test_run_pays_again_unless_reuse_is_ticked(panel: EditPanel, emu: Any) -> No
     assert emu.stats()["totals"]["submits"] == before + 1  # replayed, not sent
     assert third.request_id == second.request_id
     assert "Replayed from request" in panel.widgets.notice.value
+
+
+# --- the region of reference image 1: its place in the panel, and the hook to the request ----
+
+
+def test_a_region_is_shown_printed_in_show_code_and_cleared(panel: EditPanel, emu: Any) -> None:
+    ws = panel.widgets
+    assert panel.region is None and ws.region_section.layout.display == "none"
+    assert "region=" not in panel.code()
+    panel.region = (100, 50, 700, 500)
+    assert panel.region == (100, 50, 700, 500)
+    assert ws.region_section.layout.display is None
+    assert "(100, 50, 700, 500)" in ws.region_text.value and not ws.region_clear.disabled
+    assert "region=(100, 50, 700, 500)," in panel.code()
+    with pytest.raises(KlingValidationError, match=r"inside image 1 \(800×600 px\)"):
+        panel.region = (0, 0, 900, 10)
+    ws.region_clear.click()
+    assert panel.region is None and ws.region_section.layout.display == "none"
+
+
+def test_a_region_is_refused_in_words_while_requests_carry_none(panel: EditPanel, emu: Any) -> None:
+    submits = emu.stats()["totals"]["submits"]
+    panel.region = (100, 50, 700, 500)
+    future = panel.run()
+    assert isinstance(future.exception(0), KlingValidationError)
+    assert panel.last_error is not None and "cannot edit only a region yet" in panel.last_error
+    assert panel.history == [] and emu.stats()["totals"]["submits"] == submits  # nothing sent
+
+
+def test_the_runner_hands_the_region_to_the_request(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hook as it will be used once requests carry a region (issue 19): the run sends
+    # KlingO1Request(..., region=(left, top, right, bottom)) and the run keeps the region.
+    from dataclasses import dataclass
+
+    from kling_nb._request import KlingO1Request
+    from kling_nb.panel import state as panel_state
+
+    @dataclass(frozen=True)
+    class RegionRequest(KlingO1Request):
+        region: tuple[int, int, int, int] | None = None
+
+    sent: list[Any] = []
+    real_start = panel_runner.start_edit
+
+    def start_edit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(request)
+        return real_start(request, *args, **kwargs)
+
+    monkeypatch.setattr(panel_state, "KlingO1Request", RegionRequest)
+    monkeypatch.setattr(panel_runner, "KlingO1Request", RegionRequest)
+    monkeypatch.setattr(panel_runner, "start_edit", start_edit)
+    panel.region = (100, 50, 700, 500)
+    assert panel.run().result(WAIT) is not None
+    assert [request.region for request in sent] == [(100, 50, 700, 500)]
+    assert panel.history[-1].region == (100, 50, 700, 500)
+    panel.region = None
+    panel.restore(1)
+    assert panel.region == (100, 50, 700, 500)

@@ -1,10 +1,12 @@
 """The panel's run controller: every call into the job engine, and none into widgets.
 
 A run is submitted and waited for on a worker thread (the engine's sync API); what happens
-is written into the model, which tells the views. Cancel asks the server from a short-lived
-thread, so the kernel's loop never waits on the network. The journal and the HTTP client
-warm-up are engine calls too, so they live here. Moving to the engine's async API later
-changes `_work` and `cancel` only.
+is written into the model, which tells the views. Cancel interrupts the worker's wait, and the
+engine cancels on the server and says what the service did (confirmed, requested, not
+supported…): only a confirmed cancel ends a run as "cancelled"; any other leaves it "stopped",
+resumable, and Collect (`kling_nb.resume`) fetches its pictures later. Everything slow —
+the wait, the gallery's JPEGs, the before/after comparison, collecting — happens on worker
+threads, never on the kernel's loop and never under the model's lock.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, get_args
 
 from PIL import Image as PILImage
 
@@ -22,16 +26,25 @@ from .._admission import Replayed
 from .._api import start_edit
 from .._cache import finish_edit
 from .._config import Connection, Settings, current_connection
-from .._errors import KlingCancelledError, KlingError
+from .._errors import (
+    KlingCancelledError,
+    KlingError,
+    KlingJobError,
+    KlingTimeoutError,
+    KlingValidationError,
+)
 from .._i18n import MESSAGES
 from .._job import DEFAULT_TIMEOUT, Job
 from .._progress import NoProgress
 from .._request import KlingO1Request
 from .._results import EditResult
+from .._rules import Violation
 from .._secrets import scrub
+from .._text import clip
 from .._transport import client_for
 from .._wire import JobStatus
-from .model import PanelModel, PanelRun, clip
+from .model import PanelModel
+from .state import Box, CancelOutcome, PanelRun, PanelState, Picture, RunState
 
 if TYPE_CHECKING:
     from .._entry import JournalEntry
@@ -40,21 +53,34 @@ RESULT_SIDE = 640  # px of a gallery thumbnail (shown at 300 px)
 JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
 
 
+def with_region(request: KlingO1Request, region: Box | None) -> KlingO1Request:
+    """`request` with the region of reference image 1 to edit, passed on as
+    `KlingO1Request(..., region=region)` (issue 19); unchanged without a region."""
+    if region is None:
+        return request
+    if "region" not in {f.name for f in fields(KlingO1Request)}:
+        # This build's requests carry no region yet: refuse in words rather than edit the
+        # whole picture when the user asked for a part of it.
+        facts: dict[str, object] = {"value": str(region)}
+        raise KlingValidationError([Violation(("region",), "panel_region_unsupported", facts)])
+    extra: dict[str, Any] = {"region": region}
+    return replace(request, **extra)
+
+
 class _RunProgress(NoProgress):
     """Each status of the job, into the model."""
 
-    def __init__(self, model: PanelModel, run: PanelRun):
+    def __init__(self, model: PanelModel, number: int):
         self.model = model
-        self.run = run
+        self.number = number
 
     def update(self, status: JobStatus, elapsed: float) -> None:
-        with self.model.lock:
-            self.run.status = status
-        self.model.changed("status")
+        self.model.progressed(self.number, status)
 
 
 class RunController:
-    """Starts, follows and cancels the panel's runs; talks to the engine, never to widgets."""
+    """Starts, follows, cancels and collects the panel's runs; talks to the engine, never to
+    widgets."""
 
     def __init__(self, model: PanelModel, timeout: float | None = DEFAULT_TIMEOUT):
         self.model = model
@@ -62,37 +88,39 @@ class RunController:
         self._jobs: dict[int, Job] = {}  # run number → its job, once submitted
         self._lock = threading.Lock()
 
+    def request(self, state: PanelState) -> KlingO1Request:
+        """The request a Run of `state` sends: its fields, images and region."""
+        return with_region(state.request(), state.region)
+
     def start(self, run: PanelRun, request: KlingO1Request) -> Future[EditResult]:
         """Submit and wait for `run` on a worker thread; its Future."""
-        name = f"kling-nb-run-{run.number}"
-        threading.Thread(target=self._work, args=(run, request), name=name, daemon=True).start()
+        _worker(f"kling_nb panel run #{run.number}", self._work, run, request)
         return run.future
 
-    def cancel(self, run: PanelRun) -> bool:
-        """Ask the server to cancel `run` (or the worker right after its submit)."""
-        with self.model.lock:
-            if run.done or run.cancel_requested:
-                return False
-            run.cancel_requested = True
-        self.model.changed("status")
+    def cancel(self, number: int) -> bool:
+        """Stop run #number's wait: the engine cancels on the server and says what it did."""
+        if not self.model.ask_cancel(number):
+            return False
         with self._lock:
-            job = self._jobs.get(run.number)
+            job = self._jobs.get(number)
         if job is not None:
-            job.interrupt()  # the worker's wait cancels on the server and says what happened
+            job.interrupt()
         return True
 
     def _work(self, run: PanelRun, request: KlingO1Request) -> None:
         """The worker: submit, wait, fetch, make thumbnails; the Future is always resolved."""
         result: EditResult | None = None
-        thumbnails: list[bytes] = []
+        pictures: tuple[Picture, ...] = ()
         failure: BaseException | None = None
+        state: RunState
+        error: str | None
+        cancel: CancelOutcome | None = None
         try:
             result = self._produce(run, request)
-            thumbnails = [gallery_jpeg(im.path) for im in result.images]
-        except KlingCancelledError as exc:
-            # Only a cancel the service confirmed ends quietly; any other says what it did.
-            quiet = exc.cancel == "confirmed"
-            failure, state, error = exc, "cancelled", None if quiet else scrub(str(exc))
+            pictures = gallery_of(result)
+        except (KlingCancelledError, KlingTimeoutError) as exc:
+            failure = exc
+            state, error, cancel = stopped(exc)
         except KlingError as exc:
             failure, state, error = exc, "failed", scrub(str(exc))
         except Exception as exc:  # the thread's last stop: say it in words, keep it on the Future
@@ -104,7 +132,8 @@ class RunController:
         # The model first (its views are asked to render), then the Future: whoever waits on
         # it finds the panel's state final, and wait() its widgets too.
         try:
-            self.model.finish_run(run, state, error, None if failure else result, thumbnails)
+            kept = None if failure else result
+            self.model.finish_run(run.number, state, error, kept, pictures, cancel)
             self.refresh_journal()
         finally:  # whatever happened above, nobody waits on this run forever
             if failure is None and result is not None:
@@ -117,21 +146,67 @@ class RunController:
         fresh = not self.model.reuse
         started = start_edit(request, run.connection, fresh=fresh, progress=False)
         if isinstance(started, Replayed):
-            with self.model.lock:
-                run.request_id = started.request_id
+            self.model.submitted(run.number, started.request_id)
             self.model.say(self.model.t("money.replay_cache", request_id=started.request_id))
             return started.value
         job = started.job
         with self._lock:
             self._jobs[run.number] = job
-        with self.model.lock:
-            run.request_id = job.request_id
-            cancel_now = run.cancel_requested
-        self.model.changed("status")
-        if cancel_now:
-            job.interrupt()
-        output = job.wait_output(self.timeout, None, _RunProgress(self.model, run))
+        self.model.submitted(run.number, job.request_id)
+        if self.model.run(run.number).cancel_requested:
+            job.interrupt()  # Cancel came while the job was being submitted
+        output = job.wait_output(self.timeout, None, _RunProgress(self.model, run.number))
         return finish_edit(job, output, request, started.inputs)
+
+    def collect(self, number: int) -> Future[EditResult]:
+        """Fetch a stopped run's pictures once its job finishes (`kling_nb.resume`), off the
+        loop; KlingValidationError in words if run #number has nothing to collect."""
+        run = self.model.begin_collect(number)
+        future: Future[EditResult] = Future()
+        _worker(f"kling_nb panel collect #{number}", self._collect, run, future)
+        return future
+
+    def _collect(self, run: PanelRun, future: Future[EditResult]) -> None:
+        from .._resume import resume
+
+        assert run.request_id is not None  # only a submitted run is collectable
+        try:
+            result = resume(
+                run.request_id, timeout=self.timeout, progress=False, connection=run.connection
+            )
+            if not isinstance(result, EditResult):
+                raise TypeError(f"resume() gave a {type(result).__name__}, not an EditResult")
+            pictures = gallery_of(result)
+        except Exception as exc:  # in words in the panel
+            text = scrub(str(exc)) if isinstance(exc, KlingError) else self.unexpected(exc)
+            try:
+                self.model.collect_failed(run.number, text, ended=job_ended(exc))
+            finally:
+                future.set_exception(exc)
+            return
+        try:
+            self.model.collected(run.number, result, pictures)
+            self.refresh_journal()
+        finally:
+            future.set_result(result)
+
+    def compare(self, run: PanelRun) -> None:
+        """Make run's before/after picture on a worker (it decodes every picture, and may
+        fetch inputs given as URLs); the model gets it, or the reason it could not be made."""
+        result = run.result
+        if result is None:
+            return
+
+        def make() -> None:
+            try:
+                jpeg = result.compare().sheet()
+            except Exception as exc:  # shown next to the button, in words
+                text = scrub(str(exc)) if isinstance(exc, KlingError) else self.unexpected(exc)
+                self.model.compared(run.number, None, text)
+            else:
+                self.model.compared(run.number, jpeg)
+
+        _worker(f"kling_nb panel compare #{run.number}", make)
 
     def unexpected(self, exc: BaseException) -> str:
         """An error kling_nb did not foresee, in words (no traceback)."""
@@ -165,12 +240,7 @@ class RunController:
             # A damaged journal must not take the panel down: say so and go on.
             self.model.say(scrub(f"{self.model.t('panel.journal')}: {exc}"), warn=True)
             return
-        rows = [(self._journal_label(e), e.id) for e in entries]
-        with self.model.lock:
-            if rows == self.model.journal:
-                return
-            self.model.journal = rows
-        self.model.changed("journal")
+        self.model.set_journal([(self._journal_label(e), e.id) for e in entries])
 
     def _journal_label(self, entry: JournalEntry) -> str:
         prompt = " ".join(str(entry.prompt).split())
@@ -185,6 +255,39 @@ class RunController:
 
         entry = journal_for(self.home()).get(entry_id)
         return dict(entry.arguments) if entry is not None else None
+
+
+def stopped(
+    exc: KlingCancelledError | KlingTimeoutError,
+) -> tuple[RunState, str | None, CancelOutcome]:
+    """How a stopped wait ends a run: state, words, and what the service said to the cancel."""
+    # A cancelled error that names no outcome comes from a job the service reports cancelled.
+    unnamed: CancelOutcome = "confirmed" if isinstance(exc, KlingCancelledError) else "failed"
+    cancel = next((o for o in get_args(CancelOutcome) if o == exc.cancel), unnamed)
+    text = scrub(str(exc))
+    if cancel != "confirmed":
+        return "stopped", text, cancel  # may still run and be billed: collectable later
+    if isinstance(exc, KlingTimeoutError):
+        return "failed", text, cancel  # the deadline ended it; nothing billed
+    return "cancelled", None, cancel
+
+
+def job_ended(exc: BaseException) -> bool:
+    """True when a failed collect means the job is over without pictures (it failed, or was
+    cancelled after all); False when it may still be collected (a stopped wait, no network)."""
+    if isinstance(exc, (KlingCancelledError, KlingTimeoutError)):
+        return exc.cancel == "confirmed"
+    return isinstance(exc, KlingJobError)
+
+
+def gallery_of(result: EditResult) -> tuple[Picture, ...]:
+    """The gallery's pictures of a result: captions and small JPEGs (made off the loop)."""
+    return tuple(Picture(im.caption(), gallery_jpeg(im.path)) for im in result.images)
+
+
+def _worker(name: str, target: Callable[..., None], *args: Any) -> None:
+    """Run `target(*args)` on a daemon thread (a closing kernel does not wait for a job)."""
+    threading.Thread(target=target, args=args, name=name, daemon=True).start()
 
 
 def gallery_jpeg(path: Path) -> bytes:

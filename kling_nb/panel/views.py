@@ -1,21 +1,23 @@
-"""The panel's widgets, and the views that render the model into them.
+"""The panel's widgets, and the views that render a snapshot of the model into them.
 
 Widgets are made once and reused: image cards and gallery cards come from pools bounded
 by what can be on show (10 images, 9 results), and the session's runs are the options of
 one list, so a long session holds as many widget models as a fresh one. Rendering happens
-on the kernel's event loop only (see `dispatcher`); a view reads the model, never the engine.
+on the kernel's event loop only (see `dispatcher`), from an immutable `PanelState` taken
+once per render: no lock is held, nothing is decoded or fetched. The state says what things
+mean (a warning, a stopped run); how they look — CSS classes, colours, visibility — is
+decided here.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import ipywidgets as w
 
-from .._i18n import message
+from .._text import clip
 from .._wire import (
     ASPECT_RATIOS,
     IMAGES_MAX,
@@ -25,7 +27,7 @@ from .._wire import (
     RESOLUTIONS,
 )
 from .compat import set_tooltip
-from .model import PanelImage, PanelModel, PanelRun, clip, reference_token
+from .state import PanelImage, PanelState, Picture, reference_token
 
 HISTORY_ROWS = 6  # lines of the runs list (it scrolls)
 
@@ -64,7 +66,12 @@ CSS = """<style>
 .kling-nb-code pre { background: var(--jp-cell-editor-background, #f6f8fa); padding: 8px 10px;
   border-radius: 6px; font-size: 12px; overflow-x: auto; }
 .kling-nb-history .widget-html-content { font-size: 12px; }
+.kling-nb-region-line { font-size: 12px; }
 </style>"""
+
+# How the state's meanings look.
+TONE_CLASSES = {"info": "", "warn": "kling-nb-warn"}
+CHECK_CLASSES = {"count": "", "over": "kling-nb-over", "past_end": "kling-nb-warn"}
 
 BADGE_COLORS = {
     "emulator": ("#92400e", "#fef3c7"),
@@ -143,7 +150,7 @@ class ImageCard:
         )
         self._image: PanelImage | None = None
 
-    def render(self, image: PanelImage, number: int, count: int, model: PanelModel) -> None:
+    def render(self, image: PanelImage, number: int, count: int, state: PanelState) -> None:
         if image is not self._image:
             self._image = image
             if image.thumbnail is not None:
@@ -153,22 +160,19 @@ class ImageCard:
                 put(self.picture, "format", "url")
                 self.picture.value = str(image.source).encode()
         size = f" · {image.size[0]}×{image.size[1]}" if image.size else ""
-        notes = image.problems(number - 1, model.lang)
-        if image.size is None:
-            notes = [model.t("panel.url_thumbnail")]
         caption = (
             f"<b>image_{number}</b>{size}<br><span class='kling-nb-hint' "
             f"title='{html.escape(image.label)}'>{html.escape(clip(image.label, 22))}</span>"
         )
         caption += "".join(
-            f"<br><span class='kling-nb-warn'>{html.escape(n)}</span>" for n in notes
+            f"<br><span class='kling-nb-warn'>{html.escape(n)}</span>"
+            for n in state.image_notes(image, number)
         )
         put(self.caption, "value", caption)
         put(self.left, "disabled", number == 1)
         put(self.right, "disabled", number == count)
-        set_tooltip(
-            self.insert, model.t("panel.insert", token=reference_token(number, model.profile))
-        )
+        token = reference_token(number, state.profile)
+        set_tooltip(self.insert, state.t("panel.insert", token=token))
 
 
 class ResultCard:
@@ -186,10 +190,10 @@ class ResultCard:
             w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-result"
         )
 
-    def render(self, caption: str, thumbnail: bytes) -> None:
-        if self.picture.value != thumbnail:
-            self.picture.value = thumbnail
-        put(self.caption, "value", f"<b>{html.escape(caption)}</b>")
+    def render(self, picture: Picture) -> None:
+        if self.picture.value != picture.jpeg:
+            self.picture.value = picture.jpeg
+        put(self.caption, "value", f"<b>{html.escape(picture.caption)}</b>")
 
 
 class Pool:
@@ -235,9 +239,11 @@ class PanelWidgets:
         self._results(t)
         self.image_cards = Pool(lambda i: ImageCard(i, t, actions), IMAGES_MAX)
         self.result_cards = Pool(lambda i: ResultCard(i, t, actions), NUM_IMAGES_MAX)
-        for hidden in (self.error, self.compare_image, self.code, self.price, self.num_problem):
-            show(hidden, False)
+        self._region(t)
         self.root = self._layout(t)
+        hidden = (self.error, self.compare_image, self.compare_note, self.code, self.price)
+        for widget in (*hidden, self.num_problem, self.region_section):
+            show(widget, False)
 
     def close(self) -> None:
         """Close every widget of the panel, shown or pooled (their models leave the kernel)."""
@@ -324,6 +330,7 @@ class PanelWidgets:
         )
         self.gallery = classed(w.HBox(), "kling-nb-cards", "kling-nb-gallery")
         self.compare_image = classed(w.Image(format="jpeg"), "kling-nb-compare")
+        self.compare_note = classed(w.HTML(), "kling-nb-hint", "kling-nb-compare-note")
         # One list for every run of the session: no widget per run, however many there are.
         self.history = classed(
             w.Select(options=[], rows=HISTORY_ROWS, layout=w.Layout(flex="1 1 0%", min_width="0")),
@@ -331,9 +338,22 @@ class PanelWidgets:
         )
         self.history_restore = button(t("panel.restore"))
         self.history_show = button(t("panel.show"))
+        # A run stopped without a confirmed cancel may still finish (and is paid for): this
+        # fetches its pictures (kling_nb.resume) once it does.
+        self.history_collect = classed(
+            button(t("panel.collect"), t("panel.collect_tooltip")), "kling-nb-collect"
+        )
         self.history_empty = classed(w.HTML(html.escape(t("panel.no_history"))), "kling-nb-hint")
         self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
         self.journal_restore = button(t("panel.restore"))
+
+    def _region(self, t: Text) -> None:
+        """The region of reference image 1 (issue 19): the drawing surface's place, its box."""
+        # `region_surface` stays empty until a drawing surface is placed in it; the line and
+        # Clear show the region however it was set (from code, a restored run, the surface).
+        self.region_surface = classed(w.VBox([]), "kling-nb-region-surface")
+        self.region_text = classed(w.HTML(), "kling-nb-region-line")
+        self.region_clear = button(t("panel.region_clear"))
 
     def _layout(self, t: Text) -> Any:
         """The whole panel, top to bottom."""
@@ -355,6 +375,9 @@ class PanelWidgets:
             self.images_hint,
             self.cards,
         )
+        self.region_section = section(
+            t("panel.region"), self.region_surface, row(self.region_text, self.region_clear)
+        )
         prompt = section(t("panel.prompt"), self.prompt, self.count)
         params = section(
             t("panel.parameters"),
@@ -368,181 +391,182 @@ class PanelWidgets:
             self.results_head,
             row(self.compare, self.save_all, self.folder),
             self.gallery,
+            self.compare_note,
             self.compare_image,
         )
-        self.history_box = row(self.history, w.VBox([self.history_restore, self.history_show]))
+        tools = w.VBox([self.history_restore, self.history_show, self.history_collect])
+        self.history_box = row(self.history, tools)
         history = section(t("panel.history"), self.history_empty, self.history_box)
         self.journal_section = section(t("panel.journal"), row(self.journal, self.journal_restore))
-        parts = [w.HTML(CSS), head, images, prompt, params, actions, self.notice, self.code]
+        parts = [w.HTML(CSS), head, images, self.region_section, prompt, params, actions]
+        parts += [self.notice, self.code]
         root = w.VBox([*parts, results, history, self.journal_section])
         return classed(root, "kling-nb-panel")
 
 
 class PanelView:
-    """Renders the model's changed aspects into the widgets (on the loop's thread only)."""
+    """Renders the changed aspects of a snapshot into the widgets (on the loop's thread only)."""
 
-    def __init__(self, widgets: PanelWidgets, model: PanelModel, code: Callable[[], str]):
+    def __init__(self, widgets: PanelWidgets, code: Callable[[PanelState], str]):
         self.widgets = widgets
-        self.model = model
         self.code = code
-        self._compared: PanelRun | None = None
 
-    def render(self, aspects: frozenset[str]) -> None:
-        m, ws = self.model, self.widgets
-        with m.lock:
-            if "result" in aspects:
-                self._result()  # first: the pictures are what the user waits for
-            if aspects & {"compare", "result"}:
-                self._compare()
-            if "connection" in aspects:
-                self._connection()
-            if "parameters" in aspects:
-                self._parameters()
-            if aspects & {"images", "connection"}:
-                self._images()
-            if aspects & {"prompt", "images"}:
-                put(ws.prompt, "value", m.prompt)
-                parts = m.prompt_check()
-                text = " · ".join(
-                    f"<span class='{css}'>{html.escape(words)}</span>"
-                    if css
-                    else html.escape(words)
-                    for words, css in parts
-                )
-                put(ws.count, "value", text)
-            if aspects & {"status", "parameters", "connection"}:
-                self._status()
-            if "runs" in aspects:
-                self._history()
-            if "code" in aspects:
-                self._code()
-            if "notice" in aspects:
-                text, warn = m.notice
-                css = "kling-nb-warn" if warn else ""
-                value = f"<span class='{css}'>{html.escape(text)}</span>" if text else ""
-                put(ws.notice, "value", value)
-            if "error" in aspects:
-                put(ws.error, "value", html.escape(m.error or ""))
-                show(ws.error, bool(m.error))
-            if "journal" in aspects:
-                self._journal()
+    def render(self, aspects: frozenset[str], state: PanelState) -> None:
+        """Bring the widgets showing `aspects` up to `state`; no lock, no I/O."""
+        if "result" in aspects:
+            self._result(state)  # first: the pictures are what the user waits for
+        if aspects & {"compare", "result"}:
+            self._compare(state)
+        if "connection" in aspects:
+            self._connection(state)
+        if "parameters" in aspects:
+            self._parameters(state)
+        if aspects & {"images", "connection"}:
+            self._images(state)
+        if aspects & {"region", "images"}:
+            self._region(state)
+        if aspects & {"prompt", "images"}:
+            self._prompt(state)
+        if aspects & {"status", "parameters", "connection"}:
+            self._status(state)
+        if "runs" in aspects:
+            self._history(state)
+        if "code" in aspects:
+            self._code(state)
+        if "notice" in aspects:
+            self._notice(state)
+        if "error" in aspects:
+            put(self.widgets.error, "value", html.escape(state.error or ""))
+            show(self.widgets.error, bool(state.error))
+        if "journal" in aspects:
+            self._journal(state)
 
-    def _connection(self) -> None:
-        m, ws = self.model, self.widgets
-        conn = m.connection
-        if conn is None:
-            put(ws.badge, "value", badge("-", "-", m.t("panel.not_connected"), ""))
-            return
-        if conn.emulated:
-            note = m.t("panel.badge_emulated", profile=conn.profile)
-        else:
-            note = m.t("panel.badge_real", host=conn.host)
-        name = m.backend_label(conn.label)
-        put(ws.badge, "value", badge(conn.label, name, note, conn.host))
-        allowed = tuple(m.resolutions())
+    def _connection(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.badge, "value", badge(*s.badge_words()))
+        allowed = tuple(s.resolutions())
         if tuple(ws.resolution.options) != allowed:
             ws.resolution.options = allowed
 
-    def _parameters(self) -> None:
-        m, ws = self.model, self.widgets
-        put(ws.resolution, "value", m.resolution)
-        put(ws.aspect_ratio, "value", m.aspect_ratio)
-        put(ws.num_images, "value", m.num_images)
-        put(ws.output_format, "value", m.output_format or "")
-        problem = m.num_images_problem()
+    def _parameters(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.resolution, "value", s.resolution)
+        put(ws.aspect_ratio, "value", s.aspect_ratio)
+        put(ws.num_images, "value", s.num_images)
+        put(ws.output_format, "value", s.output_format or "")
+        problem = s.num_images_problem()
         put(ws.num_problem, "value", html.escape(problem or ""))
         show(ws.num_problem, problem is not None)
-        price = m.price()
+        price = s.price()
         put(ws.price, "value", html.escape(price or ""))
         show(ws.price, price is not None)
-        put(ws.reuse, "value", m.reuse)
+        put(ws.reuse, "value", s.reuse)
 
-    def _images(self) -> None:
-        m, ws = self.model, self.widgets
-        images = list(m.images)
-        cards = ws.image_cards.take(len(images))
-        for number, (card, image) in enumerate(zip(cards, images, strict=True), start=1):
-            card.render(image, number, len(images), m)
+    def _images(self, s: PanelState) -> None:
+        ws = self.widgets
+        cards = ws.image_cards.take(len(s.images))
+        for number, (card, image) in enumerate(zip(cards, s.images, strict=True), start=1):
+            card.render(image, number, len(s.images), s)
         set_children(ws.cards, [c.box for c in cards])
-        put(ws.images_hint, "value", html.escape(m.images_hint()))
+        put(ws.images_hint, "value", html.escape(s.images_hint()))
 
-    def _status(self) -> None:
-        m, ws = self.model, self.widgets
-        put(ws.status, "value", html.escape(m.status_text()))
-        running = m.active is not None
-        put(ws.run, "disabled", not m.can_run())
-        put(ws.cancel, "disabled", not running or m.active.cancel_requested)  # type: ignore[union-attr]
-        put(ws.cancel, "button_style", "warning" if running else "")
+    def _region(self, s: PanelState) -> None:
+        ws = self.widgets
+        surface = bool(ws.region_surface.children) and bool(s.images)
+        show(ws.region_section, surface or s.region is not None)
+        put(ws.region_text, "value", html.escape(s.region_words()))
+        put(ws.region_clear, "disabled", s.region is None)
 
-    def _history(self) -> None:
-        m, ws = self.model, self.widgets
-        runs = list(reversed(m.runs))
-        options = [(" · ".join(m.history_text(run)), run.number) for run in runs]
+    def _prompt(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.prompt, "value", s.prompt)
+        text = " · ".join(
+            f"<span class='{CHECK_CLASSES[kind]}'>{html.escape(words)}</span>"
+            if CHECK_CLASSES[kind]
+            else html.escape(words)
+            for words, kind in s.prompt_check()
+        )
+        put(ws.count, "value", text)
+
+    def _status(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.status, "value", html.escape(s.status_line()))
+        active = s.active_run
+        put(ws.run, "disabled", not s.can_run())
+        put(ws.cancel, "disabled", active is None or active.cancel_requested)
+        put(ws.cancel, "button_style", "warning" if active is not None else "")
+
+    def _notice(self, s: PanelState) -> None:
+        text, css = s.notice.text, TONE_CLASSES[s.notice.tone]
+        value = f"<span class='{css}'>{html.escape(text)}</span>" if text else ""
+        put(self.widgets.notice, "value", value)
+
+    def _history(self, s: PanelState) -> None:
+        ws = self.widgets
+        options = [(" · ".join(s.history_row(run)), run.number) for run in reversed(s.runs)]
         if list(ws.history.options) != options:
-            chosen, known = ws.history.value, len(ws.history.options)
             ws.history.options = options
-            numbers = [number for _, number in options]
-            if len(numbers) > known or chosen not in numbers:
-                chosen = numbers[0] if numbers else None  # a new run: the newest is selected
-            ws.history.value = chosen
-        show(ws.history_empty, not runs)
-        show(ws.history_box, bool(runs))
-        put(ws.history_show, "disabled", not any(run.result is not None for run in runs))
+        put(ws.history, "value", s.selected)
+        show(ws.history_empty, not s.runs)
+        show(ws.history_box, bool(s.runs))
+        chosen = s.selected_run
+        put(ws.history_restore, "disabled", chosen is None)
+        put(ws.history_show, "disabled", chosen is None or chosen.result is None)
+        collectable = chosen is not None and chosen.collectable
+        put(ws.history_collect, "disabled", not collectable)
+        put(ws.history_collect, "button_style", "warning" if collectable else "")
 
-    def _result(self) -> None:
-        m, ws = self.model, self.widgets
-        run = m.shown
+    def _result(self, s: PanelState) -> None:
+        ws = self.widgets
+        run = s.shown_run
         result = run.result if run is not None else None
         put(ws.compare, "disabled", result is None)
         put(ws.save_all, "disabled", result is None)
         if run is None or result is None:
-            hint = html.escape(m.t("panel.no_results"))
+            hint = html.escape(s.t("panel.no_results"))
             put(ws.results_head, "value", f"<span class='kling-nb-hint'>{hint}</span>")
             set_children(ws.gallery, [])
             return
-        cards = ws.result_cards.take(len(result))
-        for card, image, thumbnail in zip(cards, result.images, run.thumbnails, strict=False):
-            card.render(image.caption(), thumbnail)
+        cards = ws.result_cards.take(len(run.gallery))
+        for card, picture in zip(cards, run.gallery, strict=False):
+            card.render(picture)
         set_children(ws.gallery, [c.box for c in cards])
-        sizes = ", ".join(f"{im.width}×{im.height}" for im in result.images)
-        tag = f" · {message('result.emulated', m.lang)}" if result.emulated else ""
-        title = m.t("panel.results_of", number=run.number, summary=f"{sizes}{tag}")
-        request = m.t("progress.request", request_id=result.request_id)
-        details = f"{request} · {clip(str(result.parameters.get('prompt', '')), 90)}"
+        title, details = s.results_heading(run, result)
         hint = f"<span class='kling-nb-hint'>{html.escape(details)}</span>"
         put(ws.results_head, "value", f"<b>{html.escape(title)}</b><br>{hint}")
 
-    def _compare(self) -> None:
-        m, ws = self.model, self.widgets
-        visible = m.compare_shown and m.shown is not None and m.shown.result is not None
-        if visible and m.shown is not self._compared and m.shown is not None:
-            assert m.shown.result is not None
-            bundle = m.shown.result.compare()._repr_mimebundle_()
-            ws.compare_image.value = base64.b64decode(bundle["image/jpeg"])
-            self._compared = m.shown
-        show(ws.compare_image, visible)
-        put(ws.compare, "description", m.t("panel.hide_compare" if visible else "panel.compare"))
+    def _compare(self, s: PanelState) -> None:
+        ws = self.widgets
+        run = s.shown_run
+        visible = s.compare_shown and run is not None and run.result is not None
+        picture = s.comparison_of(run) if visible else None
+        ready = picture is not None and picture.jpeg is not None
+        if picture is not None and picture.jpeg is not None:
+            put(ws.compare_image, "value", picture.jpeg)  # made off the loop: only handed over
+        note = ""
+        if visible and not ready:
+            problem = picture.problem if picture is not None else None
+            note = s.t("panel.compare_failed", detail=problem) if problem else ""
+            note = note or s.t("panel.comparing")
+        put(ws.compare_note, "value", html.escape(note))
+        show(ws.compare_note, bool(note))
+        show(ws.compare_image, ready)
+        put(ws.compare, "description", s.t("panel.hide_compare" if visible else "panel.compare"))
 
-    def _code(self) -> None:
-        m, ws = self.model, self.widgets
-        put(
-            ws.code_toggle,
-            "description",
-            m.t("panel.hide_code" if m.code_shown else "panel.show_code"),
-        )
-        show(ws.code, m.code_shown)
-        if not m.code_shown:
+    def _code(self, s: PanelState) -> None:
+        ws = self.widgets
+        words = s.t("panel.hide_code" if s.code_shown else "panel.show_code")
+        put(ws.code_toggle, "description", words)
+        show(ws.code, s.code_shown)
+        if not s.code_shown:
             return  # built only while shown: typing in the prompt stays cheap
-        intro = html.escape(m.t("panel.code_intro"))
-        put(
-            ws.code,
-            "value",
-            f"<span class='kling-nb-hint'>{intro}</span><pre>{html.escape(self.code())}</pre>",
-        )
+        intro = html.escape(s.t("panel.code_intro"))
+        code = html.escape(self.code(s))
+        put(ws.code, "value", f"<span class='kling-nb-hint'>{intro}</span><pre>{code}</pre>")
 
-    def _journal(self) -> None:
-        m, ws = self.model, self.widgets
-        options = list(m.journal)
+    def _journal(self, s: PanelState) -> None:
+        ws = self.widgets
+        options = list(s.journal)
         if list(ws.journal.options) != options:
             ws.journal.options = options
             ws.journal.value = options[0][1] if options else None  # the newest row
