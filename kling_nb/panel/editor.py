@@ -85,7 +85,7 @@ class EditPanel:
         self._refresh_connection()
         self._model.set_prompt(prompt)
         self._add_many([(source, None) for source in images])
-        self._runner.refresh_journal()
+        self._runner.refresh_journal(later=True)  # sqlite, off the loop: the panel shows first
         self._changed(ASPECTS)
 
     # --- display -----------------------------------------------------------------------------

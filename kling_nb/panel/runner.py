@@ -87,6 +87,7 @@ class RunController:
         self.timeout = timeout
         self._jobs: dict[int, Job] = {}  # run number → its job, once submitted
         self._lock = threading.Lock()
+        self._journal_lock = threading.Lock()
 
     def request(self, state: PanelState) -> KlingO1Request:
         """The request a Run of `state` sends: its fields, images and region."""
@@ -228,19 +229,24 @@ class RunController:
         conn = self.model.connection
         return conn.home if conn else Settings.from_env().home
 
-    def refresh_journal(self) -> None:
-        """The journal's latest rows (other sessions and kernels too), into the model."""
+    def refresh_journal(self, later: bool = False) -> None:
+        """The journal's latest rows (other sessions and kernels too), into the model; `later`:
+        on a worker."""
         if self.model.connection is None:
+            return
+        if later:
+            _worker("kling_nb panel journal", self.refresh_journal)
             return
         from .._journal import journal_for
 
-        try:
-            entries = journal_for(self.home()).entries(limit=JOURNAL_ROWS)
-        except (KlingError, sqlite3.Error, OSError) as exc:
-            # A damaged journal must not take the panel down: say so and go on.
-            self.model.say(scrub(f"{self.model.t('panel.journal')}: {exc}"), warn=True)
-            return
-        self.model.set_journal([(self._journal_label(e), e.id) for e in entries])
+        with self._journal_lock:  # one read at a time: a slower, older read never wins
+            try:
+                entries = journal_for(self.home()).entries(limit=JOURNAL_ROWS)
+            except (KlingError, sqlite3.Error, OSError) as exc:
+                # A damaged journal must not take the panel down: say so and go on.
+                self.model.say(scrub(f"{self.model.t('panel.journal')}: {exc}"), warn=True)
+                return
+            self.model.set_journal([(self._journal_label(e), e.id) for e in entries])
 
     def _journal_label(self, entry: JournalEntry) -> str:
         prompt = " ".join(str(entry.prompt).split())
