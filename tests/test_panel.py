@@ -480,15 +480,17 @@ def test_run_pays_again_unless_reuse_is_ticked(panel: EditPanel, emu: Any) -> No
 def test_a_region_is_shown_printed_in_show_code_and_cleared(panel: EditPanel, emu: Any) -> None:
     ws = panel.widgets
     assert panel.region is None and ws.region_section.layout.display == "none"
+    assert ws.region is None  # a panel without a region carries no widgets for one
     assert "region=" not in panel.code()
     panel.region = (100, 50, 700, 500)
     assert panel.region == (100, 50, 700, 500)
     assert ws.region_section.layout.display is None
-    assert "(100, 50, 700, 500)" in ws.region_text.value and not ws.region_clear.disabled
+    parts = ws.region_parts()
+    assert "(100, 50, 700, 500)" in parts.text.value and not parts.clear.disabled
     assert "region=(100, 50, 700, 500)," in panel.code()
     with pytest.raises(KlingValidationError, match=r"inside image 1 \(800×600 px\)"):
         panel.region = (0, 0, 900, 10)
-    ws.region_clear.click()
+    parts.clear.click()
     assert panel.region is None and ws.region_section.layout.display == "none"
 
 
@@ -532,3 +534,17 @@ def test_the_runner_hands_the_region_to_the_request(
     panel.region = None
     panel.restore(1)
     assert panel.region == (100, 50, 700, 500)
+
+
+def test_a_drawing_surface_has_its_place_while_image_1_is_there(conn: Connection) -> None:
+    panel = EditPanel(conn)
+    surface = ipywidgets.HTML("a stand-in for the drawing surface")
+    panel._place_region_surface(surface)
+    section = panel.widgets.region_section
+    assert section.layout.display == "none"  # no image 1 to draw on yet
+    panel.add_image(photo())
+    parts = panel.widgets.region_parts()
+    assert section.layout.display is None and surface in parts.surface.children
+    assert "whole picture" in parts.text.value
+    panel._place_region_surface(None)
+    assert section.layout.display == "none"

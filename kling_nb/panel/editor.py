@@ -34,7 +34,7 @@ from .dispatcher import Dispatcher
 from .model import ASPECTS, PanelModel, type_error
 from .runner import RunController
 from .state import Box, PanelImage, PanelRun, PanelState, is_web, reference_token
-from .views import PanelView, PanelWidgets, put
+from .views import PanelView, PanelWidgets, put, set_children
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -157,7 +157,6 @@ class EditPanel:
         ws.save_all.on_click(lambda _: self.save())
         ws.history.observe(self._from_widget(self._model.select), names="value")
         ws.history_collect.on_click(lambda _: self._collect_picked())
-        ws.region_clear.on_click(lambda _: self._set_region(None))
         ws.history_restore.on_click(
             lambda _: self.restore(ws.history.value) if ws.history.value else None
         )
@@ -267,6 +266,19 @@ class EditPanel:
     @_on_loop
     def _set_region(self, box: object) -> None:
         self._model.set_region(box)
+
+    @_on_loop
+    def clear_region(self) -> None:
+        """Forget the region: Run edits the whole of image 1 again."""
+        self._model.set_region(None)
+
+    @_on_loop
+    def _place_region_surface(self, surface: Any | None) -> None:
+        """Put a widget for drawing image 1's region in its place (None takes it away); it
+        sets `region` as it is drawn. The section shows while image 1 is there."""
+        place = self.widgets.region_parts().surface
+        set_children(place, [surface] if surface is not None else [])
+        self._model.changed("region")
 
     @property
     def connection(self) -> Connection | None:

@@ -90,6 +90,7 @@ class Actions(Protocol):
     def remove_image(self, number: int) -> None: ...
     def save(self, folder: Any = None, index: int | None = None) -> Any: ...
     def use_as_input(self, index: int = 0) -> int | None: ...
+    def clear_region(self) -> None: ...
 
 
 def button(text: str, tooltip: str = "", style: str = "", width: str | None = None) -> Any:
@@ -104,6 +105,17 @@ def classed(widget: Any, *classes: str) -> Any:
     for name in classes:
         widget.add_class(name)
     return widget
+
+
+def row(*items: Any) -> Any:
+    """Widgets side by side, centred, wrapping."""
+    return classed(w.HBox(list(items)), "kling-nb-row")
+
+
+def section(title: str, *rows: Any) -> Any:
+    """A titled part of the panel."""
+    head = classed(w.HTML(f"<span>{html.escape(title)}</span>"), "kling-nb-label")
+    return classed(w.VBox([head, *rows]), "kling-nb-section")
 
 
 def show(widget: Any, visible: bool) -> None:
@@ -196,6 +208,20 @@ class ResultCard:
         put(self.caption, "value", f"<b>{html.escape(picture.caption)}</b>")
 
 
+class RegionParts:
+    """The region section: a place for the drawing surface, the box as numbers, Clear."""
+
+    def __init__(self, t: Text, actions: Actions):
+        # `surface` stays empty until a drawing surface is placed in it; the line and Clear
+        # show the region however it was set (from code, a restored run, the surface).
+        head = classed(w.HTML(f"<span>{html.escape(t('panel.region'))}</span>"), "kling-nb-label")
+        self.surface = classed(w.VBox([]), "kling-nb-region-surface")
+        self.text = classed(w.HTML(), "kling-nb-region-line")
+        self.clear = button(t("panel.region_clear"))
+        self.clear.on_click(lambda _: actions.clear_region())
+        self.children = [head, self.surface, row(self.text, self.clear)]
+
+
 class Pool:
     """Widgets of one kind made on demand and kept for reuse, at most `limit`."""
 
@@ -239,7 +265,11 @@ class PanelWidgets:
         self._results(t)
         self.image_cards = Pool(lambda i: ImageCard(i, t, actions), IMAGES_MAX)
         self.result_cards = Pool(lambda i: ResultCard(i, t, actions), NUM_IMAGES_MAX)
-        self._region(t)
+        # The region of image 1 (issue 19): an empty section until a region or a drawing
+        # surface is shown; its parts are made then, so a panel without one carries none.
+        self.region_section = classed(w.VBox([]), "kling-nb-section", "kling-nb-region")
+        self._region: RegionParts | None = None
+        self._words, self._actions = t, actions
         self.root = self._layout(t)
         hidden = (self.error, self.compare_image, self.compare_note, self.code, self.price)
         for widget in (*hidden, self.num_problem, self.region_section):
@@ -347,23 +377,20 @@ class PanelWidgets:
         self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
         self.journal_restore = button(t("panel.restore"))
 
-    def _region(self, t: Text) -> None:
-        """The region of reference image 1 (issue 19): the drawing surface's place, its box."""
-        # `region_surface` stays empty until a drawing surface is placed in it; the line and
-        # Clear show the region however it was set (from code, a restored run, the surface).
-        self.region_surface = classed(w.VBox([]), "kling-nb-region-surface")
-        self.region_text = classed(w.HTML(), "kling-nb-region-line")
-        self.region_clear = button(t("panel.region_clear"))
+    @property
+    def region(self) -> RegionParts | None:
+        """The region section's parts, if made."""
+        return self._region
+
+    def region_parts(self) -> RegionParts:
+        """The region section's parts, made (and put in the section) the first time."""
+        if self._region is None:
+            self._region = RegionParts(self._words, self._actions)
+            self.region_section.children = self._region.children
+        return self._region
 
     def _layout(self, t: Text) -> Any:
         """The whole panel, top to bottom."""
-
-        def section(title: str, *rows: Any) -> Any:
-            head = classed(w.HTML(f"<span>{html.escape(title)}</span>"), "kling-nb-label")
-            return classed(w.VBox([head, *rows]), "kling-nb-section")
-
-        def row(*items: Any) -> Any:
-            return classed(w.HBox(list(items)), "kling-nb-row")
 
         title = classed(w.HTML(html.escape(t("panel.title"))), "kling-nb-title")
         head = classed(w.HBox([title, self.badge]), "kling-nb-head", "kling-nb-row")
@@ -374,9 +401,6 @@ class PanelWidgets:
             upload_hint,
             self.images_hint,
             self.cards,
-        )
-        self.region_section = section(
-            t("panel.region"), self.region_surface, row(self.region_text, self.region_clear)
         )
         prompt = section(t("panel.prompt"), self.prompt, self.count)
         params = section(
@@ -472,10 +496,14 @@ class PanelView:
 
     def _region(self, s: PanelState) -> None:
         ws = self.widgets
-        surface = bool(ws.region_surface.children) and bool(s.images)
-        show(ws.region_section, surface or s.region is not None)
-        put(ws.region_text, "value", html.escape(s.region_words()))
-        put(ws.region_clear, "disabled", s.region is None)
+        made = ws.region
+        surface = made is not None and bool(made.surface.children) and bool(s.images)
+        visible = surface or s.region is not None
+        if visible or made is not None:
+            parts = ws.region_parts()
+            put(parts.text, "value", html.escape(s.region_words()))
+            put(parts.clear, "disabled", s.region is None)
+        show(ws.region_section, visible)
 
     def _prompt(self, s: PanelState) -> None:
         ws = self.widgets
