@@ -175,12 +175,14 @@ def _stop_and_collect_on_qiniu(page: Any) -> None:
     page.wait_for_selector(".kling-nb-status:has-text('stopped waiting')")
     status = page.locator(".kling-nb-status").inner_text()
     assert "#5" in status and "billed" in status and "cancelled" not in status.split("—")[0]
+    # Each widget's news is its own message: the notice may land just after the status.
+    page.wait_for_selector(".kling-nb-notice:has-text('kling_nb.resume(')")
     notice = page.locator(".kling-nb-notice").inner_text()
-    assert "kling_nb.resume(" in notice and "Collect" in notice
+    assert "stopped waiting" in notice and "Collect" in notice and "not be billed" not in notice
     page.locator(".kling-nb-collect:not([disabled])").click()
     page.wait_for_selector(".kling-nb-status:has-text('done (collected)')")
     page.wait_for_selector(".kling-nb-results-head:has-text('Run #5')")
-    assert page.locator(".kling-nb-collect").is_disabled()
+    page.wait_for_selector(".kling-nb-collect[disabled]")  # nothing more to collect
 
 
 def _off_loop_changes(page: Any) -> str:
