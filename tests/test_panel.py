@@ -14,6 +14,7 @@ from PIL import Image
 
 import kling_nb
 from kling_nb import EditPanel, KlingValidationError
+from kling_nb import _api as api
 from kling_nb._config import Connection
 from kling_nb._i18n import MESSAGES
 from kling_nb.panel import renumber_references, upload_entries
@@ -143,7 +144,7 @@ def test_unexpected_error_is_shown_in_words(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(panel_runner, "start_edit", broken)
+    monkeypatch.setattr(api, "start_edit", broken)
     future = panel.run()
     assert panel.wait(WAIT) is None
     assert isinstance(future.exception(), RuntimeError)  # kept for scripts, not swallowed
@@ -438,7 +439,7 @@ def test_a_key_in_an_error_never_reaches_the_panel(
     def echoing(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"gateway said: bad key {CANARY_KEY}")
 
-    monkeypatch.setattr(panel_runner, "start_edit", echoing)
+    monkeypatch.setattr(api, "start_edit", echoing)
     panel.run()
     assert panel.wait(WAIT) is None
     shown = [panel.last_error or "", panel.widgets.error.value, panel.status, repr(panel)]
@@ -510,23 +511,21 @@ def test_the_runner_hands_the_region_to_the_request(
     # KlingO1Request(..., region=(left, top, right, bottom)) and the run keeps the region.
     from dataclasses import dataclass
 
-    from kling_nb._request import KlingO1Request
-    from kling_nb.panel import state as panel_state
+    from kling_nb import _request
 
     @dataclass(frozen=True)
-    class RegionRequest(KlingO1Request):
+    class RegionRequest(_request.KlingO1Request):
         region: tuple[int, int, int, int] | None = None
 
     sent: list[Any] = []
-    real_start = panel_runner.start_edit
+    real_start = api.start_edit
 
     def start_edit(request: Any, *args: Any, **kwargs: Any) -> Any:
         sent.append(request)
         return real_start(request, *args, **kwargs)
 
-    monkeypatch.setattr(panel_state, "KlingO1Request", RegionRequest)
-    monkeypatch.setattr(panel_runner, "KlingO1Request", RegionRequest)
-    monkeypatch.setattr(panel_runner, "start_edit", start_edit)
+    monkeypatch.setattr(_request, "KlingO1Request", RegionRequest)
+    monkeypatch.setattr(api, "start_edit", start_edit)
     panel.region = (100, 50, 700, 500)
     assert panel.run().result(WAIT) is not None
     assert [request.region for request in sent] == [(100, 50, 700, 500)]

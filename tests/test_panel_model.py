@@ -341,3 +341,27 @@ def test_show_code_names_the_emulator_and_prints_the_region() -> None:
     lines = code.splitlines()
     guide = next(i for i, line in enumerate(lines) if "as the guide writes it" in line)
     assert "this call edits the whole picture" in lines[guide + 1]  # the dict has no region
+
+
+def test_building_a_panel_leaves_the_job_pipeline_for_later() -> None:
+    # It loads on a worker after the panel shows (or with the first Run): a cell with
+    # EditPanel() returns sooner.
+    code = (
+        "import sys, asyncio, kling_nb\n"
+        "from kling_nb._config import Connection\n"
+        "conn = Connection('emulator', '127.0.0.1:9/queue', 'k', 'plain')\n"
+        "async def cell():\n"
+        "    kling_nb.EditPanel(conn)\n"
+        "    print(sorted(m for m in ('httpx', 'fal_client', 'kling_nb._api', 'kling_nb._job',"
+        " 'kling_nb._results') if m in sys.modules))\n"
+        "asyncio.run(cell())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_run_waits_as_long_as_edit_does() -> None:
+    from kling_nb._job import DEFAULT_TIMEOUT
+    from kling_nb.panel.runner import RUN_TIMEOUT
+
+    assert RUN_TIMEOUT == DEFAULT_TIMEOUT

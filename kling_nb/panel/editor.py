@@ -16,15 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._config import Connection
 from .._errors import KlingError, KlingValidationError
 from .._files import atomic_write_bytes, child_path, safe_name
 from .._i18n import Language
-from .._images import ImageInput
-from .._job import DEFAULT_TIMEOUT
-from .._results import EditResult
 from .._rules import Violation
 from .._secrets import scrub
 from .._wire import IMAGES_MAX
@@ -32,9 +29,13 @@ from .codegen import edit_code
 from .compat import clear_upload, upload_entries
 from .dispatcher import Dispatcher
 from .model import ASPECTS, PanelModel, type_error
-from .runner import RunController
+from .runner import RUN_TIMEOUT, RunController
 from .state import Box, PanelImage, PanelRun, PanelState, is_web, reference_token
 from .views import PanelView, PanelWidgets, put, set_children
+
+if TYPE_CHECKING:  # the job pipeline and numpy load with the first image or Run
+    from .._images import ImageInput
+    from .._results import EditResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -62,7 +63,7 @@ class EditPanel:
         *,
         prompt: str = "",
         images: Sequence[ImageInput] = (),
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None = RUN_TIMEOUT,
         lang: Language | None = None,
     ):
         self._fixed_connection = connection
@@ -386,7 +387,8 @@ class EditPanel:
             self._model.fail(scrub(str(exc)))
             return None
         if self._model.connect(conn):
-            self._runner.warm(conn)
+            # After this call (in a notebook: after the cell) — the panel shows first.
+            self._dispatch.loop.call_soon_threadsafe(self._runner.warm, conn)
         return conn
 
     # --- run, wait, cancel -------------------------------------------------------------------

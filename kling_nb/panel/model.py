@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from .._config import Connection
 from .._errors import KlingNotInPanelError, KlingValidationError
 from .._i18n import Language
-from .._request import KlingO1Request
 from .._rules import Violation
 from .._text import clip
 from .._wire import ASPECT_RATIOS, IMAGES_MAX, OUTPUT_FORMATS, REFERENCE, JobStatus, Profile
@@ -34,6 +33,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from .._request import KlingO1Request
     from .._results import EditResult
 
 ASPECTS = frozenset(

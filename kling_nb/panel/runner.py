@@ -6,7 +6,9 @@ engine cancels on the server and says what the service did (confirmed, requested
 supported…): only a confirmed cancel ends a run as "cancelled"; any other leaves it "stopped",
 resumable, and Collect (`kling_nb.resume`) fetches its pictures later. Everything slow —
 the wait, the gallery's JPEGs, the before/after comparison, collecting — happens on worker
-threads, never on the kernel's loop and never under the model's lock.
+threads, never on the kernel's loop and never under the model's lock. The job pipeline
+(and numpy with it) is imported on a worker too, after the panel is built (`warm`): building
+a panel stays quick.
 """
 
 from __future__ import annotations
@@ -22,9 +24,6 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from PIL import Image as PILImage
 
-from .._admission import Replayed
-from .._api import start_edit
-from .._cache import finish_edit
 from .._config import Connection, Settings, current_connection
 from .._errors import (
     KlingCancelledError,
@@ -34,21 +33,21 @@ from .._errors import (
     KlingValidationError,
 )
 from .._i18n import MESSAGES
-from .._job import DEFAULT_TIMEOUT, Job
 from .._progress import NoProgress
-from .._request import KlingO1Request
-from .._results import EditResult
 from .._rules import Violation
 from .._secrets import scrub
 from .._text import clip
-from .._transport import client_for
 from .._wire import JobStatus
 from .model import PanelModel
 from .state import Box, CancelOutcome, PanelRun, PanelState, Picture, RunState
 
 if TYPE_CHECKING:
     from .._entry import JournalEntry
+    from .._job import Job
+    from .._request import KlingO1Request
+    from .._results import EditResult
 
+RUN_TIMEOUT = 900.0  # s a run may take: `edit`'s own default (_job.DEFAULT_TIMEOUT, tested)
 RESULT_SIDE = 640  # px of a gallery thumbnail (shown at 300 px)
 JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
 
@@ -56,6 +55,8 @@ JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
 def with_region(request: KlingO1Request, region: Box | None) -> KlingO1Request:
     """`request` with the region of reference image 1 to edit, passed on as
     `KlingO1Request(..., region=region)` (issue 19); unchanged without a region."""
+    from .._request import KlingO1Request
+
     if region is None:
         return request
     if "region" not in {f.name for f in fields(KlingO1Request)}:
@@ -82,7 +83,7 @@ class RunController:
     """Starts, follows, cancels and collects the panel's runs; talks to the engine, never to
     widgets."""
 
-    def __init__(self, model: PanelModel, timeout: float | None = DEFAULT_TIMEOUT):
+    def __init__(self, model: PanelModel, timeout: float | None = RUN_TIMEOUT):
         self.model = model
         self.timeout = timeout
         self._jobs: dict[int, Job] = {}  # run number → its job, once submitted
@@ -143,6 +144,10 @@ class RunController:
                 run.future.set_exception(failure or KlingError(error or state))
 
     def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
+        from .._admission import Replayed
+        from .._api import start_edit
+        from .._cache import finish_edit
+
         # Reuse ticked: an identical finished request is replayed, not paid; else a new job.
         fresh = not self.model.reuse
         started = start_edit(request, run.connection, fresh=fresh, progress=False)
@@ -168,6 +173,7 @@ class RunController:
         return future
 
     def _collect(self, run: PanelRun, future: Future[EditResult]) -> None:
+        from .._results import EditResult
         from .._resume import resume
 
         assert run.request_id is not None  # only a submitted run is collectable
@@ -222,8 +228,16 @@ class RunController:
 
     @staticmethod
     def warm(conn: Connection) -> None:
-        """Build the HTTP client (CA bundle, TLS context) now, not on the first Run."""
-        threading.Thread(target=lambda: client_for(conn).http, daemon=True).start()
+        """Import the job pipeline and build the HTTP client (CA bundle, TLS context) on a
+        worker now, not on the first Run."""
+
+        def load() -> None:
+            from .._api import start_edit  # noqa: F401  (the whole pipeline, numpy included)
+            from .._transport import client_for
+
+            _ = client_for(conn).http  # made now: its TLS context, its CA bundle
+
+        _worker("kling_nb panel warm-up", load)
 
     def home(self) -> Path:
         conn = self.model.connection

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._config import Connection
 from .._i18n import MESSAGES, Language, message
-from .._images import ImageInput, describe_source, load_image, thumbnail_bytes
-from .._request import KlingO1Request
 from .._rules import check_image_size
 from .._text import clip
 from .._wire import (
@@ -34,7 +32,9 @@ from .._wire import (
     referenced_images,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the job pipeline and numpy load with the first image or Run, not here
+    from .._images import ImageInput
+    from .._request import KlingO1Request
     from .._results import EditResult
 
 THUMB_SIDE = 240  # px of an input thumbnail (shown at 150 px: sharp on HiDPI screens)
@@ -71,6 +71,8 @@ class PanelImage:
     @classmethod
     def load(cls, source: ImageInput, label: str | None = None, index: int = 0) -> PanelImage:
         """Open `source` (image_urls[index]) once for its thumbnail; KlingImageError if not."""
+        from .._images import describe_source, load_image, thumbnail_bytes
+
         if isinstance(source, Path):
             source = str(source)
         name = label or describe_source(source)
@@ -217,6 +219,8 @@ class PanelState:
 
     def request(self) -> KlingO1Request:
         """The request Run would send now (the region is added by the run controller)."""
+        from .._request import KlingO1Request
+
         return KlingO1Request(
             self.prompt,
             [im.source for im in self.images],
