@@ -547,3 +547,21 @@ def test_a_drawing_surface_has_its_place_while_image_1_is_there(conn: Connection
     assert "whole picture" in parts.text.value
     panel._place_region_surface(None)
     assert section.layout.display == "none"
+
+
+def test_a_panel_shares_layouts_but_each_part_shown_alone_has_its_own(panel: EditPanel) -> None:
+    from kling_nb.panel.compat import live_widgets
+
+    before = live_widgets()
+    EditPanel(panel.connection)
+    assert live_widgets() - before <= 110  # one Layout per widget would make about 170
+    panel.region = (10, 10, 100, 100)  # the region's parts, made now
+    users: dict[int, list[Any]] = {}
+    for widget in _widgets(panel.widget):
+        if widget.has_trait("layout"):
+            users.setdefault(id(widget.layout), []).append(widget)
+    for widget in panel.widgets.toggled():
+        assert users[id(widget.layout)] == [widget], type(widget).__name__
+    panel.widgets.compare.click()  # hiding and showing one part moves nothing else
+    assert panel.widgets.error.layout.display == "none"
+    assert panel.widgets.results_head.layout.display is None

@@ -27,6 +27,7 @@ from .._wire import (
     RESOLUTIONS,
 )
 from .compat import set_tooltip
+from .kit import Kit, classed
 from .state import PanelImage, PanelState, Picture, reference_token
 
 HISTORY_ROWS = 6  # lines of the runs list (it scrolls)
@@ -93,31 +94,6 @@ class Actions(Protocol):
     def clear_region(self) -> None: ...
 
 
-def button(text: str, tooltip: str = "", style: str = "", width: str | None = None) -> Any:
-    """A core Button with a hover text."""
-    layout = w.Layout(width=width) if width else w.Layout(width="auto")
-    made = w.Button(description=text, button_style=style, layout=layout)
-    set_tooltip(made, tooltip or text)
-    return made
-
-
-def classed(widget: Any, *classes: str) -> Any:
-    for name in classes:
-        widget.add_class(name)
-    return widget
-
-
-def row(*items: Any) -> Any:
-    """Widgets side by side, centred, wrapping."""
-    return classed(w.HBox(list(items)), "kling-nb-row")
-
-
-def section(title: str, *rows: Any) -> Any:
-    """A titled part of the panel."""
-    head = classed(w.HTML(f"<span>{html.escape(title)}</span>"), "kling-nb-label")
-    return classed(w.VBox([head, *rows]), "kling-nb-section")
-
-
 def show(widget: Any, visible: bool) -> None:
     """Show or hide a widget (it keeps its state)."""
     display = None if visible else "none"
@@ -144,22 +120,20 @@ def badge(label: str, name: str, note: str, host: str) -> str:
 class ImageCard:
     """One reference image's card: picture, caption, move / insert reference / remove."""
 
-    def __init__(self, position: int, t: Text, actions: Actions):
+    def __init__(self, position: int, t: Text, actions: Actions, kit: Kit):
         number = position + 1
-        self.picture = classed(w.Image(format="jpeg"), "kling-nb-thumb")
-        self.caption = w.HTML(layout=w.Layout(width="150px"))
-        self.left = button("◀", t("panel.move_left"), width="30px")
-        self.right = button("▶", t("panel.move_right"), width="30px")
-        self.insert = button("+ @", "", width="44px")
-        self.remove = button("✕", t("panel.remove"), width="30px")
+        self.picture = kit.make(w.Image, "kling-nb-thumb", format="jpeg")
+        self.caption = kit.make(w.HTML, width="150px")
+        self.left = kit.button("◀", t("panel.move_left"), width="30px")
+        self.right = kit.button("▶", t("panel.move_right"), width="30px")
+        self.insert = kit.button("+ @", "", width="44px")
+        self.remove = kit.button("✕", t("panel.remove"), width="30px")
         self.left.on_click(lambda _: actions.move_image(number, number - 1))
         self.right.on_click(lambda _: actions.move_image(number, number + 1))
         self.insert.on_click(lambda _: actions.insert_reference(number))
         self.remove.on_click(lambda _: actions.remove_image(number))
-        tools = classed(w.HBox([self.left, self.right, self.insert, self.remove]), "kling-nb-row")
-        self.box = classed(
-            w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-input"
-        )
+        tools = kit.row(self.left, self.right, self.insert, self.remove)
+        self.box = kit.vbox([self.picture, self.caption, tools], "kling-nb-card", "kling-nb-input")
         self._image: PanelImage | None = None
 
     def render(self, image: PanelImage, number: int, count: int, state: PanelState) -> None:
@@ -190,17 +164,15 @@ class ImageCard:
 class ResultCard:
     """One gallery card: picture, caption, Save and Use as input."""
 
-    def __init__(self, position: int, t: Text, actions: Actions):
-        self.picture = classed(w.Image(format="jpeg"), "kling-nb-output")
-        self.caption = w.HTML()
-        self.save = button(t("panel.save"))
-        self.reuse = button(t("panel.use_as_input"))
+    def __init__(self, position: int, t: Text, actions: Actions, kit: Kit):
+        self.picture = kit.make(w.Image, "kling-nb-output", format="jpeg")
+        self.caption = kit.html()
+        self.save = kit.button(t("panel.save"))
+        self.reuse = kit.button(t("panel.use_as_input"))
         self.save.on_click(lambda _: actions.save(index=position))
         self.reuse.on_click(lambda _: actions.use_as_input(position))
-        tools = classed(w.HBox([self.save, self.reuse]), "kling-nb-row")
-        self.box = classed(
-            w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-result"
-        )
+        tools = kit.row(self.save, self.reuse)
+        self.box = kit.vbox([self.picture, self.caption, tools], "kling-nb-card", "kling-nb-result")
 
     def render(self, picture: Picture) -> None:
         if self.picture.value != picture.jpeg:
@@ -211,15 +183,15 @@ class ResultCard:
 class RegionParts:
     """The region section: a place for the drawing surface, the box as numbers, Clear."""
 
-    def __init__(self, t: Text, actions: Actions):
+    def __init__(self, t: Text, actions: Actions, kit: Kit):
         # `surface` stays empty until a drawing surface is placed in it; the line and Clear
         # show the region however it was set (from code, a restored run, the surface).
-        head = classed(w.HTML(f"<span>{html.escape(t('panel.region'))}</span>"), "kling-nb-label")
-        self.surface = classed(w.VBox([]), "kling-nb-region-surface")
-        self.text = classed(w.HTML(), "kling-nb-region-line")
-        self.clear = button(t("panel.region_clear"))
+        head = kit.html(f"<span>{html.escape(t('panel.region'))}</span>", "kling-nb-label")
+        self.surface = kit.vbox([], "kling-nb-region-surface")
+        self.text = kit.html("", "kling-nb-region-line")
+        self.clear = kit.button(t("panel.region_clear"))
         self.clear.on_click(lambda _: actions.clear_region())
-        self.children = [head, self.surface, row(self.text, self.clear)]
+        self.children = [head, self.surface, kit.row(self.text, self.clear)]
 
 
 class Pool:
@@ -246,34 +218,48 @@ class PanelWidgets:
     """Every control of the panel, for scripts and tests that drive them directly."""
 
     def __init__(self, t: Text, actions: Actions):
-        self.badge = w.HTML()
-        self._inputs(t)
-        self._parameters(t)
-        self.run = classed(
-            button("▶ " + t("panel.run"), style="primary", width="96px"), "kling-nb-run"
-        )
-        self.cancel = classed(button("■ " + t("panel.cancel"), width="96px"), "kling-nb-cancel")
+        kit = self.kit = Kit()
+        self.badge = kit.html()
+        self._inputs(t, kit)
+        self._parameters(t, kit)
+        self.run = kit.button("▶ " + t("panel.run"), "", "primary", "96px", "kling-nb-run")
+        self.cancel = kit.button("■ " + t("panel.cancel"), "", "", "96px", "kling-nb-cancel")
         self.cancel.disabled = True
-        self.price = classed(w.HTML(), "kling-nb-price")  # the estimated cost, once known
+        self.price = kit.html("", "kling-nb-price", own=True)  # the estimated cost, once known
         # Unticked, Run always makes a new job; ticked, it replays an identical finished one.
         self.reuse = w.Checkbox(value=False, description=t("money.panel_reuse"), indent=False)
-        self.code_toggle = button(t("panel.show_code"))
-        self.status = classed(w.HTML(), "kling-nb-status")
-        self.error = classed(w.HTML(), "kling-nb-error")
-        self.notice = classed(w.HTML(), "kling-nb-notice")
-        self.code = classed(w.HTML(), "kling-nb-code")
-        self._results(t)
-        self.image_cards = Pool(lambda i: ImageCard(i, t, actions), IMAGES_MAX)
-        self.result_cards = Pool(lambda i: ResultCard(i, t, actions), NUM_IMAGES_MAX)
+        self.code_toggle = kit.button(t("panel.show_code"))
+        self.status = kit.html("", "kling-nb-status")
+        self.error = kit.html("", "kling-nb-error", own=True)
+        self.notice = kit.html("", "kling-nb-notice")
+        self.code = kit.html("", "kling-nb-code", own=True)
+        self._results(t, kit)
+        self.image_cards = Pool(lambda i: ImageCard(i, t, actions, kit), IMAGES_MAX)
+        self.result_cards = Pool(lambda i: ResultCard(i, t, actions, kit), NUM_IMAGES_MAX)
         # The region of image 1 (issue 19): an empty section until a region or a drawing
         # surface is shown; its parts are made then, so a panel without one carries none.
-        self.region_section = classed(w.VBox([]), "kling-nb-section", "kling-nb-region")
+        self.region_section = kit.vbox([], "kling-nb-section", "kling-nb-region", own=True)
         self._region: RegionParts | None = None
         self._words, self._actions = t, actions
-        self.root = self._layout(t)
+        self.root = self._layout(t, kit)
         hidden = (self.error, self.compare_image, self.compare_note, self.code, self.price)
         for widget in (*hidden, self.num_problem, self.region_section):
-            show(widget, False)
+            show(widget, False)  # until the first render says otherwise
+
+    def toggled(self) -> tuple[Any, ...]:
+        """The widgets the views show and hide, each with a layout of its own."""
+        return (
+            self.error,
+            self.compare_image,
+            self.compare_note,
+            self.code,
+            self.price,
+            self.num_problem,
+            self.region_section,
+            self.history_empty,
+            self.history_box,
+            self.journal_section,
+        )
 
     def close(self) -> None:
         """Close every widget of the panel, shown or pooled (their models leave the kernel)."""
@@ -294,10 +280,12 @@ class PanelWidgets:
         for pool in (self.image_cards, self.result_cards):
             for item in pool.items:
                 walk(item.box)
+        if self._region is not None:
+            walk(self.region_section)
 
-    def _inputs(self, t: Text) -> None:
+    def _inputs(self, t: Text, kit: Kit) -> None:
         self.source = w.Text(placeholder=t("panel.source_placeholder"), layout=w.Layout(flex="1"))
-        self.add = button(t("panel.add"))
+        self.add = kit.button(t("panel.add"))
         self.upload = classed(
             w.FileUpload(
                 accept="image/*", multiple=True, description=t("panel.upload"), icon="upload"
@@ -305,17 +293,17 @@ class PanelWidgets:
             "kling-nb-upload",
         )
         set_tooltip(self.upload, t("panel.upload_hint"))
-        self.images_hint = classed(w.HTML(), "kling-nb-hint")
-        self.cards = classed(w.HBox(), "kling-nb-cards")
+        self.images_hint = kit.html("", "kling-nb-hint")
+        self.cards = kit.hbox([], "kling-nb-cards")
         self.prompt = w.Textarea(
             placeholder=t("panel.prompt_placeholder"),
             rows=4,
             continuous_update=True,  # the count and the reference check follow each keystroke
             layout=w.Layout(width="100%"),
         )
-        self.count = classed(w.HTML(), "kling-nb-count")
+        self.count = kit.html("", "kling-nb-count")
 
-    def _parameters(self, t: Text) -> None:
+    def _parameters(self, t: Text, kit: Kit) -> None:
         style = {"description_width": "initial"}
         self.resolution = w.ToggleButtons(
             options=list(RESOLUTIONS["qiniu"]),
@@ -338,7 +326,7 @@ class PanelWidgets:
             style=style,
             layout=w.Layout(width="110px"),
         )
-        self.num_problem = classed(w.HTML(), "kling-nb-over", "kling-nb-num-problem")
+        self.num_problem = kit.html("", "kling-nb-over", "kling-nb-num-problem", own=True)
         formats = [(t("panel.format_default"), ""), *((f, f) for f in OUTPUT_FORMATS)]
         self.output_format = w.Dropdown(
             options=formats,
@@ -347,10 +335,10 @@ class PanelWidgets:
             layout=w.Layout(width="150px"),
         )
 
-    def _results(self, t: Text) -> None:
-        self.results_head = classed(w.HTML(), "kling-nb-results-head")
-        self.compare = button(t("panel.compare"))
-        self.save_all = button(t("panel.save_all"))
+    def _results(self, t: Text, kit: Kit) -> None:
+        self.results_head = kit.html("", "kling-nb-results-head")
+        self.compare = kit.button(t("panel.compare"))
+        self.save_all = kit.button(t("panel.save_all"))
         self.compare.disabled = self.save_all.disabled = True
         self.folder = w.Text(
             value="kling_outputs",
@@ -358,24 +346,24 @@ class PanelWidgets:
             style={"description_width": "initial"},
             layout=w.Layout(width="260px"),
         )
-        self.gallery = classed(w.HBox(), "kling-nb-cards", "kling-nb-gallery")
-        self.compare_image = classed(w.Image(format="jpeg"), "kling-nb-compare")
-        self.compare_note = classed(w.HTML(), "kling-nb-hint", "kling-nb-compare-note")
+        self.gallery = kit.hbox([], "kling-nb-cards", "kling-nb-gallery")
+        self.compare_image = kit.make(w.Image, "kling-nb-compare", own=True, format="jpeg")
+        self.compare_note = kit.html("", "kling-nb-hint", "kling-nb-compare-note", own=True)
         # One list for every run of the session: no widget per run, however many there are.
         self.history = classed(
             w.Select(options=[], rows=HISTORY_ROWS, layout=w.Layout(flex="1 1 0%", min_width="0")),
             "kling-nb-history",
         )
-        self.history_restore = button(t("panel.restore"))
-        self.history_show = button(t("panel.show"))
+        self.history_restore = kit.button(t("panel.restore"))
+        self.history_show = kit.button(t("panel.show"))
         # A run stopped without a confirmed cancel may still finish (and is paid for): this
         # fetches its pictures (kling_nb.resume) once it does.
-        self.history_collect = classed(
-            button(t("panel.collect"), t("panel.collect_tooltip")), "kling-nb-collect"
-        )
-        self.history_empty = classed(w.HTML(html.escape(t("panel.no_history"))), "kling-nb-hint")
+        tip = t("panel.collect_tooltip")
+        self.history_collect = kit.button(t("panel.collect"), tip, "", "auto", "kling-nb-collect")
+        empty = html.escape(t("panel.no_history"))
+        self.history_empty = kit.html(empty, "kling-nb-hint", own=True)
         self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
-        self.journal_restore = button(t("panel.restore"))
+        self.journal_restore = kit.button(t("panel.restore"))
 
     @property
     def region(self) -> RegionParts | None:
@@ -385,46 +373,49 @@ class PanelWidgets:
     def region_parts(self) -> RegionParts:
         """The region section's parts, made (and put in the section) the first time."""
         if self._region is None:
-            self._region = RegionParts(self._words, self._actions)
+            self._region = RegionParts(self._words, self._actions, self.kit)
             self.region_section.children = self._region.children
         return self._region
 
-    def _layout(self, t: Text) -> Any:
+    def _layout(self, t: Text, kit: Kit) -> Any:
         """The whole panel, top to bottom."""
-
-        title = classed(w.HTML(html.escape(t("panel.title"))), "kling-nb-title")
-        head = classed(w.HBox([title, self.badge]), "kling-nb-head", "kling-nb-row")
-        upload_hint = classed(w.HTML(html.escape(t("panel.upload_hint"))), "kling-nb-hint")
-        images = section(
+        title = kit.html(html.escape(t("panel.title")), "kling-nb-title")
+        head = kit.hbox([title, self.badge], "kling-nb-head", "kling-nb-row")
+        upload_hint = kit.html(html.escape(t("panel.upload_hint")), "kling-nb-hint")
+        images = kit.section(
             t("panel.images"),
-            row(self.source, self.add, self.upload),
+            kit.row(self.source, self.add, self.upload),
             upload_hint,
             self.images_hint,
             self.cards,
         )
-        prompt = section(t("panel.prompt"), self.prompt, self.count)
-        params = section(
+        prompt = kit.section(t("panel.prompt"), self.prompt, self.count)
+        params = kit.section(
             t("panel.parameters"),
-            row(self.resolution, self.aspect_ratio, self.num_images, self.output_format),
+            kit.row(self.resolution, self.aspect_ratio, self.num_images, self.output_format),
             self.num_problem,
         )
-        buttons = row(self.run, self.cancel, self.price, self.reuse, self.code_toggle, self.status)
-        actions = classed(w.VBox([buttons, self.error]), "kling-nb-section")
-        results = section(
+        buttons = kit.row(
+            self.run, self.cancel, self.price, self.reuse, self.code_toggle, self.status
+        )
+        actions = kit.vbox([buttons, self.error], "kling-nb-section")
+        results = kit.section(
             t("panel.results"),
             self.results_head,
-            row(self.compare, self.save_all, self.folder),
+            kit.row(self.compare, self.save_all, self.folder),
             self.gallery,
             self.compare_note,
             self.compare_image,
         )
-        tools = w.VBox([self.history_restore, self.history_show, self.history_collect])
-        self.history_box = row(self.history, tools)
-        history = section(t("panel.history"), self.history_empty, self.history_box)
-        self.journal_section = section(t("panel.journal"), row(self.journal, self.journal_restore))
-        parts = [w.HTML(CSS), head, images, self.region_section, prompt, params, actions]
+        tools = kit.vbox([self.history_restore, self.history_show, self.history_collect])
+        self.history_box = kit.row(self.history, tools, own=True)
+        history = kit.section(t("panel.history"), self.history_empty, self.history_box)
+        self.journal_section = kit.section(
+            t("panel.journal"), kit.row(self.journal, self.journal_restore), own=True
+        )
+        parts = [kit.html(CSS), head, images, self.region_section, prompt, params, actions]
         parts += [self.notice, self.code]
-        root = w.VBox([*parts, results, history, self.journal_section])
+        root = kit.vbox([*parts, results, history, self.journal_section], own=True)
         return classed(root, "kling-nb-panel")
 
 
