@@ -145,3 +145,28 @@ def test_a_stopped_run_that_cannot_be_collected_yet_says_why_and_stays_collectab
         panel.timeout = WAIT
         assert panel.collect().result(WAIT).request_id == request_id
         assert panel.history[-1].state == "completed" and panel.last_error is None
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu"])
+def test_a_deadline_ends_the_run_as_the_service_answered_its_cancel(
+    profile: str, home: Path
+) -> None:
+    options = {"service_time": 3.0, "workers": 1, "seed": 7, "profile": profile}
+    with emulator.start(**options) as emu:
+        connect_to(emu, home)
+        panel = _panel()
+        panel.timeout = 1.0
+        panel.run()
+        assert panel.wait(WAIT) is None
+        run = panel.history[-1]
+        assert run.cancel == CANCEL_TRUTH[profile][1]
+        if profile == "plain":  # cancelled on the server: a failure in words, nothing to collect
+            assert run.state == "failed" and not run.collectable
+            assert panel.last_error is not None and "within 1.0 s" in panel.last_error
+            assert "not be billed" in panel.last_error
+        else:  # runs on, billed: stopped, said in the notice, and collectable
+            assert run.state == "stopped" and run.collectable and panel.last_error is None
+            notice = panel.widgets.notice.value
+            assert "within 1.0 s" in notice and "will be billed" in notice
+            panel.timeout = WAIT
+            assert panel.collect().result(WAIT).request_id == run.request_id
