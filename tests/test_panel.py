@@ -565,3 +565,31 @@ def test_a_panel_shares_layouts_but_each_part_shown_alone_has_its_own(panel: Edi
     panel.widgets.compare.click()  # hiding and showing one part moves nothing else
     assert panel.widgets.error.layout.display == "none"
     assert panel.widgets.results_head.layout.display is None
+
+
+def test_a_comparison_that_cannot_be_made_says_why_and_is_tried_again(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kling_nb._results import EditResult
+
+    real = EditResult.compare
+    calls: list[int] = []
+
+    def flaky(self: EditResult) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("input image_1 could not be read")
+        return real(self)
+
+    monkeypatch.setattr(EditResult, "compare", flaky)
+    assert panel.run().result(WAIT) is not None
+    ws = panel.widgets
+    note = ws.compare_note
+    panel.toggle_compare()
+    assert panel._dispatch.pump_until(lambda: "could not be made" in note.value, WAIT)
+    assert "OSError: input image_1 could not be read" in note.value
+    assert ws.compare_image.layout.display == "none" and note.layout.display is None
+    panel.toggle_compare()  # hide
+    panel.toggle_compare()  # and ask again: made this time
+    assert panel._dispatch.pump_until(lambda: ws.compare_image.layout.display is None, WAIT)
+    assert len(calls) == 2 and note.layout.display == "none"

@@ -365,3 +365,19 @@ def test_a_run_waits_as_long_as_edit_does() -> None:
     from kling_nb.panel.runner import RUN_TIMEOUT
 
     assert RUN_TIMEOUT == DEFAULT_TIMEOUT
+
+
+def test_a_late_comparison_of_another_run_does_not_replace_the_one_asked_for() -> None:
+    model, _ = model_with(1)
+    for number in (1, 2):
+        model.start_run(model.request(), model.snapshot())
+        model.finish_run(number, "completed", result=_OneImage())  # type: ignore[arg-type]
+    model.show_run(1)
+    assert model.toggle_compare() is model.run(1)  # to be made for run 1
+    model.show_run(2)  # the user moved on before it arrived
+    assert model.toggle_compare() is model.run(2)
+    model.compared(2, b"two")
+    model.compared(1, b"one")  # late
+    state = model.snapshot()
+    picture = state.comparison_of(state.shown_run)
+    assert picture is not None and picture.jpeg == b"two"

@@ -521,7 +521,8 @@ class PanelModel:
             run = s.shown_run
             visible = not s.compare_shown and run is not None and run.result is not None
             wanted = None
-            if visible and run is not None and s.comparison_of(run) is None:
+            made = s.comparison_of(run)
+            if visible and run is not None and (made is None or made.problem is not None):
                 wanted = run
                 self._set(comparison=ComparePicture(run.number))  # being made
             self._set(compare_shown=visible)
@@ -531,6 +532,9 @@ class PanelModel:
     def compared(self, number: int, jpeg: bytes | None, problem: str | None = None) -> None:
         """The comparison of run #number is made (or could not be: `problem` says why)."""
         with self.lock:
+            waiting = self._state.comparison
+            if waiting is not None and waiting.run != number:
+                return  # another run's comparison was asked for since: this one is stale
             self._set(comparison=ComparePicture(number, jpeg, problem))
         self.changed("compare")
 

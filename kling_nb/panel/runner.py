@@ -185,9 +185,8 @@ class RunController:
                 raise TypeError(f"resume() gave a {type(result).__name__}, not an EditResult")
             pictures = gallery_of(result)
         except Exception as exc:  # in words in the panel
-            text = scrub(str(exc)) if isinstance(exc, KlingError) else self.unexpected(exc)
             try:
-                self.model.collect_failed(run.number, text, ended=job_ended(exc))
+                self.model.collect_failed(run.number, self.words(exc), ended=job_ended(exc))
             finally:
                 future.set_exception(exc)
             return
@@ -208,12 +207,19 @@ class RunController:
             try:
                 jpeg = result.compare().sheet()
             except Exception as exc:  # shown next to the button, in words
-                text = scrub(str(exc)) if isinstance(exc, KlingError) else self.unexpected(exc)
-                self.model.compared(run.number, None, text)
+                self.model.compared(run.number, None, self.words(exc))
             else:
                 self.model.compared(run.number, jpeg)
 
         _worker(f"kling_nb panel compare #{run.number}", make)
+
+    def words(self, exc: BaseException) -> str:
+        """What went wrong, in words: kling_nb's own, a file's, or an unforeseen error's."""
+        if isinstance(exc, KlingError):
+            return scrub(str(exc))
+        if isinstance(exc, OSError):  # a file gone or unreadable: no bug to report
+            return scrub(f"{type(exc).__name__}: {exc}")
+        return self.unexpected(exc)
 
     def unexpected(self, exc: BaseException) -> str:
         """An error kling_nb did not foresee, in words (no traceback)."""
