@@ -256,8 +256,7 @@ class EditPanel:
 
     @property
     def region(self) -> Box | None:
-        """The part of reference image 1 to edit, (left, top, right, bottom) in its pixels;
-        None (the default) edits the whole picture."""
+        """Image 1's part to edit, (left, top, right, bottom) in pixels; None: all of it."""
         return self._model.region
 
     @region.setter
@@ -275,8 +274,8 @@ class EditPanel:
 
     @_on_loop
     def _place_region_surface(self, surface: Any | None) -> None:
-        """Put a widget for drawing image 1's region in its place (None takes it away); it
-        sets `region` as it is drawn. The section shows while image 1 is there."""
+        """Put the widget that draws image 1's region (it sets `region`) in its place."""
+        # None takes it away; the section shows while there is an image 1 to draw on.
         place = self.widgets.region_parts().surface
         set_children(place, [surface] if surface is not None else [])
         self._model.changed("region")
@@ -471,8 +470,8 @@ class EditPanel:
 
     @_on_loop
     def collect(self, number: int | None = None) -> Future[EditResult]:
-        """Fetch the pictures of a run stopped without a confirmed cancel (default: the latest
-        such run) once its job finishes, as `kling_nb.resume(request_id)` does, off the loop."""
+        """Fetch a stopped run's pictures (default: the latest's) once its job finishes."""
+        # As kling_nb.resume(request_id) does, on a worker: the kernel stays free meanwhile.
         if number is None:
             stopped = [run for run in self._model.runs if run.collectable]
             number = stopped[-1].number if stopped else len(self._model.runs)

@@ -482,8 +482,7 @@ class PanelModel:
         self.changed(*RUN_ASPECTS)
 
     def collect_failed(self, number: int, text: str, ended: bool = False) -> None:
-        """Collecting run #number failed: the error says why; the run stays stopped (and
-        collectable) unless its job `ended` without pictures."""
+        """Collecting run #number failed: say why; it stays collectable unless its job `ended`."""
         with self.lock:
             if ended:
                 self._update_run(number, collecting=False, state="failed", error=text)

@@ -53,8 +53,7 @@ JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
 
 
 def with_region(request: KlingO1Request, region: Box | None) -> KlingO1Request:
-    """`request` with the region of reference image 1 to edit, passed on as
-    `KlingO1Request(..., region=region)` (issue 19); unchanged without a region."""
+    """`request` as `KlingO1Request(..., region=region)` (issue 19); as it is without one."""
     from .._request import KlingO1Request
 
     if region is None:
@@ -80,8 +79,7 @@ class _RunProgress(NoProgress):
 
 
 class RunController:
-    """Starts, follows, cancels and collects the panel's runs; talks to the engine, never to
-    widgets."""
+    """Starts, follows, cancels and collects runs; talks to the engine, never to widgets."""
 
     def __init__(self, model: PanelModel, timeout: float | None = RUN_TIMEOUT):
         self.model = model
@@ -165,8 +163,7 @@ class RunController:
         return finish_edit(job, output, request, started.inputs)
 
     def collect(self, number: int) -> Future[EditResult]:
-        """Fetch a stopped run's pictures once its job finishes (`kling_nb.resume`), off the
-        loop; KlingValidationError in words if run #number has nothing to collect."""
+        """Fetch a stopped run's pictures when its job finishes (kling_nb.resume), off the loop."""
         run = self.model.begin_collect(number)
         future: Future[EditResult] = Future()
         _worker(f"kling_nb panel collect #{number}", self._collect, run, future)
@@ -197,8 +194,8 @@ class RunController:
             future.set_result(result)
 
     def compare(self, run: PanelRun) -> None:
-        """Make run's before/after picture on a worker (it decodes every picture, and may
-        fetch inputs given as URLs); the model gets it, or the reason it could not be made."""
+        """Make run's before/after picture on a worker; the model gets it, or why not."""
+        # It decodes every picture and may fetch inputs given as URLs (30 s timeout).
         result = run.result
         if result is None:
             return
@@ -234,8 +231,7 @@ class RunController:
 
     @staticmethod
     def warm(conn: Connection) -> None:
-        """Import the job pipeline and build the HTTP client (CA bundle, TLS context) on a
-        worker now, not on the first Run."""
+        """Import the job pipeline and build the HTTP client on a worker now, not at Run."""
 
         def load() -> None:
             from .._api import start_edit  # noqa: F401  (the whole pipeline, numpy included)
@@ -250,8 +246,7 @@ class RunController:
         return conn.home if conn else Settings.from_env().home
 
     def refresh_journal(self, later: bool = False) -> None:
-        """The journal's latest rows (other sessions and kernels too), into the model; `later`:
-        on a worker."""
+        """The journal's latest rows (other kernels' too) into the model; `later`: on a worker."""
         if self.model.connection is None:
             return
         if later:
@@ -299,8 +294,8 @@ def stopped(
 
 
 def job_ended(exc: BaseException) -> bool:
-    """True when a failed collect means the job is over without pictures (it failed, or was
-    cancelled after all); False when it may still be collected (a stopped wait, no network)."""
+    """True when a failed collect means the job is over without pictures (else: try later)."""
+    # Over: it failed, or a cancel was confirmed after all. Not over: a stopped wait, no network.
     if isinstance(exc, (KlingCancelledError, KlingTimeoutError)):
         return exc.cancel == "confirmed"
     return isinstance(exc, KlingJobError)
