@@ -152,7 +152,8 @@ class RunController:
         if isinstance(started, Replayed):
             self.model.submitted(run.number, started.request_id)
             self.model.say(self.model.t("money.replay_cache", request_id=started.request_id))
-            return started.value
+            replayed: EditResult = started.value  # an edit's replay is an EditResult
+            return replayed
         job = started.job
         with self._lock:
             self._jobs[run.number] = job
