@@ -171,6 +171,9 @@ def test_without_a_loop_widgets_change_only_on_the_panel_loop_thread(
     panel.widgets.code_toggle.click()
     panel.restore(1)
     assert "kling_nb.edit(" in panel.widgets.code.value
+    panel.widgets.compare.click()  # made on a worker, handed to the panel's loop thread
+    shown = panel.widgets.compare_image.layout
+    assert panel._dispatch.pump_until(lambda: shown.display is None, WAIT)
     assert len(widget_changes) > 100
     assert _off(widget_changes, panel._dispatch.thread_id) == []
 
