@@ -1047,6 +1047,105 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{variable} = {value!r} is not a service profile. Use one of: {known} (qiniu for Qiniu's gateway, fal for fal's schema, plain for the protocol as written).",
         "zh": "{variable} = {value!r} 不是服务配置。请使用其中之一：{known}（qiniu 表示七牛网关，fal 表示 fal 的 schema，plain 表示协议本身）。",
     },
+    # --- the panel: honest stops and collect, compare off the loop, a region's place (issues 21, 17, 19)
+    "panel.stopped": {
+        "en": "Run #{number}: the panel stopped waiting.",
+        "zh": "第 {number} 次运行：面板已停止等待。",
+    },
+    "panel.stopped_requested": {
+        "en": "stopped waiting — cancel asked, not confirmed: may still be billed",
+        "zh": "已停止等待——已请求取消但未确认：仍可能计费",
+    },
+    "panel.stopped_unsupported": {
+        "en": "stopped waiting — not cancelled (the service cannot): runs on, billed",
+        "zh": "已停止等待——未取消（服务不支持取消）：任务继续运行并计费",
+    },
+    "panel.stopped_failed": {
+        "en": "stopped waiting — the cancel did not get through: may still be billed",
+        "zh": "已停止等待——取消请求未送达：仍可能计费",
+    },
+    "panel.stopped_too_late": {
+        "en": "stopped waiting — it had already finished: billed, pictures kept",
+        "zh": "已停止等待——任务已完成：已计费，图片已保留",
+    },
+    "panel.stopped_confirmed": {
+        "en": "cancelled, not billed",
+        "zh": "已取消，不计费",
+    },
+    "panel.state_collected": {"en": "done (collected)", "zh": "完成（已取回）"},
+    "panel.collecting": {"en": "collecting…", "zh": "正在取回…"},
+    "panel.collect": {"en": "Collect", "zh": "取回"},
+    "panel.collect_tooltip": {
+        "en": "Fetch the pictures of a run stopped without a confirmed cancel (kling_nb.resume), once its job finishes",
+        "zh": "取回未确认取消的已停止运行的图片（kling_nb.resume），任务完成后即可取回",
+    },
+    "panel.collect_hint": {
+        "en": "“Collect” (under this session's runs) fetches its pictures here.",
+        "zh": "也可点击「本次会话的运行记录」下的「取回」，在这里取回图片。",
+    },
+    "panel.collect_started": {
+        "en": "Collecting run #{number} (request {request_id}): its pictures appear here once the job finishes.",
+        "zh": "正在取回第 {number} 次运行（请求 {request_id}）：任务完成后图片会显示在这里。",
+    },
+    "panel.collected": {
+        "en": "Run #{number} collected: {count} picture(s), paid for and now on show.",
+        "zh": "已取回第 {number} 次运行：{count} 张图片（已计费），现已显示。",
+    },
+    "panel.collect_failed": {
+        "en": "Collecting run #{number} failed: {detail} It can be collected again later.",
+        "zh": "取回第 {number} 次运行失败：{detail} 稍后可以再次取回。",
+    },
+    "panel.comparing": {
+        "en": "Preparing the before/after picture…",
+        "zh": "正在生成前后对比图…",
+    },
+    "panel.compare_failed": {
+        "en": "The before/after picture could not be made: {detail}",
+        "zh": "无法生成前后对比图：{detail}",
+    },
+    "panel.region": {"en": "Region of image 1", "zh": "图片 1 的编辑区域"},
+    "panel.region_none": {
+        "en": "No region: the whole picture is edited.",
+        "zh": "未选区域：编辑整张图片。",
+    },
+    "panel.region_box": {
+        "en": "Region {box} (left, top, right, bottom in image 1's pixels): only this part is edited.",
+        "zh": "区域 {box}（图片 1 像素坐标：左、上、右、下）：只编辑这一部分。",
+    },
+    "panel.region_clear": {"en": "Clear region", "zh": "清除区域"},
+    "panel.region_cleared": {
+        "en": "The region was cleared: image 1 is another picture now.",
+        "zh": "区域已清除：图片 1 已换成另一张图片。",
+    },
+    "panel.region_short": {"en": "region", "zh": "区域"},
+    "panel.code_region": {
+        "en": "left, top, right, bottom in image_1's pixels",
+        "zh": "image_1 的像素坐标：左、上、右、下",
+    },
+    "panel.code_region_guide": {
+        "en": "region= is kling_nb's own (crop, edit, paste back): this call edits the whole picture",
+        "zh": "region= 是 kling_nb 自己的功能（裁剪、编辑、贴回）：下面的调用会编辑整张图片",
+    },
+    "rule.panel_region_shape": {
+        "en": "{field} = {value}: give four whole numbers (left, top, right, bottom) in reference image 1's pixels, or None to edit the whole picture.",
+        "zh": "{field} = {value}：请给出四个整数（左、上、右、下，参考图 1 的像素坐标），或 None 表示编辑整张图片。",
+    },
+    "rule.panel_region_no_image": {
+        "en": "{field} = {value}: there is no reference image 1 to mark a region on yet. Add an image first.",
+        "zh": "{field} = {value}：还没有参考图 1，无法标出区域。请先添加图片。",
+    },
+    "rule.panel_region_outside": {
+        "en": "{field} = {value} is not a box inside image 1 ({width}×{height} px): it needs 0 ≤ left < right ≤ {width} and 0 ≤ top < bottom ≤ {height}.",
+        "zh": "{field} = {value} 不是图片 1（{width}×{height} 像素）内的矩形：需要 0 ≤ 左 < 右 ≤ {width} 且 0 ≤ 上 < 下 ≤ {height}。",
+    },
+    "rule.panel_region_unsupported": {
+        "en": "{field} = {value}: this kling_nb cannot edit only a region yet, so nothing was sent (the whole picture would have been edited and billed). Clear the region (region=None) to edit the whole picture.",
+        "zh": "{field} = {value}：当前的 kling_nb 还不能只编辑一个区域，因此什么都没有发送（否则会编辑并计费整张图片）。清除区域（region=None）即可编辑整张图片。",
+    },
+    "rule.panel_not_collectable": {
+        "en": "{field} = {value}: that run has nothing to collect ({state}). Only a run stopped without a confirmed cancel can be collected.",
+        "zh": "{field} = {value}：该运行没有可取回的内容（{state}）。只有未确认取消而停止的运行才能取回。",
+    },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",

@@ -14,6 +14,7 @@ from PIL import Image
 
 import kling_nb
 from kling_nb import EditPanel, KlingValidationError
+from kling_nb import _api as api
 from kling_nb._config import Connection
 from kling_nb._i18n import MESSAGES
 from kling_nb.panel import renumber_references, upload_entries
@@ -143,7 +144,7 @@ def test_unexpected_error_is_shown_in_words(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(panel_runner, "start_edit", broken)
+    monkeypatch.setattr(api, "start_edit", broken)
     future = panel.run()
     assert panel.wait(WAIT) is None
     assert isinstance(future.exception(), RuntimeError)  # kept for scripts, not swallowed
@@ -293,8 +294,10 @@ def test_save_and_compare(panel: EditPanel, tmp_path: Path) -> None:
     assert len(saved) == 2 and saved[0].endswith("_2.png") and saved[1].endswith(".json")
     assert len(panel.save()) == 2
     panel.widgets.compare.click()
-    assert panel.widgets.compare_image.layout.display is None
+    shown = panel.widgets.compare_image.layout
+    assert panel._dispatch.pump_until(lambda: shown.display is None, WAIT)  # made off the loop
     assert panel.widgets.compare_image.value[:2] == b"\xff\xd8"
+    assert panel.widgets.compare_note.layout.display == "none"  # "preparing…" is gone
     panel.widgets.compare.click()
     assert panel.widgets.compare_image.layout.display == "none"
 
@@ -339,10 +342,12 @@ def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel)
     from kling_nb.panel import PanelRun
 
     assert panel.connection is not None
-    run = PanelRun(7, panel.parameters(), [], panel.connection, request_id="abcdef123456")
     log = {"message": "Rendering  image 1/1", "level": "INFO", "source": "USER", "timestamp": ""}
-    run.status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
-    line = panel._model.status_text(run)
+    status = JobStatus("IN_QUEUE", position=2, logs=(log,))  # type: ignore[arg-type]
+    run = PanelRun(
+        7, panel.parameters(), (), panel.connection, request_id="abcdef123456", status=status
+    )
+    line = panel._model.snapshot().status_line(run)
     assert "#7" in line and "queued (position 3)" in line
     assert "Rendering image 1/1" in line and "request abcdef12" in line
     assert " s · " in line  # elapsed seconds
@@ -434,7 +439,7 @@ def test_a_key_in_an_error_never_reaches_the_panel(
     def echoing(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"gateway said: bad key {CANARY_KEY}")
 
-    monkeypatch.setattr(panel_runner, "start_edit", echoing)
+    monkeypatch.setattr(api, "start_edit", echoing)
     panel.run()
     assert panel.wait(WAIT) is None
     shown = [panel.last_error or "", panel.widgets.error.value, panel.status, repr(panel)]
@@ -468,3 +473,123 @@ def test_run_pays_again_unless_reuse_is_ticked(panel: EditPanel, emu: Any) -> No
     assert emu.stats()["totals"]["submits"] == before + 1  # replayed, not sent
     assert third.request_id == second.request_id
     assert "Replayed from request" in panel.widgets.notice.value
+
+
+# --- the region of reference image 1: its place in the panel, and the hook to the request ----
+
+
+def test_a_region_is_shown_printed_in_show_code_and_cleared(panel: EditPanel, emu: Any) -> None:
+    ws = panel.widgets
+    assert panel.region is None and ws.region_section.layout.display == "none"
+    assert ws.region is None  # a panel without a region carries no widgets for one
+    assert "region=" not in panel.code()
+    panel.region = (100, 50, 700, 500)
+    assert panel.region == (100, 50, 700, 500)
+    assert ws.region_section.layout.display is None
+    parts = ws.region_parts()
+    assert "(100, 50, 700, 500)" in parts.text.value and not parts.clear.disabled
+    assert "region=(100, 50, 700, 500)," in panel.code()
+    with pytest.raises(KlingValidationError, match=r"inside image 1 \(800×600 px\)"):
+        panel.region = (0, 0, 900, 10)
+    parts.clear.click()
+    assert panel.region is None and ws.region_section.layout.display == "none"
+
+
+def test_a_region_is_refused_in_words_while_requests_carry_none(panel: EditPanel, emu: Any) -> None:
+    submits = emu.stats()["totals"]["submits"]
+    panel.region = (100, 50, 700, 500)
+    future = panel.run()
+    assert isinstance(future.exception(0), KlingValidationError)
+    assert panel.last_error is not None and "cannot edit only a region yet" in panel.last_error
+    assert panel.history == [] and emu.stats()["totals"]["submits"] == submits  # nothing sent
+
+
+def test_the_runner_hands_the_region_to_the_request(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hook as it will be used once requests carry a region (issue 19): the run sends
+    # KlingO1Request(..., region=(left, top, right, bottom)) and the run keeps the region.
+    from dataclasses import dataclass
+
+    from kling_nb import _request
+
+    @dataclass(frozen=True)
+    class RegionRequest(_request.KlingO1Request):
+        region: tuple[int, int, int, int] | None = None
+
+    sent: list[Any] = []
+    real_start = api.start_edit
+
+    def start_edit(request: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(request)
+        return real_start(request, *args, **kwargs)
+
+    monkeypatch.setattr(_request, "KlingO1Request", RegionRequest)
+    monkeypatch.setattr(api, "start_edit", start_edit)
+    panel.region = (100, 50, 700, 500)
+    assert panel.run().result(WAIT) is not None
+    assert [request.region for request in sent] == [(100, 50, 700, 500)]
+    assert panel.history[-1].region == (100, 50, 700, 500)
+    panel.region = None
+    panel.restore(1)
+    assert panel.region == (100, 50, 700, 500)
+
+
+def test_a_drawing_surface_has_its_place_while_image_1_is_there(conn: Connection) -> None:
+    panel = EditPanel(conn)
+    surface = ipywidgets.HTML("a stand-in for the drawing surface")
+    panel._place_region_surface(surface)
+    section = panel.widgets.region_section
+    assert section.layout.display == "none"  # no image 1 to draw on yet
+    panel.add_image(photo())
+    parts = panel.widgets.region_parts()
+    assert section.layout.display is None and surface in parts.surface.children
+    assert "whole picture" in parts.text.value
+    panel._place_region_surface(None)
+    assert section.layout.display == "none"
+
+
+def test_a_panel_shares_layouts_but_each_part_shown_alone_has_its_own(panel: EditPanel) -> None:
+    from kling_nb.panel.compat import live_widgets
+
+    before = live_widgets()
+    EditPanel(panel.connection)
+    assert live_widgets() - before <= 110  # one Layout per widget would make about 170
+    panel.region = (10, 10, 100, 100)  # the region's parts, made now
+    users: dict[int, list[Any]] = {}
+    for widget in _widgets(panel.widget):
+        if widget.has_trait("layout"):
+            users.setdefault(id(widget.layout), []).append(widget)
+    for widget in panel.widgets.toggled():
+        assert users[id(widget.layout)] == [widget], type(widget).__name__
+    panel.widgets.compare.click()  # hiding and showing one part moves nothing else
+    assert panel.widgets.error.layout.display == "none"
+    assert panel.widgets.results_head.layout.display is None
+
+
+def test_a_comparison_that_cannot_be_made_says_why_and_is_tried_again(
+    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kling_nb._results import EditResult
+
+    real = EditResult.compare
+    calls: list[int] = []
+
+    def flaky(self: EditResult) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("input image_1 could not be read")
+        return real(self)
+
+    monkeypatch.setattr(EditResult, "compare", flaky)
+    assert panel.run().result(WAIT) is not None
+    ws = panel.widgets
+    note = ws.compare_note
+    panel.toggle_compare()
+    assert panel._dispatch.pump_until(lambda: "could not be made" in note.value, WAIT)
+    assert "OSError: input image_1 could not be read" in note.value
+    assert ws.compare_image.layout.display == "none" and note.layout.display is None
+    panel.toggle_compare()  # hide
+    panel.toggle_compare()  # and ask again: made this time
+    assert panel._dispatch.pump_until(lambda: ws.compare_image.layout.display is None, WAIT)
+    assert len(calls) == 2 and note.layout.display == "none"

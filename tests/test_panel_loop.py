@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets
@@ -15,6 +16,7 @@ from PIL import Image
 
 from kling_nb import EditPanel
 from kling_nb._config import Connection
+from kling_nb._results import Comparison, EditResult
 from kling_nb.panel.compat import live_widgets
 
 pytestmark = pytest.mark.timeout(90)
@@ -53,8 +55,19 @@ def _off(changes: list[tuple[int, str, str]], thread: int) -> list[tuple[int, st
 
 
 def test_in_a_kernel_loop_widgets_change_only_on_its_thread(
-    conn: Connection, widget_changes: list[tuple[int, str, str]]
+    conn: Connection,
+    widget_changes: list[tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    made_on: list[int] = []
+    sheet = Comparison.sheet
+
+    def noted_sheet(self: Comparison) -> bytes:
+        made_on.append(threading.get_ident())
+        return sheet(self)
+
+    monkeypatch.setattr(Comparison, "sheet", noted_sheet)
+
     async def session() -> tuple[int, EditPanel]:
         # Each block is a cell; between them the loop runs, as the kernel's does.
         panel = EditPanel(conn, prompt=PROMPT, images=[photo((0, 140, 0))])
@@ -64,6 +77,9 @@ def test_in_a_kernel_loop_widgets_change_only_on_its_thread(
         await asyncio.sleep(0)
         assert len(panel.widgets.gallery.children) == 2  # rendered by the loop, not the worker
         assert "#1 · done" in panel.widgets.status.value
+        assert panel.toggle_compare()  # the before/after picture: made off the loop
+        await _until(lambda: panel.widgets.compare_image.layout.display is None)
+        assert panel.widgets.compare_image.value[:2] == b"\xff\xd8"
         panel.use_as_input(1)
         panel.run()
         panel.cancel()
@@ -75,6 +91,59 @@ def test_in_a_kernel_loop_widgets_change_only_on_its_thread(
     assert len(widget_changes) > 100  # the check saw the panel at work
     assert _off(widget_changes, loop_thread) == []
     assert [run.state for run in panel.history] == ["completed", "cancelled"]
+    assert len(made_on) == 1 and made_on[0] != loop_thread
+
+
+async def _until(done: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Let the loop run (as between cells) until `done()`."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "never happened"
+        await asyncio.sleep(0.01)
+
+
+def _free(lock: Any) -> bool:
+    """True if another thread can take `lock` within a second."""
+    if not lock.acquire(timeout=1.0):
+        return False
+    lock.release()
+    return True
+
+
+def test_a_slow_comparison_neither_blocks_the_loop_nor_holds_the_model(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # compare() decodes every picture and may fetch inputs given as URLs (30 s timeout):
+    # here it hangs until released, and the panel must go on meanwhile.
+    release = threading.Event()
+    compare = EditResult.compare
+
+    def hanging(self: EditResult) -> Comparison:
+        release.wait(WAIT)
+        return compare(self)
+
+    monkeypatch.setattr(EditResult, "compare", hanging)
+
+    async def session() -> None:
+        panel = EditPanel(conn, prompt=PROMPT, images=[photo((120, 0, 120))])
+        await asyncio.wrap_future(panel.run())
+        started = time.monotonic()
+        assert panel.toggle_compare()
+        panel.prompt = "now <<<image_1>>> in ink"  # the model and the views answer at once
+        await asyncio.sleep(0.05)  # and the loop keeps running
+        assert time.monotonic() - started < 1.0
+        assert "Preparing the before/after picture" in panel.widgets.compare_note.value
+        assert panel.widgets.compare_image.layout.display == "none"
+        assert panel.widgets.prompt.value == "now <<<image_1>>> in ink"
+        assert await asyncio.to_thread(_free, panel._model.lock), "the lock is held meanwhile"
+        release.set()
+        await _until(lambda: panel.widgets.compare_image.layout.display is None)
+        assert panel.widgets.compare_note.layout.display == "none"
+
+    try:
+        asyncio.run(asyncio.wait_for(session(), WAIT + 5))
+    finally:
+        release.set()
 
 
 def test_a_cell_that_runs_then_waits_gets_its_result_and_current_widgets(
@@ -102,6 +171,9 @@ def test_without_a_loop_widgets_change_only_on_the_panel_loop_thread(
     panel.widgets.code_toggle.click()
     panel.restore(1)
     assert "kling_nb.edit(" in panel.widgets.code.value
+    panel.widgets.compare.click()  # made on a worker, handed to the panel's loop thread
+    shown = panel.widgets.compare_image.layout
+    assert panel._dispatch.pump_until(lambda: shown.display is None, WAIT)
     assert len(widget_changes) > 100
     assert _off(widget_changes, panel._dispatch.thread_id) == []
 

@@ -2,14 +2,16 @@
 
     badge ─ reference images (path / URL / upload; thumbnails; reorder, remove, insert ref)
           ─ prompt (live count, references checked) ─ resolution · aspect ratio · images
+          ─ region of image 1 (a place for the drawing surface; the box it draws)
           ─ Run / Cancel · estimated cost · live status ─ results (save, use as input, compare)
-          ─ this session's runs (restore in one click) ─ earlier runs from the journal
+          ─ this session's runs (restore, show, collect a stopped one) ─ the journal's runs
           ─ "show code": the same request as `kling_nb.edit(...)` and `run_fal_task(...)`
 
 The package, one concept per module:
 
-    model       images, parameters, runs, what is on show; the texts shown (no widgets)
-    views       the widgets, made once and reused, and the views that render the model
+    state       the panel at one moment, an immutable value, and the words it says
+    model       the one writer of that state, under a lock (no widgets, no I/O)
+    views       the widgets, made once and reused, and the views that render a state
     runner      the run controller: every call into the job engine, none into widgets
     dispatcher  every widget change on the kernel's event loop (workers post to it)
     compat      the ipywidgets 7.7 / 8 differences
@@ -17,16 +19,18 @@ The package, one concept per module:
     editor      EditPanel, which puts them together
 
 Scripts and tests use the same surface as the buttons: set `prompt`, `resolution`,
-`aspect_ratio`, `num_images`, `output_format`; `add_image()`, `add_uploads()`; `run()` returns
-a Future; `wait()`, `cancel()`; read `result`, `results`, `history`, `last_error`, `status`;
-`widgets` holds every control (`panel.widgets.run.click()`).
+`aspect_ratio`, `num_images`, `output_format`, `region`; `add_image()`, `add_uploads()`;
+`run()` returns a Future; `wait()`, `cancel()`, `collect()`; read `result`, `results`,
+`history`, `last_error`, `status`; `widgets` holds every control
+(`panel.widgets.run.click()`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .model import PanelImage, PanelRun, renumber_references
+from .model import renumber_references
+from .state import PanelImage, PanelRun
 
 if TYPE_CHECKING:
     from .compat import upload_entries

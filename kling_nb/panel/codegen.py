@@ -8,7 +8,7 @@ from typing import Any
 from .._config import Connection
 from .._i18n import Language, message
 from .._wire import ENDPOINT
-from .model import PanelImage, is_web
+from .state import Box, PanelImage, is_web
 
 OPTIONS = ("resolution", "num_images", "aspect_ratio", "output_format")
 
@@ -18,8 +18,13 @@ def edit_code(
     images: Sequence[PanelImage],
     conn: Connection | None,
     lang: Language | None = None,
+    region: Box | None = None,
 ) -> str:
-    """Python that sends the same request: with `kling_nb.edit`, then the guide's dict form."""
+    """Python that sends the same request: with `kling_nb.edit`, then the guide's dict form.
+
+    A region of image 1 is kling_nb's own (crop, edit, paste back): `kling_nb.edit` gets it
+    as `region=(left, top, right, bottom)`; the guide's form, which sends the whole picture,
+    says so in a comment."""
 
     def t(key: str, **facts: object) -> str:
         return message(key, lang, **facts)
@@ -37,10 +42,12 @@ def edit_code(
         *(f"        {item}" for item in listing),
         "    ],",
         *(f"    {name}={value!r}," for name, value in chosen),
+        *([f"    region={tuple(region)!r},  # {t('panel.code_region')}"] if region else []),
         ")",
         f"result  # {t('panel.code_gallery')}",
         "",
         f"# {t('panel.code_guide')}",
+        *([f"# {t('panel.code_region_guide')}"] if region else []),
         "output = kling_nb.run_fal_task(",
         f"    {ENDPOINT!r},",
         "    {",
@@ -73,7 +80,7 @@ def _one_line(text: str) -> str:
 def _connect_line(conn: Connection | None, lang: Language | None) -> str:
     if conn is None:
         return f"kling_nb.connect()  # {message('panel.code_connect_auto', lang)}"
-    if conn.backend in ("local", "qiniu", "fal"):
+    if conn.backend in ("emulator", "qiniu", "fal"):
         note = message(f"panel.code_connect_{conn.backend}", lang)
         return f"kling_nb.connect({conn.backend!r})  # {note}"
     note = message("panel.code_connect_custom", lang, host=_one_line(conn.host))

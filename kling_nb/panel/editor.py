@@ -1,8 +1,9 @@
 """`EditPanel`: the model, its views, the run controller and the dispatcher, put together.
 
 Every public method changes the model on the dispatcher's loop thread (the kernel's, in a
-notebook) and the views render what changed there too; the run controller's worker only
-writes the model. Scripts and tests use the same surface as the buttons.
+notebook); the views render what changed there too, from a snapshot of the model. The run
+controller's workers only write the model. Scripts and tests use the same surface as the
+buttons.
 """
 
 from __future__ import annotations
@@ -15,24 +16,26 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .._config import Connection
 from .._errors import KlingError, KlingValidationError
 from .._files import atomic_write_bytes, child_path, safe_name
 from .._i18n import Language
-from .._images import ImageInput
-from .._job import DEFAULT_TIMEOUT
-from .._results import EditResult
 from .._rules import Violation
 from .._secrets import scrub
 from .._wire import IMAGES_MAX
 from .codegen import edit_code
 from .compat import clear_upload, upload_entries
 from .dispatcher import Dispatcher
-from .model import ASPECTS, PanelImage, PanelModel, PanelRun, is_web, reference_token, type_error
-from .runner import RunController
-from .views import PanelView, PanelWidgets, put
+from .model import ASPECTS, PanelModel, type_error
+from .runner import RUN_TIMEOUT, RunController
+from .state import Box, PanelImage, PanelRun, PanelState, is_web, reference_token
+from .views import PanelView, PanelWidgets, put, set_children
+
+if TYPE_CHECKING:  # the job pipeline and numpy load with the first image or Run
+    from .._images import ImageInput
+    from .._results import EditResult
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,7 +63,7 @@ class EditPanel:
         *,
         prompt: str = "",
         images: Sequence[ImageInput] = (),
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: float | None = RUN_TIMEOUT,
         lang: Language | None = None,
     ):
         self._fixed_connection = connection
@@ -77,13 +80,13 @@ class EditPanel:
     def _build(self, prompt: str, images: Sequence[ImageInput]) -> None:
         self.widgets = PanelWidgets(self._model.t, self)
         self.widget = self.widgets.root
-        self._view = PanelView(self.widgets, self._model, self.code)
+        self._view = PanelView(self.widgets, self._code_of)
         self._model.listener = self._changed
         self._wire()
         self._refresh_connection()
         self._model.set_prompt(prompt)
         self._add_many([(source, None) for source in images])
-        self._runner.refresh_journal()
+        self._runner.refresh_journal(later=True)  # sqlite, off the loop: the panel shows first
         self._changed(ASPECTS)
 
     # --- display -----------------------------------------------------------------------------
@@ -97,11 +100,15 @@ class EditPanel:
         display(bundle, raw=True)
 
     def __repr__(self) -> str:
-        m = self._model
-        with m.lock:
-            backend = m.backend_label(m.connection.label) if m.connection else "-"
-            images, runs = len(m.images), len(m.runs)
-        return m.t("panel.repr", backend=backend, images=images, runs=runs, status=self.status)
+        s = self._model.snapshot()
+        backend = s.backend_label(s.connection.label) if s.connection else "-"
+        return s.t(
+            "panel.repr",
+            backend=backend,
+            images=len(s.images),
+            runs=len(s.runs),
+            status=s.status_line(),
+        )
 
     def close(self) -> None:
         """Close the panel's widgets (a run still going goes on; cancel() stops it)."""
@@ -124,15 +131,14 @@ class EditPanel:
             return
         self._rendering = True  # widget echoes of what is rendered are not user input
         try:
-            self._view.render(aspects)
+            self._view.render(aspects, self._model.snapshot())
         finally:
             self._rendering = False
 
     def _update_failed(self, exc: BaseException) -> None:
         """A render failed: say so in the error box (rendered directly, once)."""
         text = self._runner.unexpected(exc)
-        with self._model.lock:
-            self._model.error = text
+        self._model.fail(text)
         put(self.widgets.error, "value", html.escape(text))
         self.widgets.error.layout.display = None
 
@@ -150,6 +156,8 @@ class EditPanel:
         ws.code_toggle.on_click(lambda _: self.toggle_code())
         ws.compare.on_click(lambda _: self.toggle_compare())
         ws.save_all.on_click(lambda _: self.save())
+        ws.history.observe(self._from_widget(self._model.select), names="value")
+        ws.history_collect.on_click(lambda _: self._collect_picked())
         ws.history_restore.on_click(
             lambda _: self.restore(ws.history.value) if ws.history.value else None
         )
@@ -230,7 +238,7 @@ class EditPanel:
     @property
     def price(self) -> str | None:
         """The estimated cost of the current parameters, as shown next to Run."""
-        return self._model.price()
+        return self._model.snapshot().price()
 
     @property
     def timeout(self) -> float | None:
@@ -244,8 +252,33 @@ class EditPanel:
     @property
     def images(self) -> list[ImageInput]:
         """The reference images' sources, image_1 first."""
-        with self._model.lock:
-            return [im.source for im in self._model.images]
+        return [im.source for im in self._model.images]
+
+    @property
+    def region(self) -> Box | None:
+        """Image 1's part to edit, (left, top, right, bottom) in pixels; None: all of it."""
+        return self._model.region
+
+    @region.setter
+    def region(self, box: Box | None) -> None:
+        self._set_region(box)
+
+    @_on_loop
+    def _set_region(self, box: object) -> None:
+        self._model.set_region(box)
+
+    @_on_loop
+    def clear_region(self) -> None:
+        """Forget the region: Run edits the whole of image 1 again."""
+        self._model.set_region(None)
+
+    @_on_loop
+    def _place_region_surface(self, surface: Any | None) -> None:
+        """Put the widget that draws image 1's region (it sets `region`) in its place."""
+        # None takes it away; the section shows while there is an image 1 to draw on.
+        place = self.widgets.region_parts().surface
+        set_children(place, [surface] if surface is not None else [])
+        self._model.changed("region")
 
     @property
     def connection(self) -> Connection | None:
@@ -353,7 +386,8 @@ class EditPanel:
             self._model.fail(scrub(str(exc)))
             return None
         if self._model.connect(conn):
-            self._runner.warm(conn)
+            # After this call (in a notebook: after the cell) — the panel shows first.
+            self._dispatch.loop.call_soon_threadsafe(self._runner.warm, conn)
         return conn
 
     # --- run, wait, cancel -------------------------------------------------------------------
@@ -378,26 +412,25 @@ class EditPanel:
         if conn is None:
             refused.set_exception(KlingError(m.error or m.t("panel.not_connected")))
             return refused
-        with m.lock:
-            images = list(m.images)
-            request = m.request()
+        state = m.snapshot()  # what is sent is what is shown, at this moment
         try:
+            request = self._runner.request(state)
             request.validate(conn.profile)
         except KlingValidationError as exc:
             m.fail(str(exc))
             refused.set_exception(exc)
             return refused
-        run = m.start_run(request, images)
+        run = m.start_run(request, state)
         run.future.add_done_callback(lambda _: self._dispatch.wake())
         self._runner.start(run, request)
-        self._dispatch.loop.call_later(TICK, self._tick, run)
+        self._dispatch.loop.call_later(TICK, self._tick, run.number)
         return run.future
 
-    def _tick(self, run: PanelRun) -> None:
+    def _tick(self, number: int) -> None:
         """Keep the elapsed time moving between status events (on the loop)."""
-        if not run.done:
+        if not self._model.run(number).done:
             self._model.changed("status")
-            self._dispatch.loop.call_later(TICK, self._tick, run)
+            self._dispatch.loop.call_later(TICK, self._tick, number)
 
     def _tick_while_waiting(self) -> None:
         now = time.monotonic()
@@ -409,8 +442,8 @@ class EditPanel:
         """The current (or last) run's result; None if it failed or was cancelled."""
         # From a cell the loop is this thread: the wait runs the panel's updates itself.
         m = self._model
-        with m.lock:
-            run = m.active or (m.runs[-1] if m.runs else None)
+        state = m.snapshot()
+        run = state.active_run or (state.runs[-1] if state.runs else None)
         if run is None:
             return None
         if not self._dispatch.pump_until(run.future.done, timeout, self._tick_while_waiting):
@@ -421,16 +454,39 @@ class EditPanel:
 
     @_on_loop
     def cancel(self) -> bool:
-        """Cancel the running job (on the server too); False if nothing was running."""
+        """Stop the running job's wait and cancel it on the server; False if nothing was running.
+
+        The run then says what the service did: "cancelled" only when it confirmed (not
+        billed); otherwise "stopped" — it may still finish and be billed — and `collect()`
+        fetches its pictures."""
         run = self._model.active
-        return run is not None and self._runner.cancel(run)
+        return run is not None and self._runner.cancel(run.number)
+
+    def _collect_picked(self) -> None:
+        try:
+            self.collect(self.widgets.history.value)
+        except KlingError:
+            pass  # already said in the panel's error box
+
+    @_on_loop
+    def collect(self, number: int | None = None) -> Future[EditResult]:
+        """Fetch a stopped run's pictures (default: the latest's) once its job finishes."""
+        # As kling_nb.resume(request_id) does, on a worker: the kernel stays free meanwhile.
+        if number is None:
+            stopped = [run for run in self._model.runs if run.collectable]
+            number = stopped[-1].number if stopped else len(self._model.runs)
+        try:
+            return self._runner.collect(self._model.run(number).number)
+        except KlingValidationError as exc:
+            self._model.fail(str(exc))
+            raise
 
     # --- status ------------------------------------------------------------------------------
 
     @property
     def status(self) -> str:
         """The status line as plain text."""
-        return self._model.status_text()
+        return self._model.snapshot().status_line()
 
     # --- results -----------------------------------------------------------------------------
 
@@ -443,19 +499,17 @@ class EditPanel:
     @property
     def results(self) -> list[EditResult]:
         """Every completed run's result this session, oldest first."""
-        with self._model.lock:
-            return [r.result for r in self._model.runs if r.result is not None]
+        return [r.result for r in self._model.runs if r.result is not None]
 
     @property
     def history(self) -> list[PanelRun]:
-        """Every run of this session, oldest first."""
-        with self._model.lock:
-            return list(self._model.runs)
+        """Every run of this session, oldest first (each a value: read it again for news)."""
+        return list(self._model.runs)
 
     @_on_loop
     def show_run(self, number: int) -> None:
         """Show run #number's images in the gallery."""
-        self._model.show_run(self._model.run(number))
+        self._model.show_run(self._model.run(number).number)
 
     @_on_loop
     def save(self, folder: str | Path | None = None, index: int | None = None) -> list[Path]:
@@ -488,7 +542,12 @@ class EditPanel:
     @_on_loop
     def toggle_compare(self) -> bool:
         """Show or hide inputs and outputs side by side; True if now shown."""
-        return self._model.toggle("compare_shown")
+        # The picture is made on a worker (it decodes every image and may fetch inputs given
+        # as URLs); until it arrives the panel says it is being prepared.
+        wanted = self._model.toggle_compare()
+        if wanted is not None:
+            self._runner.compare(wanted)
+        return self._model.snapshot().compare_shown
 
     # --- history -----------------------------------------------------------------------------
 
@@ -498,7 +557,7 @@ class EditPanel:
         m = self._model
         run = m.run(number)
         self._refresh_connection()
-        m.set_images(run.images)
+        m.set_images(run.images, run.region)
         m.apply(run.parameters)
         m.say(m.t("panel.restored", number=number))
 
@@ -532,15 +591,17 @@ class EditPanel:
 
     def code(self) -> str:
         """The same request as a `kling_nb.edit(...)` call and a guide-style `run_fal_task`."""
-        m = self._model
-        with m.lock:
-            images = list(m.images)
-        return edit_code(m.parameters(), images, m.connection, m.lang)
+        return self._code_of(self._model.snapshot())
+
+    @staticmethod
+    def _code_of(state: PanelState) -> str:
+        parameters = state.request().parameters()
+        return edit_code(parameters, state.images, state.connection, state.lang, state.region)
 
     @_on_loop
     def toggle_code(self) -> bool:
         """Show or hide the equivalent code; True if now shown."""
-        return self._model.toggle("code_shown")
+        return self._model.toggle_code()
 
 
 def _one_image(result: EditResult, index: object) -> EditResult:

@@ -1,51 +1,46 @@
-"""The panel's state without widgets: images, parameters, runs and what is on show.
+"""The panel's state without widgets: the one writer of its `PanelState`.
 
-Every change goes through a method that takes the lock, changes the state and then tells
-the listener which aspects changed ("images", "prompt", "parameters", "status", …). The
-views render those aspects on the kernel's event loop; workers and buttons only ever change
-the model. The texts the panel shows (status line, history rows, prompt check) are made
-here too, in the panel's language, so they can be tested without a widget.
+Every change goes through a method that takes the lock, replaces the immutable state with a
+changed copy, and then tells the listener which aspects changed ("images", "prompt",
+"parameters", "status", …). The views render those aspects from a snapshot, on the kernel's
+event loop, with no lock held; the run controller's workers only ever call these methods.
+Nothing here decodes a picture or waits on the network while holding the lock.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .._config import Connection
 from .._errors import KlingNotInPanelError, KlingValidationError
-from .._i18n import MESSAGES, Language, message
-from .._images import ImageInput, describe_source, load_image, thumbnail_bytes
-from .._request import KlingO1Request
-from .._results import EditResult
-from .._rules import Violation, check_image_size
+from .._i18n import Language
+from .._rules import Violation
 from .._text import clip
-from .._wire import (
-    ASPECT_RATIOS,
-    IMAGES_MAX,
-    NUM_IMAGES_MAX,
-    NUM_IMAGES_MIN,
-    OUTPUT_FORMATS,
-    PROMPT_MAX_CHARS,
-    REFERENCE,
-    RESOLUTIONS,
-    JobStatus,
-    Profile,
-    referenced_images,
+from .._wire import ASPECT_RATIOS, IMAGES_MAX, OUTPUT_FORMATS, REFERENCE, JobStatus, Profile
+from .state import (
+    Box,
+    CancelOutcome,
+    ComparePicture,
+    Notice,
+    PanelImage,
+    PanelRun,
+    PanelState,
+    Picture,
+    RunState,
 )
 
-THUMB_SIDE = 240  # px of an input thumbnail (shown at 150 px: sharp on HiDPI screens)
-STATE_MARKS = {"running": "⏳", "completed": "✓", "failed": "✗", "cancelled": "⊘"}
+if TYPE_CHECKING:
+    from .._request import KlingO1Request
+    from .._results import EditResult
+
 ASPECTS = frozenset(
     {
         "connection",
         "images",
+        "region",
         "prompt",
         "parameters",
         "status",
@@ -58,6 +53,8 @@ ASPECTS = frozenset(
         "journal",
     }
 )
+# What a run's change makes the views render again.
+RUN_ASPECTS = ("status", "runs", "result", "compare", "error", "notice", "parameters")
 
 Listener = Callable[[frozenset[str]], None]
 
@@ -75,157 +72,119 @@ def renumber_references(prompt: str, mapping: Mapping[int, int]) -> str:
     return REFERENCE.sub(swap, prompt)
 
 
-def reference_token(number: int, profile: Profile) -> str:
-    """How the backend's own docs write a reference: Qiniu `<<<image_N>>>`, fal `@ImageN`."""
-    return f"@Image{number}" if profile == "fal" else f"<<<image_{number}>>>"
-
-
-def is_web(source: object) -> bool:
-    """True for an http(s) URL (sent as it is, never downloaded)."""
-    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
-
-
-@dataclass(frozen=True)
-class PanelImage:
-    """One reference image of the panel: its source, a name, and a thumbnail made once."""
-
-    source: ImageInput = field(repr=False)
-    label: str
-    thumbnail: bytes | None = field(default=None, repr=False)  # JPEG; None: shown by URL
-    size: tuple[int, int] | None = None
-
-    @classmethod
-    def load(cls, source: ImageInput, label: str | None = None, index: int = 0) -> PanelImage:
-        """Open `source` (image_urls[index]) once for its thumbnail; KlingImageError if not."""
-        if isinstance(source, Path):
-            source = str(source)
-        name = label or describe_source(source)
-        if is_web(source):
-            data = _sample_bytes(str(source))
-            if data is None:
-                return cls(source, name)  # never downloaded: the browser shows it from the URL
-            pixels = load_image(data, index)
-        else:
-            pixels = load_image(source, index)
-        return cls(source, name, thumbnail_bytes(pixels, THUMB_SIDE, 40_000), pixels.size)
-
-    def problems(self, index: int, lang: Language | None = None) -> list[str]:
-        """The size rules this image breaks, in words, as image_urls[index]."""
-        if self.size is None:
-            return []
-        return [
-            message(f"rule.{v.code}", lang, field=v.field, **v.facts)
-            for v in check_image_size(*self.size, index)
-        ]
-
-
-def _sample_bytes(url: str) -> bytes | None:
-    """A bundled sample's bytes for its stand-in URL (offline thumbnails), else None."""
-    from .._samples import sample_bytes
-
-    return sample_bytes(url)
-
-
-@dataclass(eq=False)
-class PanelRun:
-    """One Run of this session: what was asked, and how it ended."""
-
-    number: int
-    parameters: dict[str, Any]
-    images: list[PanelImage]
-    connection: Connection = field(repr=False)
-    started_at: float = field(default_factory=time.time)
-    state: str = "running"  # running | completed | failed | cancelled
-    elapsed: float = 0.0
-    request_id: str | None = None
-    result: EditResult | None = field(default=None, repr=False)
-    error: str | None = None
-    future: Future[EditResult] = field(default_factory=Future, repr=False)
-    status: JobStatus | None = field(default=None, repr=False)
-    thumbnails: list[bytes] = field(default_factory=list, repr=False)
-    cancel_requested: bool = False
-    _clock_start: float = field(default_factory=time.monotonic, repr=False)
-
-    @property
-    def done(self) -> bool:
-        return self.state != "running"
-
-    def clock(self) -> float:
-        """Seconds since Run, frozen once the run has ended."""
-        return self.elapsed if self.done else time.monotonic() - self._clock_start
-
-
-_SIGNS = {"USD": "$", "CNY": "¥"}  # how a price reads next to Run: ≈ $0.056
-
-
 class PanelModel:
     """Images, parameters, runs and the current view of one panel; no widgets."""
 
     def __init__(self, lang: Language | None = None, listener: Listener | None = None):
-        self.lang = lang
         self.lock = threading.RLock()
         self.listener = listener
-        self.prompt = ""
-        self.resolution = "1K"
-        self.aspect_ratio = "auto"
-        self.num_images = 1  # any int: an out-of-range one is shown, and refused at Run
-        self.output_format: str | None = None
-        self.images: list[PanelImage] = []
-        self.runs: list[PanelRun] = []
-        self.active: PanelRun | None = None
-        self.shown: PanelRun | None = None
-        self.connection: Connection | None = None
-        self.error: str | None = None
-        self.notice: tuple[str, bool] = ("", False)  # text, warn
-        self.code_shown = False
-        self.compare_shown = False
-        self.reuse = False  # ticked: Run replays an identical completed request instead
-        self.journal: list[tuple[str, int]] = []  # (label, row id), newest first
+        self._state = PanelState(lang=lang)
 
-    def t(self, key: str, **facts: object) -> str:
-        """A message in the panel's language."""
-        return message(key, self.lang, **facts)
+    def snapshot(self) -> PanelState:
+        """The panel as it is now: an immutable value, safe to read on any thread."""
+        return self._state  # replaced whole under the lock, never changed in place
 
-    def seconds(self, value: float) -> str:
-        return self.t("panel.seconds", value=value)
-
-    def backend_label(self, label: str) -> str:
-        """A backend's badge name in the panel's language (a custom host stays as it is)."""
-        key = f"panel.backend_{label}"
-        return self.t(key) if key in MESSAGES else label
+    def _set(self, **changes: Any) -> PanelState:
+        """Replace the state with `changes` applied (the caller holds the lock)."""
+        self._state = replace(self._state, **changes)
+        return self._state
 
     def changed(self, *aspects: str) -> None:
         """Tell the listener (the views) what to render again."""
         if self.listener is not None:
             self.listener(frozenset(aspects))
 
-    # --- parameters --------------------------------------------------------------------------
+    # The fields most callers read, from the current state.
+    @property
+    def lang(self) -> Language | None:
+        return self._state.lang
+
+    @property
+    def prompt(self) -> str:
+        return self._state.prompt
+
+    @property
+    def resolution(self) -> str:
+        return self._state.resolution
+
+    @property
+    def aspect_ratio(self) -> str:
+        return self._state.aspect_ratio
+
+    @property
+    def num_images(self) -> int:
+        return self._state.num_images
+
+    @property
+    def output_format(self) -> str | None:
+        return self._state.output_format
+
+    @property
+    def reuse(self) -> bool:
+        return self._state.reuse
+
+    @property
+    def images(self) -> tuple[PanelImage, ...]:
+        return self._state.images
+
+    @property
+    def region(self) -> Box | None:
+        return self._state.region
+
+    @property
+    def runs(self) -> tuple[PanelRun, ...]:
+        return self._state.runs
+
+    @property
+    def active(self) -> PanelRun | None:
+        return self._state.active_run
+
+    @property
+    def shown(self) -> PanelRun | None:
+        return self._state.shown_run
+
+    @property
+    def connection(self) -> Connection | None:
+        return self._state.connection
 
     @property
     def profile(self) -> Profile:
-        return self.connection.profile if self.connection else "qiniu"
+        return self._state.profile
 
-    def resolutions(self) -> list[str]:
-        """The resolutions the connected backend offers."""
-        return list(RESOLUTIONS[self.profile])
+    @property
+    def error(self) -> str | None:
+        return self._state.error
+
+    @property
+    def notice(self) -> Notice:
+        return self._state.notice
+
+    def t(self, key: str, **facts: object) -> str:
+        """A message in the panel's language."""
+        return self._state.t(key, **facts)
+
+    def backend_label(self, label: str) -> str:
+        return self._state.backend_label(label)
+
+    # --- parameters --------------------------------------------------------------------------
 
     def set_prompt(self, text: object) -> None:
         """Change the prompt; anything but text is refused in words."""
         if not isinstance(text, str):
             raise type_error("prompt", text, "panel_not_text")
         with self.lock:
-            if text == self.prompt:
+            if text == self._state.prompt:
                 return
-            self.prompt = text
+            self._set(prompt=text)
         self.changed("prompt", "code")
 
     def set_parameter(self, name: str, value: object) -> None:
         """Change resolution, aspect_ratio, num_images or output_format, checked in words."""
         with self.lock:
             value = self._checked(name, value)
-            if getattr(self, name) == value:
+            if getattr(self._state, name) == value:
                 return
-            setattr(self, name, value)
+            self._set(**{name: value})
         self.changed("parameters", "code")
 
     def _checked(self, name: str, value: object) -> Any:
@@ -238,8 +197,10 @@ class PanelModel:
         if name == "output_format":
             value = value or None
             allowed: Sequence[object] = [None, *OUTPUT_FORMATS]
+        elif name in ("resolution", "aspect_ratio"):
+            allowed = self._state.resolutions() if name == "resolution" else ASPECT_RATIOS
         else:
-            allowed = {"resolution": self.resolutions(), "aspect_ratio": ASPECT_RATIOS}[name]
+            raise AttributeError(name)  # a programming error, not the user's
         if value not in allowed:
             shown = ", ".join(repr(a) for a in allowed)
             raise KlingValidationError(
@@ -247,83 +208,46 @@ class PanelModel:
             )
         return value
 
-    def num_images_problem(self) -> str | None:
-        """Why num_images can't be sent, in words (None if it can)."""
-        number = self.num_images
-        if NUM_IMAGES_MIN <= number <= NUM_IMAGES_MAX:
-            return None
-        facts = {"value": number, "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
-        return self.t("rule.num_images_range", field="num_images", **facts)
-
-    def request(self) -> KlingO1Request:
-        """The request Run would send now."""
-        with self.lock:
-            return KlingO1Request(
-                self.prompt,
-                [im.source for im in self.images],
-                self.resolution,
-                self.num_images,
-                self.aspect_ratio,
-                self.output_format,
-            )
-
-    def parameters(self) -> dict[str, Any]:
-        """The request's fields but the images."""
-        return self.request().parameters()
-
-    def price(self) -> str | None:
-        """The estimated cost of the current parameters, in words; None hides the label."""
-        from .._money import cost_of, price_for
-        from .._price import amount_text
-
-        with self.lock:
-            conn, number = self.connection, self.num_images
-        if conn is None or not NUM_IMAGES_MIN <= number <= NUM_IMAGES_MAX:
-            return None
-        if price_for(conn) is None:
-            return self.t("money.panel_unknown")
-        cost = cost_of(conn, {"num_images": number})
-        assert cost.amount is not None  # the price is known
-        sign = _SIGNS.get(cost.currency)
-        amount = f"{sign}{amount_text(cost.amount)}" if sign else str(cost)
-        text = self.t("panel.price", price=amount)
-        return text + (self.t("money.panel_emulated") if cost.emulated else "")
-
     def set_reuse(self, value: object) -> None:
         """Tick (True) to let Run replay an identical completed request rather than pay."""
         if not isinstance(value, bool):
             raise type_error("reuse", value, "panel_not_bool")
         with self.lock:
-            if value == self.reuse:
+            if value == self._state.reuse:
                 return
-            self.reuse = value
+            self._set(reuse=value)
         self.changed("parameters")
 
     def apply(self, params: Mapping[str, Any]) -> None:
         """Put a past request's prompt and parameters back; what no longer fits is left."""
         with self.lock:
-            if params.get("resolution") in self.resolutions():
-                self.resolution = params["resolution"]
-            if params.get("aspect_ratio") in ASPECT_RATIOS:
-                self.aspect_ratio = params["aspect_ratio"]
+            s = self._state
             number = params.get("num_images", 1)
-            if isinstance(number, int) and not isinstance(number, bool):
-                self.num_images = number
             fmt = params.get("output_format")
-            self.output_format = fmt if fmt in OUTPUT_FORMATS else None
             prompt = params.get("prompt", "")
-            self.prompt = prompt if isinstance(prompt, str) else ""
+            self._set(
+                resolution=params["resolution"]
+                if params.get("resolution") in s.resolutions()
+                else s.resolution,
+                aspect_ratio=params["aspect_ratio"]
+                if params.get("aspect_ratio") in ASPECT_RATIOS
+                else s.aspect_ratio,
+                num_images=number
+                if isinstance(number, int) and not isinstance(number, bool)
+                else s.num_images,
+                output_format=fmt if fmt in OUTPUT_FORMATS else None,
+                prompt=prompt if isinstance(prompt, str) else "",
+            )
         self.changed("prompt", "parameters", "code")
 
     def connect(self, conn: Connection | None) -> bool:
         """Follow a new connection (None: not connected); True if it changed."""
         with self.lock:
-            if conn == self.connection:
+            if conn == self._state.connection:
                 return False
-            self.connection = conn
-            allowed = self.resolutions()
-            if self.resolution not in allowed:
-                self.resolution = allowed[0]
+            s = self._set(connection=conn)
+            if s.resolution not in s.resolutions():
+                self._set(resolution=s.resolutions()[0])
         self.changed("connection", "parameters", "images", "code")
         return True
 
@@ -332,23 +256,22 @@ class PanelModel:
     def add_images(self, loaded: Sequence[PanelImage]) -> tuple[list[int], list[str]]:
         """Append images while there is room; their numbers, and the labels left out."""
         with self.lock:
-            room = IMAGES_MAX - len(self.images)
-            kept, skipped = list(loaded[:room]), [im.label for im in loaded[room:]]
-            start = len(self.images)
-            self.images.extend(kept)
+            images = self._state.images
+            room = IMAGES_MAX - len(images)
+            kept, skipped = tuple(loaded[:room]), [im.label for im in loaded[room:]]
+            self._set(images=images + kept)
         if kept:
             self.changed("images", "prompt", "code")
+        start = len(images)
         return list(range(start + 1, start + 1 + len(kept))), skipped
 
     def next_index(self) -> int:
         """image_urls index the next added image gets."""
-        with self.lock:
-            return len(self.images)
+        return len(self._state.images)
 
     def check_number(self, number: object) -> int:
         """`number` as an existing image's number, or KlingValidationError in words."""
-        with self.lock:
-            count = len(self.images)
+        count = len(self._state.images)
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= count:
             raise KlingNotInPanelError(
                 [Violation(("image",), "panel_no_image", {"value": number, "count": count})]
@@ -359,12 +282,14 @@ class PanelModel:
         """Remove image_<number>; later references move down, its own points past the end."""
         with self.lock:
             self.check_number(number)
-            count = len(self.images)
-            del self.images[number - 1]
+            images = list(self._state.images)
+            count = len(images)
+            del images[number - 1]
             mapping = {n: n - 1 for n in range(number + 1, count + 1)}
             mapping[number] = count
-            self.prompt = renumber_references(self.prompt, mapping)
-        self.changed("images", "prompt", "code")
+            prompt = renumber_references(self._state.prompt, mapping)
+            self._replace_images(images, prompt=prompt)
+        self.changed("images", "region", "prompt", "code", "notice")
 
     def move_image(self, number: int, to: int) -> None:
         """Move image_<number> to position `to`; the prompt's references follow it."""
@@ -372,193 +297,289 @@ class PanelModel:
             self.check_number(number)
             if isinstance(to, bool) or not isinstance(to, int):
                 raise type_error("to", to, "panel_not_whole_number")
-            count = len(self.images)
-            to = max(1, min(count, to))
-            order = list(range(1, count + 1))
+            images = self._state.images
+            to = max(1, min(len(images), to))
+            order = list(range(1, len(images) + 1))
             order.insert(to - 1, order.pop(number - 1))
-            self.images = [self.images[old - 1] for old in order]
             mapping = {old: new for new, old in enumerate(order, start=1)}
-            self.prompt = renumber_references(self.prompt, mapping)
-        self.changed("images", "prompt", "code")
+            prompt = renumber_references(self._state.prompt, mapping)
+            self._replace_images([images[old - 1] for old in order], prompt=prompt)
+        self.changed("images", "region", "prompt", "code", "notice")
 
-    def set_images(self, images: Iterable[PanelImage]) -> None:
-        """Replace every image (restore, clear)."""
+    def set_images(self, images: Iterable[PanelImage], region: Box | None = None) -> None:
+        """Replace every image (restore, clear), with the region of the new image 1."""
         with self.lock:
-            self.images = list(images)[:IMAGES_MAX]
-        self.changed("images", "prompt", "code")
+            self._replace_images(list(images)[:IMAGES_MAX], region=region)
+        self.changed("images", "region", "prompt", "code", "notice")
+
+    def _replace_images(self, images: list[PanelImage], **changes: Any) -> None:
+        """New images; a region drawn on image 1 goes when image 1 is another picture."""
+        s = self._state
+        region = changes.pop("region", s.region)
+        first = s.images[0] if s.images else None
+        if s.region is not None and region == s.region and (not images or images[0] is not first):
+            region = None
+            changes["notice"] = Notice(s.t("panel.region_cleared"), "warn")
+        self._set(images=tuple(images), region=region, **changes)
+
+    def set_region(self, box: object) -> None:
+        """The region of reference image 1 to edit (left, top, right, bottom); None clears."""
+        checked = self.checked_region(box)
+        with self.lock:
+            if checked == self._state.region:
+                return
+            self._set(region=checked)
+        self.changed("region", "code")
+
+    def checked_region(self, box: object) -> Box | None:
+        """`box` as a region of image 1, or KlingValidationError naming what is wrong."""
+        if box is None:
+            return None
+        images = self._state.images
+        size = images[0].size if images else None
+        numbers = list(box) if isinstance(box, (tuple, list)) else None
+        whole = numbers is not None and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in numbers
+        )
+        if numbers is None or len(numbers) != 4 or not whole:
+            code = "panel_region_shape"
+        elif not images:
+            code = "panel_region_no_image"
+        else:
+            left, top, right, bottom = numbers
+            inside = size is None or (right <= size[0] and bottom <= size[1])
+            if 0 <= left < right and 0 <= top < bottom and inside:
+                return (left, top, right, bottom)
+            code = "panel_region_outside"
+        width, height = size or ("?", "?")
+        facts: dict[str, object] = {"value": clip(repr(box), 60), "width": width, "height": height}
+        raise KlingValidationError([Violation(("region",), code, facts)])
 
     # --- runs --------------------------------------------------------------------------------
 
-    def start_run(self, request: KlingO1Request, images: list[PanelImage]) -> PanelRun:
-        """A new run, now the active one."""
-        assert self.connection is not None
+    def start_run(self, request: KlingO1Request, state: PanelState) -> PanelRun:
+        """A new run of what `state` shows (its images and region), now the active one."""
+        assert state.connection is not None
         with self.lock:
-            run = PanelRun(len(self.runs) + 1, request.parameters(), images, self.connection)
-            self.runs.append(run)
-            self.active = run
-            self.error = None
-            self.notice = ("", False)
-        self.changed("status", "runs", "error", "notice", "parameters")
+            runs = self._state.runs
+            run = PanelRun(
+                len(runs) + 1, request.parameters(), state.images, state.connection, state.region
+            )
+            self._set(
+                runs=(*runs, run),
+                active=run.number,
+                selected=run.number,  # the newest run is the one picked in the list
+                error=None,
+                notice=Notice(),
+            )
+        self.changed(*RUN_ASPECTS)
         return run
 
     def run(self, number: object) -> PanelRun:
         """Run #number of this session, or KlingValidationError in words."""
+        state = self._state
+        found = state.run(number)
+        if found is None:
+            facts: dict[str, object] = {"value": number, "count": len(state.runs)}
+            raise KlingNotInPanelError([Violation(("run",), "panel_no_run", facts)])
+        return found
+
+    def _update_run(self, number: int, **changes: Any) -> PanelRun:
+        """Run #number with `changes`, put in its place (the caller holds the lock)."""
+        runs = list(self._state.runs)
+        runs[number - 1] = replace(runs[number - 1], **changes)
+        self._set(runs=tuple(runs))
+        return runs[number - 1]
+
+    def submitted(self, number: int, request_id: str) -> None:
+        """The job of run #number has its request id (or a replay does)."""
         with self.lock:
-            for run in self.runs:
-                if run.number == number:
-                    return run
-            count = len(self.runs)
-        raise KlingNotInPanelError(
-            [Violation(("run",), "panel_no_run", {"value": number, "count": count})]
-        )
+            self._update_run(number, request_id=request_id)
+        self.changed("status")
+
+    def progressed(self, number: int, status: JobStatus) -> None:
+        """A status of run #number's job."""
+        with self.lock:
+            self._update_run(number, status=status)
+        self.changed("status")
+
+    def ask_cancel(self, number: int) -> bool:
+        """Note that Cancel was pressed for run #number; False if it is over or already asked."""
+        with self.lock:
+            run = self.run(number)
+            if run.done or run.cancel_requested:
+                return False
+            self._update_run(number, cancel_requested=True)
+        self.changed("status")
+        return True
 
     def finish_run(
         self,
-        run: PanelRun,
-        state: str,
-        error: str | None,
-        result: EditResult | None,
-        thumbnails: Sequence[bytes] = (),
+        number: int,
+        state: RunState,
+        error: str | None = None,
+        result: EditResult | None = None,
+        gallery: Sequence[Picture] = (),
+        cancel: CancelOutcome | None = None,
     ) -> None:
-        """Record how a run ended; a result goes on show at once."""
+        """Record how a run ended; a result goes on show at once, a stop says what it means."""
         with self.lock:
-            run.elapsed = run.clock()
-            run.state, run.result, run.error = state, result, error
-            run.thumbnails = list(thumbnails)
-            if self.active is run:
-                self.active = None
+            run = self.run(number)
+            self._update_run(
+                number,
+                elapsed=run.clock(),
+                state=state,
+                result=result,
+                error=error,
+                gallery=tuple(gallery),
+                cancel=cancel,
+            )
+            s = self._state
+            changes: dict[str, Any] = {"active": None if s.active == number else s.active}
             if result is not None:
-                self.shown, self.compare_shown = run, False
+                changes.update(shown=number, compare_shown=False)
             if state == "failed":
-                self.error = error
-            if state == "cancelled":
-                where = (
-                    self.t("panel.cancelled_remote", request_id=run.request_id)
-                    if run.request_id
-                    else ""
-                )
-                self.notice = (self.t("panel.cancelled", number=run.number, where=where), False)
-        self.changed("status", "runs", "result", "compare", "error", "notice", "parameters")
+                changes["error"] = error
+            elif state == "cancelled":
+                where = s.t("panel.cancelled_remote", request_id=run.request_id)
+                text = s.t("panel.cancelled", number=number, where=where if run.request_id else "")
+                changes["notice"] = Notice(text)
+            elif state == "stopped":
+                changes["notice"] = Notice(self._stopped_words(number, error), "warn")
+            self._set(**changes)
+        self.changed(*RUN_ASPECTS)
 
-    def show_run(self, run: PanelRun) -> None:
+    def _stopped_words(self, number: int, detail: str | None) -> str:
+        """A stopped run: that the panel stopped waiting, what the service did, how to collect."""
+        s = self._state
+        return " ".join(
+            filter(None, [s.t("panel.stopped", number=number), detail, s.t("panel.collect_hint")])
+        )
+
+    def begin_collect(self, number: int) -> PanelRun:
+        """Mark run #number as being collected; KlingValidationError if it cannot be."""
+        with self.lock:
+            run = self.run(number)
+            if not run.collectable:
+                facts: dict[str, object] = {"value": number, "state": self._state.state_words(run)}
+                raise KlingNotInPanelError([Violation(("run",), "panel_not_collectable", facts)])
+            run = self._update_run(number, collecting=True)
+            s = self._state
+            words = s.t("panel.collect_started", number=number, request_id=run.request_id)
+            self._set(notice=Notice(words), error=None)
+        self.changed("status", "runs", "notice", "error")
+        return run
+
+    def collected(self, number: int, result: EditResult, gallery: Sequence[Picture]) -> None:
+        """Run #number's pictures arrived after all: it is complete, and on show."""
+        with self.lock:
+            self._update_run(
+                number, state="completed", collecting=False, result=result, gallery=tuple(gallery)
+            )
+            count = len(gallery)
+            words = self._state.t("panel.collected", number=number, count=count)
+            self._set(shown=number, compare_shown=False, notice=Notice(words))
+        self.changed(*RUN_ASPECTS)
+
+    def collect_failed(self, number: int, text: str, ended: bool = False) -> None:
+        """Collecting run #number failed: say why; it stays collectable unless its job `ended`."""
+        with self.lock:
+            if ended:
+                self._update_run(number, collecting=False, state="failed", error=text)
+            else:
+                self._update_run(number, collecting=False)
+            words = self._state.t("panel.collect_failed", number=number, detail=text)
+            self._set(error=words, notice=Notice())
+        self.changed("status", "runs", "error", "notice")
+
+    def show_run(self, number: int) -> None:
         """Put a finished run's result on show."""
         with self.lock:
-            if run.result is None or self.shown is run:
+            run = self.run(number)
+            if run.result is None or self._state.shown == number:
                 return
-            self.shown, self.compare_shown = run, False
+            self._set(shown=number, compare_shown=False)
         self.changed("result", "compare")
+
+    def select(self, number: object) -> None:
+        """The run picked in the session's runs (what Show, Restore and Collect act on)."""
+        with self.lock:
+            if number is not None:
+                number = self.run(number).number
+            if number == self._state.selected:
+                return
+            self._set(selected=number)
+        self.changed("runs")
+
+    # --- comparison --------------------------------------------------------------------------
+
+    def toggle_compare(self) -> PanelRun | None:
+        """Show or hide the comparison; the run whose comparison is to be made now, if any."""
+        with self.lock:
+            s = self._state
+            run = s.shown_run
+            visible = not s.compare_shown and run is not None and run.result is not None
+            wanted = None
+            made = s.comparison_of(run)
+            if visible and run is not None and (made is None or made.problem is not None):
+                wanted = run
+                self._set(comparison=ComparePicture(run.number))  # being made
+            self._set(compare_shown=visible)
+        self.changed("compare")
+        return wanted
+
+    def compared(self, number: int, jpeg: bytes | None, problem: str | None = None) -> None:
+        """The comparison of run #number is made (or could not be: `problem` says why)."""
+        with self.lock:
+            waiting = self._state.comparison
+            if waiting is not None and waiting.run != number:
+                return  # another run's comparison was asked for since: this one is stale
+            self._set(comparison=ComparePicture(number, jpeg, problem))
+        self.changed("compare")
 
     # --- messages ----------------------------------------------------------------------------
 
     def say(self, text: str, warn: bool = False) -> None:
         """The notice line under Run."""
         with self.lock:
-            self.notice = (text, warn)
+            self._set(notice=Notice(text, "warn" if warn else "info"))
         self.changed("notice")
 
     def fail(self, text: str | None) -> None:
         """The error box (None hides it)."""
         with self.lock:
-            self.error = text
+            self._set(error=text)
         self.changed("error")
 
-    def toggle(self, name: str) -> bool:
-        """Flip `code_shown` or `compare_shown`; the new value."""
+    def toggle_code(self) -> bool:
+        """Show or hide the equivalent code; the new value."""
         with self.lock:
-            value = not getattr(self, name)
-            if name == "compare_shown" and (self.shown is None or self.shown.result is None):
-                value = False
-            setattr(self, name, value)
-        self.changed("code" if name == "code_shown" else "compare")
-        return value
+            shown = self._set(code_shown=not self._state.code_shown).code_shown
+        self.changed("code")
+        return shown
 
-    # --- texts -------------------------------------------------------------------------------
+    def set_journal(self, rows: Sequence[tuple[str, int]]) -> None:
+        """The journal's latest rows, newest first."""
+        with self.lock:
+            if tuple(rows) == self._state.journal:
+                return
+            self._set(journal=tuple(rows))
+        self.changed("journal")
+
+    # --- words of the current state (for scripts and tests) ---------------------------------
 
     def status_text(self, run: PanelRun | None = None) -> str:
-        """The status line of `run` (default: the active, else the latest one)."""
-        with self.lock:
-            run = run or self.active or (self.runs[-1] if self.runs else None)
-        if run is None:
-            return self.t("panel.ready")
-        parts = [f"{STATE_MARKS.get(run.state, '·')} #{run.number}"]
-        if run.state == "running":
-            parts += self._running_parts(run)
-        else:
-            parts += [self.t(f"panel.state_{run.state}"), self.seconds(run.elapsed)]
-            if run.result is not None:
-                parts.append(self.t("progress.images", count=len(run.result)))
-        if run.request_id:
-            parts.append(self.t("progress.request", request_id=run.request_id[:8]))
-        return " · ".join(parts)
-
-    def _running_parts(self, run: PanelRun) -> list[str]:
-        status = run.status
-        if run.cancel_requested:
-            words = self.t("panel.cancelling")
-        elif status is None:
-            words = self.t("progress.submitting")
-        elif status.state == "COMPLETED":
-            words = self.t("panel.fetching")  # "done" only once the images are in
-        else:
-            words = self.t(f"progress.{status.state}", position=(status.position or 0) + 1)
-        parts = [words, self.seconds(run.clock())]
-        if status is not None and status.last_log:
-            parts.append(clip(" ".join(status.last_log.split()), 70))
-        return parts
+        return self._state.status_line(run)
 
     def history_text(self, run: PanelRun) -> tuple[str, str, str, str]:
-        """A history row's parts: number and time, state, fields, prompt (plain text)."""
-        p = run.parameters
-        when = datetime.fromtimestamp(run.started_at).strftime("%H:%M:%S")
-        state = f"{STATE_MARKS.get(run.state, '·')} {self.t(f'panel.state_{run.state}')}"
-        if run.done:
-            state += f" · {self.seconds(run.elapsed)}"
-        fields = (
-            f"{p.get('resolution')} · {p.get('aspect_ratio')} · ×{p.get('num_images')}"
-            f" · {self.t('panel.inputs_count', count=len(run.images))}"
-        )
-        return f"#{run.number} {when}", state, fields, clip(str(p.get("prompt", "")), 48)
+        return self._state.history_row(run)
 
-    def prompt_check(self) -> list[tuple[str, str]]:
-        """The prompt's count and reference check: (text, css class) parts."""
-        with self.lock:
-            text, count = self.prompt, len(self.images)
-        length = len(text)
-        if length > PROMPT_MAX_CHARS:
-            facts = {"count": length, "limit": PROMPT_MAX_CHARS}
-            words = self.t("panel.count_over", excess=length - PROMPT_MAX_CHARS, **facts)
-            parts = [(words, "kling-nb-over")]
-        else:
-            parts = [(self.t("panel.count", count=length, limit=PROMPT_MAX_CHARS), "")]
-        past = sorted({n for n in referenced_images(text) if n < 1 or n > count})
-        if past:
-            key = {0: "panel.count_words_0", 1: "panel.count_words_1"}.get(
-                count, "panel.count_words_n"
-            )
-            words = self.t(
-                "panel.reference_past_end",
-                numbers=", ".join(map(str, past)),
-                count=count,
-                count_words=self.t(key, count=count),
-            )
-            parts.append((f"⚠ {words}", "kling-nb-warn"))
-        return parts
+    def request(self) -> KlingO1Request:
+        return self._state.request()
 
-    def images_hint(self) -> str:
-        with self.lock:
-            count = len(self.images)
-        if not count:
-            return self.t("panel.no_images")
-        return self.t("panel.images_hint", count=count, limit=IMAGES_MAX)
-
-    def can_run(self) -> bool:
-        """Run is offered: nothing running, connected, and num_images in range."""
-        with self.lock:
-            return (
-                self.active is None
-                and self.connection is not None
-                and self.num_images_problem() is None
-            )
+    def parameters(self) -> dict[str, Any]:
+        """The request's fields but the images."""
+        return self._state.request().parameters()
 
 
 def type_error(name: str, value: object, code: str) -> KlingValidationError:

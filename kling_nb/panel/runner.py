@@ -1,10 +1,14 @@
 """The panel's run controller: every call into the job engine, and none into widgets.
 
 A run is submitted and waited for on a worker thread (the engine's sync API); what happens
-is written into the model, which tells the views. Cancel asks the server from a short-lived
-thread, so the kernel's loop never waits on the network. The journal and the HTTP client
-warm-up are engine calls too, so they live here. Moving to the engine's async API later
-changes `_work` and `cancel` only.
+is written into the model, which tells the views. Cancel interrupts the worker's wait, and the
+engine cancels on the server and says what the service did (confirmed, requested, not
+supported…): only a confirmed cancel ends a run as "cancelled"; any other leaves it "stopped",
+resumable, and Collect (`kling_nb.resume`) fetches its pictures later. Everything slow —
+the wait, the gallery's JPEGs, the before/after comparison, collecting — happens on worker
+threads, never on the kernel's loop and never under the model's lock. The job pipeline
+(and numpy with it) is imported on a worker too, after the panel is built (`warm`): building
+a panel stays quick.
 """
 
 from __future__ import annotations
@@ -12,87 +16,111 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, get_args
 
 from PIL import Image as PILImage
 
-from .._admission import Replayed
-from .._api import start_edit
-from .._cache import finish_edit
 from .._config import Connection, Settings, current_connection
-from .._errors import KlingCancelledError, KlingError
+from .._errors import (
+    KlingCancelledError,
+    KlingError,
+    KlingJobError,
+    KlingTimeoutError,
+    KlingValidationError,
+)
 from .._i18n import MESSAGES
-from .._job import DEFAULT_TIMEOUT, Job
 from .._progress import NoProgress
-from .._request import KlingO1Request
-from .._results import EditResult
+from .._rules import Violation
 from .._secrets import scrub
-from .._transport import client_for
+from .._text import clip
 from .._wire import JobStatus
-from .model import PanelModel, PanelRun, clip
+from .model import PanelModel
+from .state import Box, CancelOutcome, PanelRun, PanelState, Picture, RunState
 
 if TYPE_CHECKING:
     from .._entry import JournalEntry
+    from .._job import Job
+    from .._request import KlingO1Request
+    from .._results import EditResult
 
+RUN_TIMEOUT = 900.0  # s a run may take: `edit`'s own default (_job.DEFAULT_TIMEOUT, tested)
 RESULT_SIDE = 640  # px of a gallery thumbnail (shown at 300 px)
 JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
+
+
+def with_region(request: KlingO1Request, region: Box | None) -> KlingO1Request:
+    """`request` as `KlingO1Request(..., region=region)` (issue 19); as it is without one."""
+    from .._request import KlingO1Request
+
+    if region is None:
+        return request
+    if "region" not in {f.name for f in fields(KlingO1Request)}:
+        # This build's requests carry no region yet: refuse in words rather than edit the
+        # whole picture when the user asked for a part of it.
+        facts: dict[str, object] = {"value": str(region)}
+        raise KlingValidationError([Violation(("region",), "panel_region_unsupported", facts)])
+    extra: dict[str, Any] = {"region": region}
+    return replace(request, **extra)
 
 
 class _RunProgress(NoProgress):
     """Each status of the job, into the model."""
 
-    def __init__(self, model: PanelModel, run: PanelRun):
+    def __init__(self, model: PanelModel, number: int):
         self.model = model
-        self.run = run
+        self.number = number
 
     def update(self, status: JobStatus, elapsed: float) -> None:
-        with self.model.lock:
-            self.run.status = status
-        self.model.changed("status")
+        self.model.progressed(self.number, status)
 
 
 class RunController:
-    """Starts, follows and cancels the panel's runs; talks to the engine, never to widgets."""
+    """Starts, follows, cancels and collects runs; talks to the engine, never to widgets."""
 
-    def __init__(self, model: PanelModel, timeout: float | None = DEFAULT_TIMEOUT):
+    def __init__(self, model: PanelModel, timeout: float | None = RUN_TIMEOUT):
         self.model = model
         self.timeout = timeout
         self._jobs: dict[int, Job] = {}  # run number → its job, once submitted
         self._lock = threading.Lock()
+        self._journal_lock = threading.Lock()
+
+    def request(self, state: PanelState) -> KlingO1Request:
+        """The request a Run of `state` sends: its fields, images and region."""
+        return with_region(state.request(), state.region)
 
     def start(self, run: PanelRun, request: KlingO1Request) -> Future[EditResult]:
         """Submit and wait for `run` on a worker thread; its Future."""
-        name = f"kling-nb-run-{run.number}"
-        threading.Thread(target=self._work, args=(run, request), name=name, daemon=True).start()
+        _worker(f"kling_nb panel run #{run.number}", self._work, run, request)
         return run.future
 
-    def cancel(self, run: PanelRun) -> bool:
-        """Ask the server to cancel `run` (or the worker right after its submit)."""
-        with self.model.lock:
-            if run.done or run.cancel_requested:
-                return False
-            run.cancel_requested = True
-        self.model.changed("status")
+    def cancel(self, number: int) -> bool:
+        """Stop run #number's wait: the engine cancels on the server and says what it did."""
+        if not self.model.ask_cancel(number):
+            return False
         with self._lock:
-            job = self._jobs.get(run.number)
+            job = self._jobs.get(number)
         if job is not None:
-            job.interrupt()  # the worker's wait cancels on the server and says what happened
+            job.interrupt()
         return True
 
     def _work(self, run: PanelRun, request: KlingO1Request) -> None:
         """The worker: submit, wait, fetch, make thumbnails; the Future is always resolved."""
         result: EditResult | None = None
-        thumbnails: list[bytes] = []
+        pictures: tuple[Picture, ...] = ()
         failure: BaseException | None = None
+        state: RunState
+        error: str | None
+        cancel: CancelOutcome | None = None
         try:
             result = self._produce(run, request)
-            thumbnails = [gallery_jpeg(im.path) for im in result.images]
-        except KlingCancelledError as exc:
-            # Only a cancel the service confirmed ends quietly; any other says what it did.
-            quiet = exc.cancel == "confirmed"
-            failure, state, error = exc, "cancelled", None if quiet else scrub(str(exc))
+            pictures = gallery_of(result)
+        except (KlingCancelledError, KlingTimeoutError) as exc:
+            failure = exc
+            state, error, cancel = stopped(exc)
         except KlingError as exc:
             failure, state, error = exc, "failed", scrub(str(exc))
         except Exception as exc:  # the thread's last stop: say it in words, keep it on the Future
@@ -104,7 +132,8 @@ class RunController:
         # The model first (its views are asked to render), then the Future: whoever waits on
         # it finds the panel's state final, and wait() its widgets too.
         try:
-            self.model.finish_run(run, state, error, None if failure else result, thumbnails)
+            kept = None if failure else result
+            self.model.finish_run(run.number, state, error, kept, pictures, cancel)
             self.refresh_journal()
         finally:  # whatever happened above, nobody waits on this run forever
             if failure is None and result is not None:
@@ -113,25 +142,82 @@ class RunController:
                 run.future.set_exception(failure or KlingError(error or state))
 
     def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
+        from .._admission import Replayed
+        from .._api import start_edit
+        from .._cache import finish_edit
+
         # Reuse ticked: an identical finished request is replayed, not paid; else a new job.
         fresh = not self.model.reuse
         started = start_edit(request, run.connection, fresh=fresh, progress=False)
         if isinstance(started, Replayed):
-            with self.model.lock:
-                run.request_id = started.request_id
+            self.model.submitted(run.number, started.request_id)
             self.model.say(self.model.t("money.replay_cache", request_id=started.request_id))
-            return started.value
+            replayed: EditResult = started.value  # an edit's replay is an EditResult
+            return replayed
         job = started.job
         with self._lock:
             self._jobs[run.number] = job
-        with self.model.lock:
-            run.request_id = job.request_id
-            cancel_now = run.cancel_requested
-        self.model.changed("status")
-        if cancel_now:
-            job.interrupt()
-        output = job.wait_output(self.timeout, None, _RunProgress(self.model, run))
+        self.model.submitted(run.number, job.request_id)
+        if self.model.run(run.number).cancel_requested:
+            job.interrupt()  # Cancel came while the job was being submitted
+        output = job.wait_output(self.timeout, None, _RunProgress(self.model, run.number))
         return finish_edit(job, output, request, started.inputs)
+
+    def collect(self, number: int) -> Future[EditResult]:
+        """Fetch a stopped run's pictures when its job finishes (kling_nb.resume), off the loop."""
+        run = self.model.begin_collect(number)
+        future: Future[EditResult] = Future()
+        _worker(f"kling_nb panel collect #{number}", self._collect, run, future)
+        return future
+
+    def _collect(self, run: PanelRun, future: Future[EditResult]) -> None:
+        from .._results import EditResult
+        from .._resume import resume
+
+        assert run.request_id is not None  # only a submitted run is collectable
+        try:
+            result = resume(
+                run.request_id, timeout=self.timeout, progress=False, connection=run.connection
+            )
+            if not isinstance(result, EditResult):
+                raise TypeError(f"resume() gave a {type(result).__name__}, not an EditResult")
+            pictures = gallery_of(result)
+        except Exception as exc:  # in words in the panel
+            try:
+                self.model.collect_failed(run.number, self.words(exc), ended=job_ended(exc))
+            finally:
+                future.set_exception(exc)
+            return
+        try:
+            self.model.collected(run.number, result, pictures)
+            self.refresh_journal()
+        finally:
+            future.set_result(result)
+
+    def compare(self, run: PanelRun) -> None:
+        """Make run's before/after picture on a worker; the model gets it, or why not."""
+        # It decodes every picture and may fetch inputs given as URLs (30 s timeout).
+        result = run.result
+        if result is None:
+            return
+
+        def make() -> None:
+            try:
+                jpeg = result.compare().sheet()
+            except Exception as exc:  # shown next to the button, in words
+                self.model.compared(run.number, None, self.words(exc))
+            else:
+                self.model.compared(run.number, jpeg)
+
+        _worker(f"kling_nb panel compare #{run.number}", make)
+
+    def words(self, exc: BaseException) -> str:
+        """What went wrong, in words: kling_nb's own, a file's, or an unforeseen error's."""
+        if isinstance(exc, KlingError):
+            return scrub(str(exc))
+        if isinstance(exc, OSError):  # a file gone or unreadable: no bug to report
+            return scrub(f"{type(exc).__name__}: {exc}")
+        return self.unexpected(exc)
 
     def unexpected(self, exc: BaseException) -> str:
         """An error kling_nb did not foresee, in words (no traceback)."""
@@ -146,31 +232,37 @@ class RunController:
 
     @staticmethod
     def warm(conn: Connection) -> None:
-        """Build the HTTP client (CA bundle, TLS context) now, not on the first Run."""
-        threading.Thread(target=lambda: client_for(conn).http, daemon=True).start()
+        """Import the job pipeline and build the HTTP client on a worker now, not at Run."""
+
+        def load() -> None:
+            from .._api import start_edit  # noqa: F401  (the whole pipeline, numpy included)
+            from .._transport import client_for
+
+            _ = client_for(conn).http  # made now: its TLS context, its CA bundle
+
+        _worker("kling_nb panel warm-up", load)
 
     def home(self) -> Path:
         conn = self.model.connection
         return conn.home if conn else Settings.from_env().home
 
-    def refresh_journal(self) -> None:
-        """The journal's latest rows (other sessions and kernels too), into the model."""
+    def refresh_journal(self, later: bool = False) -> None:
+        """The journal's latest rows (other kernels' too) into the model; `later`: on a worker."""
         if self.model.connection is None:
+            return
+        if later:
+            _worker("kling_nb panel journal", self.refresh_journal)
             return
         from .._journal import journal_for
 
-        try:
-            entries = journal_for(self.home()).entries(limit=JOURNAL_ROWS)
-        except (KlingError, sqlite3.Error, OSError) as exc:
-            # A damaged journal must not take the panel down: say so and go on.
-            self.model.say(scrub(f"{self.model.t('panel.journal')}: {exc}"), warn=True)
-            return
-        rows = [(self._journal_label(e), e.id) for e in entries]
-        with self.model.lock:
-            if rows == self.model.journal:
+        with self._journal_lock:  # one read at a time: a slower, older read never wins
+            try:
+                entries = journal_for(self.home()).entries(limit=JOURNAL_ROWS)
+            except (KlingError, sqlite3.Error, OSError) as exc:
+                # A damaged journal must not take the panel down: say so and go on.
+                self.model.say(scrub(f"{self.model.t('panel.journal')}: {exc}"), warn=True)
                 return
-            self.model.journal = rows
-        self.model.changed("journal")
+            self.model.set_journal([(self._journal_label(e), e.id) for e in entries])
 
     def _journal_label(self, entry: JournalEntry) -> str:
         prompt = " ".join(str(entry.prompt).split())
@@ -185,6 +277,39 @@ class RunController:
 
         entry = journal_for(self.home()).get(entry_id)
         return dict(entry.arguments) if entry is not None else None
+
+
+def stopped(
+    exc: KlingCancelledError | KlingTimeoutError,
+) -> tuple[RunState, str | None, CancelOutcome]:
+    """How a stopped wait ends a run: state, words, and what the service said to the cancel."""
+    # A cancelled error that names no outcome comes from a job the service reports cancelled.
+    unnamed: CancelOutcome = "confirmed" if isinstance(exc, KlingCancelledError) else "failed"
+    cancel = next((o for o in get_args(CancelOutcome) if o == exc.cancel), unnamed)
+    text = scrub(str(exc))
+    if cancel != "confirmed":
+        return "stopped", text, cancel  # may still run and be billed: collectable later
+    if isinstance(exc, KlingTimeoutError):
+        return "failed", text, cancel  # the deadline ended it; nothing billed
+    return "cancelled", None, cancel
+
+
+def job_ended(exc: BaseException) -> bool:
+    """True when a failed collect means the job is over without pictures (else: try later)."""
+    # Over: it failed, or a cancel was confirmed after all. Not over: a stopped wait, no network.
+    if isinstance(exc, (KlingCancelledError, KlingTimeoutError)):
+        return exc.cancel == "confirmed"
+    return isinstance(exc, KlingJobError)
+
+
+def gallery_of(result: EditResult) -> tuple[Picture, ...]:
+    """The gallery's pictures of a result: captions and small JPEGs (made off the loop)."""
+    return tuple(Picture(im.caption(), gallery_jpeg(im.path)) for im in result.images)
+
+
+def _worker(name: str, target: Callable[..., None], *args: Any) -> None:
+    """Run `target(*args)` on a daemon thread (a closing kernel does not wait for a job)."""
+    threading.Thread(target=target, args=args, name=name, daemon=True).start()
 
 
 def gallery_jpeg(path: Path) -> bytes:

@@ -1,21 +1,23 @@
-"""The panel's widgets, and the views that render the model into them.
+"""The panel's widgets, and the views that render a snapshot of the model into them.
 
 Widgets are made once and reused: image cards and gallery cards come from pools bounded
 by what can be on show (10 images, 9 results), and the session's runs are the options of
 one list, so a long session holds as many widget models as a fresh one. Rendering happens
-on the kernel's event loop only (see `dispatcher`); a view reads the model, never the engine.
+on the kernel's event loop only (see `dispatcher`), from an immutable `PanelState` taken
+once per render: no lock is held, nothing is decoded or fetched. The state says what things
+mean (a warning, a stopped run); how they look — CSS classes, colours, visibility — is
+decided here.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import ipywidgets as w
 
-from .._i18n import message
+from .._text import clip
 from .._wire import (
     ASPECT_RATIOS,
     IMAGES_MAX,
@@ -25,7 +27,8 @@ from .._wire import (
     RESOLUTIONS,
 )
 from .compat import set_tooltip
-from .model import PanelImage, PanelModel, PanelRun, clip, reference_token
+from .kit import Kit, classed
+from .state import PanelImage, PanelState, Picture, reference_token
 
 HISTORY_ROWS = 6  # lines of the runs list (it scrolls)
 
@@ -64,7 +67,12 @@ CSS = """<style>
 .kling-nb-code pre { background: var(--jp-cell-editor-background, #f6f8fa); padding: 8px 10px;
   border-radius: 6px; font-size: 12px; overflow-x: auto; }
 .kling-nb-history .widget-html-content { font-size: 12px; }
+.kling-nb-region-line { font-size: 12px; }
 </style>"""
+
+# How the state's meanings look.
+TONE_CLASSES = {"info": "", "warn": "kling-nb-warn"}
+CHECK_CLASSES = {"count": "", "over": "kling-nb-over", "past_end": "kling-nb-warn"}
 
 BADGE_COLORS = {
     "emulator": ("#92400e", "#fef3c7"),
@@ -83,20 +91,7 @@ class Actions(Protocol):
     def remove_image(self, number: int) -> None: ...
     def save(self, folder: Any = None, index: int | None = None) -> Any: ...
     def use_as_input(self, index: int = 0) -> int | None: ...
-
-
-def button(text: str, tooltip: str = "", style: str = "", width: str | None = None) -> Any:
-    """A core Button with a hover text."""
-    layout = w.Layout(width=width) if width else w.Layout(width="auto")
-    made = w.Button(description=text, button_style=style, layout=layout)
-    set_tooltip(made, tooltip or text)
-    return made
-
-
-def classed(widget: Any, *classes: str) -> Any:
-    for name in classes:
-        widget.add_class(name)
-    return widget
+    def clear_region(self) -> None: ...
 
 
 def show(widget: Any, visible: bool) -> None:
@@ -125,25 +120,23 @@ def badge(label: str, name: str, note: str, host: str) -> str:
 class ImageCard:
     """One reference image's card: picture, caption, move / insert reference / remove."""
 
-    def __init__(self, position: int, t: Text, actions: Actions):
+    def __init__(self, position: int, t: Text, actions: Actions, kit: Kit):
         number = position + 1
-        self.picture = classed(w.Image(format="jpeg"), "kling-nb-thumb")
-        self.caption = w.HTML(layout=w.Layout(width="150px"))
-        self.left = button("◀", t("panel.move_left"), width="30px")
-        self.right = button("▶", t("panel.move_right"), width="30px")
-        self.insert = button("+ @", "", width="44px")
-        self.remove = button("✕", t("panel.remove"), width="30px")
+        self.picture = kit.make(w.Image, "kling-nb-thumb", format="jpeg")
+        self.caption = kit.make(w.HTML, width="150px")
+        self.left = kit.button("◀", t("panel.move_left"), width="30px")
+        self.right = kit.button("▶", t("panel.move_right"), width="30px")
+        self.insert = kit.button("+ @", "", width="44px")
+        self.remove = kit.button("✕", t("panel.remove"), width="30px")
         self.left.on_click(lambda _: actions.move_image(number, number - 1))
         self.right.on_click(lambda _: actions.move_image(number, number + 1))
         self.insert.on_click(lambda _: actions.insert_reference(number))
         self.remove.on_click(lambda _: actions.remove_image(number))
-        tools = classed(w.HBox([self.left, self.right, self.insert, self.remove]), "kling-nb-row")
-        self.box = classed(
-            w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-input"
-        )
+        tools = kit.row(self.left, self.right, self.insert, self.remove)
+        self.box = kit.vbox([self.picture, self.caption, tools], "kling-nb-card", "kling-nb-input")
         self._image: PanelImage | None = None
 
-    def render(self, image: PanelImage, number: int, count: int, model: PanelModel) -> None:
+    def render(self, image: PanelImage, number: int, count: int, state: PanelState) -> None:
         if image is not self._image:
             self._image = image
             if image.thumbnail is not None:
@@ -153,43 +146,52 @@ class ImageCard:
                 put(self.picture, "format", "url")
                 self.picture.value = str(image.source).encode()
         size = f" · {image.size[0]}×{image.size[1]}" if image.size else ""
-        notes = image.problems(number - 1, model.lang)
-        if image.size is None:
-            notes = [model.t("panel.url_thumbnail")]
         caption = (
             f"<b>image_{number}</b>{size}<br><span class='kling-nb-hint' "
             f"title='{html.escape(image.label)}'>{html.escape(clip(image.label, 22))}</span>"
         )
         caption += "".join(
-            f"<br><span class='kling-nb-warn'>{html.escape(n)}</span>" for n in notes
+            f"<br><span class='kling-nb-warn'>{html.escape(n)}</span>"
+            for n in state.image_notes(image, number)
         )
         put(self.caption, "value", caption)
         put(self.left, "disabled", number == 1)
         put(self.right, "disabled", number == count)
-        set_tooltip(
-            self.insert, model.t("panel.insert", token=reference_token(number, model.profile))
-        )
+        token = reference_token(number, state.profile)
+        set_tooltip(self.insert, state.t("panel.insert", token=token))
 
 
 class ResultCard:
     """One gallery card: picture, caption, Save and Use as input."""
 
-    def __init__(self, position: int, t: Text, actions: Actions):
-        self.picture = classed(w.Image(format="jpeg"), "kling-nb-output")
-        self.caption = w.HTML()
-        self.save = button(t("panel.save"))
-        self.reuse = button(t("panel.use_as_input"))
+    def __init__(self, position: int, t: Text, actions: Actions, kit: Kit):
+        self.picture = kit.make(w.Image, "kling-nb-output", format="jpeg")
+        self.caption = kit.html()
+        self.save = kit.button(t("panel.save"))
+        self.reuse = kit.button(t("panel.use_as_input"))
         self.save.on_click(lambda _: actions.save(index=position))
         self.reuse.on_click(lambda _: actions.use_as_input(position))
-        tools = classed(w.HBox([self.save, self.reuse]), "kling-nb-row")
-        self.box = classed(
-            w.VBox([self.picture, self.caption, tools]), "kling-nb-card", "kling-nb-result"
-        )
+        tools = kit.row(self.save, self.reuse)
+        self.box = kit.vbox([self.picture, self.caption, tools], "kling-nb-card", "kling-nb-result")
 
-    def render(self, caption: str, thumbnail: bytes) -> None:
-        if self.picture.value != thumbnail:
-            self.picture.value = thumbnail
-        put(self.caption, "value", f"<b>{html.escape(caption)}</b>")
+    def render(self, picture: Picture) -> None:
+        if self.picture.value != picture.jpeg:
+            self.picture.value = picture.jpeg
+        put(self.caption, "value", f"<b>{html.escape(picture.caption)}</b>")
+
+
+class RegionParts:
+    """The region section: a place for the drawing surface, the box as numbers, Clear."""
+
+    def __init__(self, t: Text, actions: Actions, kit: Kit):
+        # `surface` stays empty until a drawing surface is placed in it; the line and Clear
+        # show the region however it was set (from code, a restored run, the surface).
+        head = kit.html(f"<span>{html.escape(t('panel.region'))}</span>", "kling-nb-label")
+        self.surface = kit.vbox([], "kling-nb-region-surface")
+        self.text = kit.html("", "kling-nb-region-line")
+        self.clear = kit.button(t("panel.region_clear"))
+        self.clear.on_click(lambda _: actions.clear_region())
+        self.children = [head, self.surface, kit.row(self.text, self.clear)]
 
 
 class Pool:
@@ -216,28 +218,48 @@ class PanelWidgets:
     """Every control of the panel, for scripts and tests that drive them directly."""
 
     def __init__(self, t: Text, actions: Actions):
-        self.badge = w.HTML()
-        self._inputs(t)
-        self._parameters(t)
-        self.run = classed(
-            button("▶ " + t("panel.run"), style="primary", width="96px"), "kling-nb-run"
-        )
-        self.cancel = classed(button("■ " + t("panel.cancel"), width="96px"), "kling-nb-cancel")
+        kit = self.kit = Kit()
+        self.badge = kit.html()
+        self._inputs(t, kit)
+        self._parameters(t, kit)
+        self.run = kit.button("▶ " + t("panel.run"), "", "primary", "96px", "kling-nb-run")
+        self.cancel = kit.button("■ " + t("panel.cancel"), "", "", "96px", "kling-nb-cancel")
         self.cancel.disabled = True
-        self.price = classed(w.HTML(), "kling-nb-price")  # the estimated cost, once known
+        self.price = kit.html("", "kling-nb-price", own=True)  # the estimated cost, once known
         # Unticked, Run always makes a new job; ticked, it replays an identical finished one.
         self.reuse = w.Checkbox(value=False, description=t("money.panel_reuse"), indent=False)
-        self.code_toggle = button(t("panel.show_code"))
-        self.status = classed(w.HTML(), "kling-nb-status")
-        self.error = classed(w.HTML(), "kling-nb-error")
-        self.notice = classed(w.HTML(), "kling-nb-notice")
-        self.code = classed(w.HTML(), "kling-nb-code")
-        self._results(t)
-        self.image_cards = Pool(lambda i: ImageCard(i, t, actions), IMAGES_MAX)
-        self.result_cards = Pool(lambda i: ResultCard(i, t, actions), NUM_IMAGES_MAX)
-        for hidden in (self.error, self.compare_image, self.code, self.price, self.num_problem):
-            show(hidden, False)
-        self.root = self._layout(t)
+        self.code_toggle = kit.button(t("panel.show_code"))
+        self.status = kit.html("", "kling-nb-status")
+        self.error = kit.html("", "kling-nb-error", own=True)
+        self.notice = kit.html("", "kling-nb-notice")
+        self.code = kit.html("", "kling-nb-code", own=True)
+        self._results(t, kit)
+        self.image_cards = Pool(lambda i: ImageCard(i, t, actions, kit), IMAGES_MAX)
+        self.result_cards = Pool(lambda i: ResultCard(i, t, actions, kit), NUM_IMAGES_MAX)
+        # The region of image 1 (issue 19): an empty section until a region or a drawing
+        # surface is shown; its parts are made then, so a panel without one carries none.
+        self.region_section = kit.vbox([], "kling-nb-section", "kling-nb-region", own=True)
+        self._region: RegionParts | None = None
+        self._words, self._actions = t, actions
+        self.root = self._layout(t, kit)
+        hidden = (self.error, self.compare_image, self.compare_note, self.code, self.price)
+        for widget in (*hidden, self.num_problem, self.region_section):
+            show(widget, False)  # until the first render says otherwise
+
+    def toggled(self) -> tuple[Any, ...]:
+        """The widgets the views show and hide, each with a layout of its own."""
+        return (
+            self.error,
+            self.compare_image,
+            self.compare_note,
+            self.code,
+            self.price,
+            self.num_problem,
+            self.region_section,
+            self.history_empty,
+            self.history_box,
+            self.journal_section,
+        )
 
     def close(self) -> None:
         """Close every widget of the panel, shown or pooled (their models leave the kernel)."""
@@ -258,10 +280,12 @@ class PanelWidgets:
         for pool in (self.image_cards, self.result_cards):
             for item in pool.items:
                 walk(item.box)
+        if self._region is not None:
+            walk(self.region_section)
 
-    def _inputs(self, t: Text) -> None:
+    def _inputs(self, t: Text, kit: Kit) -> None:
         self.source = w.Text(placeholder=t("panel.source_placeholder"), layout=w.Layout(flex="1"))
-        self.add = button(t("panel.add"))
+        self.add = kit.button(t("panel.add"))
         self.upload = classed(
             w.FileUpload(
                 accept="image/*", multiple=True, description=t("panel.upload"), icon="upload"
@@ -269,17 +293,17 @@ class PanelWidgets:
             "kling-nb-upload",
         )
         set_tooltip(self.upload, t("panel.upload_hint"))
-        self.images_hint = classed(w.HTML(), "kling-nb-hint")
-        self.cards = classed(w.HBox(), "kling-nb-cards")
+        self.images_hint = kit.html("", "kling-nb-hint")
+        self.cards = kit.hbox([], "kling-nb-cards")
         self.prompt = w.Textarea(
             placeholder=t("panel.prompt_placeholder"),
             rows=4,
             continuous_update=True,  # the count and the reference check follow each keystroke
             layout=w.Layout(width="100%"),
         )
-        self.count = classed(w.HTML(), "kling-nb-count")
+        self.count = kit.html("", "kling-nb-count")
 
-    def _parameters(self, t: Text) -> None:
+    def _parameters(self, t: Text, kit: Kit) -> None:
         style = {"description_width": "initial"}
         self.resolution = w.ToggleButtons(
             options=list(RESOLUTIONS["qiniu"]),
@@ -302,7 +326,7 @@ class PanelWidgets:
             style=style,
             layout=w.Layout(width="110px"),
         )
-        self.num_problem = classed(w.HTML(), "kling-nb-over", "kling-nb-num-problem")
+        self.num_problem = kit.html("", "kling-nb-over", "kling-nb-num-problem", own=True)
         formats = [(t("panel.format_default"), ""), *((f, f) for f in OUTPUT_FORMATS)]
         self.output_format = w.Dropdown(
             options=formats,
@@ -311,10 +335,10 @@ class PanelWidgets:
             layout=w.Layout(width="150px"),
         )
 
-    def _results(self, t: Text) -> None:
-        self.results_head = classed(w.HTML(), "kling-nb-results-head")
-        self.compare = button(t("panel.compare"))
-        self.save_all = button(t("panel.save_all"))
+    def _results(self, t: Text, kit: Kit) -> None:
+        self.results_head = kit.html("", "kling-nb-results-head")
+        self.compare = kit.button(t("panel.compare"))
+        self.save_all = kit.button(t("panel.save_all"))
         self.compare.disabled = self.save_all.disabled = True
         self.folder = w.Text(
             value="kling_outputs",
@@ -322,227 +346,246 @@ class PanelWidgets:
             style={"description_width": "initial"},
             layout=w.Layout(width="260px"),
         )
-        self.gallery = classed(w.HBox(), "kling-nb-cards", "kling-nb-gallery")
-        self.compare_image = classed(w.Image(format="jpeg"), "kling-nb-compare")
+        self.gallery = kit.hbox([], "kling-nb-cards", "kling-nb-gallery")
+        self.compare_image = kit.make(w.Image, "kling-nb-compare", own=True, format="jpeg")
+        self.compare_note = kit.html("", "kling-nb-hint", "kling-nb-compare-note", own=True)
         # One list for every run of the session: no widget per run, however many there are.
         self.history = classed(
             w.Select(options=[], rows=HISTORY_ROWS, layout=w.Layout(flex="1 1 0%", min_width="0")),
             "kling-nb-history",
         )
-        self.history_restore = button(t("panel.restore"))
-        self.history_show = button(t("panel.show"))
-        self.history_empty = classed(w.HTML(html.escape(t("panel.no_history"))), "kling-nb-hint")
+        self.history_restore = kit.button(t("panel.restore"))
+        self.history_show = kit.button(t("panel.show"))
+        # A run stopped without a confirmed cancel may still finish (and is paid for): this
+        # fetches its pictures (kling_nb.resume) once it does.
+        tip = t("panel.collect_tooltip")
+        self.history_collect = kit.button(t("panel.collect"), tip, "", "auto", "kling-nb-collect")
+        empty = html.escape(t("panel.no_history"))
+        self.history_empty = kit.html(empty, "kling-nb-hint", own=True)
         self.journal = w.Dropdown(options=[], layout=w.Layout(flex="1 1 0%", min_width="0"))
-        self.journal_restore = button(t("panel.restore"))
+        self.journal_restore = kit.button(t("panel.restore"))
 
-    def _layout(self, t: Text) -> Any:
+    @property
+    def region(self) -> RegionParts | None:
+        """The region section's parts, if made."""
+        return self._region
+
+    def region_parts(self) -> RegionParts:
+        """The region section's parts, made (and put in the section) the first time."""
+        if self._region is None:
+            self._region = RegionParts(self._words, self._actions, self.kit)
+            self.region_section.children = self._region.children
+        return self._region
+
+    def _layout(self, t: Text, kit: Kit) -> Any:
         """The whole panel, top to bottom."""
-
-        def section(title: str, *rows: Any) -> Any:
-            head = classed(w.HTML(f"<span>{html.escape(title)}</span>"), "kling-nb-label")
-            return classed(w.VBox([head, *rows]), "kling-nb-section")
-
-        def row(*items: Any) -> Any:
-            return classed(w.HBox(list(items)), "kling-nb-row")
-
-        title = classed(w.HTML(html.escape(t("panel.title"))), "kling-nb-title")
-        head = classed(w.HBox([title, self.badge]), "kling-nb-head", "kling-nb-row")
-        upload_hint = classed(w.HTML(html.escape(t("panel.upload_hint"))), "kling-nb-hint")
-        images = section(
+        title = kit.html(html.escape(t("panel.title")), "kling-nb-title")
+        head = kit.hbox([title, self.badge], "kling-nb-head", "kling-nb-row")
+        upload_hint = kit.html(html.escape(t("panel.upload_hint")), "kling-nb-hint")
+        images = kit.section(
             t("panel.images"),
-            row(self.source, self.add, self.upload),
+            kit.row(self.source, self.add, self.upload),
             upload_hint,
             self.images_hint,
             self.cards,
         )
-        prompt = section(t("panel.prompt"), self.prompt, self.count)
-        params = section(
+        prompt = kit.section(t("panel.prompt"), self.prompt, self.count)
+        params = kit.section(
             t("panel.parameters"),
-            row(self.resolution, self.aspect_ratio, self.num_images, self.output_format),
+            kit.row(self.resolution, self.aspect_ratio, self.num_images, self.output_format),
             self.num_problem,
         )
-        buttons = row(self.run, self.cancel, self.price, self.reuse, self.code_toggle, self.status)
-        actions = classed(w.VBox([buttons, self.error]), "kling-nb-section")
-        results = section(
+        buttons = kit.row(
+            self.run, self.cancel, self.price, self.reuse, self.code_toggle, self.status
+        )
+        actions = kit.vbox([buttons, self.error], "kling-nb-section")
+        results = kit.section(
             t("panel.results"),
             self.results_head,
-            row(self.compare, self.save_all, self.folder),
+            kit.row(self.compare, self.save_all, self.folder),
             self.gallery,
+            self.compare_note,
             self.compare_image,
         )
-        self.history_box = row(self.history, w.VBox([self.history_restore, self.history_show]))
-        history = section(t("panel.history"), self.history_empty, self.history_box)
-        self.journal_section = section(t("panel.journal"), row(self.journal, self.journal_restore))
-        parts = [w.HTML(CSS), head, images, prompt, params, actions, self.notice, self.code]
-        root = w.VBox([*parts, results, history, self.journal_section])
+        tools = kit.vbox([self.history_restore, self.history_show, self.history_collect])
+        self.history_box = kit.row(self.history, tools, own=True)
+        history = kit.section(t("panel.history"), self.history_empty, self.history_box)
+        self.journal_section = kit.section(
+            t("panel.journal"), kit.row(self.journal, self.journal_restore), own=True
+        )
+        parts = [kit.html(CSS), head, images, self.region_section, prompt, params, actions]
+        parts += [self.notice, self.code]
+        root = kit.vbox([*parts, results, history, self.journal_section], own=True)
         return classed(root, "kling-nb-panel")
 
 
 class PanelView:
-    """Renders the model's changed aspects into the widgets (on the loop's thread only)."""
+    """Renders the changed aspects of a snapshot into the widgets (on the loop's thread only)."""
 
-    def __init__(self, widgets: PanelWidgets, model: PanelModel, code: Callable[[], str]):
+    def __init__(self, widgets: PanelWidgets, code: Callable[[PanelState], str]):
         self.widgets = widgets
-        self.model = model
         self.code = code
-        self._compared: PanelRun | None = None
 
-    def render(self, aspects: frozenset[str]) -> None:
-        m, ws = self.model, self.widgets
-        with m.lock:
-            if "result" in aspects:
-                self._result()  # first: the pictures are what the user waits for
-            if aspects & {"compare", "result"}:
-                self._compare()
-            if "connection" in aspects:
-                self._connection()
-            if "parameters" in aspects:
-                self._parameters()
-            if aspects & {"images", "connection"}:
-                self._images()
-            if aspects & {"prompt", "images"}:
-                put(ws.prompt, "value", m.prompt)
-                parts = m.prompt_check()
-                text = " · ".join(
-                    f"<span class='{css}'>{html.escape(words)}</span>"
-                    if css
-                    else html.escape(words)
-                    for words, css in parts
-                )
-                put(ws.count, "value", text)
-            if aspects & {"status", "parameters", "connection"}:
-                self._status()
-            if "runs" in aspects:
-                self._history()
-            if "code" in aspects:
-                self._code()
-            if "notice" in aspects:
-                text, warn = m.notice
-                css = "kling-nb-warn" if warn else ""
-                value = f"<span class='{css}'>{html.escape(text)}</span>" if text else ""
-                put(ws.notice, "value", value)
-            if "error" in aspects:
-                put(ws.error, "value", html.escape(m.error or ""))
-                show(ws.error, bool(m.error))
-            if "journal" in aspects:
-                self._journal()
+    def render(self, aspects: frozenset[str], state: PanelState) -> None:
+        """Bring the widgets showing `aspects` up to `state`; no lock, no I/O."""
+        if "result" in aspects:
+            self._result(state)  # first: the pictures are what the user waits for
+        if aspects & {"compare", "result"}:
+            self._compare(state)
+        if "connection" in aspects:
+            self._connection(state)
+        if "parameters" in aspects:
+            self._parameters(state)
+        if aspects & {"images", "connection"}:
+            self._images(state)
+        if aspects & {"region", "images"}:
+            self._region(state)
+        if aspects & {"prompt", "images"}:
+            self._prompt(state)
+        if aspects & {"status", "parameters", "connection"}:
+            self._status(state)
+        if "runs" in aspects:
+            self._history(state)
+        if "code" in aspects:
+            self._code(state)
+        if "notice" in aspects:
+            self._notice(state)
+        if "error" in aspects:
+            put(self.widgets.error, "value", html.escape(state.error or ""))
+            show(self.widgets.error, bool(state.error))
+        if "journal" in aspects:
+            self._journal(state)
 
-    def _connection(self) -> None:
-        m, ws = self.model, self.widgets
-        conn = m.connection
-        if conn is None:
-            put(ws.badge, "value", badge("-", "-", m.t("panel.not_connected"), ""))
-            return
-        if conn.emulated:
-            note = m.t("panel.badge_emulated", profile=conn.profile)
-        else:
-            note = m.t("panel.badge_real", host=conn.host)
-        name = m.backend_label(conn.label)
-        put(ws.badge, "value", badge(conn.label, name, note, conn.host))
-        allowed = tuple(m.resolutions())
+    def _connection(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.badge, "value", badge(*s.badge_words()))
+        allowed = tuple(s.resolutions())
         if tuple(ws.resolution.options) != allowed:
             ws.resolution.options = allowed
 
-    def _parameters(self) -> None:
-        m, ws = self.model, self.widgets
-        put(ws.resolution, "value", m.resolution)
-        put(ws.aspect_ratio, "value", m.aspect_ratio)
-        put(ws.num_images, "value", m.num_images)
-        put(ws.output_format, "value", m.output_format or "")
-        problem = m.num_images_problem()
+    def _parameters(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.resolution, "value", s.resolution)
+        put(ws.aspect_ratio, "value", s.aspect_ratio)
+        put(ws.num_images, "value", s.num_images)
+        put(ws.output_format, "value", s.output_format or "")
+        problem = s.num_images_problem()
         put(ws.num_problem, "value", html.escape(problem or ""))
         show(ws.num_problem, problem is not None)
-        price = m.price()
+        price = s.price()
         put(ws.price, "value", html.escape(price or ""))
         show(ws.price, price is not None)
-        put(ws.reuse, "value", m.reuse)
+        put(ws.reuse, "value", s.reuse)
 
-    def _images(self) -> None:
-        m, ws = self.model, self.widgets
-        images = list(m.images)
-        cards = ws.image_cards.take(len(images))
-        for number, (card, image) in enumerate(zip(cards, images, strict=True), start=1):
-            card.render(image, number, len(images), m)
+    def _images(self, s: PanelState) -> None:
+        ws = self.widgets
+        cards = ws.image_cards.take(len(s.images))
+        for number, (card, image) in enumerate(zip(cards, s.images, strict=True), start=1):
+            card.render(image, number, len(s.images), s)
         set_children(ws.cards, [c.box for c in cards])
-        put(ws.images_hint, "value", html.escape(m.images_hint()))
+        put(ws.images_hint, "value", html.escape(s.images_hint()))
 
-    def _status(self) -> None:
-        m, ws = self.model, self.widgets
-        put(ws.status, "value", html.escape(m.status_text()))
-        running = m.active is not None
-        put(ws.run, "disabled", not m.can_run())
-        put(ws.cancel, "disabled", not running or m.active.cancel_requested)  # type: ignore[union-attr]
-        put(ws.cancel, "button_style", "warning" if running else "")
+    def _region(self, s: PanelState) -> None:
+        ws = self.widgets
+        made = ws.region
+        surface = made is not None and bool(made.surface.children) and bool(s.images)
+        visible = surface or s.region is not None
+        if visible or made is not None:
+            parts = ws.region_parts()
+            put(parts.text, "value", html.escape(s.region_words()))
+            put(parts.clear, "disabled", s.region is None)
+        show(ws.region_section, visible)
 
-    def _history(self) -> None:
-        m, ws = self.model, self.widgets
-        runs = list(reversed(m.runs))
-        options = [(" · ".join(m.history_text(run)), run.number) for run in runs]
+    def _prompt(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.prompt, "value", s.prompt)
+        text = " · ".join(
+            f"<span class='{CHECK_CLASSES[kind]}'>{html.escape(words)}</span>"
+            if CHECK_CLASSES[kind]
+            else html.escape(words)
+            for words, kind in s.prompt_check()
+        )
+        put(ws.count, "value", text)
+
+    def _status(self, s: PanelState) -> None:
+        ws = self.widgets
+        put(ws.status, "value", html.escape(s.status_line()))
+        active = s.active_run
+        put(ws.run, "disabled", not s.can_run())
+        put(ws.cancel, "disabled", active is None or active.cancel_requested)
+        put(ws.cancel, "button_style", "warning" if active is not None else "")
+
+    def _notice(self, s: PanelState) -> None:
+        text, css = s.notice.text, TONE_CLASSES[s.notice.tone]
+        value = f"<span class='{css}'>{html.escape(text)}</span>" if text else ""
+        put(self.widgets.notice, "value", value)
+
+    def _history(self, s: PanelState) -> None:
+        ws = self.widgets
+        options = [(" · ".join(s.history_row(run)), run.number) for run in reversed(s.runs)]
         if list(ws.history.options) != options:
-            chosen, known = ws.history.value, len(ws.history.options)
             ws.history.options = options
-            numbers = [number for _, number in options]
-            if len(numbers) > known or chosen not in numbers:
-                chosen = numbers[0] if numbers else None  # a new run: the newest is selected
-            ws.history.value = chosen
-        show(ws.history_empty, not runs)
-        show(ws.history_box, bool(runs))
-        put(ws.history_show, "disabled", not any(run.result is not None for run in runs))
+        put(ws.history, "value", s.selected)
+        show(ws.history_empty, not s.runs)
+        show(ws.history_box, bool(s.runs))
+        chosen = s.selected_run
+        put(ws.history_restore, "disabled", chosen is None)
+        put(ws.history_show, "disabled", chosen is None or chosen.result is None)
+        collectable = chosen is not None and chosen.collectable
+        put(ws.history_collect, "disabled", not collectable)
+        put(ws.history_collect, "button_style", "warning" if collectable else "")
 
-    def _result(self) -> None:
-        m, ws = self.model, self.widgets
-        run = m.shown
+    def _result(self, s: PanelState) -> None:
+        ws = self.widgets
+        run = s.shown_run
         result = run.result if run is not None else None
         put(ws.compare, "disabled", result is None)
         put(ws.save_all, "disabled", result is None)
         if run is None or result is None:
-            hint = html.escape(m.t("panel.no_results"))
+            hint = html.escape(s.t("panel.no_results"))
             put(ws.results_head, "value", f"<span class='kling-nb-hint'>{hint}</span>")
             set_children(ws.gallery, [])
             return
-        cards = ws.result_cards.take(len(result))
-        for card, image, thumbnail in zip(cards, result.images, run.thumbnails, strict=False):
-            card.render(image.caption(), thumbnail)
+        cards = ws.result_cards.take(len(run.gallery))
+        for card, picture in zip(cards, run.gallery, strict=False):
+            card.render(picture)
         set_children(ws.gallery, [c.box for c in cards])
-        sizes = ", ".join(f"{im.width}×{im.height}" for im in result.images)
-        tag = f" · {message('result.emulated', m.lang)}" if result.emulated else ""
-        title = m.t("panel.results_of", number=run.number, summary=f"{sizes}{tag}")
-        request = m.t("progress.request", request_id=result.request_id)
-        details = f"{request} · {clip(str(result.parameters.get('prompt', '')), 90)}"
+        title, details = s.results_heading(run, result)
         hint = f"<span class='kling-nb-hint'>{html.escape(details)}</span>"
         put(ws.results_head, "value", f"<b>{html.escape(title)}</b><br>{hint}")
 
-    def _compare(self) -> None:
-        m, ws = self.model, self.widgets
-        visible = m.compare_shown and m.shown is not None and m.shown.result is not None
-        if visible and m.shown is not self._compared and m.shown is not None:
-            assert m.shown.result is not None
-            bundle = m.shown.result.compare()._repr_mimebundle_()
-            ws.compare_image.value = base64.b64decode(bundle["image/jpeg"])
-            self._compared = m.shown
-        show(ws.compare_image, visible)
-        put(ws.compare, "description", m.t("panel.hide_compare" if visible else "panel.compare"))
+    def _compare(self, s: PanelState) -> None:
+        ws = self.widgets
+        run = s.shown_run
+        visible = s.compare_shown and run is not None and run.result is not None
+        picture = s.comparison_of(run) if visible else None
+        ready = picture is not None and picture.jpeg is not None
+        if picture is not None and picture.jpeg is not None:
+            put(ws.compare_image, "value", picture.jpeg)  # made off the loop: only handed over
+        note = ""
+        if visible and not ready:
+            problem = picture.problem if picture is not None else None
+            note = s.t("panel.compare_failed", detail=problem) if problem else ""
+            note = note or s.t("panel.comparing")
+        put(ws.compare_note, "value", html.escape(note))
+        show(ws.compare_note, bool(note))
+        show(ws.compare_image, ready)
+        put(ws.compare, "description", s.t("panel.hide_compare" if visible else "panel.compare"))
 
-    def _code(self) -> None:
-        m, ws = self.model, self.widgets
-        put(
-            ws.code_toggle,
-            "description",
-            m.t("panel.hide_code" if m.code_shown else "panel.show_code"),
-        )
-        show(ws.code, m.code_shown)
-        if not m.code_shown:
+    def _code(self, s: PanelState) -> None:
+        ws = self.widgets
+        words = s.t("panel.hide_code" if s.code_shown else "panel.show_code")
+        put(ws.code_toggle, "description", words)
+        show(ws.code, s.code_shown)
+        if not s.code_shown:
             return  # built only while shown: typing in the prompt stays cheap
-        intro = html.escape(m.t("panel.code_intro"))
-        put(
-            ws.code,
-            "value",
-            f"<span class='kling-nb-hint'>{intro}</span><pre>{html.escape(self.code())}</pre>",
-        )
+        intro = html.escape(s.t("panel.code_intro"))
+        code = html.escape(self.code(s))
+        put(ws.code, "value", f"<span class='kling-nb-hint'>{intro}</span><pre>{code}</pre>")
 
-    def _journal(self) -> None:
-        m, ws = self.model, self.widgets
-        options = list(m.journal)
+    def _journal(self, s: PanelState) -> None:
+        ws = self.widgets
+        options = list(s.journal)
         if list(ws.journal.options) != options:
             ws.journal.options = options
             ws.journal.value = options[0][1] if options else None  # the newest row

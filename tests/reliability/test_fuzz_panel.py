@@ -59,6 +59,7 @@ upload = st.one_of(
     ),
     anything,
 )
+box = st.tuples(*[st.integers(-5, 900)] * 4)  # inside image 1, or not
 call = st.one_of(
     st.tuples(st.just("prompt"), st.one_of(st.text(max_size=40), anything)),
     st.tuples(
@@ -78,9 +79,11 @@ call = st.one_of(
     st.tuples(st.just("show_run"), anything),
     st.tuples(st.just("use_as_input"), anything),
     st.tuples(st.just("restore_journal"), anything),
+    st.tuples(st.just("region"), st.one_of(box, anything)),
+    st.tuples(st.just("collect"), anything),
     st.tuples(st.sampled_from(["toggle_code", "toggle_compare", "clear_images", "cancel"])),
 )
-FIELDS = ("prompt", "resolution", "aspect_ratio", "num_images", "output_format")
+FIELDS = ("prompt", "resolution", "aspect_ratio", "num_images", "output_format", "region")
 
 
 def _apply(panel: EditPanel, name: str, *args: Any) -> None:
@@ -98,6 +101,9 @@ def _consistent(panel: EditPanel) -> None:
     assert ws.aspect_ratio.value == panel.aspect_ratio
     assert (ws.output_format.value or None) == panel.output_format
     assert ws.run.disabled == (panel.num_images not in range(1, 10))
+    assert (ws.region_section.layout.display is None) == (panel.region is not None)
+    picked = next((run for run in panel.history if run.number == ws.history.value), None)
+    assert ws.history_collect.disabled == (picked is None or not picked.collectable)
     compile(panel.code(), "<show code>", "exec")  # "show code" is always Python
     assert isinstance(panel.status, str) and isinstance(repr(panel), str)
 
