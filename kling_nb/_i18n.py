@@ -710,6 +710,103 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{variable} = {value!r} is not a service profile. Use one of: {known} (qiniu for Qiniu's gateway, fal for fal's schema, plain for the protocol as written).",
         "zh": "{variable} = {value!r} 不是服务配置。请使用其中之一：{known}（qiniu 表示七牛网关，fal 表示 fal 的 schema，plain 表示协议本身）。",
     },
+    # --- region edits and the drift meter (issue 19: _region, _photo, _drift, panel/region) ---
+    "region.type": {
+        "en": "region = {value} is neither a box nor a mask. Pass (left, top, right, bottom) in pixels of the photo as shown, a PIL \"L\" image, or the path of a mask picture (white = edit).",
+        "zh": "region = {value} 既不是框也不是蒙版。请传入照片（按显示方向）中的像素坐标 (left, top, right, bottom)、PIL \"L\" 图像，或蒙版图片的路径（白色 = 要修改）。",
+    },
+    "region.box_length": {
+        "en": "region has {count} numbers; a box has 4: (left, top, right, bottom) in pixels, e.g. region=(120, 80, 900, 640).",
+        "zh": "region 有 {count} 个数，框需要 4 个：像素坐标 (left, top, right, bottom)，例如 region=(120, 80, 900, 640)。",
+    },
+    "region.box_number": {
+        "en": "{field} = {value} is not a number of pixels. Use numbers, e.g. region=(120, 80, 900, 640).",
+        "zh": "{field} = {value} 不是像素数。请使用数字，例如 region=(120, 80, 900, 640)。",
+    },
+    "region.box_negative": {
+        "en": "{field} = {value} is negative; pixels count from 0 at the photo's top-left corner. Use 0 or more.",
+        "zh": "{field} = {value} 为负数；像素从照片左上角的 0 开始计数。请使用 0 或更大的值。",
+    },
+    "region.box_inverted": {
+        "en": "region has {low_name} = {low} and {high_name} = {high}: the box is empty or inverted ({low_name} must be less than {high_name}). Give (left, top, right, bottom), e.g. (120, 80, 900, 640).",
+        "zh": "region 的 {low_name} = {low}、{high_name} = {high}：框为空或上下/左右颠倒（{low_name} 必须小于 {high_name}）。请按 (left, top, right, bottom) 给出，例如 (120, 80, 900, 640)。",
+    },
+    "region.box_outside": {
+        "en": "region {box} reaches past the photo: {side} = {value}, but the photo is {width}×{height} as shown, so {side} can be at most {limit}. Keep the box within (0, 0, {width}, {height}).",
+        "zh": "region {box} 超出了照片：{side} = {value}，而照片按显示方向为 {width}×{height}，{side} 最大为 {limit}。请让框位于 (0, 0, {width}, {height}) 之内。",
+    },
+    "region.box_outside_turned": {
+        "en": "region {box} reaches past the photo: {side} = {value}, but the photo is {width}×{height} as shown (its EXIF orientation turns the stored picture), so {side} can be at most {limit}. Give the box in the photo as it is shown, after rotation.",
+        "zh": "region {box} 超出了照片：{side} = {value}，而照片按显示方向为 {width}×{height}（EXIF 方向信息会旋转存储的图像），{side} 最大为 {limit}。请按旋转后显示的照片给出框的坐标。",
+    },
+    "region.mask_size": {
+        "en": "the mask is {mask_w}×{mask_h} but the photo is {width}×{height} as shown. A mask must be the photo's full size (masks are never scaled): draw it on the photo itself.",
+        "zh": "蒙版为 {mask_w}×{mask_h}，而照片按显示方向为 {width}×{height}。蒙版必须与照片同尺寸（不会被缩放）：请在照片本身上绘制。",
+    },
+    "region.mask_size_turned": {
+        "en": "the mask is {mask_w}×{mask_h}, the photo's stored size, but the photo is shown {width}×{height} (its EXIF orientation turns it). Draw the mask on the photo as it is shown, after rotation.",
+        "zh": "蒙版为 {mask_w}×{mask_h}，是照片存储时的尺寸，但照片显示为 {width}×{height}（EXIF 方向信息会旋转它）。请在旋转后显示的照片上绘制蒙版。",
+    },
+    "region.mask_empty": {
+        "en": "the mask ({width}×{height}) is all black: nothing to edit. Paint the part to edit white (128 or brighter counts as white).",
+        "zh": "蒙版（{width}×{height}）全黑：没有要修改的部分。请把要修改的部分涂成白色（亮度 128 及以上视为白色）。",
+    },
+    "region.mask_unreadable": {
+        "en": "the mask {value} cannot be read: {reason} Use a PNG or a PIL \"L\" image the size of the photo.",
+        "zh": "无法读取蒙版 {value}：{reason} 请使用与照片同尺寸的 PNG 或 PIL \"L\" 图像。",
+    },
+    "region.plan_json": {
+        "en": "this is not a region plan kling_nb recorded ({reason}). Plan the edit again from the photo and the region.",
+        "zh": "这不是 kling_nb 记录的区域方案（{reason}）。请根据照片和区域重新规划。",
+    },
+    "region.photo_small": {
+        "en": "the photo is {width}×{height}; the service needs at least {limit} px on each side and a region edit crops from the photo. Enlarge the photo first (e.g. image.resize), or edit it whole.",
+        "zh": "照片为 {width}×{height}；服务要求每边至少 {limit} 像素，而区域编辑是从照片中裁剪的。请先放大照片（例如 image.resize），或编辑整张照片。",
+    },
+    "region.no_crop": {
+        "en": "no crop around region {box} fits the service's rules in this {width}×{height} photo: the region is {ratio}:1 and the service takes ratios up to {limit}:1, but the photo has no room to widen it. Choose a less elongated region, or edit the whole photo.",
+        "zh": "在这张 {width}×{height} 的照片中，无法为区域 {box} 找到符合服务规则的裁剪：区域宽高比为 {ratio}:1，服务最多接受 {limit}:1，而照片没有空间把它扩展开。请选择不那么狭长的区域，或编辑整张照片。",
+    },
+    "region.margin": {
+        "en": "margin = {value} is out of range: it is the context kept around the box, as a fraction of its size on each side, from 0 to {limit} (default 0.25).",
+        "zh": "margin = {value} 超出范围：它是框四周保留的上下文，按框尺寸的比例计算，取值 0 到 {limit}（默认 0.25）。",
+    },
+    "region.resolution": {
+        "en": "resolution = {value} is not available for a region edit here. Use one of: {allowed}, or leave it out and kling_nb picks the one that does not shrink the crop.",
+        "zh": "resolution = {value} 不能用于这里的区域编辑。可选：{allowed}；或不填写，由 kling_nb 选择不会缩小裁剪区域的分辨率。",
+    },
+    "region.feather": {
+        "en": "feather = {value} is not a width in pixels from 0 to 1024. Leave it out for about 6 % of the region's shorter side.",
+        "zh": "feather = {value} 不是 0 到 1024 之间的像素宽度。不填写时约为区域短边的 6%。",
+    },
+    "region.alpha": {
+        "en": "alpha = {value} is not allowed. Use \"edit\" (the region becomes opaque, as the model draws it) or \"keep\" (the photo's transparency is kept everywhere).",
+        "zh": "alpha = {value} 不是允许的取值。请使用 \"edit\"（区域变为不透明，与模型输出一致）或 \"keep\"（处处保留照片原有的透明度）。",
+    },
+    "region.photo_changed": {
+        "en": "the photo is not the one this region edit was planned for: its sha256 starts {now}, the plan's {then}. Pass the original photo; the model's pictures are kept as they came (raw outputs).",
+        "zh": "这张照片不是规划该区域编辑时所用的那张：其 sha256 以 {now} 开头，而方案记录的是 {then}。请传入原始照片；模型输出的图片已原样保留。",
+    },
+    "region.photo_changed_size": {
+        "en": "the photo is {width}×{height} as shown, but this region edit was planned for {planned}. Pass the original photo.",
+        "zh": "照片按显示方向为 {width}×{height}，但该区域编辑是按 {planned} 规划的。请传入原始照片。",
+    },
+    "region.output_unreadable": {
+        "en": "a picture the model returned cannot be decoded ({reason}). It is kept as it came; run the edit again for a new one.",
+        "zh": "模型返回的一张图片无法解码（{reason}）。它已原样保留；请重新编辑以获得新图片。",
+    },
+    "region.photo_mode": {
+        "en": "{field} has pixel mode {mode}, which a region edit cannot keep exactly. Convert the photo to RGB (or 16-bit grey) first.",
+        "zh": "{field} 的像素模式为 {mode}，区域编辑无法精确保留它。请先把照片转换为 RGB（或 16 位灰度）。",
+    },
+    "region.photo_tiff16": {
+        "en": "{field} ({label}) is a 16-bit colour TIFF, which Pillow reads as 8-bit: its pixels could not be kept exactly. Save it as a 16-bit PNG (or an 8-bit TIFF) first.",
+        "zh": "{field}（{label}）是 16 位彩色 TIFF，Pillow 会按 8 位读取，无法精确保留其像素。请先另存为 16 位 PNG（或 8 位 TIFF）。",
+    },
+    "region.plan_line": {
+        "en": "region edit: crop {crop} at {at} sent at {resolution} {ratio}; feather {feather} px",
+        "zh": "区域编辑：裁剪 {crop}（位于 {at}），以 {resolution} {ratio} 发送；羽化 {feather} 像素",
+    },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",
