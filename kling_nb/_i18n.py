@@ -712,8 +712,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # --- region edits and the drift meter (issue 19: _region, _photo, _drift, panel/region) ---
     "region.type": {
-        "en": "region = {value} is neither a box nor a mask. Pass (left, top, right, bottom) in pixels of the photo as shown, a PIL \"L\" image, or the path of a mask picture (white = edit).",
-        "zh": "region = {value} 既不是框也不是蒙版。请传入照片（按显示方向）中的像素坐标 (left, top, right, bottom)、PIL \"L\" 图像，或蒙版图片的路径（白色 = 要修改）。",
+        "en": 'region = {value} is neither a box nor a mask. Pass (left, top, right, bottom) in pixels of the photo as shown, a PIL "L" image, or the path of a mask picture (white = edit).',
+        "zh": 'region = {value} 既不是框也不是蒙版。请传入照片（按显示方向）中的像素坐标 (left, top, right, bottom)、PIL "L" 图像，或蒙版图片的路径（白色 = 要修改）。',
     },
     "region.box_length": {
         "en": "region has {count} numbers; a box has 4: (left, top, right, bottom) in pixels, e.g. region=(120, 80, 900, 640).",
@@ -752,8 +752,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "蒙版（{width}×{height}）全黑：没有要修改的部分。请把要修改的部分涂成白色（亮度 128 及以上视为白色）。",
     },
     "region.mask_unreadable": {
-        "en": "the mask {value} cannot be read: {reason} Use a PNG or a PIL \"L\" image the size of the photo.",
-        "zh": "无法读取蒙版 {value}：{reason} 请使用与照片同尺寸的 PNG 或 PIL \"L\" 图像。",
+        "en": 'the mask {value} cannot be read: {reason} Use a PNG or a PIL "L" image the size of the photo.',
+        "zh": '无法读取蒙版 {value}：{reason} 请使用与照片同尺寸的 PNG 或 PIL "L" 图像。',
     },
     "region.plan_json": {
         "en": "this is not a region plan kling_nb recorded ({reason}). Plan the edit again from the photo and the region.",
@@ -780,8 +780,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "feather = {value} 不是 0 到 1024 之间的像素宽度。不填写时约为区域短边的 6%。",
     },
     "region.alpha": {
-        "en": "alpha = {value} is not allowed. Use \"edit\" (the region becomes opaque, as the model draws it) or \"keep\" (the photo's transparency is kept everywhere).",
-        "zh": "alpha = {value} 不是允许的取值。请使用 \"edit\"（区域变为不透明，与模型输出一致）或 \"keep\"（处处保留照片原有的透明度）。",
+        "en": 'alpha = {value} is not allowed. Use "edit" (the region becomes opaque, as the model draws it) or "keep" (the photo\'s transparency is kept everywhere).',
+        "zh": 'alpha = {value} 不是允许的取值。请使用 "edit"（区域变为不透明，与模型输出一致）或 "keep"（处处保留照片原有的透明度）。',
     },
     "region.photo_changed": {
         "en": "the photo is not the one this region edit was planned for: its sha256 starts {now}, the plan's {then}. Pass the original photo; the model's pictures are kept as they came (raw outputs).",
@@ -806,6 +806,45 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "region.plan_line": {
         "en": "region edit: crop {crop} at {at} sent at {resolution} {ratio}; feather {feather} px",
         "zh": "区域编辑：裁剪 {crop}（位于 {at}），以 {resolution} {ratio} 发送；羽化 {feather} 像素",
+    },
+    "drift.title": {"en": "drift of the whole picture", "zh": "整张图片的偏移"},
+    "drift.title_region": {"en": "drift outside the region", "zh": "区域之外的偏移"},
+    "drift.summary": {"en": "drift {delta_e:.1f} ΔE", "zh": "偏移 {delta_e:.1f} ΔE"},
+    "drift.summary_region": {
+        "en": "drift 0 px beyond the feather · {delta_e:.1f} ΔE outside",
+        "zh": "羽化边缘之外 0 像素偏移 · 区域外 {delta_e:.1f} ΔE",
+    },
+    "drift.summary_leak": {
+        "en": "drift {outside} px beyond the feather · {delta_e:.1f} ΔE outside",
+        "zh": "羽化边缘之外 {outside} 像素偏移 · 区域外 {delta_e:.1f} ΔE",
+    },
+    "drift.line_outside": {
+        "en": "pixels changed beyond the feather: {count} of {total} (exact, full resolution)",
+        "zh": "羽化边缘之外被改变的像素：{total} 个中有 {count} 个（精确，全分辨率）",
+    },
+    "drift.line_ssim": {
+        "en": "structural similarity (SSIM, luma): {ssim:.3f} (1 = unchanged)",
+        "zh": "结构相似度（SSIM，亮度）：{ssim:.3f}（1 表示未改变）",
+    },
+    "drift.line_delta_e": {
+        "en": "mean colour difference: {delta_e:.2f} ΔE00 (CIEDE2000; about 1 is just noticeable, above {threshold:g} is plain to see)",
+        "zh": "平均色差：{delta_e:.2f} ΔE00（CIEDE2000；约 1 为刚可察觉，超过 {threshold:g} 一眼可见）",
+    },
+    "drift.line_changed": {
+        "en": "visibly changed: {percent:.1f} % of the pixels",
+        "zh": "明显改变：{percent:.1f}% 的像素",
+    },
+    "drift.line_stretched": {
+        "en": "the input ({before}) was stretched to the output's frame ({after}) to compare: the figures include that reframing",
+        "zh": "为便于比较，输入（{before}）被拉伸到输出的尺寸（{after}）：这些数字包含了这次重新取景",
+    },
+    "drift.line_frame": {
+        "en": "colour measures taken at {frame} (reduced copies)",
+        "zh": "色彩测量在 {frame} 的缩小副本上进行",
+    },
+    "drift.legend": {
+        "en": "heat map: ΔE00 per pixel, dark = unchanged, light = {top:g} or more",
+        "zh": "热力图：每个像素的 ΔE00，暗 = 未改变，亮 = {top:g} 及以上",
     },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {

@@ -24,6 +24,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TypeAlias
 
 import numpy as np
@@ -80,7 +81,7 @@ class Photo:
     pixels: Image.Image | np.ndarray  # a PIL image, or H×W×C uint16 for 16-bit colour
     mode: str  # a Pillow mode, or "RGB;16" / "RGBA;16"
     format: str | None  # the file's format; None for a picture made in code
-    sha256: str  # of the source's bytes (of mode, size and pixels for a PIL image)
+    digest: str | None  # sha256 of the source's bytes; None: of the pixels, when asked
     orientation: int = 1  # the EXIF orientation that was applied to make it upright
     stored_size: tuple[int, int] = (0, 0)  # the size before turning
     exif: bytes | None = None  # with the orientation reset to 1
@@ -89,6 +90,17 @@ class Photo:
     text: tuple[tuple[str, str], ...] = ()  # PNG text chunks
     jpeg: JpegFacts | None = None
     tiff_compression: str | None = None
+
+    @cached_property
+    def sha256(self) -> str:
+        """Of the file's bytes; for a picture given as a PIL image, of its mode, size, pixels."""
+        if self.digest is not None:
+            return self.digest
+        if isinstance(self.pixels, Image.Image):
+            return pixels_sha256(self.pixels)
+        digest = hashlib.sha256(f"pixels:{self.mode}:{self.pixels.shape}:".encode())
+        digest.update(np.ascontiguousarray(self.pixels).tobytes())
+        return digest.hexdigest()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -129,10 +141,10 @@ class Photo:
         if isinstance(self.pixels, np.ndarray):
             pixels = self.pixels.copy()
             pixels[top:bottom, left:right] = array
-            return replace(self, pixels=pixels)
+            return replace(self, pixels=pixels, digest=None)
         image = self.pixels.copy()
         image.paste(_to_pil(array, self.mode), (left, top))
-        return replace(self, pixels=image)
+        return replace(self, pixels=image, digest=None)
 
     def with_bands(self, left: int, bands: Iterable[tuple[int, np.ndarray]]) -> Photo:
         """A new photo: this one with each (top, rows) band written at column `left`; the
@@ -143,7 +155,7 @@ class Photo:
                 canvas[top : top + rows.shape[0], left : left + rows.shape[1]] = rows
             else:
                 canvas.paste(_to_pil(rows, self.mode), (left, top))
-        return replace(self, pixels=canvas)
+        return replace(self, pixels=canvas, digest=None)
 
     def image(self) -> Image.Image:
         """A PIL image: exact for every mode Pillow holds; 8-bit for 16-bit colour."""
@@ -246,7 +258,7 @@ def _from_pil(
         pil = _exact_mode(image, index)
         pixels = pil.transpose(_TURNS[orientation]) if orientation in _TURNS else pil
         mode = pil.mode
-    digest = file[1] if file is not None else pixels_sha256(image)
+    digest = file[1] if file is not None else None
     return Photo(
         pixels,
         mode,

@@ -291,6 +291,27 @@ class RegionPlan:
         out_w, out_h = self.output_size
         return min(out_w / self.crop_size[0], out_h / self.crop_size[1])
 
+    def region_mask(self, box: Box) -> np.ndarray:
+        """Over `box` of the photo: True on the region's pixels."""
+        out = np.zeros((box[3] - box[1], box[2] - box[0]), bool)
+        region = self.region.box
+        both = _clip_box(region, box)
+        if both[0] < both[2] and both[1] < both[3]:
+            sub = self.region.mask()[
+                both[1] - region[1] : both[3] - region[1], both[0] - region[0] : both[2] - region[0]
+            ]
+            out[both[1] - box[1] : both[3] - box[1], both[0] - box[0] : both[2] - box[0]] = sub
+        return out
+
+    def reach(self, box: Box) -> np.ndarray:
+        """Over `box` of the photo: True where a paste may change pixels (the region and the
+        feather: Chebyshev distance ≤ `feather`); every other pixel stays the original's."""
+        grown = _grow(box, self.feather)
+        return _dilate(self.region_mask(grown), self.feather)[
+            self.feather : self.feather + box[3] - box[1],
+            self.feather : self.feather + box[2] - box[0],
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-able record of the plan (region included)."""
         original = self.original
