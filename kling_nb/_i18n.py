@@ -846,6 +846,16 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "heat map: ΔE00 per pixel, dark = unchanged, light = {top:g} or more",
         "zh": "热力图：每个像素的 ΔE00，暗 = 未改变，亮 = {top:g} 及以上",
     },
+    "region.widget_clear": {"en": "Clear", "zh": "清除"},
+    "region.widget_empty": {"en": "no region: the whole picture is edited", "zh": "未选区域：将编辑整张图片"},
+    "region.widget_hint": {
+        "en": "Drag on the picture to draw the region to edit; drag inside it to move it, drag a handle to resize it.",
+        "zh": "在图片上拖动以画出要修改的区域；在框内拖动可移动，拖动控制点可调整大小。",
+    },
+    "region.widget_fields_hint": {
+        "en": "The region to edit, in pixels of the photo as shown: left, top, right, bottom (right and bottom excluded).",
+        "zh": "要修改的区域，以照片（按显示方向）的像素计：left、top、right、bottom（不含 right 和 bottom）。",
+    },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",

@@ -28,7 +28,7 @@ from functools import cached_property
 from typing import TypeAlias
 
 import numpy as np
-from PIL import Image, JpegImagePlugin, PngImagePlugin
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
 
 from ._errors import KlingRegionError
 from ._images import describe_source, open_image, source_bytes
@@ -256,7 +256,9 @@ def _from_pil(
         mode = depth16
     else:
         pil = _exact_mode(image, index)
-        pixels = pil.transpose(_TURNS[orientation]) if orientation in _TURNS else pil
+        # exif_transpose also drops the orientation from the copy's own EXIF (a plain
+        # transpose keeps it, and whatever shows the picture would turn it again).
+        pixels = ImageOps.exif_transpose(pil) if orientation in _TURNS else pil
         mode = pil.mode
     digest = file[1] if file is not None else None
     return Photo(
@@ -300,9 +302,11 @@ def _orientation(image: Image.Image) -> int:
 def _upright_exif(image: Image.Image) -> bytes | None:
     """The EXIF block with the orientation reset to 1 (the pixels are turned already)."""
     try:
-        exif = image.getexif()
-        if not exif:
+        found = image.getexif()
+        if not found:
             return None
+        exif = Image.Exif()  # a copy: the image's own EXIF still says how to turn it
+        exif.load(found.tobytes())
         if ORIENTATION in exif:
             exif[ORIENTATION] = 1
         return exif.tobytes()

@@ -138,6 +138,7 @@ def test_wheel_ships_the_tutorials_and_samples_as_they_are_in_the_repository(
     assert packaged == repository
     assert any(re.search(r"kling_nb/(emulator/)?samples/running-man\.jpg$", n) for n in names)
     assert "kling_nb/py.typed" in names
+    assert "kling_nb/panel/region.js" in names  # the region widget's ES module
 
 
 def test_installed_wheel_edits_a_sample_offline_from_an_empty_folder(
