@@ -167,6 +167,8 @@ class Photo:
     def rgb(self) -> Image.Image:
         """The photo as 8-bit RGB for measuring and showing (alpha on white)."""
         image = self.image()
+        if image.mode == "RGB":
+            return image
         if image.mode in ("I;16", "I"):
             scaled = np.asarray(image).astype(np.float32) * (255 / 65535)
             image = Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8), "L")
