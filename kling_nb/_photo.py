@@ -94,8 +94,11 @@ class Photo:
     @cached_property
     def sha256(self) -> str:
         """Of the file's bytes; for a picture given as a PIL image, of its mode, size, pixels."""
-        if self.digest is not None:
-            return self.digest
+        return self.digest if self.digest is not None else self.pixels_sha256
+
+    @cached_property
+    def pixels_sha256(self) -> str:
+        """Of the mode, size and pixels as held: the same for a lossless copy of the photo."""
         if isinstance(self.pixels, Image.Image):
             return pixels_sha256(self.pixels)
         digest = hashlib.sha256(f"pixels:{self.mode}:{self.pixels.shape}:".encode())

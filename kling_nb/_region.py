@@ -855,6 +855,14 @@ class RegionEdit:
         return crop(original, chosen), chosen
 
     @staticmethod
+    def original_bytes(photo: PhotoSource | Photo) -> bytes:
+        """What to keep so that `finish` can run after a restart: a file's own bytes (its
+        sha256 is the plan's), or a lossless PNG of a picture given as a PIL image."""
+        if isinstance(photo, (Image.Image, Photo)):
+            return open_photo(photo).encode(lossless=True)[0]
+        return source_bytes(photo)
+
+    @staticmethod
     def finish(
         plan: RegionPlan,
         original: PhotoSource | Photo,
@@ -919,7 +927,7 @@ def _labelled(photo: Photo, plan: RegionPlan) -> Photo:
 def _matching_photo(source: PhotoSource | Photo, plan: RegionPlan) -> Photo:
     photo = open_photo(source)
     facts = plan.original
-    if facts.sha256 and photo.sha256 != facts.sha256:
+    if facts.sha256 and facts.sha256 not in (photo.sha256, photo.pixels_sha256):
         raise _refuse("photo_changed", now=photo.sha256[:12], then=facts.sha256[:12])
     if photo.size != (facts.width, facts.height):
         raise _refuse(

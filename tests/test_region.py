@@ -509,3 +509,44 @@ def test_crop_sent_through_the_emulator_comes_back_and_pastes(conn) -> None:  # 
         changed = changed_mask(before, exact_pixels(one.photo))
         assert not changed[~chosen.reach((0, 0, 900, 600))].any()
         assert changed[200:420, 300:560].mean() > 0.9
+
+
+def test_a_photo_given_as_a_pil_image_can_be_finished_after_a_restart() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 3  # upside down
+    picture = Image.open(
+        io.BytesIO(
+            encoded(Image.fromarray((scene() * 255).astype(np.uint8)), "JPEG", exif=exif.tobytes())
+        )
+    )
+    crop_image, chosen = RegionEdit.prepare(picture, (100, 100, 300, 300))
+    kept = RegionEdit.original_bytes(picture)  # what the journal's cache holds
+    output = model_output(crop_image, chosen)
+    now = RegionEdit.finish(chosen, picture, [output])[0]
+    later = RegionEdit.finish(RegionPlan.from_json(chosen.to_json()), kept, [output])[0]
+    assert np.array_equal(exact_pixels(now.photo), exact_pixels(later.photo))
+
+
+def test_every_region_message_exists_in_both_languages_with_the_same_facts() -> None:
+    import re
+    import string
+    from pathlib import Path
+
+    import kling_nb._photo as photo_module
+    import kling_nb._region as region_module
+    from kling_nb._i18n import MESSAGES
+
+    keys = [k for k in MESSAGES if k.startswith(("region.", "drift."))]
+    for key in keys:
+        facts = [
+            {name for _, name, _, _ in string.Formatter().parse(MESSAGES[key][lang]) if name}
+            for lang in ("en", "zh")
+        ]
+        assert facts[0] == facts[1], key
+    used = set()
+    for module in (region_module, photo_module):
+        source = Path(str(module.__file__)).read_text()
+        used |= set(re.findall(r'_refuse\(\s*(?:index,\s*)?"(\w+)"', source))
+        used |= set(re.findall(r'"(\w+)" if \w+ else "(?:\w+)"', source))
+        used |= set(re.findall(r'key = "(\w+)"', source))
+    assert used and {f"region.{code}" for code in used} <= set(keys)
