@@ -847,7 +847,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "热力图：每个像素的 ΔE00，暗 = 未改变，亮 = {top:g} 及以上",
     },
     "region.widget_clear": {"en": "Clear", "zh": "清除"},
-    "region.widget_empty": {"en": "no region: the whole picture is edited", "zh": "未选区域：将编辑整张图片"},
+    "region.widget_empty": {
+        "en": "no region: the whole picture is edited",
+        "zh": "未选区域：将编辑整张图片",
+    },
     "region.widget_hint": {
         "en": "Drag on the picture to draw the region to edit; drag inside it to move it, drag a handle to resize it.",
         "zh": "在图片上拖动以画出要修改的区域；在框内拖动可移动，拖动控制点可调整大小。",
