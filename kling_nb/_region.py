@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ._errors import KlingError, KlingRegionError
+from ._i18n import message
 from ._images import describe_source, open_image, source_bytes
 from ._photo import Photo, PhotoSource, open_photo
 from ._rules import Violation
@@ -365,8 +366,6 @@ class RegionPlan:
 
     def describe(self) -> str:
         """One line: what is sent and how."""
-        from ._i18n import message
-
         w, h = self.crop_size
         return message(
             "region.plan_line",
