@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import kling_nb  # noqa: E402
 from kling_nb import KlingError  # noqa: E402
-from kling_nb._tasks import Job  # noqa: E402
+from kling_nb._job import Job  # noqa: E402
 from kling_nb._wire import ENDPOINT  # noqa: E402
 from tests.quirks import Quirks, quirk_server  # noqa: E402
 

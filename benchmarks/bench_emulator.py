@@ -75,7 +75,9 @@ def _emulator(placement: str, service_time: float) -> Iterator[Server]:
             yield emu.url, emu.ssl_context(), lambda: None  # shares the clients' process
         return
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "kling_nb.emulator", "--service-time", str(service_time)]
+    # plain: the figures stay comparable with earlier runs (the CLI default is now qiniu)
+    cmd = [sys.executable, "-m", "kling_nb.emulator", "--profile", "plain"]
+    cmd += ["--service-time", str(service_time)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None

@@ -4,14 +4,22 @@ Each hostile body is posted to a fresh emulator in its own process and, when acc
 job is waited for (the emulator checks inputs when the job runs); the figure is the
 process's peak resident set (VmHWM) minus its resident set when idle. Target: < 200 MB.
 
-    python benchmarks/bench_emulator_limits.py
+The last case is not hostile but heavy: `--result-urls data` holding many big results
+(12 jobs × 9 images × 2K), whose memory must stay near one copy of each picture and, once
+evicted, within `--data-results-max-mb`. `--data-only` runs that case alone.
+
+    python benchmarks/bench_emulator_limits.py [--data-only] [--quick]
+
+The data-results figures go to benchmarks/results/emulator_limits.json.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,7 +63,84 @@ def _wait(http: httpx.Client, submitted: httpx.Response, deadline: float = 120.0
     return "still running"
 
 
+DATA_JOBS, DATA_IMAGES = 12, 9
+
+
+def _input_uri() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((640, 480)).convert("RGB").save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def data_results(result_urls: str = "data", jobs: int = DATA_JOBS) -> dict[str, float]:
+    """`jobs` jobs of DATA_IMAGES 2K pictures, every result fetched; memory at the peak and
+    after, above idle, and what the emulator says it holds as data: URIs (MB). With
+    `result_urls="http"` (files on disk) it is the renderer's own share, for comparison."""
+    body = {
+        "prompt": "watercolor of <<<image_1>>>",
+        "image_urls": [_input_uri()],
+        "num_images": DATA_IMAGES,
+        "resolution": "2K",
+    }
+    auth = {"Authorization": "Key k"}
+    with emulator_process(service_time=0.1, result_urls=result_urls, profile="plain") as emu:
+        idle = _memory(emu.process.pid)["VmRSS"]
+        with httpx.Client(verify=emu.env["SSL_CERT_FILE"], trust_env=False, timeout=600) as http:
+            url = emu.base_url + "/queue/fal-ai/kling-image/o1"
+            subs = [http.post(url, json=body, headers=auth).json() for _ in range(jobs)]
+            fetched = 0
+            for sub in subs:
+                while http.get(sub["status_url"], headers=auth).json()["status"] != "COMPLETED":
+                    time.sleep(0.2)
+                fetched += len(http.get(sub["response_url"], headers=auth).content)
+            held = http.get(emu.base_url + "/_emulator/stats").json()["queue"]["data_bytes"]
+        memory = _memory(emu.process.pid)
+    return {
+        "results_fetched_mb": fetched / MB,
+        "peak_above_idle_mb": (memory["VmHWM"] - idle) / MB,
+        "after_above_idle_mb": (memory["VmRSS"] - idle) / MB,
+        "held_mb": held / MB,
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """The data-results case, with files on disk alongside (quick: 4 jobs, not 12)."""
+    jobs = 4 if quick else DATA_JOBS
+    return {"jobs": jobs, **{mode: data_results(mode, jobs) for mode in ("http", "data")}}
+
+
+def table(result: dict[str, Any]) -> str:
+    """The data-results figures as a Markdown table (MB)."""
+    rows = [
+        f"| `--result-urls {mode}`, {result['jobs']} jobs × {DATA_IMAGES} 2K pictures | "
+        + " | ".join(f"{result[mode][k]:.0f}" for k in FIGURES)
+        + " |"
+        for mode in ("http", "data")
+    ]
+    head = "| case | fetched | peak above idle | after, above idle | held as data: URIs |"
+    return "\n".join([head, "|---|---|---|---|---|", *rows])
+
+
+FIGURES = ("results_fetched_mb", "peak_above_idle_mb", "after_above_idle_mb", "held_mb")
+
+
 def main() -> int:
+    if "--data-only" not in sys.argv:
+        hostile()
+    result = run(quick="--quick" in sys.argv)
+    print(table(result))
+    out = ROOT / "benchmarks" / "results" / "emulator_limits.json"
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def hostile() -> None:
+    """The hostile bodies, each to a fresh emulator."""
     print("| request | submit, then result | peak above idle |\n|---|---|---|")
     for label, body in BODIES.items():
         with emulator_process(service_time=0.1) as emu:
@@ -71,7 +156,6 @@ def main() -> int:
             peak = _memory(emu.process.pid)["VmHWM"]
             shown = f"{answer.status_code}, then {ended}" if answer.status_code == 200 else ended
             print(f"| {label} | {shown} | {(peak - idle) / MB:.0f} MB |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kling_nb._admission import find_replay  # noqa: E402
 from kling_nb._journal import journal_for  # noqa: E402
-from kling_nb._money import find_replay  # noqa: E402
 
 ROWS = 10_000
 TARGET_MS = 20.0

@@ -47,11 +47,13 @@ def emulator_process(log: Path | None = None, **options: Any) -> Iterator[Emulat
     try:
         assert proc.stdout is not None
         env = {}
-        for _ in range(2):
-            key, _, value = proc.stdout.readline().strip().partition("=")
+        wanted = {"FAL_QUEUE_RUN_HOST", "SSL_CERT_FILE", "KLING_NB_PROFILE"}
+        while set(env) != wanted:  # the shell-ready lines it prints first
+            line = proc.stdout.readline()
+            key, _, value = line.strip().partition("=")
+            if not line or key not in wanted:
+                raise RuntimeError(f"the emulator did not start: {env} {line!r}")
             env[key] = value
-        if set(env) != {"FAL_QUEUE_RUN_HOST", "SSL_CERT_FILE"}:
-            raise RuntimeError(f"the emulator did not start: {env}")
         yield EmulatorProcess(env, proc)
     finally:
         proc.terminate()

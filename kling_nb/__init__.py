@@ -1,118 +1,128 @@
-"""kling_nb: Kling O1 image-to-image from a notebook, done properly.
+"""kling_nb: Kling O1 image-to-image (fal-ai/kling-image/o1) from a notebook or a shell.
 
-import kling_nb
-kling_nb.connect()                      # Qiniu, fal, or the offline emulator
-result = kling_nb.edit("将 <<<image_1>>> 转换为水彩画风格", "photo.jpg")
-result                                  # a gallery; result.save("out/")
+Through Qiniu AIToken (QINIU_API_KEY) or fal.ai (FAL_KEY), billed per output image; with no
+key, offline and free on a bundled emulator whose pictures are badged EMULATED (not Kling).
+The tutorials: `kling-nb lab` (JupyterLab). A shell: `kling-nb edit IMAGE -p PROMPT`.
+
+    import kling_nb
+    kling_nb.connect()            # says which backend: Qiniu, fal, or the offline emulator
+    result = kling_nb.edit(
+        "将 <<<image_1>>> 转换为水彩画风格",    # refer to the inputs as <<<image_1>>>, …
+        kling_nb.sample_image("running-man"),  # or a path, a URL, a PIL image, bytes
+        num_images=2,
+    )
+    result                        # a gallery in Jupyter; result.compare(): before/after
+    result.save("results/")       # full-size files, prompt and request id embedded
+
+    kling_nb.estimate(...)        # what an edit would cost (same arguments; nothing sent)
+    kling_nb.set_budget(5, "USD") # refuse what would pass it; kling_nb.budget() shows it
+    kling_nb.history()            # every job in the journal; kling_nb.resume() finishes them
+    kling_nb.EditPanel()          # the same with widgets
+    kling_nb.doctor()             # check a key and host without paying
+
+Everything is checked before money is spent; every error is a KlingError that says the
+field, the value, the limit and the fix (in Chinese or English: set_language("en")). An
+identical edit already made is replayed from the journal, not paid again (fresh=True pays).
+Every call has an async twin (edit_async, run_batch_async); `kling-nb --help` lists the
+shell's commands (samples, estimate, budget, history, resume, doctor, emulator).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._config import Connection, connect, set_language
-from ._display import friendly_tracebacks, plain_tracebacks
-from ._errors import (
-    KlingBudgetError,
-    KlingCancelledError,
-    KlingConfigError,
-    KlingConnectionError,
-    KlingError,
-    KlingImageError,
-    KlingJobError,
-    KlingSubmitUnknownError,
-    KlingTimeoutError,
-    KlingValidationError,
-)
 from ._version import __version__
-from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
+    from ._api import edit, edit_async, run_fal_task, run_fal_task_async
     from ._batch import BatchResult, request_grid, run_batch, run_batch_async
+    from ._config import Connection, connect, set_language
+    from ._display import plain_tracebacks
     from ._doctor import doctor
+    from ._errors import (
+        KlingBudgetError,
+        KlingCancelledError,
+        KlingConfigError,
+        KlingConnectionError,
+        KlingDateError,
+        KlingError,
+        KlingImageError,
+        KlingJobError,
+        KlingJournalError,
+        KlingLanguageError,
+        KlingNotInPanelError,
+        KlingReplayError,
+        KlingSubmitUnknownError,
+        KlingTimeoutError,
+        KlingValidationError,
+    )
     from ._history import History, history
+    from ._job import Cancellation, Job
     from ._money import budget, estimate, set_budget
     from ._request import KlingO1Request
     from ._results import EditResult, ResultImage
     from ._resume import resume
-    from ._tasks import Job, edit, edit_async, run_fal_task, run_fal_task_async
+    from ._wire import ENDPOINT
     from .panel import EditPanel
 
-# Loaded on first use, so that `import kling_nb` stays near `import fal_client` in cost:
-# these pull in Pillow, numpy, sqlite, tqdm or ipywidgets.
-_LAZY = {
+# The public surface, one table: each name and the module that owns it. Everything loads on
+# first use, so `import kling_nb` stays near `import fal_client` in cost (the heavy modules
+# pull in Pillow, numpy, sqlite, tqdm or ipywidgets). `__all__` is this table's keys;
+# tests/test_exports.py checks both ways (every name resolves; nothing public is missing).
+_PUBLIC = {
     "BatchResult": "_batch",
+    "Cancellation": "_job",
+    "Connection": "_config",
+    "ENDPOINT": "_wire",
+    "EditPanel": "panel",
+    "EditResult": "_results",
+    "History": "_history",
+    "Job": "_job",
+    "KlingBudgetError": "_errors",
+    "KlingCancelledError": "_errors",
+    "KlingConfigError": "_errors",
+    "KlingConnectionError": "_errors",
+    "KlingDateError": "_errors",
+    "KlingError": "_errors",
+    "KlingImageError": "_errors",
+    "KlingJobError": "_errors",
+    "KlingJournalError": "_errors",
+    "KlingLanguageError": "_errors",
+    "KlingNotInPanelError": "_errors",
+    "KlingO1Request": "_request",
+    "KlingReplayError": "_errors",
+    "KlingSubmitUnknownError": "_errors",
+    "KlingTimeoutError": "_errors",
+    "KlingValidationError": "_errors",
+    "ResultImage": "_results",
+    "budget": "_money",
+    "connect": "_config",
+    "doctor": "_doctor",
+    "edit": "_api",
+    "edit_async": "_api",
+    "estimate": "_money",
+    "history": "_history",
+    "plain_tracebacks": "_display",
     "request_grid": "_batch",
+    "resume": "_resume",
     "run_batch": "_batch",
     "run_batch_async": "_batch",
-    "doctor": "_doctor",
-    "History": "_history",
-    "history": "_history",
-    "KlingO1Request": "_request",
-    "budget": "_money",
-    "estimate": "_money",
+    "run_fal_task": "_api",
+    "run_fal_task_async": "_api",
     "set_budget": "_money",
-    "EditResult": "_results",
-    "ResultImage": "_results",
-    "resume": "_resume",
-    "Job": "_tasks",
-    "edit": "_tasks",
-    "edit_async": "_tasks",
-    "run_fal_task": "_tasks",
-    "run_fal_task_async": "_tasks",
-    "EditPanel": "panel",
+    "set_language": "_config",
 }
+_HERE = ("__version__", "sample_image", "sample_names")  # defined in this module
+
+__all__ = sorted([*_PUBLIC, *_HERE])
 
 
-friendly_tracebacks()  # in IPython: KlingErrors as their message (plain_tracebacks() undoes)
+def sample_image(name: str = "running-man.jpg") -> Path:
+    """The path of a bundled sample picture, by name with or without ".jpg" (`sample_names()`)."""
+    from ._samples import find_sample
 
-__all__ = [
-    "BatchResult",
-    "Connection",
-    "ENDPOINT",
-    "EditPanel",
-    "EditResult",
-    "History",
-    "Job",
-    "KlingBudgetError",
-    "KlingCancelledError",
-    "KlingConfigError",
-    "KlingConnectionError",
-    "KlingError",
-    "KlingImageError",
-    "KlingJobError",
-    "KlingO1Request",
-    "KlingSubmitUnknownError",
-    "KlingTimeoutError",
-    "KlingValidationError",
-    "ResultImage",
-    "__version__",
-    "budget",
-    "connect",
-    "doctor",
-    "edit",
-    "edit_async",
-    "estimate",
-    "history",
-    "plain_tracebacks",
-    "request_grid",
-    "resume",
-    "run_batch",
-    "run_batch_async",
-    "run_fal_task",
-    "run_fal_task_async",
-    "sample_image",
-    "sample_names",
-    "set_budget",
-    "set_language",
-]
-
-
-def sample_image(name: str = "running-man.jpg") -> Any:
-    """The path of a bundled sample photo (see `sample_names()`)."""
-    from ._samples import sample_path
-
-    return sample_path(name)
+    return find_sample(name)
 
 
 def sample_names() -> list[str]:
@@ -123,7 +133,7 @@ def sample_names() -> list[str]:
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'kling_nb' has no attribute {name!r}")
     import importlib
@@ -134,4 +144,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_PUBLIC))

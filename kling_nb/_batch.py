@@ -1,41 +1,58 @@
 """Many jobs at once: `run_batch`, `request_grid`, and the `BatchResult` they give.
 
-Jobs run on a bounded pool of threads over `Job` (each thread submits, waits on the status
-stream and caches its images), under one `tqdm.auto` bar. Results come back in input order,
-one per item: an `EditResult`, or the error that item met; one failure never stops the
-others. Ctrl-C cancels every job still pending on the server, keeps the finished ones, and
-returns what there is (`BatchResult.interrupted`).
+One async runner does the work (`run_items`): a task per item on one event loop, at most
+`concurrency` of them on the server at once (encoding inputs and caching results happen
+outside that gate, so the service's capacity is never left idle), under one `tqdm.auto`
+bar. `run_batch_async` awaits it on the caller's loop; `run_batch` runs it on a private
+loop in a worker thread and waits for it, so Ctrl-C lands at once. Results come back in
+input order, one per item: an `EditResult`, or the error that item met; one failure never
+stops the others. Ctrl-C cancels every job still pending on the server (each cancel says
+what the service answered), keeps the finished ones and returns what there is
+(`BatchResult.interrupted`); cancelling `run_batch_async`'s task cancels, awaits and records
+every item before the CancelledError goes on (structured: nothing is left running).
+`resume()` brings its own work for each item to the same runner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union, overload
 
 from PIL import Image
 
+from ._admission import Admission, Pay, Replayed, admit_all, replayed
+from ._api import job_of, start_edit
+from ._cache import finish_edit
 from ._config import Connection, current_connection
-from ._errors import KlingCancelledError, KlingError, KlingValidationError
+from ._errors import KlingBudgetError, KlingCancelledError, KlingError, KlingValidationError
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import message
+from ._job import DEFAULT_TIMEOUT, Job, check_timeout, off_loop
 from ._request import KlingO1Request
 from ._rules import Violation
-from ._tasks import DEFAULT_TIMEOUT, Admitted, Job, check_timeout, replay_edit, send_edit
 from ._text import clip
-from ._transport import client_for
 from ._wire import ENDPOINT
 
 if TYPE_CHECKING:
-    from ._images import ImageInput
+    from ._images import ImageInput, PreparedImage
     from ._results import EditResult
-    from ._transport import JobStatus
+    from ._wire import JobStatus
 
 Outcome = Union["EditResult", dict[str, Any], Exception]
 DEFAULT_CONCURRENCY = 4
@@ -50,53 +67,35 @@ class _NotSent(Exception):
 
 
 class Slot:
-    """One item's place in a running batch: shared by its worker and the main thread."""
+    """One item's place in a running batch: its job once submitted, its last state."""
 
-    def __init__(
-        self, index: int, lock: threading.Lock, stop: threading.Event, gate: threading.Semaphore
-    ):
+    def __init__(self, index: int, gate: asyncio.Semaphore, stopping: asyncio.Event):
         self.index = index
         self.job: Job | None = None
         self.state = "waiting"
         self.done = False
-        self._lock = lock
-        self._stop = stop
         self._gate = gate
+        self._stopping = stopping
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    @contextlib.contextmanager
-    def on_server(self) -> Iterator[None]:
-        """Hold one of the batch's `concurrency` places on the server while the block runs.
-
-        Preparing inputs and downloading results happen outside it, so the service's
-        capacity is never left idle while this machine encodes or caches images.
-        """
-        while not self._gate.acquire(timeout=TICK):
-            if self._stop.is_set():
-                raise _NotSent
-        try:
-            if self._stop.is_set():
+    @contextlib.asynccontextmanager
+    async def on_server(self) -> AsyncIterator[None]:
+        """Hold one of the batch's `concurrency` places on the server while the block runs."""
+        async with self._gate:
+            if self._stopping.is_set():
                 raise _NotSent
             yield
-        finally:
-            self._gate.release()
 
-    def register(self, job: Job) -> bool:
-        """Make `job` cancellable by Ctrl-C; False if the batch is already stopping."""
-        with self._lock:
-            self.job = job
-            self.state = "IN_QUEUE"
-            return not self._stop.is_set()
+    def register(self, job: Job) -> None:
+        """The item's job, once submitted: cancelled with the batch."""
+        self.job = job
+        self.state = "IN_QUEUE"
 
     def seen(self, status: JobStatus, elapsed: float) -> None:
         """Progress callback of the item's wait."""
         self.state = status.state
 
 
-Work = Callable[[Slot], Outcome]
+Work = Callable[[Slot], Awaitable[Outcome]]
 
 
 @dataclass
@@ -184,23 +183,14 @@ def run_batch(
     Items already completed are replayed unless `fresh`; items past the budget are
     refused whole (their outcome is the KlingBudgetError) and the rest run.
     """
-    items = [_as_request(item, i) for i, item in enumerate(requests)]
+    check_timeout(timeout)
     conn = connection or current_connection()
-    client_for(conn).http  # noqa: B018 - built here once, not raced for by every worker
+    items = [_as_request(item, i) for i, item in enumerate(requests)]
     planned = _admit_batch(items, conn, fresh)
-
-    def work_for(index: int) -> Work:
-        def work(slot: Slot) -> Outcome:
-            plan = planned[index]
-            if isinstance(plan, Exception):
-                return plan
-            return _edit_one(items[index], plan, conn, timeout, slot)  # type: ignore[arg-type]
-
-        return work
-
-    labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
-    works = [work_for(i) for i in range(len(items))]
-    result = run_all(works, labels, concurrency, progress, _cost_line(planned))
+    works = [
+        _edit_work(item, plan, conn, timeout) for item, plan in zip(items, planned, strict=True)
+    ]
+    result = run_blocking(works, _labels(items), concurrency, progress, _cost_line(planned))
     result.note = " · ".join(filter(None, [result.note, _money_note(planned)]))
     return result
 
@@ -215,44 +205,21 @@ async def run_batch_async(
     fresh: bool = False,
 ) -> BatchResult:
     """`run_batch` for `await`: plain asyncio tasks on this loop, no thread per job.
-    Cancelling the task cancels every job already on the server."""
-    from ._tasks import edit_request_async
-
+    Cancelling the task cancels, awaits and records every item, then raises CancelledError."""
     check_timeout(timeout)
-    started = time.monotonic()
-    items = [_as_request(item, i) for i, item in enumerate(requests)]
     conn = connection or current_connection()
+    items = [_as_request(item, i) for i, item in enumerate(requests)]
     planned = await asyncio.to_thread(_admit_batch, items, conn, fresh)
-    gate = asyncio.Semaphore(max(1, concurrency))
-    bar = _bar(len(items), progress, _cost_line(planned))
-
-    async def one(item: KlingO1Request | KlingValidationError, plan: Planned) -> Outcome:
-        if isinstance(plan, Exception):
-            outcome: Outcome = plan
-        else:
-            async with gate:
-                try:
-                    outcome = await edit_request_async(
-                        item,  # type: ignore[arg-type]
-                        conn,
-                        timeout=timeout,
-                        progress=False,
-                        admitted=plan,
-                    )
-                except KlingError as exc:
-                    outcome = exc
-        bar.update(1)
-        return outcome
-
-    try:
-        outcomes = await asyncio.gather(*(one(i, p) for i, p in zip(items, planned, strict=True)))
-    finally:
-        bar.close()
-    labels = [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
-    result = BatchResult(list(outcomes), labels, time.monotonic() - started)
+    works = [
+        _edit_work(item, plan, conn, timeout) for item, plan in zip(items, planned, strict=True)
+    ]
+    result = await run_items(works, _labels(items), concurrency, progress, _cost_line(planned))
     result.note = _money_note(planned)
-    result._sheet = _sheet(result)
     return result
+
+
+def _labels(items: Sequence[KlingO1Request | KlingValidationError]) -> list[str]:
+    return [_label(item) if isinstance(item, KlingO1Request) else "" for item in items]
 
 
 def _label(request: KlingO1Request) -> str:
@@ -262,7 +229,9 @@ def _label(request: KlingO1Request) -> str:
     return " · ".join([clip(request.prompt, 40), *changed])
 
 
-Planned = Admitted | KlingError
+# An item checked, encoded and admitted: its body, its prepared inputs, its admission.
+Prepared = tuple[dict[str, Any], list["PreparedImage"], Admission]
+Planned = Prepared | KlingError
 
 
 def _admit_batch(
@@ -270,7 +239,6 @@ def _admit_batch(
 ) -> list[Planned]:
     """Encode every item (in parallel), then admit them all at once: replays found, the
     budget split in order over the rest, each item whole or refused before anything is sent."""
-    from ._money import admit_all
 
     def encode(item: KlingO1Request | KlingValidationError) -> Any:
         if isinstance(item, KlingValidationError):
@@ -291,40 +259,63 @@ def _admit_batch(
     planned: list[Planned] = list(encoded)
     for i, admission in zip(sendable, admissions, strict=True):
         body, prepared = encoded[i]
-        planned[i] = admission if isinstance(admission, KlingError) else (body, prepared, admission)
+        planned[i] = (
+            admission if isinstance(admission, KlingError) else (dict(body), prepared, admission)
+        )
     return planned
 
 
 def _cost_line(planned: Sequence[Planned]) -> str:
     """What the items that will be paid for cost, for the batch's progress line."""
-    from ._money import total
+    from ._price import total
 
-    costs = [p[2].cost for p in planned if not isinstance(p, Exception) and not p[2].replay]
+    costs = [
+        p[2].reservation.cost
+        for p in planned
+        if not isinstance(p, Exception) and isinstance(p[2], Pay)
+    ]
     return total(costs).line() if costs else ""
 
 
 def _money_note(planned: Sequence[Planned]) -> str:
-    from ._errors import KlingBudgetError
-
-    replayed = sum(1 for p in planned if not isinstance(p, Exception) and p[2].replay)
+    replayed_count = sum(
+        1 for p in planned if not isinstance(p, Exception) and not isinstance(p[2], Pay)
+    )
     refused = sum(1 for p in planned if isinstance(p, KlingBudgetError))
-    notes = [message("money.batch_replayed", count=replayed) if replayed else ""]
+    notes = [message("money.batch_replayed", count=replayed_count) if replayed_count else ""]
     notes.append(message("money.batch_refused", count=refused) if refused else "")
     return " · ".join(filter(None, notes))
 
 
-def _edit_one(
-    request: KlingO1Request, plan: Admitted, conn: Connection, timeout: float | None, slot: Slot
-) -> Outcome:
-    body, prepared, admission = plan  # checked and encoded before a place is held
-    if admission.replay:
-        return replay_edit(conn, request, prepared, admission.replay, progress=False)
-    with slot.on_server():
-        job = send_edit(conn, request, body, prepared, admission)
-        if not slot.register(job):
-            return job.cancel_as_error()
-        output = job.wait(timeout=timeout, progress=slot.seen)
-    return job.finish_edit(output, request, prepared)
+def _edit_work(
+    request: KlingO1Request | KlingValidationError,
+    plan: Planned,
+    conn: Connection,
+    timeout: float | None,
+) -> Work:
+    """One item's work: replay, or submit and wait holding a place, then cache the images."""
+
+    async def work(slot: Slot) -> Outcome:
+        if isinstance(plan, Exception):
+            return plan
+        assert isinstance(request, KlingO1Request)
+        body, inputs, admission = plan  # checked and encoded before a place is held
+        if not isinstance(admission, Pay):
+            done = await asyncio.to_thread(
+                replayed, conn, ENDPOINT, admission.replay, request, inputs, False
+            )
+            return done.value
+        async with slot.on_server():
+            started = await off_loop(
+                lambda: start_edit(request, conn, progress=False, prepared=plan), job_of
+            )
+            if isinstance(started, Replayed):
+                return started.value
+            slot.register(started.job)
+            output = await started.job.wait_output_async(timeout, None, slot.seen)
+        return await asyncio.to_thread(finish_edit, started.job, output, request, inputs)
+
+    return work
 
 
 def _as_request(
@@ -340,113 +331,155 @@ def _as_request(
     raise TypeError(message("batch.bad_item", index=index, kind=type(item).__name__))
 
 
-def run_all(
+# --- the runner ----------------------------------------------------------------------------------
+
+
+class _Run:
+    """One batch's shared state: slots, outcomes as they settle, the interrupt flag."""
+
+    def __init__(self, count: int, concurrency: int):
+        self.gate = asyncio.Semaphore(max(1, concurrency))
+        self.stopping = asyncio.Event()
+        self.slots = [Slot(i, self.gate, self.stopping) for i in range(count)]
+        self.outcomes: list[Outcome | None] = [None] * count
+        self.interrupted = False
+
+
+async def run_items(
     works: Sequence[Work],
     labels: Sequence[str],
     concurrency: int,
     progress: bool,
     cost: str = "",
+    *,
+    run: _Run | None = None,
 ) -> BatchResult:
-    """Run `works` on `concurrency` threads under one bar; Ctrl-C cancels what is pending."""
+    """Run `works` as tasks on this loop, at most `concurrency` on the server at once, under
+    one bar. If this coroutine is cancelled, every item is cancelled, awaited and recorded
+    first; if `run.stopping` is set (Ctrl-C in `run_batch`), the same, then a result."""
     started = time.monotonic()
-    if not works:
-        return BatchResult([], [], 0.0)
-    lock, stop = threading.Lock(), threading.Event()
-    gate = threading.Semaphore(max(1, concurrency))
-    slots = [Slot(i, lock, stop, gate) for i in range(len(works))]
-    outcomes: list[Outcome | None] = [None] * len(works)
-    # Before any worker starts: importing tqdm.auto silences a warning with
-    # warnings.catch_warnings(), which is not thread-safe.
+    run = run or _Run(len(works), concurrency)
     bar = _bar(len(works), progress, cost)
-    # Twice the places: while some threads encode inputs or cache results, as many others
-    # keep the server busy (Slot.on_server bounds what is on the server).
-    pool = ThreadPoolExecutor(2 * max(1, concurrency), thread_name_prefix="kling_nb-batch")
-    futures = {
-        pool.submit(_run_one, work, slot): slot for work, slot in zip(works, slots, strict=True)
-    }
-    interrupted = False
+    tasks = [
+        asyncio.ensure_future(_settle(work, slot, run))
+        for work, slot in zip(works, run.slots, strict=True)
+    ]
     try:
-        _collect(futures, set(futures), outcomes, bar, slots)
-    except KeyboardInterrupt:
-        interrupted = True
-        _interrupt(futures, slots, lock, stop)
-        left = {f for f in futures if not f.done()}
-        try:
-            _collect(futures, left, outcomes, bar, slots, grace=INTERRUPT_GRACE)
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting for cancelled jobs to report back
+        await _until_done(tasks, run, bar)
+    except asyncio.CancelledError:
+        await _cancel_all(tasks, run)
+        raise
     finally:
         bar.close()
-        pool.shutdown(wait=False, cancel_futures=True)
-    final = [_settled(outcome, slot) for outcome, slot in zip(outcomes, slots, strict=True)]
-    result = BatchResult(final, list(labels), time.monotonic() - started, interrupted)
-    result._sheet = _sheet(result)
+    final = [_settled(outcome, slot) for outcome, slot in zip(run.outcomes, run.slots, strict=True)]
+    result = BatchResult(final, list(labels), time.monotonic() - started, run.interrupted)
+    result._sheet = await asyncio.to_thread(_sheet, result)
     return result
 
 
-def _run_one(work: Work, slot: Slot) -> Outcome:
-    if slot.stopping:
-        return _not_sent(slot)
+async def _until_done(tasks: Sequence[asyncio.Future[None]], run: _Run, bar: Any) -> None:
+    pending: set[asyncio.Future[Any]] = set(tasks)
+    stop = asyncio.ensure_future(run.stopping.wait())
     try:
-        return work(slot)
+        while pending:
+            done, pending = await asyncio.wait(
+                pending | {stop}, timeout=TICK, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(stop)
+            bar.update(len(done - {stop}))
+            _postfix(bar, run.slots)
+            if stop in done:
+                run.interrupted = True
+                await _cancel_all(tasks, run)
+                return
+    finally:
+        stop.cancel()
+
+
+async def _cancel_all(tasks: Sequence[asyncio.Future[None]], run: _Run) -> None:
+    """Cancel every item still running (each cancels its job on the server and records
+    what the service said) and wait until all have settled."""
+    run.stopping.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _settle(work: Work, slot: Slot, run: _Run) -> None:
+    """Run one item; its outcome (a result or an error) goes into `run.outcomes`."""
+    try:
+        run.outcomes[slot.index] = await work(slot)
     except KlingError as exc:
-        return exc
+        run.outcomes[slot.index] = exc
     except _NotSent:
-        return _not_sent(slot)
+        run.outcomes[slot.index] = _not_sent(slot)
+    except asyncio.CancelledError:
+        stopped = slot.job.stopped if slot.job is not None else None
+        run.outcomes[slot.index] = stopped or (_not_sent(slot) if slot.job is None else None)
+        raise
+    except Exception as exc:  # a bug or the machine: kept as this item's outcome
+        run.outcomes[slot.index] = exc
     finally:
         slot.done = True
 
 
-def _collect(
-    futures: dict[Future[Outcome], Slot],
-    pending: set[Future[Outcome]],
-    outcomes: list[Outcome | None],
-    bar: Any,
-    slots: Sequence[Slot],
-    grace: float | None = None,
-) -> None:
-    """Gather finished futures into `outcomes` until none is pending (or `grace` is over)."""
-    limit = None if grace is None else time.monotonic() + grace
-    while pending and (limit is None or time.monotonic() < limit):
-        done, pending = wait(pending, timeout=TICK, return_when=FIRST_COMPLETED)
-        for future in done:
-            slot = futures[future]
-            outcomes[slot.index] = _outcome_of(future, slot)
-            bar.update(1)
-        _postfix(bar, slots)
+def run_blocking(
+    works: Sequence[Work], labels: Sequence[str], concurrency: int, progress: bool, cost: str = ""
+) -> BatchResult:
+    """`run_items` on a private event loop in a worker thread; this thread waits, so Ctrl-C
+    lands at once: it stops the batch (pending jobs cancelled), and a second one stops
+    waiting for the cancels to report back."""
+    if not works:
+        return BatchResult([], [], 0.0)
+    started = time.monotonic()
+    box: concurrent.futures.Future[BatchResult] = concurrent.futures.Future()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
 
+    async def main() -> BatchResult:
+        holder["loop"] = asyncio.get_running_loop()
+        holder["run"] = run = _Run(len(works), concurrency)
+        ready.set()
+        return await run_items(works, labels, concurrency, progress, cost, run=run)
 
-def _outcome_of(future: Future[Outcome], slot: Slot) -> Outcome:
-    if future.cancelled():
-        return _not_sent(slot)
-    error = future.exception()
-    # Not a KlingError (those are returned): a bug or an OS error, kept as this item's
-    # outcome so that the rest of the batch is not lost; raise_for_errors() re-raises it.
-    return error if isinstance(error, Exception) else future.result()
-
-
-def _interrupt(
-    futures: dict[Future[Outcome], Slot],
-    slots: Sequence[Slot],
-    lock: threading.Lock,
-    stop: threading.Event,
-) -> None:
-    """Stop new submits and cancel, in parallel, every job still pending on the server."""
-    with lock:
-        stop.set()
-        jobs = [s.job for s in slots if s.job is not None and not s.done]
-    for future in futures:
-        future.cancel()  # not started yet: never sent
-
-    def cancel(job: Job) -> None:
+    def thread() -> None:
         try:
-            job.cancel()
-        except KlingError:
-            pass  # its wait goes on; if it never reports back, _settled says so
+            box.set_result(asyncio.run(main()))
+        except BaseException as exc:  # handed to the waiting thread
+            box.set_exception(exc)
+        finally:
+            ready.set()
 
-    if jobs:
-        with ThreadPoolExecutor(min(16, len(jobs))) as cancellers:
-            list(cancellers.map(cancel, jobs))
+    threading.Thread(target=thread, name="kling_nb-batch", daemon=True).start()
+    try:
+        return _wait_for(box)
+    except KeyboardInterrupt:
+        ready.wait()
+        if "run" not in holder:
+            raise
+        holder["loop"].call_soon_threadsafe(holder["run"].stopping.set)
+        try:
+            return _wait_for(box, INTERRUPT_GRACE)
+        except (KeyboardInterrupt, TimeoutError):
+            # A second Ctrl-C, or cancels that never report back: return what there is.
+            return _partial(holder["run"], labels, time.monotonic() - started)
+
+
+def _wait_for(
+    box: concurrent.futures.Future[BatchResult], grace: float | None = None
+) -> BatchResult:
+    limit = None if grace is None else time.monotonic() + grace
+    while True:
+        try:
+            return box.result(timeout=TICK)
+        except concurrent.futures.TimeoutError:
+            if limit is not None and time.monotonic() > limit:
+                raise TimeoutError from None
+
+
+def _partial(run: _Run, labels: Sequence[str], elapsed: float) -> BatchResult:
+    final = [_settled(outcome, slot) for outcome, slot in zip(run.outcomes, run.slots, strict=True)]
+    return BatchResult(final, list(labels), elapsed, True)
 
 
 def _settled(outcome: Outcome | None, slot: Slot) -> Outcome:

@@ -6,8 +6,9 @@ it: kling_nb's own calls, and also the raw `fal_client` calls of the guide's cel
 read `FAL_QUEUE_RUN_HOST`, `FAL_KEY` and `SSL_CERT_FILE`.
 
 Backend choice (`auto`): an explicitly set `FAL_QUEUE_RUN_HOST` is honoured as it is;
-else Qiniu when `QINIU_API_KEY` is set, fal when `FAL_KEY` is set, else the local
+else Qiniu when `QINIU_API_KEY` is set, fal when `FAL_KEY` is set, else the offline
 emulator. `KLING_NB_BACKEND` replaces `auto`; an explicit `connect(backend=...)` wins.
+The emulator has one name, "emulator"; "local" (its first name) is accepted as an alias.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
-from ._errors import KlingConfigError
-from ._i18n import Language, LanguageError, message
+from ._errors import KlingConfigError, KlingLanguageError
+from ._i18n import Language, message
 from ._i18n import language_from as _language_from
 from ._i18n import set_language as _set_language
 from ._secrets import remember_secret
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
     from ._price import Price
     from .emulator import Emulator
 
-Backend = Literal["local", "qiniu", "fal", "custom"]
-BACKENDS = ("auto", "local", "qiniu", "fal")
+Backend = Literal["emulator", "qiniu", "fal", "custom"]
+BACKENDS = ("auto", "emulator", "qiniu", "fal")
+ALIASES = {"local": "emulator"}  # older name of the emulator, still accepted
 QINIU_HOST = "api.qnaigc.com/queue"
 FAL_HOST = "queue.fal.run"
 EMULATOR_KEY = "kling-nb-emulator"  # any non-blank key satisfies the emulator
@@ -65,7 +67,7 @@ class Settings:
         """
         env = os.environ if env is None else env
         ours = ours or {}
-        backend = env.get("KLING_NB_BACKEND", "auto").strip().lower() or "auto"
+        backend = backend_named(env.get("KLING_NB_BACKEND", "auto"))
         if backend not in BACKENDS:
             raise KlingConfigError(
                 message("config.backend_unknown", variable="KLING_NB_BACKEND", value=backend)
@@ -117,7 +119,7 @@ class Connection:
     @property
     def emulated(self) -> bool:
         """True when the pictures come from a kling_nb emulator, not from Kling."""
-        return self.backend == "local" or on_loopback(self.host)
+        return self.backend in ("emulator", "local") or on_loopback(self.host)
 
     @property
     def label(self) -> str:
@@ -128,8 +130,12 @@ class Connection:
 
     def describe(self) -> str:
         """The one line `connect()` shows."""
-        kind = "local" if self.backend == "local" else self.backend
-        return message(f"connect.{kind}", host=self.host)
+        if self.emulated:
+            started_here = self.backend in ("emulator", "local")
+            return message(
+                "connect.emulator" if started_here else "connect.emulator_host", host=self.host
+            )
+        return message(f"connect.{self.backend}", host=self.host)
 
 
 def on_loopback(host: str) -> bool:
@@ -154,7 +160,7 @@ def connect(
     profile: str | None = None,
     **emulator_options: Any,
 ) -> Connection:
-    """Choose the backend (auto | local | qiniu | fal), say which in one line, and use it.
+    """Choose the backend (auto | emulator | qiniu | fal), say which in one line, and use it.
 
     `price` (else `KLING_NB_PRICE`), e.g. "0.2 CNY", is what one output image costs you;
     `replay=False` pays for every request, even one already completed; `profile` (else
@@ -178,6 +184,9 @@ def connect(
         _point_process(conn, target, user_host=conn.host == settings.queue_host)
         global _current
         previous, _current = _current, conn
+    from ._display import friendly_tracebacks
+
+    friendly_tracebacks(unless_declined=True)  # in IPython: KlingErrors as their message
     if not quiet:
         print(conn.describe())
         if previous is not None and previous.host != conn.host:
@@ -196,16 +205,16 @@ def set_language(lang: str | None) -> None:
     """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
     try:
         _set_language(lang)
-    except LanguageError as exc:
-        raise KlingConfigError(str(exc)) from None
+    except ValueError as exc:
+        raise KlingLanguageError(*exc.args) from None
 
 
 def language_from(env: Mapping[str, str]) -> Language:
     """The language `env` asks for; KlingConfigError naming `KLING_NB_LANG` if unknown."""
     try:
         return _language_from(env)
-    except LanguageError as exc:
-        raise KlingConfigError(str(exc)) from None
+    except ValueError as exc:
+        raise KlingLanguageError(*exc.args) from None
 
 
 def active_connection() -> Connection | None:
@@ -258,10 +267,16 @@ def _key_variable(chosen: str, key: str | None, settings: Settings) -> str:
     return "QINIU_API_KEY" if chosen == settings.qiniu_key else "FAL_KEY"
 
 
+def backend_named(value: str) -> str:
+    """A backend name as written (any case, "local" for the emulator) in its one spelling."""
+    name = str(value).strip().lower() or "auto"
+    return ALIASES.get(name, name)
+
+
 def _resolve(
     backend: str, key: str | None, settings: Settings, emulator_options: dict[str, Any]
 ) -> Connection:
-    choice = backend.strip().lower()
+    choice = backend_named(backend)
     if choice not in BACKENDS:
         raise KlingConfigError(message("config.backend_unknown", variable="backend", value=backend))
     if choice == "auto":
@@ -276,13 +291,13 @@ def _resolve(
         rules = settings.profile if kind == "custom" and settings.profile else _profile(kind)
         return Connection(kind, host, chosen, rules, settings.ca_bundle, home=home)
     if choice == "auto":
-        choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "local"
-    if choice == "local":
+        choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "emulator"
+    if choice == "emulator":
         if settings.profile and "profile" not in emulator_options:
             emulator_options = {**emulator_options, "profile": settings.profile}
         emu = _local_emulator(emulator_options)
         return Connection(
-            "local", emu.host, EMULATOR_KEY, emu.options.profile, emu.ca_bundle, emu, home
+            "emulator", emu.host, EMULATOR_KEY, emu.options.profile, emu.ca_bundle, emu, home
         )
     if choice == "qiniu":
         chosen = key or settings.qiniu_key
@@ -347,38 +362,6 @@ def _point_process(
         _applied.update(values)
         if user_host:
             _applied[USER_HOST] = conn.host
-    _repoint_fal_client(conn)
+    from ._transport import point_fal_client
 
-
-def _repoint_fal_client(conn: Connection) -> None:
-    """fal_client fixes its host at import and caches its HTTP client: renew both.
-
-    Done whether or not fal_client was imported before, so that kling_nb's calls and the
-    guide's raw cells always go to the same, chosen host.
-    """
-    import fal_client
-    import fal_client.client as fc
-
-    version = getattr(fal_client, "__version__", "?")
-    clients = [getattr(fal_client, "sync_client", None), getattr(fal_client, "async_client", None)]
-    if not hasattr(fc, "QUEUE_URL_FORMAT") or any(c is None for c in clients):
-        raise KlingConfigError(message("config.fal_client_internals", version=version))
-    fc.QUEUE_URL_FORMAT = conn.queue_url
-    for client in clients:
-        # Both are functools.cached_property values: dropping them makes the next call
-        # build a client with the new key and CA bundle.
-        for name in ("_client", "_auth"):
-            client.__dict__.pop(name, None)
-    if fc.QUEUE_URL_FORMAT != conn.queue_url:
-        raise KlingConfigError(message("config.fal_client_internals", version=version))
-
-
-def check_fal_client_host(conn: Connection) -> None:
-    """Refuse to submit when fal_client would send somewhere other than `conn`."""
-    import fal_client.client as fc
-
-    actual = getattr(fc, "QUEUE_URL_FORMAT", None)
-    if actual != conn.queue_url:
-        raise KlingConfigError(
-            message("config.host_mismatch", actual=actual, expected=conn.queue_url)
-        )
+    point_fal_client(conn)

@@ -38,8 +38,17 @@ def _shell() -> Any:
     return get_ipython()
 
 
-def friendly_tracebacks() -> bool:
-    """Show KlingErrors briefly in this IPython session; True if there is one."""
+_plain = False  # plain_tracebacks() was asked for: connect() leaves the display alone
+
+
+def friendly_tracebacks(*, unless_declined: bool = False) -> bool:
+    """Show KlingErrors briefly in this IPython session; True if there is one.
+
+    `connect()` calls it with `unless_declined`, which keeps a `plain_tracebacks()` choice."""
+    global _plain
+    if unless_declined and _plain:
+        return False
+    _plain = False
     shell = _shell()
     if shell is None:
         return False
@@ -53,7 +62,9 @@ def friendly_tracebacks() -> bool:
 
 
 def plain_tracebacks() -> None:
-    """Show kling_nb's errors with IPython's full tracebacks again."""
+    """Show kling_nb's errors with IPython's full tracebacks again (also after `connect()`)."""
+    global _plain
+    _plain = True
     shell = _shell()
     if shell is not None and KlingError in getattr(shell, "custom_exceptions", ()):
         shell.set_custom_exc((), None)

@@ -2,15 +2,21 @@
 
     KlingError
     ├── KlingConfigError            a backend, key, language or variable is wrong
+    │   ├── KlingLanguageError      (also ValueError) a language that is neither zh nor en
+    │   ├── KlingDateError          (also ValueError) a date filter that is not a date
+    │   └── KlingJournalError       the journal cannot be written (or read) where it is
     ├── KlingBudgetError            the estimated cost passes the budget; nothing was sent
+    │   └── KlingReplayError        paid before, but its pictures are gone; nothing was sent
     ├── KlingValidationError        (also ValueError) input broke a rule; nothing was sent
     │   ├── KlingImageError         an input image can't be used, even after safe fixes
-    │   └── KlingRegionError        a region (box or mask) can't be used on its photo
+    │   ├── KlingRegionError        a region (box or mask) can't be used on its photo
+    │   └── KlingNotInPanelError    (also IndexError) no such image or run in the panel
     ├── KlingConnectionError        the service could not be reached, or refused us
     │   └── KlingSubmitUnknownError a submit was sent but its answer was lost
     └── KlingJobError               a submitted job ended without images
-        ├── KlingCancelledError     cancelled (Ctrl-C, Cancel button, cancel())
-        └── KlingTimeoutError       (also TimeoutError) the deadline passed; it was cancelled
+        ├── KlingCancelledError     the wait was stopped (Ctrl-C, Cancel, cancel(), a task);
+        │                           `cancel` says whether the service confirmed it
+        └── KlingTimeoutError       (also TimeoutError) the deadline passed
 
 Messages are sentences in the current language (`set_language`) that give the cause
 and the remedy. No error ever holds the API key.
@@ -47,6 +53,27 @@ class KlingConfigError(KlingError):
     """A backend, key, language or environment variable is missing or wrong."""
 
 
+class KlingLanguageError(KlingConfigError, ValueError):
+    """A language name that is neither 'zh' nor 'en'."""
+
+    def __init__(self, variable: str, value: object):
+        super().__init__(message("config.language_unknown", variable=variable, value=value))
+        self.variable = variable
+        self.value = value
+
+
+class KlingDateError(KlingConfigError, ValueError):
+    """A date filter (`since=`, `until=`) that is not a date."""
+
+
+class KlingJournalError(KlingConfigError):
+    """The journal cannot be written (or read) where it is; `path` names the file."""
+
+    def __init__(self, text: str, *, path: object = None):
+        super().__init__(text)
+        self.path = path
+
+
 class KlingValidationError(KlingError, ValueError):
     """The request broke one or more input rules; nothing was sent, nothing was billed."""
 
@@ -72,6 +99,10 @@ class KlingRegionError(KlingValidationError):
     """A region edit's box, mask or photo cannot be used; nothing was sent, nothing was billed."""
 
     _messages = "region"
+
+
+class KlingNotInPanelError(KlingValidationError, IndexError):
+    """A number that names no image or run of the panel: refused in words."""
 
 
 class KlingConnectionError(KlingError):
@@ -103,21 +134,27 @@ class KlingJobError(KlingError):
         detail: str = "",
         error_type: str | None = None,
         status_code: int | None = None,
+        cancel: str | None = None,
     ):
         super().__init__(text)
         self.request_id = request_id
         self.endpoint = endpoint
         self.detail = scrub(detail)
-        self.error_type = error_type
+        self.error_type = scrub(error_type) if error_type is not None else None
         self.status_code = status_code
+        # For a stopped wait: what the service said to the cancel — "confirmed" (the job
+        # will not run, nothing billed), "requested" (it may still finish and be billed),
+        # "unsupported", "failed" (not asked) or "too_late" (it had finished). Only
+        # "confirmed" means nothing will be billed.
+        self.cancel = cancel
 
 
 class KlingCancelledError(KlingJobError):
-    """The job was cancelled on the server before it finished."""
+    """The wait was stopped; `cancel` tells whether the service confirmed the job's end."""
 
 
 class KlingTimeoutError(KlingJobError, TimeoutError):
-    """The deadline passed before the job finished; the job was cancelled on the server."""
+    """The deadline passed before the job finished; `cancel` tells what became of the job."""
 
 
 class KlingBudgetError(KlingError):
@@ -127,3 +164,8 @@ class KlingBudgetError(KlingError):
         super().__init__(text)
         self.cost = cost
         self.left = left
+
+
+class KlingReplayError(KlingBudgetError):
+    """An identical request was paid before but its pictures are gone: paying again needs
+    `fresh=True`; nothing was sent."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 
 from ._errors import KlingError
@@ -35,10 +36,15 @@ def child_path(folder: Path, *parts: str) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` whole or not at all (temp file in the same folder + rename)."""
+    """Write `data` to `path` whole or not at all (temp file in the same folder + rename).
+
+    The file gets the mode a plain `open()` would give it (0644 under umask 022), not the
+    temp file's private 0600: pictures, tutorials and sidecars are the user's to share."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX; Windows has no such modes
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -51,6 +57,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it where Linux says it (else set and
+    restored at once, under a lock: os.umask is the only portable way to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}

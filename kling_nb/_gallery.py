@@ -11,6 +11,8 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -18,6 +20,16 @@ BYTES_PER_PICTURE = 80_000
 CAPTION_HEIGHT = 22
 # Pillow's bundled font has Latin-1 letters but draws these as boxes.
 PLAIN = str.maketrans({"×": "x", "✓": "ok", "✗": "x", "⊘": "-", "—": "-", "→": "->", "…": "..."})
+# Chinese labels are drawn with a small subset font that holds exactly their characters
+# (fonts/make_font.py, fonts/NOTICE.md); any other text keeps Pillow's font.
+FONTS = Path(__file__).with_name("fonts")
+SHEET_MESSAGES = (
+    "result.inputs",
+    "result.outputs",
+    "result.emulated_title",
+    *(f"engine.state.{s}" for s in ("submitting", "queued", "running", "downloading")),
+    *(f"engine.state.{s}" for s in ("completed", "failed", "cancelled", "rejected", "unknown")),
+)
 GAP = 8
 BACKGROUND = (246, 246, 244)
 INK = (40, 40, 40)
@@ -53,9 +65,8 @@ def contact_sheet(
     height = title_h + sum(h + CAPTION_HEIGHT + GAP for h in heights) + GAP
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    font = _font(14)
     if title:
-        draw.text((GAP, GAP), title.translate(PLAIN), fill=ACCENT, font=font)
+        _text(draw, (GAP, GAP), title, ACCENT)
     y0 = title_h + GAP
     for r, (row, row_h) in enumerate(zip(rows, heights, strict=True)):
         for c, thumb in enumerate(row):
@@ -63,12 +74,9 @@ def contact_sheet(
             sheet.paste(
                 thumb, (x0 + (cell_side - thumb.width) // 2, y0 + (row_h - thumb.height) // 2)
             )
-            caption = cells[r * columns + c].caption.translate(PLAIN)
-            draw.text((x0, y0 + row_h + 4), caption, fill=INK, font=font)
+            _text(draw, (x0, y0 + row_h + 4), cells[r * columns + c].caption, INK)
         if r < len(rows_titles):
-            draw.text(
-                (GAP, y0 + row_h // 2), rows_titles[r].translate(PLAIN), fill=ACCENT, font=font
-            )
+            _text(draw, (GAP, y0 + row_h // 2), rows_titles[r], ACCENT)
         y0 += row_h + CAPTION_HEIGHT + GAP
     return _fit_jpeg(sheet, BYTES_PER_PICTURE * max(1, len(cells)))
 
@@ -103,6 +111,31 @@ def _fit_jpeg(image: Image.Image, budget: int) -> bytes:
     return buf.getvalue()
 
 
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, fill: tuple[int, ...]) -> None:
+    """Draw a label: Pillow's font for Latin text, the subset font for a Chinese one."""
+    if not text.isascii() and set(text) <= _cjk_characters():
+        draw.text(xy, text, fill=fill, font=_cjk_font(14))
+    else:
+        draw.text(xy, text.translate(PLAIN), fill=fill, font=_font(14))
+
+
+@cache
+def _cjk_characters() -> frozenset[str]:
+    try:
+        return frozenset((FONTS / "sheet-cjk.txt").read_text(encoding="utf-8"))
+    except OSError:  # a build without the font: Chinese labels come out as boxes, nothing fails
+        return frozenset()
+
+
+@cache
+def _cjk_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.truetype(str(FONTS / "sheet-cjk.ttf"), size)
+    except OSError:
+        return _font(size)
+
+
+@cache
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)

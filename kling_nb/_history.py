@@ -8,30 +8,54 @@ nbval compares only the text, which depends on nothing but the journal.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, overload
 
 from PIL import Image
 
+from ._config import on_loopback
+from ._dates import DateLike
+from ._digest import THUMBS
+from ._entry import JournalEntry
 from ._errors import KlingError
 from ._gallery import Cell, contact_sheet, mime_bundle
 from ._i18n import MESSAGES, message
 from ._images import load_image
-from ._journal import (
-    THUMBS,
-    DateLike,
-    JournalEntry,
-    default_home,
-    journal_for,
-)
-from ._money import day_totals, row_cost
+from ._journal import default_home, is_waited_on, journal_for
+from ._money import row_cost
 from ._price import amount_text
 from ._text import clip
 
 SHEET_MAX_CELLS = 24
 CELL_SIDE = 120
 PROMPT_WIDTH = 48
+
+
+class HistoryRow(JournalEntry):
+    """A journal row that prints as one readable line (a `JournalEntry` in every other way)."""
+
+    @classmethod
+    def of(cls, entry: JournalEntry) -> HistoryRow:
+        return cls(**{f.name: getattr(entry, f.name) for f in fields(entry)})
+
+    def __repr__(self) -> str:
+        cost = _cost(self)
+        parts = [
+            f"#{self.id}",
+            self.created(),
+            _state(self.state),
+            backend_name(self),
+            self.request_id or "—",
+            message("progress.images", count=self.image_count),
+            *([cost] if cost != "—" else []),
+            repr(clip(self.prompt, PROMPT_WIDTH)),
+        ]
+        return " · ".join(parts)
+
+    __str__ = __repr__
 
 
 @dataclass
@@ -43,6 +67,12 @@ class History(Sequence[JournalEntry]):
     _sheet: bytes = field(default=b"", repr=False)
     skipped_rows: int = 0  # rows the journal could not decode
     moved_aside: Path | None = None  # where a corrupt journal file was moved
+    filtered: bool = False  # a state or date filter chose the rows
+    # Unfinished rows a live process (maybe this one) is still waiting on: not abandoned.
+    waited: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.entries = [e if isinstance(e, HistoryRow) else HistoryRow.of(e) for e in self.entries]
 
     @overload
     def __getitem__(self, index: int) -> JournalEntry: ...
@@ -63,13 +93,18 @@ class History(Sequence[JournalEntry]):
 
     def __repr__(self) -> str:
         if not self.entries:
-            return "\n".join([message("history.empty", path=self.path), *self._notices()])
+            empty = "history.none_match" if self.filtered else "history.none_yet"
+            return "\n".join([message(empty, path=self.path), *self._notices()])
         lines = [message("history.title", count=len(self.entries), path=self.path)]
         lines += _table(self.entries)
         lines += _days(self.entries)
-        pending = len(self.pending())
-        if pending:
-            lines.append(message("history.pending_hint", count=pending))
+        waited = [e for e in self.pending() if e.id in self.waited]
+        abandoned = len(self.pending()) - len(waited)
+        if waited:
+            pids = ", ".join(sorted({_pid(e) for e in waited}))
+            lines.append(message("history.waited_hint", count=len(waited), pids=pids))
+        if abandoned:
+            lines.append(message("history.abandoned_hint", count=abandoned))
         unknown = sum(1 for e in self.entries if e.state == "unknown")
         if unknown:
             lines.append(message("history.unknown_hint", count=unknown))
@@ -103,7 +138,24 @@ def history(
     journal = journal_for(home if home is not None else default_home())
     entries = journal.entries(state, since=since, until=until, limit=limit)
     sheet = _sheet(entries, journal.home)
-    return History(entries, journal.path, sheet, journal.skipped_rows, journal.moved_aside)
+    filtered = bool(state) or since is not None or until is not None
+    waited = frozenset(e.id for e in entries if e.resumable and is_waited_on(journal, e))
+    return History(
+        entries, journal.path, sheet, journal.skipped_rows, journal.moved_aside, filtered, waited
+    )
+
+
+def backend_name(entry: JournalEntry) -> str:
+    """The backend a row ran on, as kling_nb names it now: "emulator" for every emulator
+    (rows written before it had one name say "local", or "custom" for one on loopback)."""
+    if entry.backend in ("local", "emulator") or on_loopback(entry.host):
+        return "emulator"
+    return entry.backend
+
+
+def _pid(entry: JournalEntry) -> str:
+    """The process id in a row's `owner` (`host#start:pid`)."""
+    return (entry.owner or "").rpartition(":")[2] or "?"
 
 
 def _table(entries: Sequence[JournalEntry]) -> list[str]:
@@ -114,7 +166,7 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
             str(e.id),
             e.created(),
             _state(e.state),
-            e.backend,
+            backend_name(e),
             e.request_id or "—",
             str(e.image_count),
             _cost(e),
@@ -131,23 +183,46 @@ def _table(entries: Sequence[JournalEntry]) -> list[str]:
 
 
 def _cost(entry: JournalEntry) -> str:
-    """What a row cost: its estimate, "—" when unknown, 0 marked for a replay."""
+    """What a row cost: its estimate, "—" when unknown, 0 marked for a replay, an emulated
+    figure marked as such (no service billed it)."""
     cost = row_cost(entry)
     if cost is None or cost.amount is None:
         return "—"
-    return message("money.history_replay", cost=cost) if cost.replay else str(cost)
+    if cost.replay:
+        return message("money.history_replay", cost=cost)
+    return message("history.cost_emulated", cost=cost) if cost.emulated else str(cost)
+
+
+Totals = dict[date, dict[str, Decimal]]
 
 
 def _days(entries: Sequence[JournalEntry]) -> list[str]:
-    """Estimated spend per day and currency of the rows shown."""
-    totals = day_totals(entries)
-    if not totals:
+    """Estimated spend per day and currency of the rows shown; emulated figures apart, never
+    counted as spend (replays and refused submits cost nothing)."""
+    billed: Totals = {}
+    emulated: Totals = {}
+    for entry in entries:
+        cost = row_cost(entry)
+        if cost is None or cost.amount is None or cost.replay or entry.state == "rejected":
+            continue
+        per = (emulated if cost.emulated else billed).setdefault(
+            datetime.fromtimestamp(entry.created_at).date(), {}
+        )
+        per[cost.currency] = per.get(cost.currency, Decimal(0)) + cost.amount
+    if not billed and not emulated:
         return []
-    lines = [message("money.history_days")]
-    for day in sorted(totals, reverse=True):
-        amounts = ", ".join(f"{amount_text(v)} {c}" for c, v in sorted(totals[day].items()))
-        lines.append(message("money.history_day", day=day.isoformat(), amounts=amounts))
+    lines = [message("history.days")]
+    for day in sorted(set(billed) | set(emulated), reverse=True):
+        spent = _amounts(billed.get(day)) or "0"
+        text = message("history.day", day=day.isoformat(), amounts=spent)
+        if day in emulated:
+            text += message("history.day_emulated", amounts=_amounts(emulated[day]))
+        lines.append(text)
     return lines
+
+
+def _amounts(per: dict[str, Decimal] | None) -> str:
+    return ", ".join(f"{amount_text(v)} {c}" for c, v in sorted((per or {}).items()))
 
 
 def _state(state: str) -> str:

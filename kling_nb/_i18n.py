@@ -3,6 +3,9 @@
 The language comes from `set_language()`, else `KLING_NB_LANG`, else the locale
 (`LANG`/`LC_ALL` starting with `zh`), else English. Every user-facing sentence lives
 in `MESSAGES`; code refers to it by key so that both languages always exist.
+
+A sentence whose hint names a Python call has a `KEY@cli` twin that names `kling-nb`
+flags and verbs instead: `kling-nb` turns those on (`use_cli_words`), notebooks never do.
 """
 
 from __future__ import annotations
@@ -132,12 +135,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # --- configuration -------------------------------------------------------------------
     "config.backend_unknown": {
-        "en": "{variable} = {value!r} is not a backend. Use one of: auto, local, qiniu, fal.",
-        "zh": "{variable} = {value!r} 不是有效的后端。可选：auto、local、qiniu、fal。",
+        "en": "{variable} = {value!r} is not a backend. Use one of: auto, emulator, qiniu, fal.",
+        "zh": "{variable} = {value!r} 不是有效的后端。可选：auto、emulator、qiniu、fal。",
     },
     "config.key_missing": {
-        "en": "No API key for {backend}. Set the environment variable {variable} (or pass key=...), or use backend='local' to run offline on the emulator.",
-        "zh": "未找到 {backend} 的 API Key。请设置环境变量 {variable}（或传入 key=...），或使用 backend='local' 在本地模拟器上离线运行。",
+        "en": "No API key for {backend}. Set the environment variable {variable} (or pass key=...), or use backend='emulator' to run offline on the emulator.",
+        "zh": "未找到 {backend} 的 API Key。请设置环境变量 {variable}（或传入 key=...），或使用 backend='emulator' 在本地模拟器上离线运行。",
     },
     "config.language_unknown": {
         "en": "{variable} = {value!r} is not a language. Use 'zh' or 'en'.",
@@ -150,10 +153,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "config.host_mismatch": {
         "en": "fal_client now sends to {actual}, but kling_nb is connected to {expected}; nothing was sent. Call kling_nb.connect() again to choose the backend.",
         "zh": "fal_client 当前指向 {actual}，而 kling_nb 连接的是 {expected}；未发送任何请求。请重新调用 kling_nb.connect() 选择后端。",
-    },
-    "connect.local": {
-        "en": "kling_nb → local emulator at {host} (offline, free; pictures are classical filters badged EMULATED, not Kling).",
-        "zh": "kling_nb → 本地模拟器 {host}（离线、免费；图片由经典滤镜生成并标注 EMULATED，并非 Kling 真实输出）。",
     },
     "connect.qiniu": {
         "en": "kling_nb → Qiniu AIToken at {host} (real service, billed per image).",
@@ -189,8 +188,8 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "任务 {request_id} 未在 {timeout} 秒内完成，已在服务端取消。大任务请传入更大的 timeout=。",
     },
     "job.transport": {
-        "en": "Could not reach {host}: {detail}. Check the network, or use backend='local' to work offline.",
-        "zh": "无法连接 {host}：{detail}。请检查网络，或使用 backend='local' 离线运行。",
+        "en": "Could not reach {host}: {detail}. Check the network, or use backend='emulator' to work offline.",
+        "zh": "无法连接 {host}：{detail}。请检查网络，或使用 backend='emulator' 离线运行。",
     },
     "job.auth": {
         "en": "{host} refused the API key (HTTP {status}): {detail}. Check the key in {variable}.",
@@ -240,14 +239,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "history.title": {
         "en": "{count} job(s) in the journal {path}",
         "zh": "任务日志 {path} 中有 {count} 个任务",
-    },
-    "history.empty": {
-        "en": "No jobs in the journal {path} match. Jobs appear here from their first submit.",
-        "zh": "任务日志 {path} 中没有符合条件的任务。任务从第一次提交起就会出现在这里。",
-    },
-    "history.pending_hint": {
-        "en": "{count} unfinished job(s), maybe from a kernel that died: kling_nb.resume() waits for them and fetches their images.",
-        "zh": "有 {count} 个未完成的任务（可能来自已退出的内核）：kling_nb.resume() 会等待它们并下载图片。",
     },
     "history.unknown_hint": {
         "en": "{count} submit(s) in state 'unknown': each was sent but its answer was lost, so the job may exist and be billed without a request id to fetch it by. Check the provider's usage page before submitting again.",
@@ -557,6 +548,43 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "rule.too_deep": {
         "en": "The request body nests deeper than {limit} levels. Send the model input as a flat JSON object.",
         "zh": "请求体嵌套超过 {limit} 层。请以扁平的 JSON 对象发送模型输入。",
+    },
+    # --- emulator log lines (issues 17, 18: kling_nb.emulator._logs) --------------------------
+    "emulator.log.picked_up": {
+        "en": "Runner {runner} picked up the request (emulated Kling O1).",
+        "zh": "运行器 {runner} 已接手该请求（模拟的 Kling O1）。",
+    },
+    "emulator.log.decoded": {
+        "en": "Decoded {count} input image(s): {summary}",
+        "zh": "已解码 {count} 张输入图片：{summary}",
+    },
+    "emulator.log.style": {
+        "en": "Style: {style} (emulated filters, not Kling)",
+        "zh": "风格：{style}（模拟滤镜，并非 Kling）",
+    },
+    "emulator.log.plan": {
+        "en": "Output: {count} × {width}×{height} {format} ({resolution}, aspect {aspect})",
+        "zh": "输出：{count} × {width}×{height} {format}（{resolution}，宽高比 {aspect}）",
+    },
+    "emulator.log.rendering": {
+        "en": "Rendering image {number}/{count}",
+        "zh": "正在生成第 {number}/{count} 张图片",
+    },
+    "emulator.log.stored": {
+        "en": "Stored {count} image(s); done.",
+        "zh": "已保存 {count} 张图片；完成。",
+    },
+    "emulator.log.failed": {
+        "en": "Request failed: {error}",
+        "zh": "请求失败：{error}",
+    },
+    "emulator.log.cancel_stopped": {
+        "en": "Cancellation requested; the request is stopped.",
+        "zh": "已请求取消；该请求已停止。",
+    },
+    "emulator.log.cancel_signalled": {
+        "en": "Cancellation requested while running: the runner was signalled, and this model app finishes the request anyway (it is billed).",
+        "zh": "运行中收到取消请求：已通知运行器，但该模型应用仍会完成此请求（照常计费）。",
     },
     # --- hardening (issue 11) ----------------------------------------------------------------
     "config.key_bad_char": {
@@ -888,10 +916,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": 'JupyterLab is not installed, so kling-nb lab cannot open the tutorials. Install it: pip install "kling-nb[lab]".',
         "zh": 'JupyterLab 未安装，kling-nb lab 无法打开教程。请安装：pip install "kling-nb[lab]"。',
     },
-    "doctor.backend": {
-        "en": "backend = {value!r}: doctor checks a real service. Use auto, qiniu or fal (the local emulator needs no checking).",
-        "zh": "backend = {value!r}：doctor 只检查真实服务。可选：auto、qiniu、fal（本地模拟器无需检查）。",
-    },
     "doctor.title": {
         "en": "kling_nb doctor · {backend} · {host}",
         "zh": "kling_nb 体检 · {backend} · {host}",
@@ -909,12 +933,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "{netloc} 有应答，但无法建立安全连接。",
     },
     "doctor.unreachable": {
-        "en": "Cannot reach {netloc}: {reason}. Check the host (FAL_QUEUE_RUN_HOST), the network and any proxy; kling_nb cannot submit until it answers.",
-        "zh": "无法连接 {netloc}：{reason}。请检查主机（FAL_QUEUE_RUN_HOST）、网络和代理；连通之前 kling_nb 无法提交任务。",
+        "en": "Cannot reach {netloc}: {reason}. Check {origin}, the network and any proxy; kling_nb cannot submit until it answers.",
+        "zh": "无法连接 {netloc}：{reason}。请检查{origin}、网络和代理；连通之前 kling_nb 无法提交任务。",
     },
     "doctor.no_answer": {
-        "en": "{netloc} took the connection but did not answer in time: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
-        "zh": "{netloc} 接受了连接但没有按时应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
+        "en": "{netloc} took the connection but did not answer within {seconds:g} s: the service or a gateway is overloaded or stuck. Try again later; kling_nb's waits end at their deadline either way.",
+        "zh": "{netloc} 接受了连接但没有在 {seconds:g} 秒内应答：服务或网关过载或卡住。请稍后再试；kling_nb 的等待无论如何都会在截止时间结束。",
     },
     "doctor.tls_ok": {"en": "TLS certificate verified.", "zh": "TLS 证书验证通过。"},
     "doctor.tls_failed": {
@@ -984,6 +1008,318 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "doctor.unusable": {
         "en": "Not usable yet: fix the ✗ lines above.",
         "zh": "暂不可用：请先解决上面标 ✗ 的问题。",
+    },
+    # --- a newcomer's first hour: CLI, doctor, history, tutorials (issues 18, 22) ------------
+    "connect.emulator": {
+        "en": "kling_nb → emulator at {host} (offline, free; pictures are classical filters badged EMULATED, not Kling).",
+        "zh": "kling_nb → 本地模拟器 {host}（离线、免费；图片由经典滤镜生成并标注 EMULATED，并非 Kling 真实输出）。",
+    },
+    "connect.emulator_host": {
+        "en": "kling_nb → emulator at {host} (from FAL_QUEUE_RUN_HOST; offline, free; pictures badged EMULATED, not Kling).",
+        "zh": "kling_nb → FAL_QUEUE_RUN_HOST 指定的本地模拟器 {host}（离线、免费；图片标注 EMULATED，并非 Kling 真实输出）。",
+    },
+    "panel.code_connect_emulator": {
+        "en": "the offline emulator: free, pictures are not Kling's",
+        "zh": "离线模拟器：免费，图片并非 Kling 生成",
+    },
+    "cli.interrupted": {"en": "interrupted", "zh": "已中断"},
+    "cli.out_not_storage": {
+        "en": "it is under /proc or /sys, which show the kernel's state and keep no files",
+        "zh": "它位于 /proc 或 /sys 之下，那里只反映内核状态，不能保存文件",
+    },
+    "cli.out_blocked": {
+        "en": "{blocker} is {kind}, not a folder",
+        "zh": "{blocker} 是{kind}，不是文件夹",
+    },
+    "cli.out_is": {"en": "it is {kind}, not a folder", "zh": "它是{kind}，不是文件夹"},
+    "cli.out_readonly": {
+        "en": "no file can be created in {folder} (no permission, or a read-only disk)",
+        "zh": "无法在 {folder} 中创建文件（没有权限，或磁盘只读）",
+    },
+    "cli.out_exists": {
+        "en": "a file of that name exists already, and a result never overwrites one; choose another name or a folder",
+        "zh": "同名文件已存在，结果从不覆盖已有文件；请换一个文件名或给出文件夹",
+    },
+    "cli.kind_file": {"en": "a file", "zh": "文件"},
+    "cli.kind_device": {"en": "a device", "zh": "设备"},
+    "cli.kind_fifo": {"en": "a named pipe", "zh": "命名管道"},
+    "cli.kind_socket": {"en": "a socket", "zh": "套接字"},
+    "cli.kind_special": {"en": "a special file", "zh": "特殊文件"},
+    "cli.kind_broken_link": {"en": "a broken link", "zh": "失效的链接"},
+    "cli.estimate_replay": {
+        "en": "An identical edit was made before (request {request_id}): kling-nb edit replays its pictures, not billed; --fresh pays for new ones.",
+        "zh": "之前做过相同的编辑（请求 {request_id}）：kling-nb edit 会重放其图片，不计费；加 --fresh 则付费生成新图片。",
+    },
+    "cli.budget_both": {
+        "en": "budget: give an amount or --off, not both.",
+        "zh": "budget：请给出金额或 --off，不要同时给出。",
+    },
+    "cli.budget_words": {
+        "en": "budget = {value!r} is not an amount with a currency: write e.g. kling-nb budget 5 USD, kling-nb budget 20 CNY or kling-nb budget '$5'; kling-nb budget --off lifts it.",
+        "zh": "budget = {value!r} 不是带币种的金额：请写例如 kling-nb budget 5 USD、kling-nb budget 20 CNY 或 kling-nb budget '$5'；kling-nb budget --off 取消预算。",
+    },
+    "samples.unknown": {
+        "en": "sample:{value} is not a bundled sample. Use one of: {names} (kling-nb samples lists them).",
+        "zh": "sample:{value} 不是内置示例图片。可选：{names}（kling-nb samples 会列出它们）。",
+    },
+    "samples.hint": {
+        "en": 'Use one as an input: kling-nb edit sample:running-man -p "watercolor of <<<image_1>>>". Sources and licences: {provenance}',
+        "zh": '作为输入使用：kling-nb edit sample:running-man -p "将 <<<image_1>>> 转换为水彩画风格"。来源与许可：{provenance}',
+    },
+    "doctor.kind_emulator": {"en": "emulator", "zh": "模拟器"},
+    "doctor.kind_qiniu": {"en": "Qiniu AIToken", "zh": "七牛 AIToken"},
+    "doctor.kind_fal": {"en": "fal.ai", "zh": "fal.ai"},
+    "doctor.kind_custom": {
+        "en": "gateway (FAL_QUEUE_RUN_HOST)",
+        "zh": "网关（FAL_QUEUE_RUN_HOST）",
+    },
+    "doctor.origin_given": {"en": "the host you gave (host=)", "zh": "你给出的主机（host=）"},
+    "doctor.origin_given@cli": {"en": "the host you gave (--host)", "zh": "你给出的主机（--host）"},
+    "doctor.origin_variable": {
+        "en": "the host in FAL_QUEUE_RUN_HOST ({host})",
+        "zh": "FAL_QUEUE_RUN_HOST 中的主机（{host}）",
+    },
+    "doctor.origin_emulator": {
+        "en": "that the emulator started for this check still runs",
+        "zh": "为本次检查启动的模拟器是否仍在运行",
+    },
+    "doctor.origin_qiniu": {
+        "en": "that Qiniu's address {host} is reachable from here",
+        "zh": "七牛的地址 {host} 能否从这里访问",
+    },
+    "doctor.origin_fal": {
+        "en": "that fal.ai's address {host} is reachable from here",
+        "zh": "fal.ai 的地址 {host} 能否从这里访问",
+    },
+    "doctor.host_ignored": {
+        "en": "FAL_QUEUE_RUN_HOST={host} is set but not used by this backend: it checks {used}, as edit would.",
+        "zh": "已设置 FAL_QUEUE_RUN_HOST={host}，但该后端不使用它：检查的是 {used}，与 edit 一致。",
+    },
+    "doctor.probe_late": {
+        "en": "no answer within {seconds:g} s",
+        "zh": "{seconds:g} 秒内没有应答",
+    },
+    "doctor.connect_slow": {
+        "en": "no connection within {seconds:g} s",
+        "zh": "{seconds:g} 秒内未能建立连接",
+    },
+    "doctor.tls_slow": {
+        "en": "the secure connection was not set up within {seconds:g} s",
+        "zh": "{seconds:g} 秒内未能建立安全连接",
+    },
+    "doctor.stream_slow": {
+        "en": "no answer within {seconds:g} s",
+        "zh": "{seconds:g} 秒内没有应答",
+    },
+    "doctor.cancel_slow": {
+        "en": "no answer within {seconds:g} s",
+        "zh": "{seconds:g} 秒内没有应答",
+    },
+    "doctor.key_emulator": {
+        "en": "Any key is accepted by the emulator (it checks no keys; a status call on a made-up request answered HTTP {status}). Nothing is billed there.",
+        "zh": "模拟器接受任何密钥（它不检查密钥；对虚构请求的状态查询返回 HTTP {status}）。模拟器不产生任何费用。",
+    },
+    "doctor.usable_emulator": {
+        "en": "Usable: kling_nb works offline on the emulator (free; pictures badged EMULATED). Set QINIU_API_KEY or FAL_KEY for the real service.",
+        "zh": "可用：kling_nb 可在模拟器上离线运行（免费；图片标注 EMULATED）。设置 QINIU_API_KEY 或 FAL_KEY 即可使用真实服务。",
+    },
+    "history.none_yet": {
+        "en": "The journal {path} has no jobs yet. Every job appears here from its first submit.",
+        "zh": "任务日志 {path} 中还没有任务。每个任务从第一次提交起就会出现在这里。",
+    },
+    "history.none_match": {
+        "en": "No jobs in the journal {path} match these filters.",
+        "zh": "任务日志 {path} 中没有符合这些条件的任务。",
+    },
+    "history.waited_hint": {
+        "en": "{count} unfinished job(s) are being waited for by a live process (pid {pids}): they finish there.",
+        "zh": "有 {count} 个未完成的任务正由一个仍在运行的进程（pid {pids}）等待：它们会在那里完成。",
+    },
+    "history.abandoned_hint": {
+        "en": "{count} unfinished job(s) no live process is waiting for (the kernel or script that sent them stopped): kling_nb.resume() waits for them and fetches their images.",
+        "zh": "有 {count} 个未完成的任务已没有进程在等待（发出它们的内核或脚本已停止）：kling_nb.resume() 会等待它们并下载图片。",
+    },
+    "history.abandoned_hint@cli": {
+        "en": "{count} unfinished job(s) no live process is waiting for (the kernel or script that sent them stopped): kling-nb resume waits for them and saves their images.",
+        "zh": "有 {count} 个未完成的任务已没有进程在等待（发出它们的内核或脚本已停止）：kling-nb resume 会等待它们并保存图片。",
+    },
+    "history.cost_emulated": {"en": "{cost} (emulated)", "zh": "{cost}（模拟）"},
+    "history.days": {
+        "en": "Estimated spend per day (rows shown; replays, refused submits and emulated jobs are not billed):",
+        "zh": "每日预估花费（仅限所列任务；重放、被拒绝的提交和模拟器的任务均不计费）：",
+    },
+    "history.day": {"en": "  {day}: {amounts}", "zh": "  {day}：{amounts}"},
+    "history.day_emulated": {
+        "en": " (besides {amounts} emulated, not billed)",
+        "zh": "（另有模拟的 {amounts}，未实际扣费）",
+    },
+    "tutorials.token_address": {
+        "en": "kling_nb → open {url} and log in with the token you set in JUPYTER_TOKEN (JupyterLab hides it in the addresses it prints, so they carry none).",
+        "zh": "kling_nb → 打开 {url}，用你在 JUPYTER_TOKEN 中设置的令牌登录（JupyterLab 打印地址时会隐去该令牌，所以地址中不带令牌）。",
+    },
+    "result.head": {
+        "en": "EditResult: {summary}{tag}",
+        "zh": "编辑结果（EditResult）：{summary}{tag}",
+    },
+    "result.backend_emulator": {"en": "emulator", "zh": "模拟器"},
+    "result.backend_Qiniu": {"en": "Qiniu", "zh": "七牛"},
+    "result.backend_fal": {"en": "fal", "zh": "fal"},
+    "result.emulated_title": {"en": "EMULATED · kling_nb emulator", "zh": "模拟 · kling_nb 模拟器"},
+    "images.fixed": {
+        "en": "Inputs fixed to be accepted: {items}.",
+        "zh": "为使输入被接受，已作如下处理：{items}。",
+    },
+    "images.fixed_one": {"en": "{label}: {fixes}", "zh": "{label}：{fixes}"},
+    "images.fix.first_frame": {"en": "first frame of an animation", "zh": "取动画的第一帧"},
+    "images.fix.exif_rotated": {"en": "turned upright (EXIF)", "zh": "按 EXIF 方向摆正"},
+    "images.fix.cmyk_to_rgb": {"en": "CMYK → RGB", "zh": "CMYK 转为 RGB"},
+    "images.fix.icc_to_srgb": {"en": "colour profile → sRGB", "zh": "色彩配置转为 sRGB"},
+    "images.fix.16bit_to_8bit": {"en": "16-bit → 8-bit", "zh": "16 位转为 8 位"},
+    "images.fix.float_to_8bit": {"en": "floating point → 8-bit", "zh": "浮点转为 8 位"},
+    "images.fix.alpha_flattened": {
+        "en": "transparency flattened on white",
+        "zh": "透明部分以白色填充",
+    },
+    "images.fix.shrunk": {"en": "shrunk {size}", "zh": "缩小 {size}"},
+    "images.fix.shrunk_body": {
+        "en": "shrunk to {size} to fit the request body",
+        "zh": "缩小到 {size} 以符合请求体大小",
+    },
+    "images.fix.format": {"en": "{old} → {new}", "zh": "{old} 转为 {new}"},
+    "images.fix.quality": {"en": "JPEG quality {quality}", "zh": "JPEG 质量 {quality}"},
+    "images.fix.compressed": {"en": "compressed {sizes}", "zh": "压缩 {sizes}"},
+    # --- the same hints for the command line (chosen by `kling-nb`, see use_cli_words) ----
+    "config.key_missing@cli": {
+        "en": "No API key for {backend}. Set the environment variable {variable}, or use --backend emulator to run offline (free).",
+        "zh": "未找到 {backend} 的 API Key。请设置环境变量 {variable}，或用 --backend emulator 离线运行（免费）。",
+    },
+    "job.cancel_failed@cli": {
+        "en": "You interrupted the wait, but cancelling job {request_id} failed ({detail}); it may still run and be billed. kling-nb resume {request_id} fetches it later.",
+        "zh": "你中断了等待，但取消任务 {request_id} 失败（{detail}）；它可能仍在运行并计费。稍后可用 kling-nb resume {request_id} 取回结果。",
+    },
+    "job.cancel_too_late@cli": {
+        "en": "You interrupted the wait, but job {request_id} had already finished; its result is kept. kling-nb resume {request_id} saves it.",
+        "zh": "你中断了等待，但任务 {request_id} 已经完成；结果已保留。可用 kling-nb resume {request_id} 保存。",
+    },
+    "job.timeout@cli": {
+        "en": "Job {request_id} did not finish within {timeout} s; it was cancelled on the server. Give a larger --timeout for big jobs.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成，已在服务端取消。大任务请给出更大的 --timeout。",
+    },
+    "job.transport@cli": {
+        "en": "Could not reach {host}: {detail}. Check the network, or use --backend emulator to work offline.",
+        "zh": "无法连接 {host}：{detail}。请检查网络，或用 --backend emulator 离线运行。",
+    },
+    "job.submit_unknown@cli": {
+        "en": "The submission to {host} was sent but its answer was lost ({detail}); the job may or may not exist. kling_nb did not resend it, to avoid paying twice. It is recorded in the journal: kling-nb history --state unknown.",
+        "zh": "提交已发往 {host}，但响应丢失（{detail}）；任务可能已创建，也可能没有。为避免重复计费，kling_nb 没有重发。该记录已写入日志：kling-nb history --state unknown。",
+    },
+    "job.not_found@cli": {
+        "en": "{host} no longer knows job {request_id} (HTTP 404): services keep a job and its result only for a limited time (fal about an hour, Qiniu 7 days), so its pictures cannot be recovered from the service; run the edit again with --fresh (kling-nb history shows its prompt and parameters).",
+        "zh": "{host} 已不再知道任务 {request_id}（HTTP 404）：服务只在有限时间内保留任务及其结果（fal 约一小时，七牛 7 天），所以它的图片已无法从服务取回；请加 --fresh 重新运行该编辑（kling-nb history 会显示其提示词和参数）。",
+    },
+    "job.download_failed@cli": {
+        "en": "Job {request_id} finished, but downloading {url} failed: {detail}. The result is kept in the journal; kling-nb resume {request_id} tries again.",
+        "zh": "任务 {request_id} 已完成，但下载 {url} 失败：{detail}。结果已记录在日志中；可用 kling-nb resume {request_id} 重试。",
+    },
+    "journal.update_failed@cli": {
+        "en": "Could not update the job journal {path} ({detail}). The job goes on, but kling-nb history and kling-nb resume may show an older state of it; check the disk space and KLING_NB_HOME.",
+        "zh": "无法更新任务日志 {path}（{detail}）。任务会继续，但 kling-nb history 和 kling-nb resume 可能显示旧的状态；请检查磁盘空间和 KLING_NB_HOME。",
+    },
+    "journal.date_bad@cli": {
+        "en": "{name} = {value!r} is not a date. Use an ISO date or time such as 2025-01-31 or 2025-01-31T18:00, or 'yesterday'.",
+        "zh": "{name} = {value!r} 不是日期。请使用 ISO 日期或时间，例如 2025-01-31 或 2025-01-31T18:00，或 'yesterday'。",
+    },
+    "journal.limit_bad@cli": {
+        "en": "--limit {value!r} is not a positive whole number of rows. Give e.g. --limit 50.",
+        "zh": "--limit {value!r} 不是正整数行数。请给出例如 --limit 50。",
+    },
+    "resume.not_found@cli": {
+        "en": "The journal {path} has no job with request id {request_id!r}. kling-nb history lists the jobs it knows; check KLING_NB_HOME.",
+        "zh": "任务日志 {path} 中没有请求 ID 为 {request_id!r} 的任务。kling-nb history 会列出已记录的任务；请检查 KLING_NB_HOME。",
+    },
+    "resume.no_key@cli": {
+        "en": "Job {request_id} lives on {host}, but no API key for that host is set. Set {variable}, then run kling-nb resume again. Keys are never stored in the journal.",
+        "zh": "任务 {request_id} 位于 {host}，但没有设置该服务的 API Key。请设置 {variable} 后再运行 kling-nb resume。API Key 从不写入任务日志。",
+    },
+    "resume.waited_elsewhere@cli": {
+        "en": "{count} unfinished job(s) skipped: another live process (pid {pids}) is still waiting for them. kling-nb resume REQUEST_ID resumes one anyway.",
+        "zh": "跳过了 {count} 个未完成的任务：另一个仍在运行的进程（pid {pids}）正在等待它们。如仍要恢复，请运行 kling-nb resume 请求ID。",
+    },
+    "batch.abandoned@cli": {
+        "en": "The batch was interrupted, but job {request_id} could not be confirmed cancelled and may still run and be billed. kling-nb resume {request_id} fetches it later.",
+        "zh": "批量任务已中断，但无法确认任务 {request_id} 已取消，它可能仍在运行并计费。稍后可用 kling-nb resume {request_id} 取回。",
+    },
+    "engine.deadline_uncancelled@cli": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), and the server could not be reached to cancel it ({detail}); it may still run and be billed. kling-nb resume {request_id} fetches it later.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），且无法连接服务器取消它（{detail}）；它可能仍在运行并计费。稍后可用 kling-nb resume {request_id} 取回结果。",
+    },
+    "engine.deadline_too_late@cli": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached), but it had finished on the server by the time kling_nb cancelled it; its result is kept. kling-nb resume {request_id} saves it.",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间），但 kling_nb 取消时它已在服务端完成；结果已保留。可用 kling-nb resume {request_id} 保存。",
+    },
+    "files.not_image@cli": {
+        "en": "Output image {index} is not a valid {content_type} ({size} bytes, starting {head!r}); nothing was written. The server or its CDN sent something else; run kling-nb resume again later.",
+        "zh": "输出图片 {index} 不是有效的 {content_type}（{size} 字节，开头为 {head!r}）；未写入任何文件。服务器或其 CDN 返回了其他内容；请稍后再运行 kling-nb resume。",
+    },
+    "rule.image_url_scheme@cli": {
+        "en": "{field} = {value!r} is not an http(s) URL. Give a file path, an http(s) URL or sample:NAME (kling-nb samples).",
+        "zh": "{field} = {value!r} 不是 http(s) URL。请给出文件路径、http(s) URL 或 sample:名称（见 kling-nb samples）。",
+    },
+    "rule.image_heif@cli": {
+        "en": "{field} is a HEIC/HEIF photo, which this Pillow cannot open. Export it as JPEG (or pip install pillow-heif and use kling_nb from Python).",
+        "zh": "{field} 是 HEIC/HEIF 照片，当前的 Pillow 无法打开。请导出为 JPEG（或 pip install pillow-heif 后在 Python 中使用 kling_nb）。",
+    },
+    "doctor.no_key@cli": {
+        "en": "No key: set QINIU_API_KEY (Qiniu AIToken) or FAL_KEY (fal.ai). Without one, kling-nb doctor checks the offline emulator.",
+        "zh": "没有密钥：请设置 QINIU_API_KEY（七牛 AIToken）或 FAL_KEY（fal.ai）。没有密钥时，kling-nb doctor 检查离线模拟器。",
+    },
+    "money.price_unknown@cli": {
+        "en": "unknown: no published price for this service; give yours with KLING_NB_PRICE='0.2 CNY'",
+        "zh": "未知：该服务没有可引用的公开价格；请用 KLING_NB_PRICE='0.2 CNY' 给出您的价格",
+    },
+    "money.budget_amount_bad@cli": {
+        "en": "budget amount = {value!r} is not an amount ≥ 0: write e.g. kling-nb budget 5 USD, or kling-nb budget --off to lift the budget.",
+        "zh": "预算金额 = {value!r} 不是 ≥ 0 的数：请写例如 kling-nb budget 5 USD，或用 kling-nb budget --off 取消预算。",
+    },
+    "money.budget_currency_bad@cli": {
+        "en": "budget currency = {value!r} is not a three-letter currency code: write e.g. kling-nb budget 5 USD or kling-nb budget 20 CNY.",
+        "zh": "预算币种 = {value!r} 不是三个字母的币种代码：请写例如 kling-nb budget 5 USD 或 kling-nb budget 20 CNY。",
+    },
+    "money.over_budget@cli": {
+        "en": "Not sent: this would cost {cost}, but only {left} is left of the budget of {amount} {currency}. Raise it with kling-nb budget AMOUNT CURRENCY (a new budget counts from now), lift it with kling-nb budget --off, or ask for fewer images (--num-images).",
+        "zh": "未发送：这次需要 {cost}，但 {amount} {currency} 的预算只剩 {left}。可用 kling-nb budget 金额 币种 提高预算（新预算从现在起计），用 kling-nb budget --off 取消预算，或减少图片数量（--num-images）。",
+    },
+    "money.budget_unknown_cost@cli": {
+        "en": "Not sent: a budget of {amount} {currency} is set (left: {left}), but this request costs {cost}, which cannot be checked against it. Give your price in {currency} with KLING_NB_PRICE (e.g. KLING_NB_PRICE='0.2 {currency}'), or lift the budget with kling-nb budget --off.",
+        "zh": "未发送：已设置 {amount} {currency} 的预算（剩余 {left}），但这次请求的费用是 {cost}，无法与预算比较。请用 KLING_NB_PRICE 给出以 {currency} 计的价格（例如 KLING_NB_PRICE='0.2 {currency}'），或用 kling-nb budget --off 取消预算。",
+    },
+    "money.budget_none@cli": {
+        "en": "No budget: kling-nb budget 5 USD caps the estimated spend from now on.",
+        "zh": "未设置预算：kling-nb budget 5 USD 可限制从现在起的预估花费。",
+    },
+    "money.replay_cache@cli": {
+        "en": "Replayed from request {request_id} (cached files), not billed; --fresh for new pictures.",
+        "zh": "已从请求 {request_id} 重放（本地缓存文件），未计费；要新图片请加 --fresh。",
+    },
+    "money.replay_url@cli": {
+        "en": "Can be replayed from request {request_id} by fetching its stored result URL (valid until about {until}), not billed; --fresh for new pictures.",
+        "zh": "可从请求 {request_id} 重放：重新下载其保存的结果链接（约 {until} 前有效），不计费；要新图片请加 --fresh。",
+    },
+    "money.replay_expired@cli": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again (--fresh).",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费生成（--fresh）。",
+    },
+    "money.replayed_url@cli": {
+        "en": "Replayed from request {request_id} (fetched its stored result URL again), not billed; --fresh for new pictures.",
+        "zh": "已从请求 {request_id} 重放（重新下载了其保存的结果链接），未计费；要新图片请加 --fresh。",
+    },
+    "money.replay_gone@cli": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its stored result URL could not be fetched ({detail}): they must be paid again. Nothing was sent; add --fresh to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在，其保存的结果链接也无法下载（{detail}）：需要重新付费。尚未发送任何请求；要付费生成新图片请加 --fresh。",
+    },
+    "money.replay_expired_error@cli": {
+        "en": "Request {request_id} made these pictures, but its cached files are gone and its result URL has expired: they must be paid again. Nothing was sent; add --fresh to pay for new pictures.",
+        "zh": "请求 {request_id} 曾生成这些图片，但缓存文件已不在、结果链接也已过期：需要重新付费。尚未发送任何请求；要付费生成新图片请加 --fresh。",
     },
     # --- money (issue 13) --------------------------------------------------------------------
     "money.price": {
@@ -1102,17 +1438,68 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{count} refused by the budget, not sent",
         "zh": "{count} 个因预算被拒绝，未发送",
     },
+    # --- one owner per concept; honest cancels (issues 21, 17, 22) ---------------------------
+    "stop.interrupt": {
+        "en": "You interrupted the wait for job {request_id}.",
+        "zh": "你中断了对任务 {request_id} 的等待。",
+    },
+    "stop.deadline": {
+        "en": "Job {request_id} did not finish within {timeout} s (deadline reached; pass a larger timeout= for big jobs).",
+        "zh": "任务 {request_id} 未在 {timeout} 秒内完成（已到截止时间；大任务请传入更大的 timeout=）。",
+    },
+    "stop.call": {
+        "en": "Cancel asked for job {request_id}.",
+        "zh": "已请求取消任务 {request_id}。",
+    },
+    "cancel.confirmed": {
+        "en": "{host} confirmed the job is cancelled: it will not run and will not be billed.",
+        "zh": "{host} 已确认任务被取消：它不会运行，也不会计费。",
+    },
+    "cancel.requested": {
+        "en": "kling_nb asked {host} to cancel it, but the service did not confirm that it stopped: it may still finish and be billed. Nothing paid for is lost: kling_nb.resume({request_id!r}) (or `kling-nb resume`) collects the pictures once it finishes.",
+        "zh": "kling_nb 已请求 {host} 取消，但服务没有确认任务已停止：它可能仍会完成并计费。已付费的结果不会丢失：任务完成后，kling_nb.resume({request_id!r})（或 `kling-nb resume`）可取回图片。",
+    },
+    "cancel.unsupported": {
+        "en": "{host} does not cancel jobs (its answer to the cancel: not supported or not found), so it keeps running and will be billed. Nothing paid for is lost: kling_nb.resume({request_id!r}) (or `kling-nb resume`) collects the pictures once it finishes.",
+        "zh": "{host} 不支持取消任务（对取消请求的回答：不支持或未找到），因此任务会继续运行并计费。已付费的结果不会丢失：任务完成后，kling_nb.resume({request_id!r})（或 `kling-nb resume`）可取回图片。",
+    },
+    "cancel.failed": {
+        "en": "The service could not be reached to cancel it, or refused the cancel ({detail}): it may still run and be billed. Nothing paid for is lost: kling_nb.resume({request_id!r}) (or `kling-nb resume`) collects the pictures once it finishes.",
+        "zh": "无法连接服务来取消它，或服务拒绝了取消（{detail}）：它可能仍在运行并计费。已付费的结果不会丢失：任务完成后，kling_nb.resume({request_id!r})（或 `kling-nb resume`）可取回图片。",
+    },
+    "cancel.too_late": {
+        "en": "It had already finished on {host} (and is paid for); its result is kept: kling_nb.resume({request_id!r}) (or `kling-nb resume`) returns it.",
+        "zh": "它已在 {host} 上完成（已计费）；结果已保留：可用 kling_nb.resume({request_id!r})（或 `kling-nb resume`）取回。",
+    },
+    "job.repr": {
+        "en": "<Job {request_id} {endpoint} on {where}: {state}>",
+        "zh": "<任务 {request_id} {endpoint}，{where}：{state}>",
+    },
+    "job.state.SUBMITTED": {"en": "SUBMITTED", "zh": "已提交"},
+    "job.state.IN_QUEUE": {"en": "IN_QUEUE", "zh": "排队中"},
+    "job.state.IN_PROGRESS": {"en": "IN_PROGRESS", "zh": "生成中"},
+    "job.state.COMPLETED": {"en": "COMPLETED", "zh": "已完成"},
+    "download.failed": {
+        "en": "downloading {url} failed: {detail}",
+        "zh": "下载 {url} 失败：{detail}",
+    },
+    "journal.read_only": {
+        "en": "The journal {path} cannot be written here ({detail}): kling_nb records every job before paying for it, so nothing was sent. Make the folder writable, or set KLING_NB_HOME to a writable folder.",
+        "zh": "无法在此写入日志 {path}（{detail}）：kling_nb 在付费前会记录每个任务，因此没有发送任何请求。请让该文件夹可写，或将 KLING_NB_HOME 设为可写的文件夹。",
+    },
+    "journal.read_only_old": {
+        "en": "The journal {path} was written by an older kling_nb and must be upgraded (to version {version}, nothing is dropped) before it can record jobs, but this folder is read-only ({detail}). Reading its history still works; to edit, make the folder writable, or set KLING_NB_HOME to a writable folder. Nothing was sent.",
+        "zh": "日志 {path} 由旧版 kling_nb 写入，需要先升级（到第 {version} 版，不会删除任何内容）才能记录任务，但该文件夹是只读的（{detail}）。仍可查看历史记录；要编辑图片，请让该文件夹可写，或将 KLING_NB_HOME 设为可写的文件夹。没有发送任何请求。",
+    },
+    "money.budget_unsure": {
+        "en": " Of the spend, {unsure} is for jobs whose billing the service does not tell (failed, not confirmed cancelled, or a lost submit answer): counted, to be safe.",
+        "zh": "其中 {unsure} 属于服务未说明是否计费的任务（失败、未确认取消或提交响应丢失）：为稳妥起见计入。",
+    },
+    "money.following": {
+        "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
+        "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",
+    },
 }
-
-
-class LanguageError(ValueError):
-    """A language name that is neither 'zh' nor 'en'; `_errors` makes it a KlingConfigError."""
-
-    def __init__(self, variable: str, value: str, lang: Language | None = None):
-        text = message("config.language_unknown", lang, variable=variable, value=value)
-        super().__init__(text)
-        self.variable = variable
-        self.value = value
 
 
 def language() -> Language:
@@ -1125,31 +1512,48 @@ def language() -> Language:
         return _chosen
     try:
         return language_from(os.environ)
-    except LanguageError:
+    except ValueError:
         return language_from({k: v for k, v in os.environ.items() if k != "KLING_NB_LANG"})
 
 
 def language_from(env: Mapping[str, str]) -> Language:
-    """The language an environment asks for (`KLING_NB_LANG`, else the locale)."""
+    """The language an environment asks for (`KLING_NB_LANG`, else the locale).
+
+    An unknown name raises ValueError(variable, value): `_config` turns it into a
+    KlingLanguageError (this module imports nothing of kling_nb's)."""
     value = env.get("KLING_NB_LANG", "").strip().lower()
     if value in LANGUAGES:
         return value
     if value:
-        raise LanguageError("KLING_NB_LANG", value, "en")
+        raise ValueError("KLING_NB_LANG", value)
     locale = env.get("LC_ALL") or env.get("LANG") or ""
     return "zh" if locale.lower().startswith("zh") else "en"
 
 
 def set_language(lang: str | None) -> None:
-    """Choose 'zh' or 'en' for every message from now on; None returns to the environment."""
+    """Choose 'zh' or 'en' for every message from now on; None returns to the environment.
+
+    An unknown name raises ValueError(variable, value), as `language_from` does."""
     global _chosen
     if lang is not None and lang not in LANGUAGES:
-        raise LanguageError("language", lang)
+        raise ValueError("language", lang)
     _chosen = lang
+
+
+_cli_words = False  # set by `kling-nb` for its whole process: hints as flags and verbs
+
+
+def use_cli_words(on: bool) -> bool:
+    """Word hints for the `kling-nb` command line (True) or for Python; the old setting."""
+    global _cli_words
+    old, _cli_words = _cli_words, on
+    return old
 
 
 def message(key: str, lang: Language | None = None, /, **facts: object) -> str:
     """The sentence for `key` in `lang` (default: the current language), facts filled in."""
     entry = MESSAGES[key]
+    if _cli_words:
+        entry = MESSAGES.get(f"{key}@cli", entry)
     text = entry[lang or language()]
     return text.format(**facts)

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -85,6 +86,11 @@ class PreparedImage:
         payload = len(self.url) - self.url.index(",") - 1
         return payload * 3 // 4 - self.url.count("=", len(self.url) - 2)
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Each fix made to this image, in words of the interface language."""
+        return tuple(fix_words(fix) for fix in self.fixes)
+
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}" if self.width else "not fetched"
         return (
@@ -133,6 +139,49 @@ def prepare_image(source: ImageInput, index: int = 0) -> PreparedImage:
     return PreparedImage(
         data_uri(data, content_type), *image.size, content_type, tuple(fixes), label
     )
+
+
+_FIX_SIZES = re.compile(r"shrunk (\d+)x(\d+)→(\d+)x(\d+)")
+_FIX_BODY = re.compile(r"shrunk to (\d+)×(\d+) so the request body fits")
+_FIX_FORMAT = re.compile(r"([a-z0-9]+)_to_(png|jpeg)")
+
+
+def fix_words(fix: str) -> str:
+    """One recorded fix ("exif_rotated", "shrunk 4000x3000→2048x1536", …) in words."""
+    from ._i18n import MESSAGES, message
+
+    key = f"images.fix.{fix}"
+    if key in MESSAGES:
+        return message(key)
+    for pattern, name in ((_FIX_SIZES, "shrunk"), (_FIX_BODY, "shrunk_body")):
+        found = pattern.fullmatch(fix)
+        if found:
+            return message(f"images.fix.{name}", size=" → ".join(_pairs(found.groups())))
+    found = _FIX_FORMAT.fullmatch(fix)
+    if found:
+        return message("images.fix.format", old=found[1].upper(), new=found[2].upper())
+    if fix.startswith("quality "):
+        return message("images.fix.quality", quality=fix.split()[1])
+    if fix.startswith("compressed "):
+        return message("images.fix.compressed", sizes=fix.split(" ", 1)[1].replace("→", " → "))
+    return fix
+
+
+def _pairs(numbers: Sequence[str]) -> list[str]:
+    return [f"{a}×{b}" for a, b in zip(numbers[::2], numbers[1::2], strict=True)]
+
+
+def fixes_line(prepared: Sequence[PreparedImage]) -> str | None:
+    """One line saying what was changed in the inputs to make them acceptable (None when
+    nothing was): shown before a job is sent, so that no fix is silent."""
+    from ._i18n import message
+
+    parts = [
+        message("images.fixed_one", label=image.source_label, fixes=", ".join(image.notes))
+        for image in prepared
+        if image.fixes
+    ]
+    return message("images.fixed", items="; ".join(parts)) if parts else None
 
 
 def open_image(data: bytes, index: int = 0) -> Image.Image:

@@ -1,215 +1,61 @@
 """The job journal: one sqlite row per submit, so that nothing paid for is lost.
 
-A row is written just before a submit is sent (state `submitting`), updated the moment
-the submit answers (`queued`, or `unknown` when the answer was lost) and on every later
-change of state, until it ends. It lives in `KLING_NB_HOME/journal.sqlite3` and holds the
+A row is written just before a submit is sent (state `submitting`, holding the request's
+estimated cost: the budget's reservation), updated the moment the submit answers (`queued`,
+or `unknown` when the answer was lost) and at every later step, until it ends (the states
+and their moves: `_states.py`). It lives in `KLING_NB_HOME/journal.sqlite3` and holds the
 endpoint, the backend's host, the arguments (each `data:` URI replaced by its hash, size
 and a small thumbnail under `KLING_NB_HOME/thumbs/`), the request id and URLs, times, the
-result JSON, the error and the cached and saved paths. Never the API key: every text
-written is scrubbed of the keys this process has used.
+result JSON, the error, the cancel asked for and its answer, and the cached and saved
+paths. Never the API key: every text written is scrubbed of the keys this process has used.
 
-States:
-
-    submitting ─► queued ─► running ─► completed            (a dict was returned)
-        │            │         │     └► downloading ─► completed  (images being cached)
-        │            └─────────┴─────► failed | cancelled
-        ├─► unknown     the submit was sent but its answer was lost: not resent
-        └─► rejected    the service refused the submit (nothing was created)
+Each step has a named method (`submitted`, `running`, `downloading`, `completed`,
+`failed`, `cancelled`…); all of them go through `advance`, the one writer of `state`,
+which applies a move only from a state `_states.MOVES` allows. Facts that change no state
+(an error note, the owner, saved paths) go through `note`.
 
 Several kernels may write at once: WAL mode, one short statement per write, a busy
-timeout. A connection is opened per operation, so threads and forks are safe.
+timeout; the budget check and the new row are one `BEGIN IMMEDIATE` transaction, so two
+kernels can never both spend the last of a budget. Connections are per thread and process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._errors import KlingConfigError
+from ._dates import DateLike, to_epoch
+from ._digest import summarize
+from ._entry import COLUMNS, JournalEntry, decode_rows
+from ._errors import KlingConfigError, KlingJournalError
 from ._i18n import message
+from ._schema import BUSY_TIMEOUT, SCHEMA_VERSION, create_schema, needs_migration
 from ._secrets import remember_secret, scrub
+from ._states import ACTIVE_STATES, FINAL_STATES, STATES, JobState, sources
+from ._waiters import is_waited_on as _is_waited_on
+from ._waiters import marked_waiting, owner_tag
 
 if TYPE_CHECKING:
     from ._config import Connection
-    from ._transport import Handle
+    from ._wire import Handle
 
 FILE_NAME = "journal.sqlite3"
-THUMBS = "thumbs"
-SCHEMA_VERSION = 2  # see MIGRATIONS
-BUSY_TIMEOUT = 30.0  # s a writer waits for another kernel's write to finish
-THUMB_SIDE = 128
-THUMB_BYTES = 12_000
-DATA_URI_KEPT = 256  # shorter data: URIs are kept as they are
+# A reservation check runs inside the row's transaction, with the transaction's reader.
+Check = Callable[["Reader"], None]
+T = TypeVar("T")
 
-ACTIVE_STATES = ("submitting", "queued", "running", "downloading")
-FINAL_STATES = ("completed", "failed", "cancelled", "rejected", "unknown")
-STATES = ACTIVE_STATES + FINAL_STATES
-# States a waiting process can still bring to an end: it has a request id to ask about.
-RESUMABLE_STATES = ("queued", "running", "downloading")
-WIRE_STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running"}
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    state        TEXT NOT NULL,
-    endpoint     TEXT NOT NULL,
-    backend      TEXT NOT NULL,
-    host         TEXT NOT NULL,
-    arguments    TEXT NOT NULL,
-    inputs       TEXT,
-    request_id   TEXT,
-    response_url TEXT,
-    status_url   TEXT,
-    cancel_url   TEXT,
-    created_at   REAL NOT NULL,
-    submitted_at REAL,
-    started_at   REAL,
-    finished_at  REAL,
-    updated_at   REAL NOT NULL,
-    result       TEXT,
-    error        TEXT,
-    error_type   TEXT,
-    cached       TEXT,
-    saved        TEXT,
-    owner        TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_request_id ON jobs (request_id);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created_at);
-"""
-
-# Steps from one schema version to the next, applied in order by `migrate`. A step only
-# adds (columns, tables, indexes): a file written by any version keeps every row, and older
-# code still reads a newer file (it selects the columns it knows).
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    2: (  # money: what each row cost, its request's fingerprint, replays, the budget
-        "ALTER TABLE jobs ADD COLUMN fingerprint TEXT",
-        "ALTER TABLE jobs ADD COLUMN cost TEXT",
-        "ALTER TABLE jobs ADD COLUMN currency TEXT",
-        "ALTER TABLE jobs ADD COLUMN replay_of TEXT",
-        "CREATE INDEX IF NOT EXISTS jobs_fingerprint ON jobs (fingerprint, state, id)",
-        "CREATE TABLE IF NOT EXISTS budget ("
-        " id INTEGER PRIMARY KEY CHECK (id = 1), amount TEXT NOT NULL,"
-        " currency TEXT NOT NULL, since REAL NOT NULL)",
-    ),
-}
-
-
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring a journal's schema up to SCHEMA_VERSION (`PRAGMA user_version`); the old version."""
-    # Outside the try: a BEGIN that failed (busy) has nothing to roll back, and is retried.
-    db.execute("BEGIN IMMEDIATE")  # another kernel may migrate the same file at once
-    try:
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        for step in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[step]:
-                db.execute(statement)
-        if version < SCHEMA_VERSION:
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return int(version)
-
-
-_active: set[tuple[str, int]] = set()  # (journal path, row id) a thread here is waiting on
-_active_lock = threading.Lock()
 _ready: set[str] = set()  # journal paths whose schema this process has checked
 _local = threading.local()  # each thread's open connections
 _ready_lock = threading.Lock()
 _warned = False
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """One journal row, as read."""
-
-    id: int
-    state: str
-    endpoint: str
-    backend: str
-    host: str
-    arguments: dict[str, Any]
-    inputs: list[str]
-    request_id: str | None
-    response_url: str | None
-    status_url: str | None
-    cancel_url: str | None
-    created_at: float
-    submitted_at: float | None
-    started_at: float | None
-    finished_at: float | None
-    updated_at: float
-    result: dict[str, Any] | None
-    error: str | None
-    error_type: str | None
-    cached: list[str]
-    saved: list[str]
-    owner: str | None
-    # Schema version 2 (money): absent from older files until migrated, hence the defaults.
-    fingerprint: str | None = None
-    cost: str | None = None  # a Decimal as text, in `currency`; None when unknown
-    currency: str | None = None
-    replay_of: str | None = None  # the request id this row replayed instead of paying
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JournalEntry:
-        """From a `SELECT *` row; JSON columns decoded."""
-        values = dict(row)
-        for name, empty in (
-            ("arguments", {}),
-            ("inputs", []),
-            ("result", None),
-            ("cached", []),
-            ("saved", []),
-        ):
-            text = values.get(name)
-            values[name] = json.loads(text) if text else empty
-            if empty is not None and not isinstance(values[name], type(empty)):
-                raise ValueError(f"journal column {name} holds {type(values[name]).__name__}")
-        known: dict[str, Any] = {f.name: values.get(f.name) for f in fields(cls)}
-        return cls(**known)
-
-    @property
-    def prompt(self) -> str:
-        return str(self.arguments.get("prompt", ""))
-
-    @property
-    def finished(self) -> bool:
-        """True once nothing more will happen to this job by waiting."""
-        return self.state in FINAL_STATES
-
-    @property
-    def resumable(self) -> bool:
-        """True when waiting (or downloading) again can bring it to an end."""
-        return self.state in RESUMABLE_STATES and bool(self.request_id and self.response_url)
-
-    @property
-    def image_count(self) -> int:
-        if self.cached:
-            return len(self.cached)
-        images = (self.result or {}).get("images")
-        return len(images) if isinstance(images, list) else 0
-
-    def created(self) -> str:
-        """Local time the row was written, to the second."""
-        return datetime.fromtimestamp(self.created_at).strftime("%Y-%m-%d %H:%M:%S")
-
-
-COLUMNS = frozenset(f.name for f in fields(JournalEntry)) - {"id"}
 
 
 class Journal:
@@ -227,8 +73,11 @@ class Journal:
     # --- storage ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection (kept open: closing the last one checkpoints the WAL)."""
+    def _db(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """This thread's connection (kept open: closing the last one checkpoints the WAL).
+
+        A home this process may not write to still opens for reading; a `write` there raises
+        KlingJournalError in words."""
         key = (str(self.path), os.getpid())  # a forked child must not reuse its parent's
         cache: dict[tuple[str, int], sqlite3.Connection] = _local.__dict__.setdefault("dbs", {})
         if not self.path.exists():
@@ -247,9 +96,11 @@ class Journal:
                 )
                 # FULL: a committed request id survives a power cut, not only a crash.
                 db.execute("PRAGMA synchronous=FULL")
-            except (sqlite3.OperationalError, PermissionError):
+            except (sqlite3.OperationalError, PermissionError) as exc:
                 if not self.path.is_file():
                     raise
+                if write:
+                    raise self._read_only_error(exc) from None
                 db = None
             if db is None:
                 with self._read_only() as ro:  # a read-only home still shows its history
@@ -263,6 +114,16 @@ class Journal:
             cache.pop(key, None)  # start afresh next time (file replaced, disk trouble…)
             db.close()
             raise
+
+    def _read_only_error(self, exc: BaseException) -> KlingJournalError:
+        try:
+            old = needs_migration(self.path)
+        except sqlite3.Error:
+            old = False
+        key = "journal.read_only_old" if old else "journal.read_only"
+        return KlingJournalError(
+            message(key, path=self.path, version=SCHEMA_VERSION, detail=exc), path=self.path
+        )
 
     @contextlib.contextmanager
     def _read_only(self) -> Iterator[sqlite3.Connection]:
@@ -287,12 +148,12 @@ class Journal:
                 return
             self.home.mkdir(parents=True, exist_ok=True)
             try:
-                _create_schema(self.path)
+                create_schema(self.path)
             except sqlite3.DatabaseError as exc:
                 if isinstance(exc, sqlite3.OperationalError) or not self.path.is_file():
                     raise
                 self._move_aside(exc)  # not a database at all: keep it for inspection
-                _create_schema(self.path)
+                create_schema(self.path)
             _ready.add(key)
 
     def _move_aside(self, exc: sqlite3.DatabaseError) -> None:
@@ -310,17 +171,72 @@ class Journal:
             stacklevel=4,
         )
 
-    def _update(self, row_id: int, values: Mapping[str, Any]) -> None:
+    def check_writable(self) -> None:
+        """Raise KlingJournalError (in words) when this journal cannot record a new job."""
+        with self._db(write=True):
+            pass
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` … `COMMIT` (rolled back on any error): a read and the write
+        that depends on it, with no other kernel's write between them."""
+        with self._db(write=True) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # --- the one writer of a row's state -----------------------------------------------------
+
+    def advance(self, row_id: int, state: JobState, **facts: Any) -> bool:
+        """Move a row to `state` with `facts`, if `_states.MOVES` allows it from where the row
+        is; True when applied. A move that is not allowed (a late cancel on a completed
+        row) changes nothing. A storage failure warns once and never breaks a paid job's wait.
+        """
+        if state in FINAL_STATES and "finished_at" not in facts:
+            facts["finished_at"] = time.time()
+        if state is JobState.RUNNING and "started_at" not in facts:
+            facts["started_at"] = time.time()
+        allowed = sorted(str(s) for s in sources(state))
+        condition = f"state IN ({', '.join('?' * len(allowed))})"
+        return self._update(row_id, {"state": str(state), **facts}, condition, allowed)
+
+    def note(self, row_id: int, **facts: Any) -> bool:
+        """Record facts that change no state (an error note, the owner, a cancel's answer)."""
+        if "state" in facts:
+            raise ValueError("a state is written by advance(), never by note()")
+        return self._update(row_id, facts)
+
+    def _update(
+        self,
+        row_id: int,
+        values: Mapping[str, Any],
+        condition: str = "1",
+        params: Sequence[Any] = (),
+    ) -> bool:
+        values = dict(values)
         unknown = set(values) - COLUMNS
         if unknown:  # column names go into the SQL text: only ours, never a caller's
             raise ValueError(f"not journal columns: {sorted(unknown)}")
+        for name in ("result", "cached", "saved", "region"):
+            if name in values and values[name] is not None:
+                values[name] = _dumps(summarize(values[name], self.home, thumbs=False))
         values = {k: _storable(scrub(v)) for k, v in values.items()}
         values["updated_at"] = time.time()
         columns = ", ".join(f"{name} = ?" for name in values)
-        with self._db() as db:
-            db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*values.values(), row_id])
+        sql = f"UPDATE jobs SET {columns} WHERE id = ? AND {condition}"
+        try:
+            with self._db(write=True) as db:
+                cursor = db.execute(sql, [*values.values(), row_id, *params])
+        except (sqlite3.Error, OSError, KlingJournalError) as exc:
+            _warn_once(message("journal.update_failed", path=self.path, detail=exc))
+            return False
+        return cursor.rowcount > 0
 
-    # --- writing ---------------------------------------------------------------------------
+    # --- named steps ---------------------------------------------------------------------------
 
     def begin(
         self,
@@ -328,8 +244,18 @@ class Journal:
         endpoint: str,
         arguments: Mapping[str, Any],
         inputs: Sequence[str] = (),
+        *,
+        cost: tuple[str | None, str | None] = (None, None),
+        fingerprint: str | None = None,
+        region: Mapping[str, Any] | None = None,
+        check: Check | None = None,
     ) -> int:
-        """Write the row of a submit about to be sent; KlingConfigError if it can't be."""
+        """Write the row of a submit about to be sent (state `submitting`) and return its id.
+
+        `cost` is (amount as Decimal text, currency) and `check`, run in the same
+        transaction with a `Reader`, may refuse it (a budget): the reservation and the check
+        are one step, across threads and processes. KlingJournalError if it can't be written.
+        """
         from ._config import check_key
 
         remember_secret(conn.key)
@@ -338,30 +264,36 @@ class Journal:
         check_key(conn.key, "key")
         now = time.time()
         try:
-            summary = summarize(arguments, self.home)
             row = {
-                "state": "submitting",
+                "state": str(JobState.SUBMITTING),
                 "endpoint": endpoint,
                 "backend": conn.backend,
                 "host": conn.host,
-                "arguments": _dumps(summary),
+                "arguments": _dumps(summarize(arguments, self.home)),
                 "inputs": _dumps(list(inputs)) if inputs else None,
                 "created_at": now,
                 "updated_at": now,
                 "owner": owner_tag(),
+                "fingerprint": fingerprint,
+                "cost": cost[0],
+                "currency": cost[1],
+                "region": _dumps(region) if region is not None else None,
             }
-            return self._insert(row)
+            with self._transaction() as db:
+                if check is not None:
+                    check(Reader(db, self.path))
+                return _insert(db, row)
         except (sqlite3.Error, OSError) as exc:
             # Refuse to send what could not be recorded: a lost request id is lost money.
-            raise KlingConfigError(
-                message("journal.unwritable", path=self.path, detail=exc)
+            raise KlingJournalError(
+                message("journal.unwritable", path=self.path, detail=exc), path=self.path
             ) from None
 
-    def submitted(self, row_id: int, handle: Handle) -> None:
+    def submitted(self, row_id: int, handle: Handle) -> bool:
         """The submit answered: keep the request id and the URLs the server gave."""
-        self.record(
+        return self.advance(
             row_id,
-            state="queued",
+            JobState.QUEUED,
             request_id=handle.request_id,
             response_url=handle.response_url,
             status_url=handle.status_url,
@@ -369,42 +301,92 @@ class Journal:
             submitted_at=time.time(),
         )
 
-    def record(self, row_id: int, **values: Any) -> None:
-        """Update a row; a failure warns once and never breaks the wait of a paid job."""
-        for name in ("result", "cached", "saved"):
-            if name in values and values[name] is not None:
-                values[name] = _dumps(summarize(values[name], self.home, thumbs=False))
-        if values.get("state") in FINAL_STATES and "finished_at" not in values:
-            values["finished_at"] = time.time()
-        try:
-            self._update(row_id, values)
-        except (sqlite3.Error, OSError) as exc:
-            _warn_once(message("journal.update_failed", path=self.path, detail=exc))
+    def rejected(self, row_id: int, error: str) -> bool:
+        """The service refused the submit: nothing was created, nothing billed."""
+        return self.advance(row_id, JobState.REJECTED, error=error)
+
+    def unknown(self, row_id: int, error: str) -> bool:
+        """The submit was sent but its answer was lost: the job may exist; never resent."""
+        return self.advance(row_id, JobState.UNKNOWN, error=error)
+
+    def running(self, row_id: int) -> bool:
+        """The service started the job."""
+        return self.advance(row_id, JobState.RUNNING)
+
+    def downloading(self, row_id: int, result: Mapping[str, Any]) -> bool:
+        """The job succeeded; its images are being cached."""
+        return self.advance(row_id, JobState.DOWNLOADING, result=dict(result))
+
+    def completed(
+        self,
+        row_id: int,
+        *,
+        result: Mapping[str, Any] | None = None,
+        cached: Sequence[str] | None = None,
+    ) -> bool:
+        """The job's output is had (and, for images, cached)."""
+        facts: dict[str, Any] = {}
+        if result is not None:
+            facts["result"] = dict(result)
+        if cached is not None:
+            facts["cached"] = list(cached)
+        return self.advance(row_id, JobState.COMPLETED, **facts)
+
+    def failed(self, row_id: int, error: str, error_type: str | None = None) -> bool:
+        """The job ended without output (or its output can no longer be had)."""
+        return self.advance(row_id, JobState.FAILED, error=error, error_type=error_type)
+
+    def cancelled(self, row_id: int, error: str, error_type: str = "cancelled") -> bool:
+        """The service confirmed the cancel: the job will not run (nor be billed)."""
+        return self.advance(
+            row_id, JobState.CANCELLED, error=error, error_type=error_type, cancel="confirmed"
+        )
 
     def add_saved(self, request_id: str, paths: Iterable[str | Path]) -> None:
         """Remember where a result's images were saved (appended to earlier saves)."""
         new = [str(Path(p).resolve()) for p in paths]
         try:
-            with self._db() as db:
-                db.execute("BEGIN IMMEDIATE")  # read-modify-write: take the write lock first
-                try:
-                    found = db.execute(
-                        "SELECT id, saved FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1",
-                        (request_id,),
-                    ).fetchone()
-                    if found is not None:
-                        old = json.loads(found["saved"]) if found["saved"] else []
-                        merged = old + [p for p in new if p not in old]
-                        db.execute(
-                            "UPDATE jobs SET saved = ?, updated_at = ? WHERE id = ?",
-                            (scrub(_dumps(merged)), time.time(), found["id"]),
-                        )
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-        except (sqlite3.Error, OSError) as exc:
+            with self._transaction() as db:  # read-modify-write under the write lock
+                found = db.execute(
+                    "SELECT id, saved FROM jobs WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                    (request_id,),
+                ).fetchone()
+                if found is not None:
+                    old = json.loads(found["saved"]) if found["saved"] else []
+                    merged = old + [p for p in new if p not in old]
+                    db.execute(
+                        "UPDATE jobs SET saved = ?, updated_at = ? WHERE id = ?",
+                        (scrub(_dumps(merged)), time.time(), found["id"]),
+                    )
+        except (sqlite3.Error, OSError, KlingJournalError) as exc:
             _warn_once(message("journal.update_failed", path=self.path, detail=exc))
+
+    def add_replay(self, original: JournalEntry) -> int:
+        """Journal a replay of `original`: a completed row costing 0, `replay_of` its id."""
+        now = time.time()
+        row = {
+            "state": str(JobState.COMPLETED),
+            "endpoint": original.endpoint,
+            "backend": original.backend,
+            "host": original.host,
+            "arguments": _dumps(original.arguments),
+            "inputs": _dumps(original.inputs) if original.inputs else None,
+            "request_id": original.request_id,
+            "response_url": original.response_url,
+            "result": _dumps(original.result) if original.result is not None else None,
+            "cached": _dumps(original.cached) if original.cached else None,
+            "region": _dumps(original.region) if original.region is not None else None,
+            "created_at": now,
+            "finished_at": now,
+            "updated_at": now,
+            "owner": owner_tag(),
+            "fingerprint": original.fingerprint,
+            "cost": "0",
+            "currency": original.currency,
+            "replay_of": original.request_id,
+        }
+        with self._transaction() as db:
+            return _insert(db, row)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -425,15 +407,10 @@ class Journal:
             with self._db() as db:
                 rows = db.execute(sql, [_storable(p) for p in params]).fetchall()
         except (sqlite3.Error, OSError) as exc:
-            raise KlingConfigError(
-                message("journal.unreadable", path=self.path, detail=exc)
+            raise KlingJournalError(
+                message("journal.unreadable", path=self.path, detail=exc), path=self.path
             ) from None
-        entries: list[JournalEntry] = []
-        for row in rows:
-            try:
-                entries.append(JournalEntry.from_row(row))
-            except (ValueError, TypeError, KeyError, AttributeError):
-                continue
+        entries = decode_rows(rows)
         self.skipped_rows = len(rows) - len(entries)
         if self.skipped_rows:
             warnings.warn(
@@ -477,81 +454,31 @@ class Journal:
             return []  # reading never creates a journal
         return self._select(sql, params)
 
-    # --- money (prices, budget, replays: see _money.py) ---------------------------------------
+    def read(self, reading: Callable[[Reader], T]) -> T:
+        """`reading` over one connection (the journal must exist: check `path` first)."""
+        try:
+            with self._db() as db:
+                return reading(Reader(db, self.path))
+        except (sqlite3.Error, OSError) as exc:
+            raise KlingJournalError(
+                message("journal.unreadable", path=self.path, detail=exc), path=self.path
+            ) from None
 
     def completed_with(self, fingerprint: str, limit: int = 20) -> list[JournalEntry]:
         """Completed rows (not replays) of requests with this fingerprint, newest first."""
         if not self.path.exists():
             return []
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT * FROM jobs WHERE fingerprint = ? AND state = 'completed'"
-                " AND replay_of IS NULL ORDER BY id DESC LIMIT ?",
-                (fingerprint, int(limit)),
-            ).fetchall()
-        return [JournalEntry.from_row(r) for r in rows]
-
-    def add_replay(self, original: JournalEntry) -> int:
-        """Journal a replay of `original`: a completed row costing 0, `replay_of` its id."""
-        now = time.time()
-        row = {
-            "state": "completed",
-            "endpoint": original.endpoint,
-            "backend": original.backend,
-            "host": original.host,
-            "arguments": _dumps(original.arguments),
-            "inputs": _dumps(original.inputs) if original.inputs else None,
-            "request_id": original.request_id,
-            "response_url": original.response_url,
-            "result": _dumps(original.result) if original.result is not None else None,
-            "cached": _dumps(original.cached) if original.cached else None,
-            "created_at": now,
-            "finished_at": now,
-            "updated_at": now,
-            "owner": owner_tag(),
-            "fingerprint": original.fingerprint,
-            "cost": "0",
-            "currency": original.currency,
-            "replay_of": original.request_id,
-        }
-        return self._insert(row)
-
-    def _insert(self, row: Mapping[str, Any]) -> int:
-        """A new jobs row (keys are known column names), scrubbed and storable; its id."""
-        values = {k: _storable(scrub(v)) for k, v in row.items()}
-        with self._db() as db:
-            cursor = db.execute(
-                f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                list(values.values()),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
-
-    def costs_since(self, since: float, currency: str) -> list[tuple[str, str, str]]:
-        """(cost as Decimal text, backend, host) of the rows sent since `since`, in `currency`.
-
-        Replays and submits the service refused are not spend."""
-        if not self.path.exists():
-            return []
-        with self._db() as db:
-            rows = db.execute(
-                "SELECT cost, backend, host FROM jobs WHERE created_at >= ? AND currency = ?"
-                " AND cost IS NOT NULL AND replay_of IS NULL AND state != 'rejected'",
-                (since, currency),
-            ).fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
+        return self.read(lambda reader: reader.completed_with(fingerprint, limit))
 
     def budget(self) -> tuple[str, str, float] | None:
         """The budget row: amount (Decimal text), currency, and since when it counts."""
         if not self.path.exists():
             return None
-        with self._db() as db:
-            row = db.execute("SELECT amount, currency, since FROM budget WHERE id = 1").fetchone()
-        return (row[0], row[1], row[2]) if row is not None else None
+        return self.read(Reader.budget)
 
     def set_budget(self, amount: str | None, currency: str = "", since: float = 0.0) -> None:
         """Write (or, with None, delete) the budget row."""
-        with self._db() as db:
+        with self._transaction() as db:
             if amount is None:
                 db.execute("DELETE FROM budget WHERE id = 1")
             else:
@@ -562,12 +489,64 @@ class Journal:
                 )
 
 
-DateLike = datetime | date | timedelta | str | float | int
-DATE_TYPES = (datetime, date, timedelta)
+class Reader:
+    """Reads over one open connection: inside a reservation's transaction, or alone."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db = db
+        self.path = path  # the journal file, for telling a live waiter from a dead one
+
+    def budget(self) -> tuple[str, str, float] | None:
+        """The budget row (None without one, or in a journal too old to have the table)."""
+        try:
+            row = self.db.execute(
+                "SELECT amount, currency, since FROM budget WHERE id = 1"
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return None  # a journal older than budgets, read where it cannot be upgraded
+        return (row[0], row[1], row[2]) if row is not None else None
+
+    def spend_rows(self, since: float, currency: str) -> list[JournalEntry]:
+        """Rows created since `since` with a cost in `currency`, replays excluded."""
+        rows = self.db.execute(
+            "SELECT * FROM jobs WHERE created_at >= ? AND currency = ?"
+            " AND cost IS NOT NULL AND replay_of IS NULL",
+            (since, currency),
+        ).fetchall()
+        return decode_rows(rows)
+
+    def completed_with(self, fingerprint: str, limit: int = 20) -> list[JournalEntry]:
+        """Completed rows (not replays) of requests with this fingerprint, newest first."""
+        try:
+            rows = self.db.execute(
+                "SELECT * FROM jobs WHERE fingerprint = ? AND state = 'completed'"
+                " AND replay_of IS NULL ORDER BY id DESC LIMIT ?",
+                (fingerprint, int(limit)),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []  # a journal older than fingerprints: nothing to replay
+        return decode_rows(rows)
+
+    def in_flight_with(self, fingerprint: str) -> list[JournalEntry]:
+        """Unfinished rows (not replays) of requests with this fingerprint, newest first."""
+        marks = ", ".join("?" * len(ACTIVE_STATES))
+        rows = self.db.execute(
+            f"SELECT * FROM jobs WHERE fingerprint = ? AND state IN ({marks})"
+            " AND replay_of IS NULL ORDER BY id DESC",
+            (fingerprint, *(str(s) for s in ACTIVE_STATES)),
+        ).fetchall()
+        return decode_rows(rows)
 
 
-class _DateError(KlingConfigError, ValueError):
-    """A date filter that is not a date."""
+def _insert(db: sqlite3.Connection, row: Mapping[str, Any]) -> int:
+    """A new jobs row (keys are known column names), scrubbed and storable; its id."""
+    values = {k: _storable(scrub(v)) for k, v in row.items()}
+    cursor = db.execute(
+        f"INSERT INTO jobs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        list(values.values()),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 _journals: dict[str, Journal] = {}
@@ -592,166 +571,21 @@ def default_home() -> Path:
     return conn.home if conn is not None else Settings.from_env().home
 
 
-# --- who waits on a row -----------------------------------------------------------------------
-
-
-def owner_tag() -> str:
-    """This process, as written in `owner`: `host#start:pid` (start time where known)."""
-    pid = os.getpid()
-    start = process_start(pid)
-    host = socket.gethostname()
-    return f"{host}#{start}:{pid}" if start is not None else f"{host}:{pid}"
-
-
-def process_start(pid: int) -> int | None:
-    """When process `pid` started (clock ticks since boot, Linux), else None.
-
-    With the PID alone, a PID reused after a restart would look like the old waiter.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-        # Field 22; the command name (field 2) may hold spaces and parentheses.
-        return int(stat.rpartition(")")[2].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+# --- who waits on a row (see _waiters) ---------------------------------------------------------
 
 
 @contextlib.contextmanager
 def waiting(journal: Journal, row_id: int | None) -> Iterator[None]:
     """Mark a row as waited on by this process, for as long as the block runs."""
-    if row_id is None:
+    with marked_waiting(journal.path, row_id):
+        if row_id is not None:
+            journal.note(row_id, owner=owner_tag())
         yield
-        return
-    key = (str(journal.path), row_id)
-    with _active_lock:
-        _active.add(key)
-    journal.record(row_id, owner=owner_tag())
-    try:
-        yield
-    finally:
-        with _active_lock:
-            _active.discard(key)
 
 
 def is_waited_on(journal: Journal, entry: JournalEntry) -> bool:
     """True when a live process (maybe this one) is still waiting on the row."""
-    if not entry.owner:
-        return False
-    tag, _, pid_text = entry.owner.rpartition(":")
-    host, _, start_text = tag.partition("#")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another machine: we cannot know, so treat it as abandoned
-    pid = int(pid_text)
-    if start_text.isdigit():
-        now = process_start(pid)
-        if now is not None and now != int(start_text):
-            return False  # the PID was reused: the process that waited is gone
-    if pid == os.getpid():
-        with _active_lock:
-            return (str(journal.path), entry.id) in _active
-    return _pid_alive(pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return False
-    return True
-
-
-# --- what is written --------------------------------------------------------------------------
-
-
-def summarize(value: Any, home: Path, *, thumbs: bool = True) -> Any:
-    """`value` as JSON-ready data, each long `data:` URI replaced by its hash, size and a
-    thumbnail path (relative to `home`)."""
-    if isinstance(value, str):
-        if value[:5].lower() == "data:" and len(value) > DATA_URI_KEPT:
-            return _data_uri_summary(value, home, thumbs)
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): summarize(v, home, thumbs=thumbs) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [summarize(v, home, thumbs=thumbs) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return repr(value)  # a PIL image or array the caller passed: describe, never embed
-
-
-def _data_uri_summary(uri: str, home: Path, thumbs: bool) -> dict[str, Any]:
-    from ._wire import decode_data_uri
-
-    try:
-        content_type, data = decode_data_uri(uri)
-    except ValueError:
-        content_type, data = "?", uri.encode()
-    digest = hashlib.sha256(data).hexdigest()
-    summary: dict[str, Any] = {
-        "data_uri_sha256": digest,
-        "content_type": content_type,
-        "bytes": len(data),
-    }
-    if thumbs and content_type.startswith("image/"):
-        thumb = write_thumbnail(data, home / THUMBS / f"{digest[:32]}.jpg")
-        if thumb is not None:
-            summary["thumbnail"] = thumb.relative_to(home).as_posix()
-    return summary
-
-
-def write_thumbnail(data: bytes, target: Path) -> Path | None:
-    """A small JPEG of image bytes at `target` (kept if already there); None if undecodable."""
-    if target.exists():
-        return target
-    from PIL import Image, UnidentifiedImageError
-
-    from ._images import thumbnail_bytes
-    from ._rules import MAX_DECODED_PIXELS
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_DECODED_PIXELS:
-                return None
-            img.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))  # JPEG: decode small
-            img.load()
-            jpeg = thumbnail_bytes(img, THUMB_SIDE, THUMB_BYTES)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None  # a thumbnail is a nicety: an odd image must not stop the submit
-    from ._files import atomic_write_bytes
-
-    return atomic_write_bytes(target, jpeg)  # another kernel may write the same thumbnail
-
-
-def to_epoch(value: DateLike, *, end: bool = False) -> float:
-    """A date filter as epoch seconds: a datetime, a date (its start, or the next day's
-    start when `end`), an ISO string, a timedelta back from now, or epoch seconds."""
-    name = "until" if end else "since"
-    if isinstance(value, bool) or not isinstance(value, (*DATE_TYPES, str, int, float)):
-        raise _DateError(message("journal.date_bad", name=name, value=value))
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, timedelta):
-        return time.time() - value.total_seconds()
-    if isinstance(value, str):
-        text = value.strip()
-        words = {"today": date.today(), "yesterday": date.today() - timedelta(days=1)}
-        try:
-            if text.lower() in words:
-                value = words[text.lower()]
-            else:
-                value = datetime.fromisoformat(text) if len(text) > 10 else date.fromisoformat(text)
-        except ValueError:
-            raise _DateError(message("journal.date_bad", name=name, value=text[:80])) from None
-    if isinstance(value, datetime):
-        return value.timestamp()
-    day = value + timedelta(days=1) if end else value
-    return datetime(day.year, day.month, day.day).timestamp()
+    return _is_waited_on(journal.path, entry)
 
 
 def _row_limit(limit: object) -> int:
@@ -770,9 +604,9 @@ def _states(state: str | Sequence[str] | None) -> list[str] | None:
     out: list[str] = []
     for name in wanted:
         if name == "pending":
-            out += ACTIVE_STATES
+            out += [str(s) for s in ACTIVE_STATES]
         elif name in STATES:
-            out.append(name)
+            out.append(str(name))
         else:
             allowed = ", ".join(("pending", *STATES))
             raise KlingConfigError(message("journal.state_unknown", value=name, allowed=allowed))
@@ -797,31 +631,6 @@ def _storable(value: Any) -> Any:
         except UnicodeEncodeError:
             return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
-
-
-def _create_schema(path: Path) -> None:
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
-    try:
-        _retry_busy(lambda: db.execute("PRAGMA journal_mode=WAL"))
-        _retry_busy(lambda: db.executescript(SCHEMA))
-        _retry_busy(lambda: migrate(db))
-    finally:
-        db.close()
-
-
-def _retry_busy(action: Any, attempts: int = 50) -> Any:
-    """Run a schema statement, waiting while another process holds the lock.
-
-    Changing the journal mode can report "locked" at once, without the busy timeout.
-    """
-    for attempt in range(attempts):
-        try:
-            return action()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            time.sleep(min(0.5, 0.01 * 2**attempt))
-    return action()
 
 
 def _warn_once(text: str) -> None:

@@ -1,4 +1,4 @@
-"""What things cost and what was paid: prices, estimates, the budget, replays.
+"""What things cost and what was paid: prices, fingerprints, estimates, the budget.
 
 The billed unit is one output image: fal publishes a price per output image of
 `fal-ai/kling-image/o1`; Qiniu bills per image but its price is taken only from the user
@@ -12,8 +12,9 @@ figures too, so that it can be learnt offline; `budget()` shows how much was emu
 
 A request's fingerprint (endpoint, service, every parameter and the hash of each input
 image's bytes as sent) finds a completed job that made the same pictures, to replay it
-instead of paying again. A remote image URL is passed through unfetched, so for it the
-URL string is all the fingerprint has: changed pictures behind the same URL look the same.
+instead of paying again (`_admission`). A remote image URL is passed through unfetched, so
+for it the URL string is all the fingerprint has: changed pictures behind the same URL look
+the same.
 """
 
 from __future__ import annotations
@@ -23,17 +24,18 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from ._config import FAL_HOST, QINIU_HOST, Connection, on_loopback
+from ._config import Connection, on_loopback
+from ._entry import JournalEntry
 from ._errors import KlingBudgetError, KlingConfigError, KlingValidationError
 from ._i18n import message
-from ._journal import Journal, JournalEntry, default_home, journal_for
+from ._journal import Journal, Reader, default_home, journal_for
 from ._price import (
     PRICES,
     Cost,
@@ -47,12 +49,6 @@ from ._wire import ENDPOINT, decode_data_uri
 
 if TYPE_CHECKING:
     from ._images import ImageInput
-
-# How long a finished job's result URL can still be fetched (PROTOCOL.md): fal keeps
-# results about an hour, Qiniu 7 days; any other host gets the shorter, safer figure.
-RESULT_LIFETIME = {QINIU_HOST: 7 * 86400.0, FAL_HOST: 3600.0}
-DEFAULT_LIFETIME = 3600.0
-REPLAY_CANDIDATES = 20  # completed rows of one fingerprint looked at, newest first
 
 
 def price_for(conn: Connection) -> Price | None:
@@ -227,6 +223,9 @@ class Budget:
     since: float | None = None
     spent: Decimal = Decimal(0)
     emulated: Decimal = Decimal(0)  # the part of `spent` that no service billed
+    # The part of `spent` whose billing the service does not tell (failed jobs, unconfirmed
+    # cancels, lost submit answers): counted, the safe side for a budget.
+    unsure: Decimal = Decimal(0)
 
     @property
     def left(self) -> Decimal | None:
@@ -243,7 +242,7 @@ class Budget:
             spent=amount_text(self.spent),
             emulated=amount_text(self.emulated),
             left=amount_text(self.left or Decimal(0)),
-        )
+        ) + (message("money.budget_unsure", unsure=amount_text(self.unsure)) if self.unsure else "")
 
 
 def set_budget(
@@ -265,17 +264,28 @@ def set_budget(
 def budget(*, home: str | Path | None = None) -> Budget:
     """The budget of this home: amount, spent since it was set, and what is left."""
     journal = _journal(home)
-    row = journal.budget()
+    if not journal.path.exists():
+        return Budget(None)
+    return journal.read(_budget_from)
+
+
+def _budget_from(reader: Reader) -> Budget:
+    """The budget as one reader sees it (inside a reservation's transaction, or alone)."""
+    row = reader.budget()
     if row is None:
         return Budget(None)
     amount, currency, since = row
-    spent = emulated = Decimal(0)
-    for cost, backend, host in journal.costs_since(since, currency):
-        value = _decimal(cost)
+    spent = emulated = unsure = Decimal(0)
+    for entry in reader.spend_rows(since, currency):
+        if not counts_as_spend(entry):
+            continue
+        value = _decimal(entry.cost)
         spent += value
-        if backend == "local" or on_loopback(host):
+        if entry.backend == "local" or on_loopback(entry.host):
             emulated += value
-    return Budget(Decimal(amount), currency, since, spent, emulated)
+        if billing_unsure(entry):
+            unsure += value
+    return Budget(Decimal(amount), currency, since, spent, emulated, unsure)
 
 
 def check_budget(cost: Cost, *, home: str | Path | None = None) -> None:
@@ -332,15 +342,24 @@ def _budget_amount(amount: Any, currency: str | None) -> tuple[Decimal, str]:
 
 # --- what each journal row cost ----------------------------------------------------------------
 
+# Cancel answers after which the job may still have run and been billed (`_engine`).
+UNSURE_CANCELS = ("requested", "unsupported", "failed", "too_late", "legacy")
 
-def record_charge(journal: Journal, row_id: int, cost: Cost, fingerprint: str | None) -> None:
-    """Write a submitted row's estimated cost and its request's fingerprint."""
-    journal.record(
-        row_id,
-        fingerprint=fingerprint,
-        cost=amount_text(cost.amount) if cost.amount is not None else None,
-        currency=cost.currency or None,
-    )
+
+def counts_as_spend(entry: JournalEntry) -> bool:
+    """True when a row's cost counts against the budget: everything sent, except replays,
+    submits the service refused, and cancels the service confirmed."""
+    if entry.replay_of or entry.state == "rejected":
+        return False
+    return not (entry.state == "cancelled" and entry.cancel == "confirmed")
+
+
+def billing_unsure(entry: JournalEntry) -> bool:
+    """True when whether the service billed the row is not known (and so it counts): a failed
+    job, a submit whose answer was lost, a cancel the service did not confirm."""
+    if not counts_as_spend(entry):
+        return False
+    return entry.state in ("failed", "unknown") or entry.cancel in UNSURE_CANCELS
 
 
 def row_cost(entry: JournalEntry) -> Cost | None:
@@ -355,11 +374,12 @@ def row_cost(entry: JournalEntry) -> Cost | None:
 
 
 def day_totals(entries: Iterable[JournalEntry]) -> dict[date, dict[str, Decimal]]:
-    """Estimated spend per local day and currency (replays and refused submits excluded)."""
+    """Estimated spend per local day and currency (replays, refused submits and confirmed
+    cancels excluded)."""
     out: dict[date, dict[str, Decimal]] = {}
     for entry in entries:
         cost = row_cost(entry)
-        if cost is None or cost.amount is None or cost.replay or entry.state == "rejected":
+        if cost is None or cost.amount is None or not counts_as_spend(entry):
             continue
         day = datetime.fromtimestamp(entry.created_at).date()
         per = out.setdefault(day, {})
@@ -367,152 +387,45 @@ def day_totals(entries: Iterable[JournalEntry]) -> dict[date, dict[str, Decimal]
     return out
 
 
-# --- replays -----------------------------------------------------------------------------------
+# --- reservations: the budget checked and the cost held in one journal transaction -------------
 
 
 @dataclass(frozen=True)
-class Replay:
-    """What the journal offers instead of paying again for a request."""
-
-    source: Literal["cache", "url", "expired", "none"]
-    entry: JournalEntry | None = None
-    files: list[Path] = field(default_factory=list)
-    until: float | None = None  # the result URL's expiry, for `url`
-
-    def __bool__(self) -> bool:
-        return self.source in ("cache", "url")
-
-    def __repr__(self) -> str:
-        request_id = self.entry.request_id if self.entry is not None else ""
-        until = datetime.fromtimestamp(self.until).strftime("%Y-%m-%d %H:%M") if self.until else ""
-        return message(f"money.replay_{self.source}", request_id=request_id, until=until)
-
-
-def find_replay(
-    fingerprint: str,
-    *,
-    home: str | Path | None = None,
-    now: float | None = None,
-    host: str | None = None,
-) -> Replay:
-    """The most recent completed job of this fingerprint whose pictures can still be had.
-
-    `host` is the queue host in use: an emulator's result URLs live only as long as that
-    emulator, so a URL from another loopback host counts as expired."""
-    now = time.time() if now is None else now
-    entries = _journal(home).completed_with(fingerprint, REPLAY_CANDIDATES)
-    for entry in entries:
-        files = _cached_files(entry)
-        if files:  # `until` set too when its result URLs still work
-            return Replay("cache", entry, files, until=_urls_until(entry, now, host))
-    for entry in entries:
-        until = _urls_until(entry, now, host)
-        if until is not None:
-            return Replay("url", entry, until=until)
-    return Replay("expired", entries[0]) if entries else Replay("none")
-
-
-def _urls_until(entry: JournalEntry, now: float, host: str | None) -> float | None:
-    """Until when this entry's result URLs can still be fetched (None: they cannot)."""
-    until = (entry.finished_at or entry.created_at) + RESULT_LIFETIME.get(
-        entry.host, DEFAULT_LIFETIME
-    )
-    gone = on_loopback(entry.host) and host is not None and entry.host != host
-    return until if until > now and not gone and _result_urls(entry) else None
-
-
-class KlingReplayError(KlingBudgetError):
-    """An identical request was paid before, but its pictures are gone: paying again
-    needs `fresh=True`; nothing was sent."""
-
-
-@dataclass(frozen=True)
-class Admission:
-    """What a submit about to be sent costs, its fingerprint, and a replay when one exists."""
+class Reservation:
+    """What a submit about to be sent will cost, and the check its journal row is written
+    under (the budget, and whatever else the caller adds): one atomic step."""
 
     cost: Cost
-    fingerprint: str
-    replay: Replay
+    fingerprint: str | None
+    extra_check: Callable[[Reader], None] | None = None
+
+    def cost_columns(self) -> tuple[str | None, str | None]:
+        amount = amount_text(self.cost.amount) if self.cost.amount is not None else None
+        return amount, self.cost.currency or None
+
+    def check(self, reader: Reader) -> None:
+        """Inside the row's transaction: refuse (KlingBudgetError) what passes the budget."""
+        if self.extra_check is not None:
+            self.extra_check(reader)
+        state = _budget_from(reader)
+        if state.amount is None:
+            return
+        left = state.left or Decimal(0)
+        cost = self.cost
+        if cost.amount is None or cost.currency != state.currency or cost.amount > left:
+            raise _refusal(cost, left, state)
 
 
-def admit(
+def reservation(
     conn: Connection,
     endpoint: str,
     body: Mapping[str, Any],
     request: KlingO1Request | None = None,
-    *,
-    fresh: bool = False,
-) -> Admission:
-    """Before a submit: its cost, its fingerprint and, unless `fresh`, a replay to use instead.
-
-    Raises KlingBudgetError when it would have to be paid and passes the budget, and
-    KlingReplayError when it was paid before but its pictures are gone (paying again
-    needs `fresh=True`).
-    """
-    (one,) = admit_all(conn, [(endpoint, body, request)], fresh=fresh)
-    if isinstance(one, KlingBudgetError):
-        raise one
-    return one
-
-
-def admit_all(
-    conn: Connection,
-    items: Sequence[tuple[str, Mapping[str, Any], KlingO1Request | None]],
-    *,
-    fresh: bool = False,
-) -> list[Admission | KlingBudgetError]:
-    """`admit` for a batch of (endpoint, body, request): replays first, then the budget
-    split over the rest in order, each item whole or refused (nothing is half-sent)."""
-    out: list[Admission | KlingBudgetError] = []
-    for endpoint, body, request in items:
-        found = fingerprint(conn, endpoint, body)
-        replay = Replay("none") if fresh else find_replay(found, home=conn.home, host=conn.host)
-        cost = cost_of(conn, request if request is not None else body)
-        if replay.source == "expired":
-            rid = replay.entry.request_id if replay.entry is not None else ""
-            text = message("money.replay_expired_error", request_id=rid)
-            out.append(KlingReplayError(text, cost=cost))
-        else:
-            out.append(Admission(cost, found, replay))
-    to_pay = [i for i, a in enumerate(out) if isinstance(a, Admission) and not a.replay]
-    costs = [a.cost for i in to_pay if isinstance(a := out[i], Admission)]
-    _, refused = split_by_budget(costs, home=conn.home)
-    for position, error in refused:
-        out[to_pay[position]] = error
-    return out
-
-
-def record_replay(replay: Replay, *, home: str | Path | None = None) -> int:
-    """Journal a replay (cost 0, `replay_of` the original request id); the new row's id."""
-    assert replay.entry is not None
-    return _journal(home).add_replay(replay.entry)
-
-
-def _cached_files(entry: JournalEntry) -> list[Path]:
-    from ._files import EXTENSIONS, cached_image_ok
-
-    types = {ext: kind for kind, ext in EXTENSIONS.items()} | {".jpeg": "image/jpeg"}
-    paths = [Path(p) for p in entry.cached]
-    if not paths or len(paths) < _result_count(entry):
-        return []
-    for path in paths:
-        if not cached_image_ok(path, types.get(path.suffix.lower(), "")):
-            return []
-    return paths
-
-
-def _result_count(entry: JournalEntry) -> int:
-    images = (entry.result or {}).get("images")
-    return len(images) if isinstance(images, list) else 0
-
-
-def _result_urls(entry: JournalEntry) -> list[str]:
-    images = (entry.result or {}).get("images")
-    if not isinstance(images, list) or not images:
-        return []
-    urls = [im.get("url") for im in images if isinstance(im, Mapping)]
-    good = [u for u in urls if isinstance(u, str) and u.startswith(("https://", "http://"))]
-    return good if len(good) == len(images) else []
+    extra_check: Callable[[Reader], None] | None = None,
+) -> Reservation:
+    """The reservation of a submit of `body` on `conn` (its cost and fingerprint)."""
+    cost = cost_of(conn, request if request is not None else body)
+    return Reservation(cost, fingerprint(conn, endpoint, body), extra_check)
 
 
 # --- small pieces ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from decimal import Decimal
 from ._errors import KlingConfigError
 from ._i18n import message
 
-FAL_PRICE_SOURCE = "fal.ai's model page for fal-ai/kling-image/o1, see PROTOCOL.md"
+FAL_PRICE_SOURCE = "fal.ai's model page for fal-ai/kling-image/o1, see docs/services.md"
 USER_PRICE_SOURCE = "your KLING_NB_PRICE or connect(price=...) setting"
 _SYMBOLS = {"$": "USD", "¥": "CNY", "￥": "CNY"}
 _PRICE_TEXT = re.compile(r"^\s*([$¥￥])?\s*(\d+(?:\.\d+)?)\s*([A-Za-z]{3})?\s*$")

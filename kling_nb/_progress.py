@@ -14,7 +14,7 @@ from typing import IO, Protocol
 
 from ._i18n import message
 from ._text import clip
-from ._transport import JobStatus
+from ._wire import JobStatus
 
 MIN_UPDATE_INTERVAL = 0.5  # s; at most two redraws a second (no comm flood)
 LOG_WIDTH = 60

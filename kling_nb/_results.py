@@ -12,33 +12,23 @@ import io
 import json
 import struct
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from PIL import Image, PngImagePlugin
 
 from ._errors import KlingConfigError, KlingError
-from ._files import (
-    atomic_write_bytes,
-    cached_image_ok,
-    child_path,
-    image_file_name,
-    safe_name,
-    write_image,
-)
+from ._files import atomic_write_bytes, child_path, safe_name
 from ._gallery import Cell, contact_sheet, mime_bundle
-from ._i18n import message
+from ._i18n import MESSAGES, message
 from ._text import clip
 
 if TYPE_CHECKING:
     from ._config import Connection
     from ._images import PreparedImage
     from ._request import KlingO1Request
-    from ._tasks import Job
 
 METADATA_KEY = "kling_nb"
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
@@ -96,49 +86,6 @@ class EditResult:
     # a result built by hand (or loaded) saves without writing anything else.
     _on_saved: Callable[[str, list[Path]], None] | None = field(default=None, repr=False)
 
-    @classmethod
-    def of(
-        cls,
-        output: dict[str, Any],
-        images: list[ResultImage],
-        *,
-        request_id: str,
-        endpoint: str,
-        connection: Connection,
-        request: KlingO1Request,
-        inputs: list[PreparedImage],
-        on_saved: Callable[[str, list[Path]], None] | None = None,
-    ) -> EditResult:
-        """The value of a finished edit whose images are cached: no I/O, no journal."""
-        result = cls(
-            images=images,
-            request_id=request_id,
-            endpoint=endpoint,
-            backend=connection.label,
-            host=connection.host,
-            emulated=connection.emulated,
-            parameters=request.parameters(),
-            inputs=[p.source_label for p in inputs],
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            raw=output,
-            _input_urls=[p.url for p in inputs],
-            _on_saved=on_saved,
-        )
-        result._sheet = result._make_sheet()
-        return result
-
-    @classmethod
-    def from_output(
-        cls,
-        output: dict[str, Any],
-        *,
-        job: Job,
-        request: KlingO1Request,
-        inputs: list[PreparedImage],
-    ) -> EditResult:
-        """Kept for callers of the first version: `job.finish_edit(...)` does the work."""
-        return job.finish_edit(output, request, inputs)
-
     def __len__(self) -> int:
         return len(self.images)
 
@@ -155,12 +102,13 @@ class EditResult:
             "result.summary",
             count=len(self.images),
             endpoint=self.endpoint,
-            backend=self.backend,
+            backend=_backend_words(self.backend),
             request_id=self.request_id,
         )
         prompt = clip(self.parameters.get("prompt", ""))
         label = message("engine.prompt_label")
-        return f"EditResult: {summary}{tag}\n  {sizes}\n  {label}: {prompt}"
+        head = message("result.head", summary=summary, tag=tag)
+        return f"{head}\n  {sizes}\n  {label}: {prompt}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self._sheet, repr(self))
@@ -226,7 +174,7 @@ class EditResult:
         for i, url in enumerate(self._input_urls):
             try:
                 before.append(Cell(load_image(_local_source(url), i), f"image_{i + 1}"))
-            except (KlingError, httpx.HTTPError, OSError, ValueError):
+            except (KlingError, OSError, ValueError):
                 # A missing input thumbnail must not hide the outputs.
                 before.append(
                     Cell(Image.new("RGB", (300, 300), (220, 220, 220)), f"image_{i + 1} (n/a)")
@@ -243,7 +191,7 @@ class EditResult:
         if cells:
             self._cover = cells[0].image.copy()
             self._cover.thumbnail((400, 400))
-        title = f"{message('result.emulated', 'en')} · kling_nb emulator" if self.emulated else ""
+        title = message("result.emulated_title") if self.emulated else ""
         return contact_sheet(cells, title=title)
 
     def cover(self) -> Image.Image | None:
@@ -251,15 +199,46 @@ class EditResult:
         return self._cover
 
 
+def make_result(
+    output: dict[str, Any],
+    images: list[ResultImage],
+    *,
+    request_id: str,
+    endpoint: str,
+    connection: Connection,
+    request: KlingO1Request,
+    inputs: list[PreparedImage],
+    on_saved: Callable[[str, list[Path]], None] | None = None,
+) -> EditResult:
+    """The value of a finished edit whose images are cached: no network, no journal."""
+    result = EditResult(
+        images=images,
+        request_id=request_id,
+        endpoint=endpoint,
+        backend=connection.label,
+        host=connection.host,
+        emulated=connection.emulated,
+        parameters=request.parameters(),
+        inputs=[p.source_label for p in inputs],
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        raw=output,
+        _input_urls=[p.url for p in inputs],
+        _on_saved=on_saved,
+    )
+    result._sheet = result._make_sheet()
+    return result
+
+
 @dataclass
 class Comparison:
-    """Before and after, displayable."""
+    """Before and after: shown in a notebook, and anywhere else a picture to save or open."""
 
     before: list[Cell]
     after: list[Cell]
     text: str
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+    def sheet(self) -> bytes:
+        """Inputs above outputs, labelled in the interface language, as one JPEG."""
         width = max(len(self.before), len(self.after))
         pad = [Cell(Image.new("RGB", (8, 8), (246, 246, 244)))]
         cells = (
@@ -268,46 +247,46 @@ class Comparison:
             + self.after
             + pad * (width - len(self.after))
         )
-        sheet = contact_sheet(cells, row_length=width, rows_titles=["inputs", "outputs"])
-        return mime_bundle(
-            sheet,
+        titles = [message("result.inputs"), message("result.outputs")]
+        return contact_sheet(cells, row_length=width, rows_titles=titles)
+
+    def image(self) -> Image.Image:
+        """The comparison as a PIL image (`.show()` opens it in the system's viewer)."""
+        with Image.open(io.BytesIO(self.sheet())) as img:
+            img.load()
+            return img
+
+    def save(self, path: str | Path) -> Path:
+        """Write the comparison as a picture: JPEG, or PNG/WebP by the suffix (another or no
+        suffix gets ".jpg" added); its path."""
+        target = Path(path).expanduser()
+        fmt = _SAVE_FORMATS.get(target.suffix.lower())
+        if fmt is None:
+            target, fmt = target.with_name(target.name + ".jpg"), "JPEG"
+        data = self.sheet()
+        if fmt != "JPEG":
+            buffer = io.BytesIO()
+            self.image().save(buffer, fmt)
+            data = buffer.getvalue()
+        try:
+            return atomic_write_bytes(target, data)
+        except OSError as exc:
+            raise KlingError(message("save.unwritable", path=target, detail=exc)) from None
+
+    def __repr__(self) -> str:
+        return (
             f"{self.text}\n  {message('result.inputs')}: {len(self.before)} · "
-            f"{message('result.outputs')}: {len(self.after)}",
+            f"{message('result.outputs')}: {len(self.after)}"
         )
 
-
-def image_entries(output: Any) -> list[dict[str, Any]]:
-    """The output's `images` entries; ValueError unless a list of objects with a string url."""
-    images = output.get("images") if isinstance(output, dict) else None
-    if not isinstance(images, list):
-        raise ValueError(f"images={clip(repr(images), 80)}")
-    for entry in images:
-        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not entry["url"]:
-            raise ValueError(f"images[…]={clip(repr(entry), 80)}")
-    return images
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return mime_bundle(self.sheet(), repr(self))
 
 
-def cache_images(
-    output: dict[str, Any], folder: Path, download: Callable[[str], bytes]
-) -> list[ResultImage]:
-    """Each output image in `folder` (fetched in parallel unless a sound copy is there),
-    decode-checked, contained and written atomically; raises OSError/ValueError/httpx
-    errors or KlingError for the caller to word."""
-    entries = image_entries(output)
-
-    def fetch(item: tuple[int, dict[str, Any]]) -> ResultImage:
-        index, entry = item
-        url, ctype = str(entry["url"]), str(entry.get("content_type") or "image/png")
-        path = child_path(folder, image_file_name(entry.get("file_name"), index, ctype))
-        if not cached_image_ok(path, ctype):
-            path = write_image(folder, entry.get("file_name"), index, download(url), ctype)
-        with Image.open(path) as img:
-            width, height = img.size
-        return ResultImage(url, ctype, width, height, path, index)
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(fetch, enumerate(entries)))
+def _backend_words(label: str) -> str:
+    """A backend label (emulator, Qiniu, fal, or a host) in the interface language."""
+    key = f"result.backend_{label}"
+    return message(key) if key in MESSAGES else label
 
 
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -400,4 +379,6 @@ def _local_source(url: str) -> Any:
         found = None
     if found is not None:
         return found
-    return httpx.get(url, timeout=30, follow_redirects=True).raise_for_status().content
+    from ._transport import fetch_public
+
+    return fetch_public(url)

@@ -7,7 +7,7 @@ at the same host, else from this process's environment for that host.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import os
 import socket
 from dataclasses import replace
@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _config
-from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, run_all
+from ._batch import DEFAULT_CONCURRENCY, Outcome, Slot, Work, run_blocking
+from ._cache import finish_edit
 from ._config import Connection, on_loopback
+from ._entry import JournalEntry
 from ._errors import (
     KlingCancelledError,
     KlingConfigError,
@@ -25,18 +27,11 @@ from ._errors import (
     KlingSubmitUnknownError,
 )
 from ._i18n import message
-from ._journal import (
-    RESUMABLE_STATES,
-    Journal,
-    JournalEntry,
-    default_home,
-    is_waited_on,
-    journal_for,
-    owner_tag,
-)
-from ._tasks import DEFAULT_TIMEOUT, Job
-from ._transport import Handle
-from ._wire import ENDPOINT
+from ._job import DEFAULT_TIMEOUT, Job, ProgressArg
+from ._journal import Journal, default_home, is_waited_on, journal_for
+from ._states import RESUMABLE_STATES
+from ._waiters import owner_tag
+from ._wire import ENDPOINT, Handle, Output
 
 if TYPE_CHECKING:
     from ._images import PreparedImage
@@ -75,19 +70,32 @@ def resume(
     pending = [e for e in journal.entries(RESUMABLE_STATES) if e.resumable]
     entries = [e for e in reversed(pending) if not is_waited_on(journal, e)]  # oldest first
     others = sorted({str(e.owner).rpartition(":")[2] for e in pending if e not in entries})
-
-    def work_for(entry: JournalEntry) -> Any:
-        def work(slot: Slot) -> Outcome:
-            return resume_entry(entry, journal, connection, timeout, slot=slot)
-
-        return work
-
     labels = [e.prompt or e.endpoint for e in entries]
-    batch = run_all([work_for(e) for e in entries], labels, concurrency, progress)
+    works = [_resume_work(e, journal, connection, timeout) for e in entries]
+    batch = run_blocking(works, labels, concurrency, progress)
     if others:
         skipped = len(pending) - len(entries)
         batch.note = message("resume.waited_elsewhere", count=skipped, pids=", ".join(others))
     return batch
+
+
+def _resume_work(
+    entry: JournalEntry, journal: Journal, connection: Connection | None, timeout: float | None
+) -> Work:
+    """One journal row's work for the batch runner: wait (holding a place), then finish."""
+
+    async def work(slot: Slot) -> Outcome:
+        _ended(entry)
+        need_key = entry.state in RESUMABLE_STATES
+        job = await asyncio.to_thread(_job_for, entry, journal, connection, need_key=need_key)
+        output = _usable_result(entry)
+        if output is None:
+            async with slot.on_server():
+                slot.register(job)
+                output = await job.wait_output_async(timeout, None, slot.seen)
+        return await asyncio.to_thread(_finish, entry, job, output, journal)
+
+    return work
 
 
 def resume_entry(
@@ -96,10 +104,19 @@ def resume_entry(
     connection: Connection | None,
     timeout: float | None,
     *,
-    slot: Slot | None = None,
-    progress: bool = True,
+    progress: ProgressArg = True,
 ) -> Any:
     """Bring one journal row to an end: wait, fetch, cache; or raise what it ended with."""
+    _ended(entry)
+    job = _job_for(entry, journal, connection, need_key=entry.state in RESUMABLE_STATES)
+    output = _usable_result(entry)
+    if output is None:
+        output = job.wait_output(timeout, None, progress)
+    return _finish(entry, job, output, journal)
+
+
+def _ended(entry: JournalEntry) -> None:
+    """Raise what a row that can no longer be waited for ended with."""
     if entry.request_id is None or entry.response_url is None:
         raise _lost_submit(entry)
     if entry.state in ("failed", "cancelled", "rejected"):
@@ -112,20 +129,16 @@ def resume_entry(
             detail=detail,
             error_type=entry.error_type,
         )
-    job = _job_for(entry, journal, connection, need_key=entry.state in RESUMABLE_STATES)
-    output = _usable_result(entry)
-    if output is None:
-        with slot.on_server() if slot is not None else contextlib.nullcontext():
-            if slot is not None and not slot.register(job):
-                raise job.cancel_as_error()
-            output = job.wait(timeout=timeout, progress=slot.seen if slot else progress)
-    if entry.endpoint != ENDPOINT:
-        if entry.state != "completed":
-            job._record(state="completed", result=output)
-        return output
 
+
+def _finish(entry: JournalEntry, job: Job, output: Output, journal: Journal) -> Any:
+    """A resumed job's last step: its images cached (an EditResult), or its output dict."""
+    if entry.endpoint != ENDPOINT:
+        if entry.state != "completed" and job.journal_id is not None:
+            journal.completed(job.journal_id, result=output.raw)
+        return output.raw
     request, inputs = _request_of(entry, journal.home)
-    return job.finish_edit(output, request, inputs)
+    return finish_edit(job, output, request, inputs)
 
 
 def _job_for(
@@ -177,20 +190,18 @@ def _probe_emulator(entry: JournalEntry, journal: Journal) -> None:
             return
     except (OSError, ValueError) as exc:
         text = message("resume.emulator_gone", request_id=entry.request_id, host=entry.host)
-        journal.record(entry.id, state="failed", error=text, error_type="emulator_gone")
+        journal.failed(entry.id, text, "emulator_gone")
         raise KlingConnectionError(text, host=entry.host) from exc
 
 
-def _usable_result(entry: JournalEntry) -> dict[str, Any] | None:
+def _usable_result(entry: JournalEntry) -> Output | None:
     """The output the journal already holds, if its image URLs can still be fetched."""
     if entry.state not in ("downloading", "completed") or not entry.result:
         return None
-    images = entry.result.get("images")
-    if entry.endpoint == ENDPOINT and not (
-        isinstance(images, list) and all(isinstance(im.get("url"), str) for im in images)
-    ):
-        return None  # data: URIs were summarised away: fetch the result again
-    return entry.result
+    try:  # data: URIs were summarised away (not strings any more): fetch the result again
+        return Output.parse(entry.result, images=entry.endpoint == ENDPOINT)
+    except ValueError:
+        return None
 
 
 def _request_of(entry: JournalEntry, home: Path) -> tuple[KlingO1Request, list[PreparedImage]]:
@@ -226,7 +237,7 @@ def _settle_lost_submits(journal: Journal) -> None:
     mine = owner_tag()
     for entry in journal.entries("submitting"):
         if entry.owner != mine and not is_waited_on(journal, entry):
-            journal.record(entry.id, state="unknown", error=_lost_submit(entry).args[0])
+            journal.unknown(entry.id, _lost_submit(entry).args[0])
 
 
 def _lost_submit(entry: JournalEntry) -> KlingSubmitUnknownError:

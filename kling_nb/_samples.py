@@ -25,6 +25,15 @@ SAMPLES: dict[str, str] = {
     "rocket.jpg": "Falcon 9 on the launch pad at dusk (portrait, SpaceX, public domain)",
 }
 
+# name -> (who made it, licence), as samples/PROVENANCE.md states them with their sources.
+PROVENANCE: dict[str, tuple[str, str]] = {
+    "running-man.jpg": ("drawn by code (samples/make_running_man.py), the kling_nb authors", "MIT"),
+    "astronaut.jpg": ("NASA, via scikit-image 0.26.0", "public domain"),
+    "coffee.jpg": ("Rachel Michetti, via scikit-image 0.26.0", "CC0"),
+    "cat.jpg": ("Stefan van der Walt, via scikit-image 0.26.0", "CC0"),
+    "rocket.jpg": ("SpaceX, via scikit-image 0.26.0", "public domain"),
+}
+
 SAMPLE_URLS: dict[str, str] = {
     GUIDE_URL: "running-man.jpg",
     **{PSEUDO_URL_PREFIX + name: name for name in SAMPLES},
@@ -53,3 +62,36 @@ def sample_bytes(url_or_name: str) -> bytes | None:
     """The bytes of a known sample URL or sample file name, else None."""
     name = SAMPLE_URLS.get(url_or_name, url_or_name)
     return _read(name) if name in SAMPLES else None
+
+
+def find_sample(name: str) -> Path:
+    """The bundled sample `name` stands for ("running-man" or "running-man.jpg"); an unknown
+    name is refused with the list of names."""
+    from ._errors import KlingConfigError  # here: the emulator imports this module too
+    from ._i18n import message
+
+    wanted = name.strip().lower()
+    for candidate in (wanted, f"{wanted}.jpg"):
+        if candidate in SAMPLES:
+            return SAMPLES_DIR / candidate
+    known = ", ".join(n.removesuffix(".jpg") for n in sample_names())
+    raise KlingConfigError(message("samples.unknown", value=name, names=known))
+
+
+def samples_table() -> str:
+    """Every sample: its name as an input, size, what it shows, who made it, its licence."""
+    from PIL import Image
+
+    from ._i18n import message
+
+    rows = []
+    for name in sample_names():
+        with Image.open(SAMPLES_DIR / name) as img:
+            size = f"{img.width}×{img.height}"
+        author, licence = PROVENANCE[name]
+        shows = SAMPLES[name].split(" (")[0]
+        rows.append((f"sample:{name.removesuffix('.jpg')}", size, shows, f"{author}; {licence}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
+    lines.append(message("samples.hint", provenance=SAMPLES_DIR / "PROVENANCE.md"))
+    return "\n".join(lines)

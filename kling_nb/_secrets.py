@@ -40,15 +40,42 @@ def scrub(value: T) -> T:
 
 
 def scrub_exception(exc: BaseException | None) -> None:
-    """Mask remembered secrets in `exc` and its `__cause__`/`__context__` chain, in place."""
+    """Mask remembered secrets in `exc` and its `__cause__`/`__context__` chain, in place:
+    every attribute a user can reach. Texts and containers are masked; objects a server's
+    answer rides in (an httpx response or request of a chained library error, with its
+    headers and body) are dropped from the error, since they can echo the key."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
+        ours = type(exc).__module__.startswith("kling_nb")  # built from scrubbed text
         try:
-            exc.args = tuple(scrub(a) for a in exc.args)
+            exc.args = tuple(scrub(a) if ours else _masked(a) for a in exc.args)
             for name, value in list(vars(exc).items()):
-                if isinstance(value, str):
-                    setattr(exc, name, scrub(value))
+                if not name.startswith("__"):
+                    setattr(exc, name, scrub(value) if ours else _masked(value))
         except (AttributeError, TypeError):
             pass  # an exception type with read-only attributes: its text stays as it is
         exc = exc.__cause__ or exc.__context__
+
+
+_PLAIN = (int, float, bool, type(None), bytes)
+_SECRET_NAMES = ("authorization", "x-api-key", "key", "token")
+
+
+def _masked(value: object, depth: int = 0) -> object:
+    """`value` with secrets masked: texts scrubbed, containers copied masked, header names
+    that carry credentials blanked; any other object (a response, a request) dropped."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, _PLAIN) or depth > 4:
+        return value if isinstance(value, _PLAIN) else None
+    if isinstance(value, BaseException):
+        return value  # walked as part of the chain, or its own text is scrubbed when shown
+    if isinstance(value, dict):
+        return {
+            k: MASK if str(k).lower() in _SECRET_NAMES else _masked(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(_masked(v, depth + 1) for v in value)
+    return None

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +71,12 @@ class CopyReport:
 
 
 def copy_tutorials(folder: Path, source: Path | None = None) -> CopyReport:
-    """Copy the packaged tutorials into `folder`, never overwriting a file the user changed."""
+    """Copy the packaged tutorials into `folder`; a file the user changed is never overwritten.
+
+    The manifest records what kling_nb wrote. A copy still as written follows the package;
+    a changed one (or one that was there first) is kept, and a packaged version it has not
+    seen yet is put beside it as `NAME.new.ipynb` — or `NAME.new-2.ipynb` when the user has
+    changed that one too. A version already offered is not offered again."""
     source = source or packaged_folder()
     folder.mkdir(parents=True, exist_ok=True)
     record = _read_manifest(folder)
@@ -79,22 +85,42 @@ def copy_tutorials(folder: Path, source: Path | None = None) -> CopyReport:
         data = (source / name).read_bytes()
         digest = _digest(data)
         target = child_path(folder, name)
-        if target.exists():
-            here = _digest(target.read_bytes())
-            if here == digest:
-                record[name] = digest
-                continue
-            if here != record.get(name):  # the user's own version: keep it, offer ours
-                newer = child_path(folder, name.removesuffix(".ipynb") + ".new.ipynb")
-                if not newer.exists() or _digest(newer.read_bytes()) != digest:
-                    atomic_write_bytes(newer, data)
-                    report.offered.append(newer.name)
-                continue
-        atomic_write_bytes(target, data)
-        record[name] = digest
-        report.copied.append(name)
+        here = _digest(target.read_bytes()) if target.exists() else None
+        if here == digest:
+            record[name] = digest
+        elif here is None or here == record.get(name):  # absent, or ours and untouched
+            atomic_write_bytes(target, data)
+            record[name] = digest
+            report.copied.append(name)
+        elif digest != record.get(name) and not _offered(name, digest, record):
+            newer = _free_offer(folder, name, digest, record)
+            atomic_write_bytes(newer, data)
+            record[newer.name] = digest
+            report.offered.append(newer.name)
     atomic_write_bytes(folder / MANIFEST, json.dumps(record, indent=1).encode())
     return report
+
+
+def _offers(folder: Path, name: str) -> Iterator[Path]:
+    """`NAME.new.ipynb`, `NAME.new-2.ipynb`, … : where newer versions of NAME are put."""
+    stem = name.removesuffix(".ipynb")
+    yield child_path(folder, f"{stem}.new.ipynb")
+    for n in range(2, 1000):
+        yield child_path(folder, f"{stem}.new-{n}.ipynb")
+
+
+def _offered(name: str, digest: str, record: dict[str, str]) -> bool:
+    """True when this packaged version of `name` was put beside it already."""
+    offer = re.compile(re.escape(name.removesuffix(".ipynb")) + r"\.new(-\d+)?\.ipynb")
+    return any(value == digest and offer.fullmatch(key) for key, value in record.items())
+
+
+def _free_offer(folder: Path, name: str, digest: str, record: dict[str, str]) -> Path:
+    """The first offer path that is absent or holds an offer the user left untouched."""
+    for path in _offers(folder, name):
+        if not path.exists() or _digest(path.read_bytes()) in (record.get(path.name), digest):
+            return path
+    raise KlingConfigError(message("tutorials.folder", folder=folder, reason="1000 offers"))
 
 
 def _digest(data: bytes) -> str:
@@ -145,7 +171,8 @@ def prepare_lab(name: str | None, folder: Path) -> tuple[Path, str]:
 
 
 def open_lab(name: str | None, folder: str | None, extra: Sequence[str]) -> int:
-    """Copy the tutorials, then replace this process with JupyterLab serving them."""
+    """Copy the tutorials, then run JupyterLab serving them: in place of this process, or
+    (when the user chose the token) as a child whose printed address is made usable."""
     import importlib.util
 
     if importlib.util.find_spec("jupyterlab") is None:
@@ -153,7 +180,42 @@ def open_lab(name: str | None, folder: str | None, extra: Sequence[str]) -> int:
     root, notebook = prepare_lab(name, Path(folder or DEFAULT_FOLDER).expanduser().resolve())
     print(message("tutorials.opening", notebook=notebook, folder=root), file=sys.stderr)
     command = lab_command(notebook, extra, os.geteuid() if hasattr(os, "geteuid") else -1)
+    if os.environ.get("JUPYTER_TOKEN") or any("token" in arg.lower() for arg in extra):
+        return _serve(root, command)
     return _exec(root, command)
+
+
+# JupyterLab prints a token the user chose as "token=...": that is not an address.
+MASKED_TOKEN = re.compile(r"(https?://[^\s?]+)\?token=\.\.\.")
+
+
+def _serve(folder: Path, command: list[str]) -> int:
+    """Run JupyterLab as a child, passing its log on with the masked token dropped from the
+    addresses (they then work: JupyterLab asks for the token there) and saying so once."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(
+        command, cwd=folder, stderr=subprocess.PIPE, text=True, errors="replace"
+    )
+    assert child.stderr is not None
+    # The terminal's Ctrl-C reaches JupyterLab itself (same process group), which asks to
+    # confirm on this terminal; a SIGTERM sent to kling-nb is passed on to it.
+    interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    terminate = signal.signal(signal.SIGTERM, lambda signum, _: child.send_signal(signum))
+    told = False
+    try:
+        for line in child.stderr:
+            found = MASKED_TOKEN.search(line)
+            sys.stderr.write(MASKED_TOKEN.sub(r"\1", line))
+            if found and not told:
+                print(message("tutorials.token_address", url=found.group(1)), file=sys.stderr)
+                told = True
+            sys.stderr.flush()
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, terminate)
 
 
 def _exec(folder: Path, command: list[str]) -> int:

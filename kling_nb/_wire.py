@@ -7,7 +7,9 @@ their sources are in PROTOCOL.md. Nothing here does I/O.
 from __future__ import annotations
 
 import re
-from typing import Literal, TypedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
 
 from typing_extensions import NotRequired
 
@@ -136,6 +138,164 @@ class ValidationDetail(TypedDict):
     type: str
     url: NotRequired[str]
     ctx: NotRequired[dict[str, object]]
+
+
+State = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+TRANSIENT_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class Transient(Exception):
+    """A status or result call failed in a way worth retrying (429, 5xx, reset)."""
+
+
+class StreamUnavailable(Exception):
+    """The server offers no status stream; poll instead."""
+
+
+class UnreadableStatus(Exception):
+    """A status answer in no shape kling_nb knows: an error to report, not to retry."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One status answer, whatever path it came by."""
+
+    state: State
+    position: int | None = None
+    logs: tuple[LogEntry, ...] = ()
+    error: str | None = None
+    error_type: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None  # the output, when the service sends it inline
+    failed_as: str | None = None  # a terminal name other than COMPLETED (FAILED, ERROR, …)
+
+    @classmethod
+    def from_body(cls, body: Any, words: Callable[[Any], str] = str) -> JobStatus:
+        """From the wire body of a status poll or one SSE event, leniently: `logs`,
+        `queue_position` and `metrics` may be missing; any state name other than the three
+        running ones is a terminal failure carrying the service's words (`words` turns a
+        server's detail into a sentence)."""
+        state = body.get("status") if isinstance(body, Mapping) else None
+        if not isinstance(state, str) or not state:
+            raise UnreadableStatus(body)
+        assert isinstance(body, Mapping)
+        logs = tuple(e for e in body.get("logs") or () if isinstance(e, dict) and "message" in e)
+        position = body.get("queue_position")
+        metrics = body.get("metrics")
+        common: dict[str, Any] = {
+            "logs": logs,
+            "position": position if isinstance(position, int) else None,
+            "metrics": metrics if isinstance(metrics, dict) else {},
+        }
+        if state == "IN_QUEUE" or state == "IN_PROGRESS":
+            return cls(state="IN_QUEUE" if state == "IN_QUEUE" else "IN_PROGRESS", **common)
+        # Qiniu reports a failed job as COMPLETED with its reason in `detail` (text or object).
+        error = body.get("error") or (body.get("detail") if state == "COMPLETED" else None)
+        error_type = body.get("error_type")
+        if state == "COMPLETED":
+            result = body.get("result")
+            return cls(
+                state="COMPLETED",
+                error=words(error) if error else None,
+                error_type=str(error_type) if error_type else None,
+                result=result if isinstance(result, dict) and not error else None,
+                **common,
+            )
+        said = words(error or body.get("detail") or body.get("message") or state)
+        kind = "cancelled" if state.upper() in ("CANCELLED", "CANCELED") else error_type
+        return cls(
+            state="COMPLETED",
+            error=said,
+            error_type=str(kind) if kind else state.lower(),
+            failed_as=state,
+            **common,
+        )
+
+    @property
+    def last_log(self) -> str | None:
+        return self.logs[-1]["message"] if self.logs else None
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Where a submitted job lives: its id and the URLs the server gave for it."""
+
+    request_id: str
+    response_url: str
+    status_url: str
+    cancel_url: str
+
+    @property
+    def cancel_target(self) -> str:
+        """The cancel URL; Qiniu answers `cancel_url: ""`, so fall back to the short form
+        `…/requests/{id}/cancel` next to the status URL."""
+        if self.cancel_url:
+            return self.cancel_url
+        base = self.status_url.split("?")[0].rstrip("/")
+        base = base.removesuffix("/status")
+        return base + "/cancel"
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One output image as the service described it (`url` always a non-empty string)."""
+
+    url: str
+    content_type: str = "image/png"
+    file_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Output:
+    """A finished job's output, parsed once where it enters: the JSON as sent, and for a
+    Kling O1 job its images."""
+
+    raw: dict[str, Any]
+    images: tuple[ResultFile, ...] = ()
+
+    @classmethod
+    def parse(cls, body: Any, *, images: bool = True) -> Output:
+        """`body` checked; with `images`, ValueError unless `images` is a list of objects
+        each with a non-empty string `url`."""
+        if not isinstance(body, dict):
+            raise ValueError(f"output={_brief(body)}")
+        if not images:
+            return cls(body)
+        entries = body.get("images")
+        if not isinstance(entries, list):
+            raise ValueError(f"images={_brief(entries)}")
+        files = []
+        for entry in entries:
+            url = entry.get("url") if isinstance(entry, dict) else None
+            if not isinstance(url, str) or not url:
+                raise ValueError(f"images[…]={_brief(entry)}")
+            assert isinstance(entry, dict)
+            name = entry.get("file_name")
+            files.append(
+                ResultFile(
+                    url,
+                    str(entry.get("content_type") or "image/png"),
+                    name if isinstance(name, str) else None,
+                    _int_or_none(entry.get("width")),
+                    _int_or_none(entry.get("height")),
+                )
+            )
+        return cls(body, tuple(files))
+
+    @property
+    def first_url(self) -> str:
+        return self.images[0].url if self.images else ""
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 class WebhookBody(TypedDict):

@@ -1,36 +1,97 @@
-"""`kling-nb`: edit images, open the tutorials, run the emulator, list/resume jobs, check a key.
+"""`kling-nb`: edit images, estimate and cap what they cost, open the tutorials, run the
+emulator, list and resume jobs, check a key.
 
 Every failure is one line on stderr (never a traceback, never the key) and an exit status:
-2 for bad input (checked before anything is sent where it can be), 1 for the service's or
-the machine's failures, 130 when interrupted.
+2 for bad input (every argument is checked before an emulator starts or a journal row is
+written), 1 for the service's or the machine's failures (and a budget refusal), 130 when
+interrupted (Ctrl-C; a job being waited on is cancelled on the server first).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._errors import KlingConfigError, KlingError
+from ._i18n import message, use_cli_words
 from ._secrets import scrub
-from ._wire import ASPECT_RATIOS, OUTPUT_FORMATS, RESOLUTIONS
+from ._wire import (
+    ASPECT_RATIOS,
+    NUM_IMAGES_MAX,
+    NUM_IMAGES_MIN,
+    OUTPUT_FORMATS,
+    PROMPT_MAX_CHARS,
+    RESOLUTIONS,
+)
+
+if TYPE_CHECKING:
+    from ._config import Connection
+    from ._request import KlingO1Request
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+BACKEND_CHOICES = ["auto", "emulator", "qiniu", "fal", "local"]  # local: the emulator's old name
+SAMPLE_PREFIX = "sample:"
+# Kernel views, not storage: a result "saved" there is lost (and /proc refuses most writes).
+NOT_STORAGE = (Path("/proc"), Path("/sys"))
+EXAMPLES = """\
+examples:
+  kling-nb edit sample:running-man -p "将 <<<image_1>>> 转换为水彩画风格" --out results/
+  kling-nb edit photo.jpg sample:cat -p "put the cat of <<<image_2>>> into <<<image_1>>>"
+  kling-nb estimate photo.jpg -p "watercolor of <<<image_1>>>" --num-images 4
+  kling-nb budget 5 USD          kling-nb samples          kling-nb doctor
+
+No key set: everything runs offline on the bundled emulator (free; its pictures are
+classical filters badged EMULATED, not Kling). QINIU_API_KEY selects Qiniu AIToken,
+FAL_KEY fal.ai; both bill per output image."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failed, 2 bad input, 130 interrupted)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["emulator"]:
-        from .emulator.__main__ import main as emulator_main
-
-        return emulator_main(args[1:])
-    parser = _parser()
+    previous = use_cli_words(True)  # hints name flags and verbs, not Python calls
     try:
+        with _interrupts() as interrupted:
+            status = _main(args)
+        return 130 if interrupted else status
+    finally:
+        use_cli_words(previous)
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[list[int]]:
+    """Note every Ctrl-C (SIGINT) while raising KeyboardInterrupt as usual: however the
+    library words the cancelled job, the exit status is then 130."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen  # signals are the main thread's (a test calling main() from a worker)
+        return
+
+    def noted(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, noted)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main(args: list[str]) -> int:
+    try:
+        lang, rest = _leading_lang(args)
+        if rest[:1] == ["emulator"]:
+            return _emulator(rest[1:], lang)
+        parser = _parser()
         ns, extra = parser.parse_known_args(args)
         if extra and ns.command != "lab":  # only `lab` passes arguments on (to JupyterLab)
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -49,11 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         return 2 if isinstance(exc, (ValueError, KlingConfigError)) else 1
     except KeyboardInterrupt:
-        _fail("interrupted")
+        _fail(message("cli.interrupted"))
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug or the machine: still one line, no key
         _fail(f"{type(exc).__name__}: {exc}")
         return 1
+
+
+def _leading_lang(args: list[str]) -> tuple[str | None, list[str]]:
+    """`--lang X` given before the command, and the arguments after it."""
+    if args[:1] == ["--lang"] and len(args) > 1:
+        return args[1], args[2:]
+    if args[:1] and args[0].startswith("--lang="):
+        return args[0].split("=", 1)[1], args[1:]
+    return None, args
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,80 +150,377 @@ def _positive(text: str) -> float:
     return value
 
 
-def check_out(out: str) -> Path:
-    """`out` as a results folder (or an image file name in one), refused before paying."""
+# --- arguments checked before anything runs -----------------------------------------------------
+
+
+def check_out(out: str, count: int = 1) -> Path:
+    """`out` as a results folder (or an image file name in one), refused before paying:
+    not writable, under /proc, or an existing file or device where a folder is needed."""
     path = Path(out).expanduser()
-    if path.exists() and not path.is_dir() and path.suffix.lower() not in IMAGE_SUFFIXES:
-        _refuse_out(path, "it is a file, not a folder")
-    probe = path.parent if path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir() else path
-    existing = probe
+    absolute = path.absolute()
+    if any(absolute == root or root in absolute.parents for root in NOT_STORAGE):
+        _refuse_out(path, message("cli.out_not_storage"))
+    names_file = path.suffix.lower() in IMAGE_SUFFIXES and not path.is_dir()
+    if path.exists() and not path.is_dir() and not names_file:
+        _refuse_out(path, message("cli.out_is", kind=_kind_of(path)))
+    if names_file:
+        _check_free_files(path, count)
+    existing = path.parent if names_file else path
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        _refuse_out(path, f"{existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        _refuse_out(path, f"{existing} is not writable")
+        _refuse_out(path, message("cli.out_blocked", blocker=existing, kind=_kind_of(existing)))
+    if not _writable(existing):
+        _refuse_out(path, message("cli.out_readonly", folder=existing))
     return path
 
 
-def _refuse_out(path: Path, reason: str) -> NoReturn:
-    from ._i18n import message
+def _check_free_files(path: Path, count: int) -> None:
+    """An image file name: each file `save()` would write must be free (or absent)."""
+    names = [path] + [path.with_name(f"{path.stem}_{i + 1}{path.suffix}") for i in range(1, count)]
+    for name in names:
+        if name.exists() or name.is_symlink():
+            kind = message("cli.out_exists") if name.is_file() else _kind_of(name)
+            _refuse_out(name, kind)
 
+
+def _kind_of(path: Path) -> str:
+    """What `path` is, when it is not a folder: for the one-line refusal."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return message("cli.kind_broken_link")
+    for test, key in (
+        (stat.S_ISREG, "cli.kind_file"),
+        (stat.S_ISCHR, "cli.kind_device"),
+        (stat.S_ISBLK, "cli.kind_device"),
+        (stat.S_ISFIFO, "cli.kind_fifo"),
+        (stat.S_ISSOCK, "cli.kind_socket"),
+    ):
+        if test(mode):
+            return message(key)
+    return message("cli.kind_special")
+
+
+def _writable(folder: Path) -> bool:
+    """True when a file can be created in `folder` (tried: root passes os.access everywhere,
+    a read-only mount does not show in permissions)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _refuse_out(path: Path, reason: str) -> NoReturn:
     raise KlingConfigError(message("cli.out_not_folder", path=path, reason=reason))
 
 
+def image_source(text: str) -> str:
+    """An input as given, or the path of the bundled sample `sample:NAME` names."""
+    if not text.startswith(SAMPLE_PREFIX):
+        return text
+    from ._samples import find_sample
+
+    return str(find_sample(text[len(SAMPLE_PREFIX) :]))
+
+
+def planned_connection(backend: str) -> Connection:
+    """The connection `connect(backend)` would make, decided without starting an emulator
+    or changing the process: for the checks and estimates made before anything runs."""
+    from dataclasses import replace
+
+    from . import _config
+    from ._price import parse_price
+
+    settings = _config.Settings.from_env()
+    choice = _config.backend_named(backend)
+    if choice not in _config.BACKENDS:
+        raise KlingConfigError(
+            message("config.backend_unknown", variable="--backend", value=backend)
+        )
+    choice = settings.backend if choice == "auto" else choice
+    price = parse_price(settings.price, "KLING_NB_PRICE") if settings.price else None
+    conn: Connection
+    if choice == "auto" and settings.queue_host:
+        host = settings.queue_host
+        key = settings.fal_key or settings.qiniu_key
+        if not key:
+            raise KlingConfigError(message("config.key_missing", backend=host, variable="FAL_KEY"))
+        kind = "qiniu" if host == _config.QINIU_HOST else "custom"
+        profile = settings.profile if kind == "custom" and settings.profile else "qiniu"
+        conn = _config.Connection(kind, host, key, profile, settings.ca_bundle)  # type: ignore[arg-type]
+    else:
+        if choice == "auto":
+            choice = "qiniu" if settings.qiniu_key else "fal" if settings.fal_key else "emulator"
+        conn = _planned_service(choice, settings)
+    _config.check_key(conn.key, _key_variable(conn, settings))
+    return replace(conn, home=settings.home, price=price)
+
+
+def _planned_service(choice: str, settings: Any) -> Connection:
+    from . import _config
+
+    if choice == "emulator":
+        from .emulator._queue import EmulatorOptions
+
+        profile = settings.profile or EmulatorOptions().profile
+        return _config.Connection("emulator", "127.0.0.1:0/queue", _config.EMULATOR_KEY, profile)
+    if choice == "qiniu":
+        if not settings.qiniu_key:
+            raise KlingConfigError(
+                message("config.key_missing", backend="Qiniu AIToken", variable="QINIU_API_KEY")
+            )
+        return _config.Connection("qiniu", _config.QINIU_HOST, settings.qiniu_key, "qiniu")
+    if not settings.fal_key:
+        raise KlingConfigError(message("config.key_missing", backend="fal.ai", variable="FAL_KEY"))
+    return _config.Connection("fal", _config.FAL_HOST, settings.fal_key, "fal")
+
+
+def _key_variable(conn: Connection, settings: Any) -> str:
+    return "QINIU_API_KEY" if conn.key and conn.key == settings.qiniu_key else "FAL_KEY"
+
+
+def checked_request(ns: argparse.Namespace) -> tuple[KlingO1Request, Connection, dict[str, Any]]:
+    """The request of `edit`/`estimate`, the connection it would go to and the body it would
+    send: every argument checked (files decoded, rules applied), nothing started or written."""
+    from ._request import KlingO1Request
+
+    images = [image_source(text) for text in ns.images]
+    if getattr(ns, "out", None) is not None:
+        check_out(ns.out, ns.num_images)  # before paying: a result that cannot be saved is lost
+    conn = planned_connection(ns.backend)
+    request = KlingO1Request(
+        ns.prompt, images, ns.resolution, ns.num_images, ns.aspect_ratio, ns.output_format
+    )
+    body, _ = request.prepare(conn.profile)  # every rule, every image: exit 2
+    return request, conn, dict(body)
+
+
+def _journal_exists(conn: Connection) -> bool:
+    from ._journal import FILE_NAME
+
+    return (conn.home / FILE_NAME).is_file()
+
+
+def admit_early(
+    conn: Connection, request: KlingO1Request, body: dict[str, Any], fresh: bool
+) -> None:
+    """The budget and replay decision made before an emulator starts: a refusal then costs
+    nothing at all. (`edit` decides again when it submits; that decision is the binding one.)"""
+    if not _journal_exists(conn):
+        return  # no journal: no budget set, nothing to replay, and nothing is created here
+    from ._admission import admit
+
+    admit(conn, request.endpoint, body, request, fresh=fresh or not conn.replay)
+
+
+# --- the parser ---------------------------------------------------------------------------------
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kling-nb", description=__doc__)
-    parser.add_argument("--lang", choices=["zh", "en"], help="language of messages")
-    sub = parser.add_subparsers(dest="command", required=True)
-    ed = sub.add_parser("edit", help="edit images with a prompt and save the results")
-    ed.add_argument("images", nargs="+", help="input images: paths or http(s) URLs")
-    ed.add_argument("--prompt", "-p", required=True)
-    ed.add_argument("--resolution", default="1K", choices=RESOLUTIONS["qiniu"])
-    ed.add_argument("--aspect-ratio", default="auto", choices=ASPECT_RATIOS)
-    ed.add_argument("--num-images", type=int, default=1)
-    ed.add_argument("--output-format", choices=OUTPUT_FORMATS)
-    ed.add_argument("--out", default=".", help="folder for the results (default: here)")
-    ed.add_argument("--backend", default="auto", choices=["auto", "local", "qiniu", "fal"])
+    parser = _Parser(
+        prog="kling-nb",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _lang(parser, argparse_default=None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ed = _add(sub, "edit", "edit images with a prompt and save the results (--help: every limit)")
+    _request_arguments(ed)
     ed.add_argument(
-        "--timeout", type=_positive, default=900.0, help="seconds before the job is cancelled"
+        "--out",
+        default=".",
+        help="folder for the results, created if needed, or an image file name (out.png); "
+        "never a file of another kind, never under /proc (default: here)",
+    )
+    ed.add_argument(
+        "--timeout",
+        type=_positive,
+        default=900.0,
+        help="seconds to wait; past them the job is cancelled on the server (900)",
+    )
+    ed.add_argument(
+        "--fresh",
+        action="store_true",
+        help="pay for new pictures even if an identical edit was already made "
+        "(by default it is replayed from the journal, not billed)",
     )
     ed.set_defaults(run=_edit)
-    hi = sub.add_parser("history", help="list the jobs in the journal (KLING_NB_HOME)")
-    hi.add_argument("--state", action="append", help="only this state (repeatable); 'pending'")
+    es = _add(sub, "estimate", "what an edit would cost (same arguments as edit); nothing is sent")
+    _request_arguments(es)
+    es.set_defaults(run=_estimate, out=None)
+    bu = _add(sub, "budget", "show the budget (spent, left), set it (AMOUNT CURRENCY) or lift it")
+    bu.add_argument(
+        "amount",
+        nargs="*",
+        metavar="AMOUNT [CURRENCY]",
+        help="cap the estimated spend from now on, e.g. 5 USD, 20 CNY or $5",
+    )
+    bu.add_argument("--off", action="store_true", help="lift the budget")
+    bu.set_defaults(run=_budget)
+    sa = _add(sub, "samples", "list the bundled sample pictures (use them as sample:NAME)")
+    sa.set_defaults(run=_samples)
+    _history_parser(sub)
+    _resume_parser(sub)
+    _lab_parser(sub)
+    _doctor_parser(sub)
+    em = _add(sub, "emulator", "run the offline fal-queue emulator (kling-nb emulator --help)")
+    em.set_defaults(run=lambda ns: 0)
+    return parser
+
+
+def _add(sub: Any, name: str, text: str, **options: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text, **options)
+    _lang(parser)
+    return parser
+
+
+def _lang(parser: argparse.ArgumentParser, argparse_default: Any = argparse.SUPPRESS) -> None:
+    """`--lang` before or after the command (the one after it wins)."""
+    parser.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default=argparse_default,
+        help="language of messages (default: KLING_NB_LANG, else the locale)",
+    )
+
+
+def _request_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="1-10 input images: paths, http(s) URLs (sent as they are), or sample:NAME for a "
+        "bundled picture (kling-nb samples lists them). Each at least 300 px a side, ratio "
+        "within 1:2.5-2.5:1; EXIF rotation, CMYK, 16-bit and alpha are fixed, large ones shrunk",
+    )
+    parser.add_argument(
+        "--prompt",
+        "-p",
+        required=True,
+        help=f"what to do, 1-{PROMPT_MAX_CHARS} characters; name the inputs <<<image_1>>>, "
+        "<<<image_2>>>… in the order given (or @Image1…)",
+    )
+    parser.add_argument(
+        "--resolution",
+        default="1K",
+        choices=RESOLUTIONS["qiniu"],
+        help="output resolution (1K); 4K is not offered by the service",
+    )
+    parser.add_argument(
+        "--aspect-ratio",
+        default="auto",
+        choices=ASPECT_RATIOS,
+        metavar="RATIO",
+        help=f"output aspect ratio: {', '.join(ASPECT_RATIOS)} (auto: as the input)",
+    )
+    parser.add_argument(
+        "--num-images",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"pictures to make, {NUM_IMAGES_MIN}-{NUM_IMAGES_MAX} (1); each is billed",
+    )
+    parser.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        help="file format of the results (default: the service's, png)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKEND_CHOICES,
+        help="auto (default): Qiniu if QINIU_API_KEY is set, fal if FAL_KEY is set, else the "
+        "offline emulator; emulator: free, no key needed, pictures badged EMULATED "
+        "(local is its old name)",
+    )
+
+
+def _history_parser(sub: Any) -> None:
+    hi = _add(sub, "history", "list the jobs in the journal (KLING_NB_HOME, else ~/.kling_nb)")
+    hi.add_argument(
+        "--state",
+        action="append",
+        help="only this state (repeatable): completed, failed, cancelled, running, queued, "
+        "unknown, or pending (every unfinished one)",
+    )
     hi.add_argument(
         "--since", help="only jobs from this date/time on (ISO, e.g. 2025-01-31, or 'yesterday')"
     )
     hi.add_argument("--until", help="only jobs before the end of this date/time (ISO)")
     hi.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     hi.set_defaults(run=_history)
-    re_ = sub.add_parser("resume", help="wait for unfinished jobs from the journal, save them")
-    re_.add_argument("request_id", nargs="?", help="only this job (default: every unfinished)")
-    re_.add_argument("--out", default=".", help="folder for the results (default: here)")
+
+
+def _resume_parser(sub: Any) -> None:
+    re_ = _add(sub, "resume", "wait for unfinished jobs from the journal and save their pictures")
+    re_.add_argument("request_id", nargs="?", help="only this job (default: every unfinished one)")
     re_.add_argument(
-        "--timeout", type=_positive, default=900.0, help="seconds to wait for each job"
+        "--out", default=".", help="folder for the results, created if needed (default: here)"
+    )
+    re_.add_argument(
+        "--timeout", type=_positive, default=900.0, help="seconds to wait for each job (900)"
     )
     re_.set_defaults(run=_resume)
-    lab = sub.add_parser(
+
+
+def _lab_parser(sub: Any) -> None:
+    lab = _add(
+        sub,
         "lab",
-        help="open a tutorial in JupyterLab: kling-nb lab [zh|en|NAME] [--dir D] [jupyter options]",
-        description="Copy the tutorials into a working folder (once; your changes are kept) "
-        "and open one in JupyterLab. NAME comes first: zh (default), en, a tutorial's name or "
-        "a .ipynb file; every other argument goes to JupyterLab (--no-browser, --port=8899…).",
+        "open a tutorial in JupyterLab: kling-nb lab [zh|en|NAME] [--dir D] [jupyter options]",
         allow_abbrev=False,
+    )
+    lab.description = (
+        "Copy the tutorials into a working folder (once; files you changed are never "
+        "overwritten: a newer packaged version is put beside them) and open one in "
+        "JupyterLab. NAME comes first: zh (default), en, a tutorial's name or a .ipynb file; "
+        "every other argument goes to JupyterLab (--no-browser, --port=8899…)."
     )
     lab.add_argument(
         "--dir", help="working folder for the tutorials (default: ./kling_nb_tutorials)"
     )
     lab.set_defaults(run=_lab)
-    doc = sub.add_parser("doctor", help="check a key and host without paying; exit 0 when usable")
-    doc.add_argument("--backend", default="auto", choices=["auto", "qiniu", "fal"])
-    doc.add_argument("--host", help="queue host to check (default: the backend's)")
-    doc.add_argument("--timeout", type=_positive, default=10.0, help="seconds for each check (10)")
+
+
+def _doctor_parser(sub: Any) -> None:
+    doc = _add(sub, "doctor", "check a backend without paying; exit 0 when it is usable")
+    doc.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKEND_CHOICES,
+        help="auto (default): the backend edit would use; with no key set, the offline "
+        "emulator is started and checked",
+    )
+    doc.add_argument(
+        "--host", help="queue host to check, e.g. api.qnaigc.com/queue (default: the backend's)"
+    )
+    doc.add_argument(
+        "--timeout",
+        type=_positive,
+        default=10.0,
+        help="seconds each check may take in all, however slowly the server answers; the "
+        "whole check takes at most about twice that, plus the emulator's start (10)",
+    )
     doc.set_defaults(run=_doctor)
-    em = sub.add_parser("emulator", help="run the local fal-queue emulator (see --help there)")
-    em.set_defaults(run=lambda ns: 0)
-    return parser
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+def _emulator(args: list[str], lang: str | None) -> int:
+    from ._config import set_language
+    from .emulator.__main__ import main as emulator_main
+
+    if lang:
+        set_language(lang)
+    return int(emulator_main(args, prog="kling-nb emulator"))
 
 
 def _lab(ns: argparse.Namespace) -> int:
@@ -173,24 +540,77 @@ def _doctor(ns: argparse.Namespace) -> int:
 
 
 def _edit(ns: argparse.Namespace) -> int:
+    from ._api import edit
     from ._config import connect
-    from ._tasks import edit
 
-    check_out(ns.out)  # before paying: a result that cannot be saved is money lost
+    request, planned, body = checked_request(ns)
+    admit_early(planned, request, body, ns.fresh)
     conn = connect(ns.backend, quiet=True)
     print(conn.describe(), file=sys.stderr)
     result = edit(
-        ns.prompt,
-        ns.images,
-        resolution=ns.resolution,
-        aspect_ratio=ns.aspect_ratio,
-        num_images=ns.num_images,
-        output_format=ns.output_format,
+        request.prompt,
+        request.images,
+        resolution=request.resolution,
+        aspect_ratio=request.aspect_ratio,
+        num_images=request.num_images,
+        output_format=request.output_format,
         timeout=ns.timeout,
         connection=conn,
+        fresh=ns.fresh,
     )
     for path in result.save(ns.out):
         print(path)
+    return 0
+
+
+def _estimate(ns: argparse.Namespace) -> int:
+    from ._admission import find_replay
+    from ._money import Estimate, budget, plan_item, price_for
+
+    request, conn, _ = checked_request(ns)
+    item = plan_item(conn, request, strict=True)
+    print(repr(Estimate([item], price_for(conn))))
+    if item.fingerprint and _journal_exists(conn):  # reading only: nothing is written
+        replay = find_replay(item.fingerprint, home=conn.home, host=conn.host)
+        if replay and replay.entry is not None:
+            print(message("cli.estimate_replay", request_id=replay.entry.request_id))
+    state = budget(home=conn.home)
+    if state.amount is not None:
+        print(repr(state))
+    return 0
+
+
+def _budget(ns: argparse.Namespace) -> int:
+    from ._journal import default_home
+    from ._money import budget, set_budget
+
+    home = default_home()
+    if ns.off and ns.amount:
+        raise KlingConfigError(message("cli.budget_both"))
+    if ns.off:
+        print(repr(set_budget(None, home=home)))
+    elif ns.amount:
+        print(repr(set_budget(*_budget_words(ns.amount), home=home)))
+    else:
+        print(repr(budget(home=home)))
+    return 0
+
+
+def _budget_words(words: list[str]) -> tuple[str, str]:
+    """(amount, currency) from `5 USD`, `5USD` or `$5`; refused in one line otherwise."""
+    from ._price import parse_price
+
+    try:
+        price = parse_price(" ".join(words), "budget")
+    except KlingConfigError:
+        raise KlingConfigError(message("cli.budget_words", value=" ".join(words))) from None
+    return str(price.amount), price.currency
+
+
+def _samples(ns: argparse.Namespace) -> int:
+    from ._samples import samples_table
+
+    print(samples_table())
     return 0
 
 

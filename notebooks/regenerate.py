@@ -3,23 +3,32 @@
     python notebooks/regenerate.py                          # all notebooks
     python notebooks/regenerate.py kling_o1_image.ipynb     # only some
 
-The kernel never sees an API key: it runs with KLING_NB_BACKEND=local, a temporary
+The kernel never sees an API key: it runs with KLING_NB_BACKEND=emulator, a temporary
 KLING_NB_HOME, and HTTP(S) proxies that refuse everything but loopback, so nothing can
 reach Qiniu, fal or GitHub. Stream outputs are saved the way nbval compares them
 (consecutive pieces joined, text overwritten with "\\r" reduced to what stays visible), so
 `pytest --nbval` (strict) passes on the result. `conftest.py` gives nbval's kernels the same
 environment.
+
+Pictures show anywhere: an `<img>` a cell displays from the emulator's loopback address (the
+guide's own `display(Image(url=...))` cells) would be a broken picture on GitHub or on a
+learner's machine, so each is embedded as it is made, while the emulator still runs: its
+`src` becomes a small JPEG `data:` URI and the address moves to `data-src`, which
+`nbval_sanitize.cfg` maps back for the comparison (nbval compares no pictures anyway).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import os
 import re
 import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,7 +52,7 @@ def offline_env(home: Path) -> dict[str, str | None]:
     """
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     env: dict[str, str | None] = {
-        "KLING_NB_BACKEND": "local",
+        "KLING_NB_BACKEND": "emulator",
         "KLING_NB_HOME": str(home),
         "PYTHONPATH": path,  # kling_nb from this checkout, installed or not
         "NO_PROXY": "127.0.0.1,localhost,::1",
@@ -94,6 +103,35 @@ def join_streams(outputs: list) -> list:
     return joined
 
 
+# An <img> pointing at a loopback address (the emulator's result files), with its width.
+LOOPBACK_IMG = re.compile(r'<img src="(http://127\.0\.0\.1:\d+/[^"]+)"((?: width="(\d+)")?)')
+EMBED_QUALITY = 85
+
+
+def embed_pictures(cell: dict, **_: object) -> None:
+    """nbclient's on_cell_executed hook: each loopback <img> in the cell's HTML outputs gets
+    its picture as a data: URI (at its displayed width), the address kept in data-src."""
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        html = data.get("text/html")
+        if isinstance(html, str) and LOOPBACK_IMG.search(html):
+            data["text/html"] = LOOPBACK_IMG.sub(_embedded, html)
+
+
+def _embedded(found: re.Match[str]) -> str:
+    from PIL import Image
+
+    url, width = found[1], int(found[3] or 1024)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+    with opener.open(url, timeout=30) as answer:
+        picture = Image.open(io.BytesIO(answer.read())).convert("RGB")
+    picture.thumbnail((width, width * 4))
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=EMBED_QUALITY, optimize=True)
+    uri = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="{uri}" data-src="{url}"{found[2]}'
+
+
 def regenerate(path: Path) -> tuple[float, int]:
     """Execute one notebook in place; return (seconds, bytes written)."""
     import nbformat
@@ -113,6 +151,7 @@ def regenerate(path: Path) -> tuple[float, int]:
                 kernel_name="python3",
                 resources={"metadata": {"path": str(path.parent)}},
                 record_timing=False,
+                on_cell_executed=embed_pictures,
             ).execute()
     finally:
         shutil.rmtree(home, ignore_errors=True)

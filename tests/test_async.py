@@ -6,15 +6,18 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 import kling_nb
-from kling_nb import ENDPOINT, KlingTimeoutError, emulator
-from kling_nb._tasks import Job
+from kling_nb import ENDPOINT, KlingO1Request, KlingTimeoutError, emulator
+from kling_nb._job import Job
+from kling_nb._journal import journal_for
 
 from .conftest import connect_to
-from .test_tasks import args, photo, request_stats
+from .test_job import args, photo, request_stats
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def test_run_fal_task_async_streams_or_polls(emu, conn) -> None:  # type: ignore
     assert streamed["images"] and polled["images"]
 
 
-def test_the_async_wait_starts_no_thread(emu, conn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_async_wait_starts_no_thread_per_job(emu, conn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     started: list[str] = []
     real_start = threading.Thread.start
 
@@ -62,6 +65,10 @@ def test_the_async_wait_starts_no_thread(emu, conn, monkeypatch) -> None:  # typ
         real_start(self)
 
     async def main() -> None:
+        # The loop's executor, where journal writes go (off the loop): one thread, shared.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(1, thread_name_prefix="journal")
+        )
         jobs = [await Job.submit_async(ENDPOINT, args(), connection=conn) for _ in range(4)]
         monkeypatch.setattr(threading.Thread, "start", counting_start)
         outputs = await asyncio.gather(*(job.wait_async(progress=False) for job in jobs))
@@ -69,7 +76,40 @@ def test_the_async_wait_starts_no_thread(emu, conn, monkeypatch) -> None:  # typ
         assert all(o["images"] for o in outputs)
 
     asyncio.run(main())
-    assert started == []  # four waits, streamed, on the loop: no thread per job
+    # Four waits, streamed, on the loop: at most the loop's own executor thread, no thread
+    # per job (it may already have been started by the submits).
+    assert set(started) <= {"journal_0"}
+
+
+def test_no_journal_write_happens_on_the_event_loop(emu, conn, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from kling_nb._journal import Journal
+
+    on_loop: list[str] = []
+    writes: list[str] = []
+    real_update = Journal._update
+    loop_thread: list[threading.Thread] = []
+
+    def watched_update(self: Journal, *a: object, **k: object) -> bool:
+        writes.append(threading.current_thread().name)
+        if loop_thread and threading.current_thread() is loop_thread[0]:
+            on_loop.append(str(a[1]) if len(a) > 1 else "?")
+        return real_update(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Journal, "_update", watched_update)
+
+    async def main() -> None:
+        loop_thread.append(threading.current_thread())
+        prompts = [f"watercolor {i} of <<<image_1>>>" for i in range(8)]
+        await asyncio.gather(
+            *(
+                kling_nb.edit_async(p, photo(), progress=False, connection=conn, fresh=True)
+                for p in prompts
+            )
+        )
+
+    asyncio.run(main())
+    assert len(writes) >= 8 * 3  # queued, running, downloading, completed, owner… per edit
+    assert on_loop == []
 
 
 def test_cancelling_the_task_cancels_the_remote_job(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
@@ -123,3 +163,61 @@ def test_the_sync_api_works_inside_a_running_loop(emu, conn) -> None:  # type: i
         return kling_nb.run_fal_task(ENDPOINT, args(), progress=False)
 
     assert asyncio.run(cell())["images"]
+
+
+def test_cancelling_a_batch_task_settles_and_records_every_item_first(
+    slow_emu: emulator.Emulator, home: Path
+) -> None:
+    conn = connect_to(slow_emu, home)
+    journal = journal_for(home)
+    reports: list[dict[str, object]] = []
+    items = [KlingO1Request(f"slow {i} <<<image_1>>>", [photo()]) for i in range(6)]
+
+    async def main() -> list[asyncio.Task[object]]:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reports.append(ctx))
+        task = asyncio.ensure_future(
+            kling_nb.run_batch_async(items, concurrency=6, progress=False, connection=conn)
+        )
+        for _ in range(300):  # until every item is on the server
+            await asyncio.sleep(0.05)
+            if sum(1 for e in journal.entries() if e.request_id) == 6:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        # Coroutines still to run (httpx's own byte iterators may still be finalising, as
+        # the loop does for any async generator left to the garbage collector).
+        return [t for t in pending if not t.done() and hasattr(t.get_coro(), "cr_code")]
+
+    left_running = asyncio.run(main())
+    assert left_running == []  # structured: every item settled before the batch returned
+    assert reports == []  # nothing reported after the loop ends
+    rows = journal.entries()
+    assert len(rows) == 6
+    stats = slow_emu.stats()["requests"]
+    for row in rows:  # each cancel reached the server and was recorded with its answer
+        assert stats[row.request_id]["cancelled"]
+        assert row.state == "cancelled" and row.cancel == "confirmed"
+
+
+def test_asyncio_run_in_a_loop_leaves_no_client_open(emu, conn) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import os
+    import warnings
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def one() -> dict[str, object]:
+        return await kling_nb.run_fal_task_async(ENDPOINT, args(), progress=False, fresh=True)
+
+    asyncio.run(one())  # warm: the connection's sync clients and caches exist now
+    gc.collect()
+    before = open_fds()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        for _ in range(12):
+            assert asyncio.run(one())["images"]
+        gc.collect()
+    assert open_fds() - before <= 2  # was one more socket per asyncio.run

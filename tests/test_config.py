@@ -13,10 +13,10 @@ from kling_nb._config import (
     FAL_HOST,
     QINIU_HOST,
     Settings,
-    check_fal_client_host,
     connect,
     key_for_host,
 )
+from kling_nb._transport import check_fal_client_host
 
 from .conftest import CANARY_KEY
 
@@ -43,11 +43,20 @@ def test_auto_picks_fal_when_only_fal_key_is_set(tmp_path) -> None:  # type: ign
     assert (conn.backend, conn.host, conn.profile) == ("fal", FAL_HOST, "fal")
 
 
-def test_auto_without_keys_starts_the_local_emulator(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_auto_without_keys_starts_the_emulator(capsys) -> None:  # type: ignore[no-untyped-def]
     conn = connect(env={}, service_time=0.1)
-    assert conn.backend == "local" and conn.emulated and conn.host.startswith("127.0.0.1:")
+    assert conn.backend == "emulator" and conn.emulated and conn.host.startswith("127.0.0.1:")
     line = capsys.readouterr().out.strip()
-    assert line.startswith("kling_nb → local emulator at 127.0.0.1:") and "EMULATED" in line
+    assert line.startswith("kling_nb → emulator at 127.0.0.1:") and "EMULATED" in line
+
+
+@pytest.mark.parametrize("name", ["emulator", "local", " Emulator "])
+def test_the_emulator_has_one_name_and_local_is_its_alias(name: str) -> None:
+    conn = connect(name, env={"KLING_NB_BACKEND": "qiniu"}, quiet=True, service_time=0.1)
+    assert conn.backend == "emulator" and conn.label == "emulator"
+    assert "local" not in conn.describe() and "custom" not in conn.describe()
+    by_variable = connect(env={"KLING_NB_BACKEND": name}, quiet=True, service_time=0.1)
+    assert by_variable.backend == "emulator"
 
 
 def test_backend_variable_overrides_auto(tmp_path) -> None:  # type: ignore[no-untyped-def]

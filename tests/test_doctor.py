@@ -11,7 +11,9 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from kling_nb import emulator
 
 from .conftest import CANARY_KEY
 from .quirks import Quirks, quirk_server
+from .test_cli import THIS_CHECKOUT
 
 Answer = tuple[int, str]
 
@@ -164,8 +167,6 @@ def test_user_agent_refusal_is_named(gateway) -> None:  # type: ignore[no-untype
 
 
 def test_hung_server_ends_the_check_on_time(tmp_path: Path) -> None:
-    import time
-
     with quirk_server(tmp_path, Quirks(hang=True)) as server:
         env = {"FAL_QUEUE_RUN_HOST": server.host, "FAL_KEY": CANARY_KEY}
         env["SSL_CERT_FILE"] = server.ca_bundle
@@ -205,8 +206,6 @@ def test_untrusted_ca_is_a_tls_failure(emu) -> None:  # type: ignore[no-untyped-
 
 
 def test_clock_skew_is_a_warning_not_a_failure(emu) -> None:  # type: ignore[no-untyped-def]
-    import time
-
     report = kling_nb.doctor(env=emu_env(emu), clock=lambda: time.time() + 600)
     clock = report.finding("clock")
     assert clock is not None and clock.status == "warn"
@@ -217,28 +216,89 @@ def test_clock_skew_is_a_warning_not_a_failure(emu) -> None:  # type: ignore[no-
 def test_explicit_backend_key_and_host_win_over_the_environment(emu) -> None:  # type: ignore[no-untyped-def]
     env = {"QINIU_API_KEY": "sk-other-0000", "SSL_CERT_FILE": emu.ca_bundle}
     report = kling_nb.doctor("fal", CANARY_KEY, host=emu.host, env=env)
-    assert report.ok and report.backend == "fal" and report.host == emu.host
+    assert report.ok and report.host == emu.host
+    assert report.backend == "emulator"  # the host given is one: said so, whatever was asked
 
 
 def test_unknown_backend_is_refused_by_name() -> None:
-    with pytest.raises(kling_nb.KlingConfigError, match="local"):
-        kling_nb.doctor("local", env={})
+    with pytest.raises(kling_nb.KlingConfigError, match="'bogus'.*emulator"):
+        kling_nb.doctor("bogus", env={})
 
 
-def test_no_key_is_not_usable() -> None:
-    report = kling_nb.doctor(env={})
+def test_no_key_checks_the_offline_emulator_and_finds_it_usable() -> None:
+    report = kling_nb.doctor(env={}, timeout=5)
+    assert report.ok and report.backend == "emulator", report
+    assert report.host.startswith("127.0.0.1:")
+    key = report.finding("key")
+    assert key is not None and "checks no keys" in key.text and "Key accepted" not in key.text
+    assert "emulator" in str(report).splitlines()[0] and "local" not in str(report)
+
+
+@pytest.mark.parametrize("name", ["emulator", "local"])
+def test_the_emulator_backend_is_checked_by_either_name(name: str) -> None:
+    report = kling_nb.doctor(name, env={"QINIU_API_KEY": "sk-q"}, timeout=5)
+    assert report.ok and report.backend == "emulator"
+
+
+def test_a_made_up_key_on_an_emulator_is_not_called_accepted(emu) -> None:  # type: ignore[no-untyped-def]
+    report = kling_nb.doctor(env={**emu_env(emu), "FAL_KEY": "made-up"})
+    key = report.finding("key")
+    assert report.ok and report.backend == "emulator"
+    assert key is not None and "checks no keys" in key.text and "Key accepted" not in key.text
+
+
+def test_a_key_with_a_space_is_refused_as_connect_refuses_it(emu) -> None:  # type: ignore[no-untyped-def]
+    env = {**emu_env(emu), "FAL_KEY": "sk-abc def"}
+    with pytest.raises(kling_nb.KlingConfigError) as doctor_says:
+        kling_nb.doctor(env=env)
+    with pytest.raises(kling_nb.KlingConfigError) as connect_says:
+        kling_nb.connect(env=dict(env), quiet=True)
+    assert str(doctor_says.value) == str(connect_says.value)
+    assert "FAL_KEY" in str(doctor_says.value) and "SPACE" in str(doctor_says.value)
+
+
+def test_no_key_for_a_chosen_service_is_not_usable() -> None:
+    report = kling_nb.doctor("qiniu", env={})
     assert not report.ok and "QINIU_API_KEY" in str(report)
+
+
+def test_fal_backend_does_not_blame_the_fal_queue_run_host_it_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A dead proxy on loopback: fal's host is never looked up, the connection fails at once.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    env = {"FAL_QUEUE_RUN_HOST": "127.0.0.1:1/queue", "FAL_KEY": CANARY_KEY}
+    report = kling_nb.doctor("fal", env=env, timeout=3)
+    assert report.host == "queue.fal.run" and not report.ok
+    ignored, reachable = report.finding("host"), report.finding("reachable")
+    assert (
+        ignored is not None and "not used" in ignored.text and "127.0.0.1:1/queue" in ignored.text
+    )
+    assert reachable is not None and reachable.status == "fail"
+    assert "FAL_QUEUE_RUN_HOST" not in reachable.text and "fal.ai's address" in reachable.text
+
+
+def test_a_host_from_fal_queue_run_host_is_named_when_unreachable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    report = kling_nb.doctor(env={"FAL_QUEUE_RUN_HOST": f"127.0.0.1:{port}/queue", "FAL_KEY": "k"})
+    assert "FAL_QUEUE_RUN_HOST" in report.finding("reachable").text  # type: ignore[union-attr]
 
 
 def test_report_speaks_chinese() -> None:
     kling_nb.set_language("zh")
-    assert "没有密钥" in str(kling_nb.doctor(env={}))
+    assert "没有密钥" in str(kling_nb.doctor("qiniu", env={}))
 
 
-def run_cli(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(env: dict[str, str], tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+
     full = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KLING_NB_LANG": "en", **env}
+    full.setdefault("PYTHONPATH", THIS_CHECKOUT)
     return subprocess.run(
-        [sys.executable, "-m", "kling_nb.cli", "doctor", "--timeout", "10"],
+        [sys.executable, "-m", "kling_nb.cli", "doctor", "--timeout", "10", *args],
         env=full,
         capture_output=True,
         text=True,
@@ -247,13 +307,149 @@ def run_cli(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[
 
 
 def test_cli_exits_0_when_usable_and_1_when_not(emu, gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import os
 
-    path = os.environ.get("PYTHONPATH", "")
-    good = run_cli({**emu_env(emu), "PYTHONPATH": path}, tmp_path)
+    good = run_cli(emu_env(emu), tmp_path)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "Usable" in good.stdout and CANARY_KEY not in good.stdout + good.stderr
     refused = gateway(lambda method, path, agent: (403, '{"detail": "Forbidden"}'))
-    bad = run_cli({**refused, "PYTHONPATH": path}, tmp_path)
+    bad = run_cli(refused, tmp_path)
     assert bad.returncode == 1 and "Key refused" in bad.stdout
     assert CANARY_KEY not in bad.stdout + bad.stderr
+
+
+# --- issue 22 §4: a server that trickles one byte a second ---------------------------------------
+
+TRICKLE_BODY = b'{"detail": "Request not found"}'
+TRICKLE_ANSWER = (
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(TRICKLE_BODY)}\r\n\r\n".encode()
+    + TRICKLE_BODY
+)
+
+
+@contextmanager
+def trickling_server(
+    tmp_path: Path, slow: tuple[str, ...], head_first: bool = False
+) -> Iterator[dict[str, str]]:
+    """HTTPS on loopback: a request whose path holds one of `slow` gets its answer one byte a
+    second (after the headers, with `head_first`); any other a quick 404. Every read the client
+    makes returns within a second, so per-read timeouts never fire."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        return
+                    request += chunk
+                path = request.split(b" ", 2)[1].decode()
+                if not any(part in path for part in slow):
+                    tls.sendall(TRICKLE_ANSWER)
+                    tls.recv(1)  # until the client closes
+                    return
+                split = TRICKLE_ANSWER.index(b"\r\n\r\n") + 4 if head_first else 0
+                tls.sendall(TRICKLE_ANSWER[:split])
+                for byte in TRICKLE_ANSWER[split:]:
+                    if stop.wait(1.0):
+                        return
+                    tls.sendall(bytes([byte]))
+        except OSError:
+            pass
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    bundle = tmp_path / "trickle_ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    try:
+        yield {
+            "FAL_QUEUE_RUN_HOST": f"127.0.0.1:{listener.getsockname()[1]}/queue",
+            "FAL_KEY": CANARY_KEY,
+            "SSL_CERT_FILE": str(bundle),
+        }
+    finally:
+        stop.set()
+        listener.close()
+
+
+TIMEOUT = 3.0
+SLACK = 1.0  # a check ends within its timeout plus this; the whole doctor within two checks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head_first", [False, True], ids=["headers", "body"])
+def test_a_trickled_status_answer_ends_the_check_at_its_deadline(
+    tmp_path: Path, head_first: bool
+) -> None:
+    with trickling_server(tmp_path, ("/status",), head_first) as env:
+        started = time.monotonic()
+        report = kling_nb.doctor(env=env, timeout=TIMEOUT)
+        elapsed = time.monotonic() - started
+    assert elapsed <= TIMEOUT + SLACK, elapsed
+    reachable = report.finding("reachable")
+    assert not report.ok and reachable is not None and "within 3 s" in reachable.text
+
+
+@pytest.mark.slow
+def test_trickled_stream_and_cancel_answers_end_together_at_one_deadline(tmp_path: Path) -> None:
+    with trickling_server(tmp_path, ("/status/stream", "/cancel")) as env:
+        started = time.monotonic()
+        report = kling_nb.doctor(env=env, timeout=TIMEOUT)
+        elapsed = time.monotonic() - started
+    assert elapsed <= 2 * (TIMEOUT + SLACK), elapsed  # status, then stream and cancel side by side
+    assert report.ok, report  # the key was accepted; no stream (polls), no cancel (a warning)
+    assert "polls" in report.finding("stream").text  # type: ignore[union-attr]
+    assert report.finding("cancel").status == "warn"  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_cli_doctor_timeout_3_against_a_trickling_server_ends_in_seconds(tmp_path: Path) -> None:
+
+    with trickling_server(tmp_path, ("/status/stream", "/cancel")) as env:
+        full = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KLING_NB_LANG": "en", **env}
+        full["PYTHONPATH"] = THIS_CHECKOUT
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "kling_nb.cli", "doctor", "--timeout", "3"],
+            env=full,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    # Two rounds of checks, plus the interpreter's start (was 45 s: httpx's timeouts are per read).
+    assert elapsed <= 2 * (TIMEOUT + SLACK) + 3, elapsed
+    assert proc.returncode == 0 and "polls" in proc.stdout, proc.stdout + proc.stderr
+    print(f"\nkling-nb doctor --timeout 3 against a 1 B/s server: {elapsed:.1f} s")
+
+
+@pytest.mark.parametrize("args", [(), ("--backend", "emulator"), ("--backend", "local")])
+def test_cli_without_a_key_checks_the_emulator_and_exits_0(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    proc = run_cli({}, tmp_path, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "checks no keys" in proc.stdout and "Usable" in proc.stdout
+    assert "Key accepted" not in proc.stdout
+
+
+def test_cli_refuses_a_key_with_a_space_in_one_line(tmp_path: Path) -> None:
+    proc = run_cli({"QINIU_API_KEY": "sk-abc def"}, tmp_path, "--backend", "qiniu")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert (
+        proc.stderr.count("\n") == 1 and "QINIU_API_KEY" in proc.stderr and "SPACE" in proc.stderr
+    )

@@ -11,7 +11,14 @@ import pytest
 import kling_nb
 
 PACKAGE = Path(kling_nb.__file__).parent
-PRIVATE = sorted(p.stem for p in PACKAGE.glob("_*.py") if p.stem != "__init__")
+# Private modules, and private subpackages (one node each: `_transport/` is one seam).
+PRIVATE = sorted(
+    [p.stem for p in PACKAGE.glob("_*.py") if p.stem != "__init__"]
+    + [p.name for p in PACKAGE.glob("_*") if p.is_dir() and (p / "__init__.py").is_file()]
+)
+# The servers kling_nb ships speak HTTP themselves; the client talks through one seam.
+SERVERS = ("emulator", "classroom")
+SEAM = "_transport"
 # Edges a cycle may use, each a known exception: none (prices live in _price, below _config).
 ALLOWED_EDGES: set[tuple[str, str]] = set()
 
@@ -22,40 +29,51 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imported(node: ast.AST, known: set[str]) -> set[str]:
+def _imported(node: ast.AST, known: set[str], depth: int = 1) -> set[str]:
     """Sibling modules in `known` that `node` imports, at any depth, not TYPE_CHECKING-only."""
     found: set[str] = set()
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.If) and _is_type_checking(child.test):
             for other in child.orelse:
-                found |= _imported(other, known)
+                found |= _imported(other, known, depth)
             continue
         if isinstance(child, ast.ImportFrom):
-            found |= _targets(child)
+            found |= _targets(child, depth)
         elif isinstance(child, ast.Import):
             for alias in child.names:
                 parts = alias.name.split(".")
                 if parts[0] == "kling_nb" and len(parts) > 1:
                     found.add(parts[1])
-        found |= _imported(child, known)
+        found |= _imported(child, known, depth)
     return found & known
 
 
-def _targets(node: ast.ImportFrom) -> set[str]:
-    if node.level == 1 and node.module:
+def _targets(node: ast.ImportFrom, depth: int = 1) -> set[str]:
+    """Sibling modules an import names; `depth` is 2 inside a private subpackage."""
+    if node.level == depth and node.module:
         return {node.module.split(".")[0]}
-    if node.level == 1:  # from . import _config
+    if node.level == depth:  # from . import _config
         return {alias.name for alias in node.names}
     if node.level == 0 and node.module and node.module.startswith("kling_nb."):
         return {node.module.split(".")[1]}
     return set()
 
 
+def _sources(name: str) -> list[tuple[ast.AST, int]]:
+    """The parsed files of a private module or subpackage, with their import depth."""
+    folder = PACKAGE / name
+    if folder.is_dir():
+        return [(ast.parse(p.read_text(encoding="utf-8")), 2) for p in sorted(folder.glob("*.py"))]
+    return [(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8")), 1)]
+
+
 def _graph() -> dict[str, set[str]]:
-    graph = {}
+    graph: dict[str, set[str]] = {}
     for name in PRIVATE:
-        tree = ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))
-        graph[name] = _imported(tree, set(PRIVATE)) - {name}
+        found: set[str] = set()
+        for tree, depth in _sources(name):
+            found |= _imported(tree, set(PRIVATE), depth)
+        graph[name] = found - {name}
     return graph
 
 
@@ -111,3 +129,24 @@ def test_messages_and_errors_sit_at_the_bottom() -> None:
     graph = _graph()
     assert graph["_i18n"] == set()
     assert graph["_errors"] <= {"_i18n", "_secrets"}
+
+
+def _third_party(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_transport_seam_imports_fal_client_or_httpx() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).parts
+        if relative[0] in (SEAM, *SERVERS):
+            continue
+        used = _third_party(ast.parse(path.read_text(encoding="utf-8")))
+        offenders += [f"{'/'.join(relative)}: {n}" for n in used & {"httpx", "fal_client"}]
+    assert offenders == []

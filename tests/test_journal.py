@@ -16,10 +16,10 @@ from PIL import Image
 
 import kling_nb
 from kling_nb import ENDPOINT, KlingConfigError, KlingError, KlingSubmitUnknownError, emulator
+from kling_nb._job import Job
 from kling_nb._journal import Journal, journal_for, summarize
-from kling_nb._tasks import Job
-from kling_nb._transport import Handle, QueueClient
-from kling_nb._wire import data_uri
+from kling_nb._transport import QueueClient
+from kling_nb._wire import Handle, data_uri
 
 from .conftest import CANARY_KEY, connect_to
 
@@ -102,7 +102,7 @@ def test_threads_write_at_once_without_losing_a_row(home: Path) -> None:
             for i in range(40):
                 row = journal.begin(_fake_conn(home), ENDPOINT, {"prompt": f"t{t}-{i}"})
                 journal.submitted(row, handle(t * 1000 + i))
-                journal.record(row, state="completed", result={"images": []})
+                journal.completed(row, result={"images": []})
         except BaseException as exc:  # noqa: BLE001 - collected and re-raised below
             errors.append(exc)
 
@@ -123,7 +123,7 @@ import sys
 from pathlib import Path
 import kling_nb
 from kling_nb._journal import Journal
-from kling_nb._transport import Handle
+from kling_nb._wire import Handle
 home, tag = Path(sys.argv[1]), sys.argv[2]
 journal = Journal(home)
 conn = kling_nb.Connection("custom", "127.0.0.1:9/queue", "sk-canary-proc", home=home)
@@ -131,8 +131,8 @@ for i in range(60):
     row = journal.begin(conn, "fal-ai/kling-image/o1", {"prompt": f"{tag}-{i}"})
     base = f"https://127.0.0.1:9/r/{tag}-{i}"
     journal.submitted(row, Handle(f"{tag}-{i}", base, base + "/status", base + "/cancel"))
-    journal.record(row, state="running")
-    journal.record(row, state="completed", result={"images": []})
+    journal.running(row)
+    journal.completed(row, result={"images": []})
 print("ok")
 """
 
@@ -166,7 +166,7 @@ def test_the_key_never_reaches_the_journal_files(conn) -> None:  # type: ignore[
     )
     journal = journal_for(conn.home)
     row = journal.begin(conn, ENDPOINT, {"prompt": f"someone pasted {CANARY_KEY} here"})
-    journal.record(row, state="failed", error=f"server echoed Authorization: Key {CANARY_KEY}")
+    journal.rejected(row, f"server echoed Authorization: Key {CANARY_KEY}")
     result.save(conn.home / "saved")
     data = journal_bytes(conn.home)
     assert CANARY_KEY.encode() not in data
@@ -179,8 +179,9 @@ def test_history_filters_by_state_and_date_and_shows_text_and_thumbnails(home: P
     conn = _fake_conn(home)
     rows = [journal.begin(conn, ENDPOINT, args(prompt=f"job {i}")) for i in range(4)]
     journal.submitted(rows[1], handle(1))
-    journal.record(rows[2], state="failed", error="boom")
-    journal.record(rows[3], state="unknown", error="lost")
+    journal.submitted(rows[2], handle(2))
+    journal.failed(rows[2], "boom")
+    journal.unknown(rows[3], "lost")
     old = datetime(2024, 5, 1, 12, 0).timestamp()
     with sqlite3.connect(home / "journal.sqlite3") as db:
         db.execute("UPDATE jobs SET created_at = ? WHERE id = ?", (old, rows[0]))
@@ -208,7 +209,7 @@ def test_history_filters_by_state_and_date_and_shows_text_and_thumbnails(home: P
 
 def test_empty_history_is_text_only_and_creates_nothing(tmp_path: Path) -> None:
     shown = kling_nb.history(home=tmp_path / "nothing")
-    assert len(shown) == 0 and "No jobs" in repr(shown)
+    assert len(shown) == 0 and "no jobs yet" in repr(shown)
     assert set(shown._repr_mimebundle_()) == {"text/plain"}
     assert not (tmp_path / "nothing").exists()
 

@@ -5,6 +5,7 @@ where the package comes from. (The wheel, a venv and a served tutorial: test_pac
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -209,3 +210,180 @@ def test_readmes_point_where_pyproject_says() -> None:
     colab = re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/", readme)
     assert colab and set(colab) == {owner_repo}
     assert url in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_changed_copy_gets_no_new_file_while_the_package_is_the_same(
+    source: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    _tutorials.copy_tutorials(work, source)
+    (work / "kling_o1_image.ipynb").write_bytes(notebook("my notes"))
+    report = _tutorials.copy_tutorials(work, source)  # the package did not change
+    assert report.offered == [] and report.copied == [] and report.lines(work) == []
+    assert not list(work.glob("*.new*.ipynb"))
+
+
+def test_a_changed_new_file_is_never_overwritten(source: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    _tutorials.copy_tutorials(work, source)
+    (work / "kling_o1_image.ipynb").write_bytes(notebook("my notes"))
+    (source / "kling_o1_image.ipynb").write_bytes(notebook("v2"))
+    assert _tutorials.copy_tutorials(work, source).offered == ["kling_o1_image.new.ipynb"]
+    mine = notebook("my notes on v2")
+    (work / "kling_o1_image.new.ipynb").write_bytes(mine)  # the learner works in it
+    (source / "kling_o1_image.ipynb").write_bytes(notebook("v3"))
+    report = _tutorials.copy_tutorials(work, source)
+    assert (work / "kling_o1_image.new.ipynb").read_bytes() == mine
+    assert report.offered == ["kling_o1_image.new-2.ipynb"]
+    assert (work / "kling_o1_image.new-2.ipynb").read_bytes() == notebook("v3")
+    (source / "kling_o1_image.ipynb").write_bytes(notebook("v4"))  # new-2 untouched: replaced
+    assert _tutorials.copy_tutorials(work, source).offered == ["kling_o1_image.new-2.ipynb"]
+    assert (work / "kling_o1_image.new-2.ipynb").read_bytes() == notebook("v4")
+    assert (work / "kling_o1_image.new.ipynb").read_bytes() == mine
+
+
+def test_with_a_damaged_manifest_nothing_that_differs_is_overwritten(
+    source: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    _tutorials.copy_tutorials(work, source)
+    (work / "batch_grid.new.ipynb").write_bytes(notebook("someone's"))
+    (work / _tutorials.MANIFEST).write_text("{not json")
+    (source / "batch_grid.ipynb").write_bytes(notebook("v2 grid"))
+    _tutorials.copy_tutorials(work, source)
+    assert (work / "batch_grid.new.ipynb").read_bytes() == notebook("someone's")
+    assert (work / "batch_grid.new-2.ipynb").read_bytes() == notebook("v2 grid")
+
+
+def test_tutorial_copies_follow_the_umask(source: Path, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        _tutorials.copy_tutorials(tmp_path / "work", source)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "work").iterdir()}
+    assert set(modes.values()) == {0o644}, modes
+
+
+@pytest.mark.slow
+def test_with_jupyter_token_the_printed_address_reaches_the_notebook(tmp_path: Path) -> None:
+    import queue
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    token = "lab-token-for-this-test"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KLING_NB"))}
+    env.update(
+        JUPYTER_TOKEN=token,
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jc"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jr"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jd"),
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        NO_PROXY="127.0.0.1,localhost",
+        KLING_NB_LANG="en",
+    )
+    args = ["lab", "--dir", str(tmp_path / "work"), "--no-browser", "--ServerApp.ip=127.0.0.1"]
+    args += [f"--port={port}", "--ServerApp.port_retries=0", "--LabApp.news_url=None"]
+    args += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kling_nb.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in process.stderr], daemon=True).start()  # type: ignore[union-attr]
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not any("log in with the token" in line for line in seen):
+            assert time.monotonic() < deadline and process.poll() is None, "".join(seen)
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                continue
+        printed = [line for line in seen if "/lab/tree/kling_o1_image.ipynb" in line]
+        assert printed and not any("token=..." in line for line in printed), "".join(seen)
+        url = re.search(r"(http://\S+/lab/tree/kling_o1_image\.ipynb)", printed[-1]).group(1)  # type: ignore[union-attr]
+        auth = {"Authorization": f"token {token}"}
+        page = httpx.get(url, headers=auth, timeout=30)
+        assert page.status_code == 200 and "JupyterLab" in page.text
+        contents = url.replace("/lab/tree/", "/api/contents/")
+        model = httpx.get(contents, headers=auth, params={"content": "0"}, timeout=30).json()
+        assert model["type"] == "notebook" and model["name"] == "kling_o1_image.ipynb"
+        assert token not in "".join(seen)  # the token itself is never printed
+    finally:
+        process.send_signal(signal.SIGTERM)  # passed on to JupyterLab
+        assert process.wait(timeout=30) is not None
+
+
+LOOPBACK_PICTURE = re.compile(r"<img[^>]* src=\"https?://(127\.|localhost|\[::1\])")
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_committed_outputs_show_their_pictures_anywhere(path: Path) -> None:
+    """No output points a picture at the loopback port of the machine that made it."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for number, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            html = "".join(output.get("data", {}).get("text/html", ""))
+            assert not LOOPBACK_PICTURE.search(html), f"{path.name} cell {number}"
+
+
+def test_regenerate_embeds_a_loopback_picture_and_nbval_sees_the_address() -> None:
+    import base64
+    import configparser
+    import http.server
+    import io
+    import sys
+    import threading
+
+    from PIL import Image
+
+    sys.path.insert(0, str(NOTEBOOKS))
+    import regenerate
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1024, 768), (200, 90, 30)).save(buffer, "PNG")
+
+    class Files(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(buffer.getvalue())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/files/abc/image_1.png"
+        live = f'<img src="{url}" width="512"/>'
+        cell = {"outputs": [{"data": {"text/html": live, "text/plain": "<Image>"}}]}
+        regenerate.embed_pictures(cell)
+    finally:
+        server.shutdown()
+    html = cell["outputs"][0]["data"]["text/html"]
+    assert not LOOPBACK_PICTURE.search(html) and f'data-src="{url}" width="512"' in html
+    data = re.search(r'src="data:image/jpeg;base64,([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    assert Image.open(io.BytesIO(base64.b64decode(data))).size == (512, 384)
+    config = configparser.ConfigParser()
+    config.read(NOTEBOOKS / "nbval_sanitize.cfg")
+    sanitized = {}
+    for text in (html, live):
+        for section in config.sections():
+            text = re.sub(config[section]["regex"], config[section]["replace"], text)
+        sanitized[text] = True
+    assert len(sanitized) == 1  # the committed and the live output compare equal

@@ -20,27 +20,26 @@ from PIL import Image
 
 import kling_nb
 from kling_nb import KlingBudgetError, KlingConfigError, KlingO1Request, KlingValidationError
+from kling_nb._admission import Pay, Reuse, admit, find_replay, record_replay
 from kling_nb._config import FAL_HOST, QINIU_HOST, Connection
 from kling_nb._i18n import set_language
-from kling_nb._journal import SCHEMA_VERSION, Journal, journal_for, migrate
+from kling_nb._journal import Journal, journal_for
 from kling_nb._money import (
     PRICES,
     Cost,
-    admit,
     check_budget,
     cost_of,
     day_totals,
     estimate,
-    find_replay,
     fingerprint,
     parse_price,
     plan_item,
     price_for,
-    record_replay,
     row_cost,
     split_by_budget,
     total,
 )
+from kling_nb._schema import SCHEMA_VERSION, migrate
 
 PROMPT = "watercolor of <<<image_1>>>"
 
@@ -438,7 +437,7 @@ def test_a_version_1_journal_is_migrated_with_nothing_dropped(tmp_path: Path) ->
     entries = journal.entries()
     assert [e.request_id for e in entries] == ["req-2", "req-1", "req-0"]
     db = sqlite3.connect(home / "journal.sqlite3")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     columns = [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
     v1 = sqlite3.connect(":memory:")
     v1.executescript(V1_SCHEMA)
@@ -492,11 +491,13 @@ def test_admit_offers_the_replay_first_and_checks_the_budget_otherwise(
     request = KlingO1Request(PROMPT, [picture(tmp_path / "a.png", shade=120)])
     body, _ = request.prepare(fal_conn.profile)
     first = admit(fal_conn, request.endpoint, body, request)
-    assert first.replay.source == "none" and first.cost.amount == Decimal("0.028")
+    assert isinstance(first, Pay) and first.reservation.cost.amount == Decimal("0.028")
     result = guarded_edit(fal_conn, request)
     kling_nb.set_budget(0, "USD")  # nothing left: only a replay may go ahead
     again = admit(fal_conn, request.endpoint, body, request)
-    assert again.replay.source == "cache" and again.fingerprint == first.fingerprint
-    assert again.replay.entry is not None and again.replay.entry.request_id == result.request_id
+    assert isinstance(again, Reuse) and again.replay.source == "cache"
+    entry = again.replay.entry
+    assert entry is not None and entry.fingerprint == first.reservation.fingerprint
+    assert entry.request_id == result.request_id
     with pytest.raises(KlingBudgetError):
         admit(fal_conn, request.endpoint, body, request, fresh=True)

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -55,7 +56,7 @@ def _clean_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KLING_NB", "JUPYTER"))}
     for name in ("PYTHONPATH", "QINIU_API_KEY", "FAL_KEY", "FAL_QUEUE_RUN_HOST", "SSL_CERT_FILE"):
         env.pop(name, None)
-    env.update(HOME=str(home), KLING_NB_BACKEND="local", KLING_NB_HOME=str(home / ".kling_nb"))
+    env.update(HOME=str(home), KLING_NB_BACKEND="emulator", KLING_NB_HOME=str(home / ".kling_nb"))
     env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     return env
 
@@ -141,6 +142,58 @@ def test_wheel_ships_the_tutorials_and_samples_as_they_are_in_the_repository(
     assert "kling_nb/panel/region.js" in names  # the region widget's ES module
 
 
+def test_the_licence_is_in_the_repository_the_sdist_and_the_wheel(built: tuple[Path, str]) -> None:
+    licence = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert licence.startswith("MIT License") and "the kling_nb authors" in licence
+    (wheel,) = built[0].glob("*.whl")
+    (sdist,) = built[0].glob("*.tar.gz")
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(name).decode() == licence
+        metadata = archive.read(name.replace("licenses/LICENSE", "METADATA")).decode()
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    with tarfile.open(sdist) as archive:
+        member = archive.extractfile(f"{sdist.name.removesuffix('.tar.gz')}/LICENSE")
+        assert member is not None and member.read().decode() == licence
+
+
+def test_the_sdist_ships_no_tests_rather_than_a_part_of_them(built: tuple[Path, str]) -> None:
+    # The tests need the whole repository (notebooks, docs, benchmarks, a browser): a clone
+    # runs them (bash tests/run.sh); an sdist with some of them and no conftest.py could not.
+    (sdist,) = built[0].glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
+    assert not [n for n in names if "/tests/" in n or n.endswith("/tests")], names
+    assert any(n.endswith("notebooks/kling_o1_image.ipynb") for n in names)  # the wheel needs them
+
+
+def test_help_opens_with_what_a_newcomer_needs(venv: Venv, tmp_path: Path) -> None:
+    probe = (
+        "import pydoc, typing, pathlib, kling_nb;"
+        "print(typing.get_type_hints(kling_nb.sample_image)['return'] is pathlib.Path);"
+        "print(pydoc.render_doc(kling_nb, renderer=pydoc.plaintext))"
+    )
+    text = subprocess.run(
+        [venv.python, "-c", probe],
+        cwd=tmp_path,
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    typed, first_screen = text.splitlines()[0], "\n".join(text.splitlines()[1:25])
+    assert typed == "True"
+    for words in (
+        "kling_nb.connect()",
+        "kling_nb.edit(",
+        "result.save(",
+        "sample_image",
+        "kling-nb lab",
+    ):
+        assert words in first_screen, words
+    assert "PACKAGE CONTENTS" not in first_screen and "_batch" not in first_screen
+
+
 def test_installed_wheel_edits_a_sample_offline_from_an_empty_folder(
     venv: Venv, tmp_path: Path
 ) -> None:
@@ -155,9 +208,9 @@ def test_installed_wheel_edits_a_sample_offline_from_an_empty_folder(
     ).stdout.split()
     assert Path(where[0]).is_relative_to(venv.root), where  # from the wheel, not the checkout
     assert where[2] == where[3]  # __version__ is the distribution's version
-    proc = subprocess.run(
-        [venv.script, "edit", where[1], "-p", "将 <<<image_1>>> 转换为水彩画风格"]
-        + ["--out", "results"],
+    proc = subprocess.run(  # the README's line, as written
+        [venv.script, "edit", "sample:running-man", "--prompt", "将 <<<image_1>>> 转换为水彩画风格"]
+        + ["--out", "results/"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -143,7 +143,7 @@ def test_unexpected_error_is_shown_in_words(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(panel_runner, "submit_edit", broken)
+    monkeypatch.setattr(panel_runner, "start_edit", broken)
     future = panel.run()
     assert panel.wait(WAIT) is None
     assert isinstance(future.exception(), RuntimeError)  # kept for scripts, not swallowed
@@ -335,7 +335,7 @@ def test_follows_the_current_connection(conn: Connection) -> None:
 
 
 def test_status_line_shows_queue_position_elapsed_and_last_log(panel: EditPanel) -> None:
-    from kling_nb._transport import JobStatus
+    from kling_nb._wire import JobStatus
     from kling_nb.panel import PanelRun
 
     assert panel.connection is not None
@@ -434,7 +434,7 @@ def test_a_key_in_an_error_never_reaches_the_panel(
     def echoing(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"gateway said: bad key {CANARY_KEY}")
 
-    monkeypatch.setattr(panel_runner, "submit_edit", echoing)
+    monkeypatch.setattr(panel_runner, "start_edit", echoing)
     panel.run()
     assert panel.wait(WAIT) is None
     shown = [panel.last_error or "", panel.widgets.error.value, panel.status, repr(panel)]

@@ -14,7 +14,7 @@ from PIL import Image
 from kling_nb import KlingValidationError
 from kling_nb._config import Connection
 from kling_nb._errors import KlingImageError
-from kling_nb._transport import JobStatus
+from kling_nb._wire import JobStatus
 from kling_nb.panel.model import PanelImage, PanelModel
 
 LOCAL = Connection("local", "127.0.0.1:1/queue", "k", "qiniu")

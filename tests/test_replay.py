@@ -20,10 +20,9 @@ import pytest
 from PIL import Image
 
 import kling_nb
-from kling_nb import KlingBudgetError, KlingO1Request
+from kling_nb import KlingBudgetError, KlingO1Request, KlingReplayError
 from kling_nb._config import Connection
 from kling_nb._journal import journal_for
-from kling_nb._money import KlingReplayError
 
 from .conftest import CANARY_KEY
 
@@ -155,7 +154,7 @@ def test_a_lost_cache_with_an_expired_url_is_not_paid_unless_asked(emu, conn: Co
     journal = journal_for(conn.home)
     entry = journal.find(first.request_id)
     assert entry is not None
-    journal.record(entry.id, finished_at=time.time() - 2 * 3600)  # past the URL's lifetime
+    journal.note(entry.id, finished_at=time.time() - 2 * 3600)  # past the URL's lifetime
     before = submits(emu)
     with pytest.raises(KlingReplayError) as info:
         kling_nb.edit(PROMPT, kling_nb.sample_image(), progress=False, connection=conn)
@@ -256,10 +255,11 @@ def test_history_shows_costs_replays_and_day_totals(emu, fal_conn: Connection, c
     assert "cost" in lines[1]
     unknown, replayed, paid = lines[2:5]
     assert "—" in unknown and "0 USD (replay)" in replayed and "0.056 USD" in paid
-    assert f"  {date.today().isoformat()}: 0.056 USD" in lines
+    # Emulated figures are shown apart, never counted as spend (issue 18).
+    assert f"  {date.today().isoformat()}: 0 (besides 0.056 USD emulated, not billed)" in lines
     set_language("zh")
     zh = repr(kling_nb.history())
-    assert "费用" in zh and "0 USD（重放）" in zh and f"{date.today().isoformat()}：0.056 USD" in zh
+    assert "费用" in zh and "0 USD（重放）" in zh and "（另有模拟的 0.056 USD，未实际扣费）" in zh
 
 
 def test_history_tells_of_rows_it_skipped(emu, conn: Connection) -> None:  # type: ignore[no-untyped-def]

@@ -26,9 +26,10 @@ from kling_nb import (
     KlingSubmitUnknownError,
     _config,
 )
+from kling_nb._job import Job
 from kling_nb._journal import Journal, journal_for
-from kling_nb._tasks import Job
-from kling_nb._transport import Handle
+from kling_nb._states import JobState
+from kling_nb._wire import Handle
 
 from .conftest import CANARY_KEY
 
@@ -152,10 +153,10 @@ def test_resume_takes_over_abandoned_rows_and_leaves_live_ones(emu, conn) -> Non
     abandoned = Job.submit(ENDPOINT, args(), connection=conn)
     live = Job.submit(ENDPOINT, args(), connection=conn)
     me = socket.gethostname()
-    journal.record(abandoned.journal_id, owner=f"{me}:{dead_pid()}")  # type: ignore[arg-type]
-    journal.record(live.journal_id, owner=f"{me}:{os.getppid()}")  # type: ignore[arg-type]
+    journal.note(abandoned.journal_id, owner=f"{me}:{dead_pid()}")  # type: ignore[arg-type]
+    journal.note(live.journal_id, owner=f"{me}:{os.getppid()}")  # type: ignore[arg-type]
     lost = journal.begin(conn, ENDPOINT, {"prompt": "never answered"})
-    journal.record(lost, owner=f"{me}:{dead_pid()}")
+    journal.note(lost, owner=f"{me}:{dead_pid()}")
 
     batch = kling_nb.resume(progress=False)
     assert len(batch) == 1 and isinstance(batch[0], EditResult)
@@ -180,9 +181,9 @@ def fake_row(home: Path, host: str, state: str = "queued") -> str:
     row = journal.begin(conn, ENDPOINT, {"prompt": "p", "image_urls": ["https://x/a.jpg"]})
     base = f"https://{host}/fal-ai/kling-image/requests/req-{row}"
     journal.submitted(row, Handle(f"req-{row}", base, base + "/status", base + "/cancel"))
-    journal.record(row, owner="elsewhere:1")
+    journal.note(row, owner="elsewhere:1")
     if state != "queued":
-        journal.record(row, state=state, error="the model refused")
+        journal.advance(row, JobState(state), error="the model refused")
     return f"req-{row}"
 
 

@@ -16,6 +16,7 @@ from kling_nb import (
     KlingTimeoutError,
     KlingValidationError,
 )
+from kling_nb._journal import journal_for
 from kling_nb._samples import sample_path
 
 from .conftest import connect_to
@@ -58,21 +59,64 @@ def requests_of(emu: kling_nb.emulator.Emulator) -> dict[str, dict[str, object]]
     return emu.stats()["requests"]  # type: ignore[no-any-return]
 
 
+# What a cancel does on each service (docs/services.md, "Cancel"): only a cancel the service
+# confirms may say "not billed"; otherwise the job runs on, is billed, and resume() collects it.
+CANCEL_TRUTH = {
+    # profile: (outcome while queued, outcome while running)
+    "plain": ("confirmed", "confirmed"),
+    "qiniu": ("unsupported", "unsupported"),  # Qiniu: cancel "暂未支持"
+    "fal": ("confirmed", "requested"),  # fal: queued removed; running only signalled
+}
+
+
+def _queued_behind(emu: kling_nb.emulator.Emulator) -> kling_nb.Job:  # type: ignore[name-defined]
+    """A job waiting in the queue: the one worker is busy with another."""
+    kling_nb.Job.submit("fal-ai/kling-image/o1", arguments=arguments())
+    return kling_nb.Job.submit("fal-ai/kling-image/o1", arguments=arguments())
+
+
+def _running(emu: kling_nb.emulator.Emulator) -> kling_nb.Job:  # type: ignore[name-defined]
+    job = kling_nb.Job.submit("fal-ai/kling-image/o1", arguments=arguments())
+    for _ in range(200):
+        if requests_of(emu)[job.request_id]["state"] == "IN_PROGRESS":
+            return job
+        time.sleep(0.02)
+    raise AssertionError("the job never started")
+
+
+@pytest.mark.parametrize("where", ["queued", "running"])
 @pytest.mark.parametrize("profile", PROFILES)
-def test_cancel_reaches_the_server_on_every_profile(profile: str, home: Path) -> None:
-    with serving(profile, service_time=30) as emu:
+def test_cancel_says_only_what_the_service_did(profile: str, where: str, home: Path) -> None:
+    expected = CANCEL_TRUTH[profile][where == "running"]
+    with serving(profile, service_time=2.0) as emu:
         connect_to(emu, home)
-        job = kling_nb.Job.submit("fal-ai/kling-image/o1", arguments=arguments())
-        job.cancel()  # on qiniu cancel_url is "": kling_nb uses …/requests/{id}/cancel
-        with pytest.raises(KlingCancelledError):
-            job.wait(timeout=10, progress=False)
-        assert requests_of(emu)[job.request_id]["cancelled"] is True
+        job = _queued_behind(emu) if where == "queued" else _running(emu)
+        cancel = job.cancel()  # on qiniu cancel_url is "": kling_nb uses …/requests/{id}/cancel
+        assert cancel.outcome == expected, str(cancel)
+        entry = journal_for(home).find(job.request_id)
+        assert entry is not None and entry.cancel == expected
+        facts = requests_of(emu)[job.request_id]
+        if expected == "confirmed":
+            assert "not be billed" in str(cancel) and facts["cancelled"] is True
+            assert entry.state == "cancelled"
+            with pytest.raises(KlingCancelledError):
+                job.wait(timeout=10, progress=False)
+            assert requests_of(emu)[job.request_id]["billed_images"] == 0
+            return
+        # Not confirmed: the row stays resumable, the job runs on and is paid for; nothing
+        # is lost — the pictures are collected when it finishes.
+        assert "not be billed" not in str(cancel) and "resume" in str(cancel)
+        assert entry.state in ("queued", "running") and facts["cancelled"] is False
+        collected = kling_nb.resume(job.request_id, timeout=30, progress=False)
+        assert len(collected.images) == 1
+        assert requests_of(emu)[job.request_id]["billed_images"] == 1
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_a_deadline_ends_the_wait_on_time_and_cancels_on_every_profile(
+def test_a_deadline_ends_the_wait_on_time_and_tells_what_the_cancel_did(
     profile: str, home: Path
 ) -> None:
+    expected = CANCEL_TRUTH[profile][1]  # the job is running when the deadline comes
     with serving(profile, service_time=30) as emu:
         connect_to(emu, home)
         started = time.monotonic()
@@ -80,8 +124,12 @@ def test_a_deadline_ends_the_wait_on_time_and_cancels_on_every_profile(
             kling_nb.edit(PROMPT, sample_path("cat.jpg"), timeout=1.5, progress=False, fresh=True)
         assert time.monotonic() - started <= 1.5 + 2.0  # the promise: deadline + 2 s
         assert "interrupt" not in str(caught.value).lower()
+        assert caught.value.cancel == expected
         (stats,) = requests_of(emu).values()
-        assert stats["cancelled"] is True
+        assert stats["cancelled"] is (expected == "confirmed")
+        (row,) = kling_nb.history(home=home)
+        assert row.cancel == expected
+        assert row.state == ("cancelled" if expected == "confirmed" else "running")
 
 
 @pytest.mark.parametrize("quirk", [{"status_stream": False}, {"stream_refused": True}])

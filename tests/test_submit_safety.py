@@ -11,8 +11,8 @@ from PIL import Image
 import kling_nb
 from kling_nb import ENDPOINT, KlingSubmitUnknownError, emulator
 from kling_nb._images import to_image_url
+from kling_nb._job import Job
 from kling_nb._journal import Journal
-from kling_nb._tasks import Job
 
 from .conftest import CANARY_KEY, connect_to
 

@@ -1,4 +1,11 @@
-"""`python -m kling_nb.emulator`: print the two shell lines, then serve until SIGINT/SIGTERM."""
+"""`python -m kling_nb.emulator` (or `kling-nb emulator`): print three shell lines, then serve
+until SIGINT/SIGTERM.
+
+The lines are `FAL_QUEUE_RUN_HOST=…`, `SSL_CERT_FILE=…` and `KLING_NB_PROFILE=…`: with them a
+client in another shell reaches this emulator and judges requests by the same service's
+rules. The default profile is `qiniu`, the service of the guide the project mirrors (the
+in-process `start()` keeps `plain`, the protocol as PROTOCOL.md writes it).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .._wire import PROFILES
-from ._queue import FAULT_KINDS, EmulatorOptions
+from .._i18n import LANGUAGES, set_language
+from .._wire import PROFILES, Profile
+from ._failure import DETAIL_SHAPES
+from ._options import CANCEL_MODES, FAULT_KINDS, EmulatorOptions
+
+CLI_PROFILE: Profile = "qiniu"  # the guide's service
+PROG = "python -m kling_nb.emulator"
 
 # (flag, type, metavar, help); each flag maps to the `EmulatorOptions` field of that name.
 FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
@@ -26,6 +38,7 @@ FLAGS: tuple[tuple[str, type, str | None, str], ...] = (
     ("--keepalive-interval", float, "S", "seconds between SSE keep-alive comments"),
     ("--max-body-mb", float, "MB", "413 to a request body above this size"),
     ("--data-results-max-mb", float, "MB", "with --result-urls data: evict oldest above this"),
+    ("--uploads-max-mb", float, "MB", "files uploaded to the emulated fal storage kept in memory"),
 )
 # (flag, field, help): gateway quirks any profile can combine.
 SWITCHES: tuple[tuple[str, str, str], ...] = (
@@ -34,15 +47,18 @@ SWITCHES: tuple[tuple[str, str, str], ...] = (
     ("--no-status-logs", "status_logs", "status answers never carry logs"),
     ("--failed-status", "failed_status", "a failed job's status is FAILED, not COMPLETED"),
     ("--block-urllib", "block_urllib", "403 'error code: 1010' to urllib's user agent"),
+    ("--no-fal-storage", "fal_storage", "do not serve fal's storage upload API (404)"),
 )
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The CLI flags, defaults taken from `EmulatorOptions`."""
+def parse_args(argv: Sequence[str] | None = None, prog: str = PROG) -> argparse.Namespace:
+    """The CLI flags, defaults taken from `EmulatorOptions` (the profile: `CLI_PROFILE`)."""
     defaults = EmulatorOptions()
     parser = argparse.ArgumentParser(
-        prog="python -m kling_nb.emulator",
-        description="Local fal-queue emulator for fal-ai/kling-image/o1 (offline, free).",
+        prog=prog,
+        description="Local fal-queue emulator for fal-ai/kling-image/o1 (offline, free). "
+        "Prints FAL_QUEUE_RUN_HOST=, SSL_CERT_FILE= and KLING_NB_PROFILE= for a client "
+        "in another shell, then serves until Ctrl-C.",
     )
     for flag, kind, metavar, text in FLAGS:
         default = getattr(defaults, flag[2:].replace("-", "_"))
@@ -59,8 +75,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         choices=PROFILES,
-        default=defaults.profile,
-        help="answer as the plain protocol, Qiniu or fal document it (docs/services.md)",
+        default=CLI_PROFILE,
+        help="answer as the plain protocol, Qiniu or fal document it (docs/services.md; "
+        f"default {CLI_PROFILE}, the guide's service)",
+    )
+    parser.add_argument(
+        "--cancel",
+        choices=CANCEL_MODES,
+        default=None,
+        help="how cancel answers: stops (queued and running), queued-only (fal), "
+        "unsupported (Qiniu); default: as the profile",
+    )
+    parser.add_argument(
+        "--detail-shape",
+        choices=DETAIL_SHAPES,
+        default=defaults.detail_shape,
+        help="qiniu profile: a failure's `detail` as string, object, or mixed (seeded)",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=None,
+        help="language of the emulator's log lines (default: KLING_NB_LANG, else the locale; "
+        "a request's Accept-Language wins)",
     )
     parser.add_argument(
         "--result-ttl",
@@ -80,11 +117,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Start, print `FAL_QUEUE_RUN_HOST=…` and `SSL_CERT_FILE=…`, serve until a signal."""
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Start, print the three shell lines, serve until a signal; `prog` names the command."""
     from ._server import start
 
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
+    lang = args.__dict__.pop("lang")
+    if lang is not None:
+        set_language(lang)
     stop: list[int] = []  # the handler only appends: no lock, no Event.set(), signal-safe
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: stop.append(signum))
@@ -96,9 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with emulator:
         print(f"FAL_QUEUE_RUN_HOST={emulator.host}", flush=True)
         print(f"SSL_CERT_FILE={emulator.ca_bundle}", flush=True)
+        print(f"KLING_NB_PROFILE={emulator.options.profile}", flush=True)
         print(
             f"kling_nb emulator: queue {emulator.url}/queue, files {emulator.files_url}, "
-            f"stats {emulator.url}/_emulator/stats. Set FAL_KEY to anything. Ctrl-C stops.",
+            f"stats {emulator.url}/_emulator/stats; profile {emulator.options.profile}. "
+            "Set FAL_KEY to anything. Ctrl-C stops.",
             file=sys.stderr,
             flush=True,
         )

@@ -6,8 +6,12 @@ Choices where fal's behaviour is not documented (kept here so tests and docs agr
 - result of a cancelled job: 400 `{"detail": ..., "error_type": "cancelled"}`;
 - unknown request id: 404 `{"detail": ...}` (cancel: 404 `{"status": "NOT_FOUND"}`);
 - the status stream is never faulted; faults hit status polls and results only;
-- a result past its kept time (`result_ttl`): 404 saying it expired.
-Profiles (`plain`, `qiniu`, `fal`) and gateway quirks: docs/services.md.
+- a result past its kept time (`result_ttl`): 404 saying it expired;
+- on `qiniu`, 400 and 401 answers carry Qiniu's error body `{"status": false, "message"}`,
+  cancel answers 404 so (not supported), and a failed job's result is such a 400.
+Every answer of this app carries `x-kling-nb-emulator-profile: <profile>`, so a client can
+learn which service's rules the emulator plays. Profiles (`plain`, `qiniu`, `fal`),
+cancel, failures and gateway quirks: docs/services.md.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import (
     FileResponse,
@@ -34,17 +39,20 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._i18n import Language
 from .._wire import ENDPOINT, SubmitResponse
-from ._queue import SAFE_NAME, EmulatorOptions, Job, JobQueue, RenderModel
+from ._body import MAX_BODY_BYTES, JSONStream, read_body
+from ._job import Job
+from ._logs import language_of
+from ._options import EmulatorOptions
+from ._queue import SAFE_NAME, JobQueue, RenderModel
+from ._storage import StorageApi, upload_route
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+PROFILE_HEADER = "x-kling-nb-emulator-profile"
 MAX_JSON_DEPTH = 32  # the model input nests 4 deep (elements); deeper is refused unparsed
 MAX_JSON_OBJECTS = 1000  # the input has 1 + up to 10 elements; more is refused mid-parse
-# A too-large body is still read (and dropped) up to here, so the client gets its 413
-# instead of a broken pipe; beyond it the connection is closed.
-DRAIN_LIMIT = 4 * MAX_BODY_BYTES
 ENDPOINTS = (ENDPOINT,)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 TRUE_FLAGS, FALSE_FLAGS = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
@@ -99,6 +107,8 @@ def create_app(
         Route("/queue/{endpoint:path}", api.submit, methods=["POST"]),
         *file_routes(queue),
     ]
+    if queue.options.fal_storage:  # fal's storage hosts; without them, 404 as no such host
+        routes += StorageApi(queue.uploads, api.bases).routes()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -108,7 +118,29 @@ def create_app(
         finally:
             await queue.stop()
 
-    return Starlette(routes=routes, lifespan=lifespan), queue
+    header = Middleware(ProfileHeader, profile=queue.options.profile)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[header]), queue
+
+
+class ProfileHeader:
+    """Adds `x-kling-nb-emulator-profile: <profile>` to every answer (ASGI middleware)."""
+
+    def __init__(self, app: ASGIApp, profile: str):
+        self.app = app
+        self.value = profile.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def labelled(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                message["headers"] = [*headers, (PROFILE_HEADER.encode(), self.value)]
+            await send(message)
+
+        await self.app(scope, receive, labelled)
 
 
 def create_files_app(queue: JobQueue) -> Starlette:
@@ -135,10 +167,13 @@ def file_routes(queue: JobQueue) -> list[Route]:
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return Response(data, media_type=kind, headers=_FILE_HEADERS)
 
-    return [
+    routes = [
         Route("/files/{request_id}/{name}", result_file, methods=["GET", "HEAD"]),
         Route("/samples/{name}", sample_file, methods=["GET", "HEAD"]),
     ]
+    if queue.options.fal_storage:
+        routes.append(upload_route(queue.uploads))
+    return routes
 
 
 _FILE_HEADERS = {"Cache-Control": "max-age=3600", "Access-Control-Allow-Origin": "*"}
@@ -162,7 +197,7 @@ class _Api:
             detail = f"Application {endpoint!r} not found: this emulator serves {ENDPOINT} only."
             return JSONResponse({"detail": detail}, 404)
         limit_mb = min(MAX_BODY_BYTES / 2**20, self.queue.options.max_body_mb)
-        raw = await _read_body(request, int(limit_mb * 2**20))
+        raw = await read_body(request, int(limit_mb * 2**20))
         if raw is None:
             detail = f"Request body is larger than {limit_mb:g} MB. Shrink the images."
             return JSONResponse({"detail": detail}, 413)
@@ -192,14 +227,8 @@ class _Api:
         low: bool,
         timeout: float | None,
     ) -> Response:
-        netloc = request.url.netloc
-        if self.public_url is None:  # URLs follow the Host header, so its files are ours
-            self.queue.own_netlocs.add(netloc)
         rid = self._new_id()
-        public = self.public_url or f"https://{netloc}"
-        files = {"data": public, "https": public}.get(
-            self.queue.options.result_urls, self.files_url or f"http://{netloc}"
-        )
+        public, files = self.bases(request)
         job = self.queue.submit(
             rid,
             endpoint,
@@ -226,6 +255,17 @@ class _Api:
             return _Dropped("submit")
         return JSONResponse(answer, headers={"x-fal-request-id": rid})
 
+    def bases(self, request: Request) -> tuple[str, str]:
+        """(queue base, files base): the server's, else the request's Host (TestClient)."""
+        netloc = request.url.netloc
+        if self.public_url is None:  # URLs follow the Host header, so its files are ours
+            self.queue.own_netlocs.add(netloc)
+        public = self.public_url or f"https://{netloc}"
+        files = {"data": public, "https": public}.get(
+            self.queue.options.result_urls, self.files_url or f"http://{netloc}"
+        )
+        return public, files
+
     def _new_id(self) -> str:
         """A UUID, or on the qiniu profile an id shaped like Qiniu's (`qimage-root-<digits>`)."""
         if self.queue.options.profile != "qiniu":
@@ -245,9 +285,13 @@ class _Api:
             return _unprocessable(["query", "logs"], "Use true/false or 1/0.")
         if job is None:
             return _no_request(request)
-        body = self.queue.status_body(job, with_logs)
+        lang = language_of(request.headers.get("accept-language"))
+        body = self.queue.status_body(job, with_logs, lang)
         code = 200 if body["status"] in ("COMPLETED", "FAILED") else 202
-        return JSONResponse(body, code, headers={"x-fal-request-id": job.request_id})
+        headers = {"x-fal-request-id": job.request_id}
+        if job.inline and "result" in body:  # Qiniu's inline result of data: URIs
+            return JSONStream(body, code, headers)
+        return JSONResponse(body, code, headers=headers)
 
     async def stream(self, request: Request) -> Response:
         job = self._job(request)
@@ -269,16 +313,16 @@ class _Api:
         if job is None:
             return _no_request(request)
         headers = {"Cache-Control": "no-cache", "x-fal-request-id": job.request_id}
-        events = self._events(job, with_logs)
+        events = self._events(job, with_logs, language_of(request.headers.get("accept-language")))
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
-    async def _events(self, job: Job, with_logs: bool) -> AsyncIterator[str]:
+    async def _events(self, job: Job, with_logs: bool, lang: Language) -> AsyncIterator[str]:
         """One `data:` line per change, a keep-alive comment when idle, closed after COMPLETED."""
         last, sent = "", 0
         only_new = self.queue.options.profile == "fal"  # fal sends each log line once
         while True:
             changed = job.changed
-            body = self.queue.status_body(job, with_logs, sent if only_new else 0)
+            body = self.queue.status_body(job, with_logs, lang, sent if only_new else 0)
             text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
             if text != last:
                 yield f"data: {text}\n\n"
@@ -296,12 +340,17 @@ class _Api:
         denied = _deny(request, self.queue.options)
         if denied is not None:
             return denied
+        if self.queue.options.cancel_mode == "unsupported":
+            if job is not None:
+                self.queue.cancel(job)  # counted; the job runs on
+            return _qiniu_error(NO_CANCEL, 404)
         if job is None:
             return JSONResponse({"status": "NOT_FOUND"}, 404)
         headers = {"x-fal-request-id": job.request_id}
-        if job.state == "COMPLETED":
+        if self.queue.cancel(job) == "too_late":
             return JSONResponse({"status": "ALREADY_COMPLETED"}, 400, headers=headers)
-        self.queue.cancel(job)
+        # Queued (removed) or running (stopped, or signalled and running on): fal answers
+        # both alike, so the answer alone never says whether the job will still be billed.
         return JSONResponse({"status": "CANCELLATION_REQUESTED"}, 202, headers=headers)
 
     async def result(self, request: Request) -> Response:
@@ -313,15 +362,22 @@ class _Api:
         if job is None:
             return _no_request(request)
         rid = job.request_id
+        qiniu = self.queue.options.profile == "qiniu"
         if job.state != "COMPLETED":
             detail = (
                 f"Request {rid} is still {job.state}; its result does not exist yet. "
                 "Poll its status_url until COMPLETED, then fetch the result."
             )
+            if qiniu:
+                return _qiniu_error(detail, 400)
             return JSONResponse({"detail": detail}, 400, headers={"x-fal-request-id": rid})
         if job.failure is not None:
             failure = job.failure
+            if qiniu:  # the reason is in the status's `detail`; no result exists (our choice)
+                return _qiniu_error(failure.error, 400)
             return JSONResponse(failure.body(), failure.status_code, headers=failure.headers(rid))
+        if job.inline:  # data: URIs of whole pictures: sent without a second copy
+            return JSONStream(job.output, headers={"x-fal-request-id": rid})
         return JSONResponse(job.output, headers={"x-fal-request-id": rid})
 
     async def stats(self, request: Request) -> Response:
@@ -378,7 +434,20 @@ def _deny(request: Request, options: EmulatorOptions) -> Response | None:
     else:
         why = "The Authorization header is not of the form 'Key <your key>'."
     detail = f"{why} Send 'Authorization: Key <your key>' (fal-client sends FAL_KEY so)."
+    if options.profile == "qiniu":
+        return _qiniu_error(detail, 401)
     return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Key"})
+
+
+NO_CANCEL = (
+    "Cancel is not supported (暂未支持): the request keeps running and is billed; "
+    "fetch its result when it completes."
+)
+
+
+def _qiniu_error(message: str, code: int) -> Response:
+    """Qiniu's error body, `{"status": false, "message": …}` (its API reference, 400/401)."""
+    return JSONResponse({"status": False, "message": message}, code)
 
 
 def _no_request(request: Request) -> Response:
@@ -467,19 +536,3 @@ def _parse(raw: bytes | bytearray) -> tuple[dict[str, object], str | None]:
 
 
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytearray | None:
-    """The body, or None when it exceeds the limit (read and dropped, so a 413 can follow)."""
-    declared = request.headers.get("content-length", "")
-    too_big = declared.isdigit() and int(declared) > limit
-    body = bytearray()  # one buffer, not chunks plus their join: a third less at the peak
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        too_big = too_big or size > limit
-        if size > DRAIN_LIMIT:
-            break
-        if not too_big:
-            body += chunk
-    return None if too_big else body

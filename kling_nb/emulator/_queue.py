@@ -1,4 +1,4 @@
-"""The emulated runner fleet: options, jobs, a FIFO queue served by N workers, faults, stats.
+"""The emulated runner fleet: a FIFO queue of jobs served by N workers, and its stats.
 
 Everything here runs on one asyncio loop (the server's, or TestClient's); CPU work
 (decoding, validating, rendering, encoding) goes to a thread pool so polls stay fast.
@@ -21,12 +21,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
+from .._i18n import Language
 from .._rules import (
     Violation,
     check_image_bytes,
@@ -37,101 +38,36 @@ from .._rules import (
 )
 from .._wire import (
     IMAGE_MAX_BYTES,
-    PROFILES,
-    LogEntry,
     LogLevel,
-    Profile,
-    StatusBody,
-    StatusName,
-    ValidationDetail,
     WebhookBody,
     data_uri,
     decode_data_uri,
 )
+from ._body import release_memory
+from ._failure import (
+    CANCELLED,
+    START_TIMEOUT,
+    Failure,
+    planned_failure,
+    validation_failure,
+)
+from ._faults import Faults as Faults
+from ._job import CancelOutcome, Job, StatusAnswer
+from ._logs import LogLine
+from ._options import FAULT_KINDS as FAULT_KINDS
+from ._options import EmulatorOptions as EmulatorOptions
+from ._storage import UploadStore
 
 if TYPE_CHECKING:
     import httpx
     from PIL import Image
 
-ResultUrls = Literal["http", "https", "data"]
-FailureKind = Literal["422", "503", "504"]
-# What a faulted status/result response becomes; "-ingress" kinds look like nginx's.
-FAULT_KINDS = ("429", "502-ingress", "503-ingress", "502", "503", "drop")
-FAILURE_KINDS: tuple[FailureKind, ...] = ("422", "503", "504")
-
-ERRORS_DOC = "https://docs.fal.ai/errors"  # the `url` of an error detail, as fal words them
-FAL_RESULT_TTL = 3600.0  # fal keeps results about an hour (its queue docs)
 COUNT_CODES = ("images_too_many", "elements_too_many")  # refused before any per-item work
 PIXELS_1K = 1024 * 1024  # `service_time` is the duration of one image of this many pixels
 FAULT_LOG_MAX = 1000
 # File and folder names the emulator writes and serves: no dots first, no separators.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EmulatorOptions:
-    """How an emulator behaves; `start(**fields)` and the CLI flags take the same names."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    files_port: int = 0
-    service_time: float = 2.0
-    workers: int = 2
-    fault_rate: float = 0.0
-    fault_kinds: tuple[str, ...] = FAULT_KINDS
-    fail_rate: float = 0.0
-    submit_drop_rate: float = 0.0
-    seed: int = 0
-    service_jitter: float = 0.0
-    profile: Profile = "plain"
-    result_urls: ResultUrls = "http"
-    keepalive_interval: float = 15.0
-    status_stream: bool = True  # False: a gateway without the SSE status stream (404)
-    max_jobs: int = 10_000
-    webhook_attempts: int = 4
-    # Results are forgotten (404) this many seconds after completion; None: the profile's
-    # documented keep (fal about 1 h; the others keep them while the emulator runs).
-    result_ttl: float | None = None
-    # --- gateway quirks, any profile ---
-    stream_refused: bool = False  # 400 {"detail":"SSE streaming not supported"} to the stream
-    status_logs: bool = True  # False: status answers never carry `logs`
-    failed_status: bool = False  # True: a failed job's status is FAILED, not COMPLETED
-    max_body_mb: float = 64.0  # 413 above this many MB of request body
-    block_urllib: bool = False  # 403 `error code: 1010` to urllib's user agent
-    data_results_max_mb: float = 256.0  # result_urls=data: oldest results evicted above this
-
-    @property
-    def ttl(self) -> float | None:
-        """Seconds a result is kept after completion, or None for as long as it runs."""
-        if self.result_ttl is not None:
-            return self.result_ttl
-        return FAL_RESULT_TTL if self.profile == "fal" else None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "fault_kinds", tuple(self.fault_kinds))  # lists from callers
-        for name in ("fault_rate", "fail_rate", "submit_drop_rate", "service_jitter"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} = {value!r} must be a fraction from 0 to 1.")
-        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
-        if unknown or not self.fault_kinds:
-            raise ValueError(f"fault_kinds must be some of {', '.join(FAULT_KINDS)}.")
-        if self.workers < 1:
-            raise ValueError(f"workers = {self.workers!r} must be at least 1.")
-        if self.service_time < 0 or self.keepalive_interval <= 0:
-            raise ValueError("service_time must be ≥ 0 and keepalive_interval > 0 (seconds).")
-        if self.profile not in PROFILES:
-            raise ValueError(f"profile = {self.profile!r} must be one of {', '.join(PROFILES)}.")
-        if self.result_ttl is not None and self.result_ttl <= 0:
-            raise ValueError(f"result_ttl = {self.result_ttl!r} must be > 0 seconds.")
-        if self.max_body_mb <= 0 or self.data_results_max_mb <= 0:
-            raise ValueError("max_body_mb and data_results_max_mb must be > 0.")
-        if self.result_urls not in ("http", "https", "data"):
-            raise ValueError(f"result_urls = {self.result_urls!r} must be http, https or data.")
-        if self.max_jobs < 1 or self.webhook_attempts < 1:
-            raise ValueError("max_jobs and webhook_attempts must be at least 1.")
 
 
 class Rendered(Protocol):
@@ -169,160 +105,6 @@ class RenderModel(Protocol):
     ) -> tuple[int, int]: ...
 
     def style_of(self, prompt: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a job ended without images, and the result response that says so."""
-
-    status_code: int
-    error: str
-    error_type: str
-    detail: list[ValidationDetail] | str
-
-    def body(self) -> dict[str, object]:
-        """The result body: FastAPI-shaped for 422, `{detail, error_type}` otherwise."""
-        if isinstance(self.detail, list):
-            return {"detail": self.detail}
-        return {"detail": self.detail, "error_type": self.error_type}
-
-    def headers(self, request_id: str) -> dict[str, str]:
-        """Headers fal sets on such a result (retryable flag, error type, timeout type)."""
-        headers = {"x-fal-request-id": request_id}
-        if self.status_code == 422:
-            headers["X-Fal-Retryable"] = "false"
-        else:
-            headers["X-Fal-Error-Type"] = self.error_type
-        if self.error_type == "request_timeout":
-            headers["X-Fal-Request-Timeout-Type"] = "user"
-        return headers
-
-    def webhook_detail(self) -> dict[str, object]:
-        """The `{loc, msg, type, url}` object of Qiniu's ERROR webhook payload."""
-        if isinstance(self.detail, list) and self.detail:
-            first = self.detail[0]
-            loc, msg, kind = first["loc"], first["msg"], first["type"]
-        else:
-            loc, msg, kind = [], self.error, self.error_type
-        return {"loc": loc, "msg": msg, "type": kind, "url": f"{ERRORS_DOC}#{kind}"}
-
-
-def validation_failure(violations: Sequence[Violation]) -> Failure:
-    """A 422 result listing every broken rule."""
-    details = [v.detail() for v in violations]
-    return Failure(422, details[0]["msg"], "validation_error", details)
-
-
-def planned_failure(kind: FailureKind) -> Failure:
-    """The failure `fail_rate` injects: a model refusal (422) or an infrastructure error."""
-    if kind == "422":
-        msg = "The emulated model refused this request (injected failure, fail_rate)."
-        entry: ValidationDetail = {
-            "loc": ["body", "prompt"],
-            "msg": msg,
-            "type": "content_policy_violation",
-        }
-        return Failure(422, msg, "content_policy_violation", [entry])
-    if kind == "503":
-        msg = "The runner disconnected while processing (injected failure, fail_rate)."
-        return Failure(503, msg, "runner_disconnected", msg)
-    msg = "The request timed out on the runner (injected failure, fail_rate)."
-    return Failure(504, msg, "request_timeout", msg)
-
-
-CANCELLED = Failure(
-    400, "The request was cancelled before it completed.", "cancelled",
-    "The request was cancelled before it completed; it has no result.",
-)  # fmt: skip
-START_TIMEOUT = Failure(
-    504, "The request did not start within its x-fal-request-timeout.", "request_timeout",
-    "The request did not start within its x-fal-request-timeout.",
-)  # fmt: skip
-
-
-@dataclass(eq=False)
-class Job:
-    """One submitted request and everything the emulator remembers about it."""
-
-    request_id: str
-    endpoint: str
-    body: dict[str, Any]
-    file_base: str
-    submitted_at: float
-    seq: int
-    low_priority: bool = False
-    webhook: str | None = None
-    planned: FailureKind | None = None
-    state: StatusName = "IN_QUEUE"
-    started_at: float | None = None
-    completed_at: float | None = None
-    cancelled: bool = False
-    logs: list[LogEntry] = field(default_factory=list)
-    output: dict[str, object] | None = None
-    failure: Failure | None = None
-    status_polls: int = 0
-    status_streams: int = 0
-    num_images: int = 1
-    billed_images: int = 0
-    inline: bool = False  # output held as data: URIs (result_urls=data, or sync_mode)
-    output_bytes: int = 0
-    planned_seconds: float | None = None  # the drawn service time: compared, never timed
-    task: asyncio.Task[None] | None = field(default=None, repr=False)
-    webhook_chain: asyncio.Task[None] | None = field(default=None, repr=False)
-    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-
-    def touch(self) -> None:
-        """Wake everyone waiting for this job to change (SSE streams)."""
-        self.changed.set()
-        self.changed = asyncio.Event()
-
-    def stats(self) -> dict[str, object]:
-        return {
-            "state": self.state,
-            "endpoint": self.endpoint,
-            "num_images": self.num_images,
-            "submitted_at": self.submitted_at,
-            "started_at": self.started_at,
-            "completed_at": self.completed_at,
-            "cancelled": self.cancelled,
-            "status_polls": self.status_polls,
-            "status_streams": self.status_streams,
-            "billed_images": self.billed_images,
-            "planned_seconds": self.planned_seconds,
-            "error_type": self.failure.error_type if self.failure else None,
-        }
-
-
-class Faults:
-    """Seeded dice for every injected fault; one stream per purpose, so each is reproducible."""
-
-    def __init__(self, options: EmulatorOptions):
-        self._options = options
-        self._response = random.Random(f"{options.seed}:response")
-        self._submit = random.Random(f"{options.seed}:submit")
-        self._job = random.Random(f"{options.seed}:job")
-        self._service = random.Random(f"{options.seed}:service")
-
-    def service_factor(self) -> float:
-        """How much longer or shorter this job runs: 1 ± `service_jitter`, uniformly."""
-        jitter = self._options.service_jitter
-        return 1.0 + self._service.uniform(-jitter, jitter) if jitter else 1.0
-
-    def response(self) -> str | None:
-        """The fault replacing this status/result response, or None."""
-        if self._options.fault_rate and self._response.random() < self._options.fault_rate:
-            return self._response.choice(self._options.fault_kinds)
-        return None
-
-    def drop_submit(self) -> bool:
-        return bool(self._options.submit_drop_rate) and (
-            self._submit.random() < self._options.submit_drop_rate
-        )
-
-    def job_failure(self) -> FailureKind | None:
-        if self._options.fail_rate and self._job.random() < self._options.fail_rate:
-            return self._job.choice(FAILURE_KINDS)
-        return None
 
 
 @dataclass
@@ -373,6 +155,7 @@ class JobQueue:
         self._executor: ThreadPoolExecutor | None = None
         self._http: httpx.AsyncClient | None = None
         self._data_bytes = 0  # sizes of data: URI results held, for result_urls=data
+        self.uploads = UploadStore(int(options.uploads_max_mb * 2**20))  # fal's storage
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -432,6 +215,7 @@ class JobQueue:
             low_priority=low_priority,
             webhook=webhook,
             planned=self.faults.job_failure(),
+            detail_shape=self.faults.detail_shape(),  # drawn in submit order: reproducible
             num_images=n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
         )
         self.jobs[request_id] = job
@@ -451,24 +235,34 @@ class JobQueue:
         """0-based place among waiting jobs."""
         return self._waiting.index(job)
 
-    def status_body(self, job: Job, with_logs: bool, logs_from: int = 0) -> StatusBody:
-        """The status object as the profile shapes it (PROTOCOL.md, and its last section)."""
-        body: StatusBody = {"status": job.state}
-        if job.state == "IN_QUEUE" and self.options.profile != "qiniu":
+    def status_body(
+        self, job: Job, with_logs: bool, lang: Language, logs_from: int = 0
+    ) -> StatusAnswer:
+        """The status object as the profile shapes it (PROTOCOL.md, and its last section);
+        log lines worded in `lang`."""
+        qiniu = self.options.profile == "qiniu"
+        body: StatusAnswer = {"status": job.state}
+        # Every profile: Qiniu's cookbook ran fal_client, which reads both keys, to the end
+        # (docs/services.md, "Status"); `status_logs=False` plays a gateway without `logs`.
+        if job.state == "IN_QUEUE":
             body["queue_position"] = self.position(job)
-        if self.options.status_logs and (with_logs or self.options.profile != "qiniu"):
-            body["logs"] = list(job.logs[logs_from:]) if with_logs else None
+        if self.options.status_logs:
+            body["logs"] = (
+                [line.entry(lang) for line in job.logs[logs_from:]] if with_logs else None
+            )
         if job.state != "COMPLETED":
             return body
         took = (job.completed_at or 0.0) - (job.started_at or job.completed_at or 0.0)
         body["metrics"] = {"inference_time": round(took, 3)}
-        if job.failure is not None:
+        if qiniu:  # Qiniu: the reason in `detail` (null on success), the output in `result`
+            body["detail"] = job.detail
+            if job.output is not None:
+                body["result"] = job.output
+        elif job.failure is not None:
             body["error"] = job.failure.error
             body["error_type"] = job.failure.error_type
-            if self.options.failed_status and job.failure is not CANCELLED:
-                body["status"] = "FAILED"
-        elif self.options.profile == "qiniu" and job.output is not None:
-            body["result"] = job.output
+        if self.options.failed_status and job.failure not in (None, CANCELLED):
+            body["status"] = "FAILED"
         return body
 
     def expired(self, job: Job) -> bool:
@@ -483,19 +277,38 @@ class JobQueue:
     def forget(self, request_id: str) -> None:
         """Drop a finished job and its files."""
         job = self.jobs.pop(request_id, None)
-        if job is not None:
+        if job is not None and job.output_bytes:
             self._data_bytes -= job.output_bytes
+            job.output = None
+            release_memory()  # tens of MB of data: URIs, or the process keeps their pages
         shutil.rmtree(self.files_dir / request_id, ignore_errors=True)
 
-    def cancel(self, job: Job) -> None:
-        """Cancel a job that has not completed: drop it from the queue, or stop its run."""
-        job.cancelled = True
-        if job.state == "IN_QUEUE":
+    def cancel(self, job: Job) -> CancelOutcome:
+        """Cancel a job that has not completed, as `cancel_mode` says (docs/services.md):
+        a queued job is removed; a running one is stopped, or only signalled and runs on."""
+        job.cancel_requests += 1
+        mode = self.options.cancel_mode
+        if mode == "unsupported":
+            outcome: CancelOutcome = "unsupported"
+        elif job.state == "COMPLETED":
+            outcome = "too_late"
+        elif job.state == "IN_QUEUE":
             self._unqueue(job)
-        elif job.task is not None:
-            job.task.cancel()
-        self._log(job, "WARN", "Cancellation requested; the request is stopped.")
-        self._finish(job, CANCELLED)
+            outcome = "removed"
+        elif mode == "queued-only":
+            outcome = "signalled"
+        else:
+            if job.task is not None:
+                job.task.cancel()
+            outcome = "stopped"
+        job.cancel_outcome = outcome
+        if outcome == "signalled":
+            self._log(job, "WARN", "emulator.log.cancel_signalled")
+        elif outcome in ("removed", "stopped"):
+            job.cancelled = True
+            self._log(job, "WARN", "emulator.log.cancel_stopped")
+            self._finish(job, CANCELLED)
+        return outcome
 
     def _expire(self, job: Job) -> None:
         if job.state == "IN_QUEUE":
@@ -542,17 +355,16 @@ class JobQueue:
 
     async def _process(self, job: Job, worker: int) -> None:
         loop = asyncio.get_running_loop()
-        self._log(job, "INFO", f"Runner {worker + 1} picked up the request (emulated Kling O1).")
+        self._log(job, "INFO", "emulator.log.picked_up", runner=worker + 1)
         self._notify(job, "IN_PROGRESS")
         found = await loop.run_in_executor(self._executor, self._inspect, job.body)
         if found.violations:
             for v in found.violations:
-                self._log(job, "ERROR", v.detail()["msg"])
+                self._log(job, "ERROR", f"rule.{v.code}", field=v.field, **v.facts)
             self._finish(job, validation_failure(found.violations))
             return
-        self._log(
-            job, "INFO", f"Decoded {len(found.images)} input image(s): {', '.join(found.summary)}"
-        )
+        summary = ", ".join(found.summary)
+        self._log(job, "INFO", "emulator.log.decoded", count=len(found.images), summary=summary)
         await self._produce(job, found.images)
 
     async def _produce(self, job: Job, images: list[Image.Image]) -> None:
@@ -566,8 +378,8 @@ class JobQueue:
         duration *= self.faults.service_factor()
         job.planned_seconds = duration
         style = model.style_of(prompt).replace("_", " ")
-        self._log(job, "INFO", f"Style: {style} (emulated filters, not Kling)")
-        self._log(job, "INFO", _plan_line(params, (w, h)))
+        self._log(job, "INFO", "emulator.log.style", style=style)
+        self._log(job, "INFO", "emulator.log.plan", **_plan_facts(params, (w, h)))
         render = asyncio.get_running_loop().run_in_executor(
             self._executor, self._render, model, images, prompt, job, params
         )
@@ -577,10 +389,10 @@ class JobQueue:
                 await asyncio.wait({render})
                 self._finish(job, planned_failure(job.planned))
                 return
-            self._log(job, "INFO", f"Rendering image {step + 1}/{job.num_images}")
+            self._log(job, "INFO", "emulator.log.rendering", number=step + 1, count=job.num_images)
             await asyncio.sleep(duration / steps)
         output = await render
-        self._log(job, "INFO", f"Stored {len(output)} image(s); done.")
+        self._log(job, "INFO", "emulator.log.stored", count=len(output))
         self._finish(job, None, {"images": output})
 
     def _load_model(self) -> RenderModel:
@@ -646,7 +458,10 @@ class JobQueue:
             return None, Violation(loc, "image_not_found", {"value": url})
         from .. import _samples
 
-        sample = _samples.sample_bytes(url)
+        # Scheme and host are case-insensitive (RFC 3986): HTTPS://AITOKEN-PUBLIC… is the
+        # guide's sample too. The path is not, so it stays as written.
+        same = parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
+        sample = _samples.sample_bytes(same.geturl())
         if sample is not None:
             return sample, None
         return None, Violation(loc, "image_not_remote", {"value": url})
@@ -660,6 +475,9 @@ class JobQueue:
             from .. import _samples
 
             return _samples.sample_bytes(parts[1])
+        if len(parts) == 3 and parts[0] == "uploads":  # a file uploaded to fal's storage
+            upload = self.uploads.get(parts[1], parts[2])
+            return upload.data if upload is not None else None
         return None
 
     def file_path(self, request_id: str, name: str) -> Path | None:
@@ -683,12 +501,15 @@ class JobQueue:
         """Render, then store the files (or make data: URIs); the output's `images` list."""
         # fal's sync_mode asks for the output inline, as data: URIs, whatever the server mode.
         job.inline = self.options.result_urls == "data" or job.body.get("sync_mode") is True
-        rendered = model.render(images, prompt, **params)
+        rendered = list(model.render(images, prompt, **params))
+        rendered.reverse()  # popped from the end: each picture's bytes go once it is stored
         folder = self.files_dir / job.request_id
-        folder.mkdir(parents=True, exist_ok=True)
+        if not job.inline:
+            folder.mkdir(parents=True, exist_ok=True)
         output: list[dict[str, object]] = []
         names: set[str] = set()
-        for i, img in enumerate(rendered):
+        for i in range(len(rendered)):
+            img = rendered.pop()
             name = img.file_name if _safe_name(img.file_name) else f"image_{i + 1}"
             if name in names:
                 name = f"{i + 1}_{name}"
@@ -723,11 +544,15 @@ class JobQueue:
         if output is not None:
             job.billed_images = len(output.get("images") or [])  # type: ignore[arg-type]
             self.totals["billed_images"] += job.billed_images
-            if job.inline:
-                job.output_bytes = len(json.dumps(output))
+            if job.inline:  # the data: URIs, and a little for the JSON around them
+                entries: list[dict[str, Any]] = output["images"]  # type: ignore[assignment]
+                job.output_bytes = sum(len(str(e["url"])) + 200 for e in entries)
                 self._data_bytes += job.output_bytes
+                release_memory()  # the rendered bytes, dropped in a worker thread
+        if failure is not None and self.options.profile == "qiniu":
+            job.detail = failure.qiniu_detail(job.detail_shape)
         if failure is not None and failure is not CANCELLED:
-            self._log(job, "ERROR", f"Request failed: {failure.error}")
+            self._log(job, "ERROR", "emulator.log.failed", error=failure.error)
         job.touch()
         if failure is None:
             self._notify(job, "OK", payload=output)
@@ -748,9 +573,10 @@ class JobQueue:
             self.forget(rid)
             excess -= 1
 
-    def _log(self, job: Job, level: LogLevel, message: str) -> None:
+    def _log(self, job: Job, level: LogLevel, key: str, /, **facts: object) -> None:
+        """Add a log line by message key (worded when a status is read: `_logs`)."""
         stamp = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat()
-        job.logs.append({"message": message, "level": level, "source": "USER", "timestamp": stamp})
+        job.logs.append(LogLine(level, key, stamp, facts))
         job.touch()
 
     def _notify(
@@ -812,6 +638,7 @@ class JobQueue:
                 "running": self._running,
                 "data_bytes": self._data_bytes,  # data: URI results held in memory
             },
+            "uploads": self.uploads.stats(),  # files uploaded to the emulated fal storage
             "options": asdict(self.options),
             "requests": {rid: job.stats() for rid, job in self.jobs.items()},
         }
@@ -853,11 +680,15 @@ def _canvas(seed: int) -> Image.Image:
     )
 
 
-def _plan_line(params: dict[str, Any], size: tuple[int, int]) -> str:
-    return (
-        f"Output: {params['num_images']} × {size[0]}×{size[1]} {params['output_format'].upper()}"
-        f" ({params['resolution']}, aspect {params['aspect_ratio']})"
-    )
+def _plan_facts(params: dict[str, Any], size: tuple[int, int]) -> dict[str, object]:
+    return {
+        "count": params["num_images"],
+        "width": size[0],
+        "height": size[1],
+        "format": str(params["output_format"]).upper(),
+        "resolution": params["resolution"],
+        "aspect": params["aspect_ratio"],
+    }
 
 
 def _safe_name(name: str) -> bool:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -17,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._app import DroppedConnection, create_app, create_files_app
-from ._queue import EmulatorOptions, JobQueue
+from ._options import EmulatorOptions
+from ._queue import JobQueue
+from ._storage import CDN_PREFIX, REST_PREFIX
 from ._tls import make_tls_files
 
 if TYPE_CHECKING:
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
+FOLDER_PREFIX = "kling_nb_emulator_"
+OWNER_FILE = "owner.pid"  # the PID of the process whose folder this is
 
 
 class Emulator:
@@ -32,8 +38,10 @@ class Emulator:
 
     def __init__(self, options: EmulatorOptions):
         self.options = options
-        self._folder = Path(tempfile.mkdtemp(prefix="kling_nb_emulator_"))
+        remove_stale_folders()
+        self._folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._folder), True)
+        (self._folder / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
         self._tls = make_tls_files(self._folder / "tls")
         main_sock = _bind(options.host, options.port)
         try:
@@ -46,6 +54,9 @@ class Emulator:
         self.host = f"{name}:{port}/queue"
         self.url = f"https://{name}:{port}"
         self.files_url = f"http://{name}:{files_port}"
+        # What fal_client's REST_URL and CDN_URL become to upload here (`_storage`).
+        self.fal_rest_url = self.url + REST_PREFIX
+        self.fal_cdn_url = self.url + CDN_PREFIX
         self.ca_bundle = str(self._tls.bundle)
         self.ca_cert = str(self._tls.ca_cert)
         app, self._queue = create_app(
@@ -81,8 +92,13 @@ class Emulator:
         return not self._stopped and replace(self.options, **options) == self.options
 
     def env(self) -> dict[str, str]:
-        """The two variables that point fal-client (in another process) at this emulator."""
-        return {"FAL_QUEUE_RUN_HOST": self.host, "SSL_CERT_FILE": self.ca_bundle}
+        """The variables that point fal-client (in another process) at this emulator, and
+        kling_nb at its profile's rules."""
+        return {
+            "FAL_QUEUE_RUN_HOST": self.host,
+            "SSL_CERT_FILE": self.ca_bundle,
+            "KLING_NB_PROFILE": self.options.profile,
+        }
 
     def ssl_context(self) -> ssl.SSLContext:
         """An SSL context trusting certifi's CAs and this emulator's CA."""
@@ -166,6 +182,35 @@ def start(**options: Any) -> Emulator:
     emulator = Emulator(EmulatorOptions(**options))
     emulator._launch()
     return emulator
+
+
+def remove_stale_folders(root: Path | None = None) -> list[Path]:
+    """Delete the temp folders (TLS key included) of emulators whose process died without
+    cleaning up (SIGKILL, a crash): only folders marked as ours, only of dead processes."""
+    if sys.platform == "win32":
+        return []  # os.kill(pid, 0) would terminate the process there, not probe it
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text(encoding="ascii"))
+            mine = folder.stat().st_uid == os.getuid()
+        except (OSError, ValueError):
+            continue  # not an emulator folder we marked (or half made): leave it
+        if mine and owner != os.getpid() and not _alive(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 probes, sends nothing)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _uvicorn_server(app: Any, *, ssl_files: tuple[Path, Path] | None) -> uvicorn.Server:

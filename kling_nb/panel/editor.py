@@ -22,10 +22,10 @@ from .._errors import KlingError, KlingValidationError
 from .._files import atomic_write_bytes, child_path, safe_name
 from .._i18n import Language
 from .._images import ImageInput
+from .._job import DEFAULT_TIMEOUT
 from .._results import EditResult
 from .._rules import Violation
 from .._secrets import scrub
-from .._tasks import DEFAULT_TIMEOUT
 from .._wire import IMAGES_MAX
 from .codegen import edit_code
 from .compat import clear_upload, upload_entries

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from .._config import Connection
-from .._errors import KlingValidationError
+from .._errors import KlingNotInPanelError, KlingValidationError
 from .._i18n import MESSAGES, Language, message
 from .._images import ImageInput, describe_source, load_image, thumbnail_bytes
 from .._request import KlingO1Request
 from .._results import EditResult
 from .._rules import Violation, check_image_size
 from .._text import clip
-from .._transport import JobStatus
 from .._wire import (
     ASPECT_RATIOS,
     IMAGES_MAX,
@@ -36,6 +35,7 @@ from .._wire import (
     PROMPT_MAX_CHARS,
     REFERENCE,
     RESOLUTIONS,
+    JobStatus,
     Profile,
     referenced_images,
 )
@@ -350,7 +350,7 @@ class PanelModel:
         with self.lock:
             count = len(self.images)
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= count:
-            raise _NotInPanel(
+            raise KlingNotInPanelError(
                 [Violation(("image",), "panel_no_image", {"value": number, "count": count})]
             )
         return number
@@ -408,7 +408,9 @@ class PanelModel:
                 if run.number == number:
                     return run
             count = len(self.runs)
-        raise _NotInPanel([Violation(("run",), "panel_no_run", {"value": number, "count": count})])
+        raise KlingNotInPanelError(
+            [Violation(("run",), "panel_no_run", {"value": number, "count": count})]
+        )
 
     def finish_run(
         self,
@@ -557,10 +559,6 @@ class PanelModel:
                 and self.connection is not None
                 and self.num_images_problem() is None
             )
-
-
-class _NotInPanel(KlingValidationError, IndexError):
-    """A number that names no image or run of the panel: refused in words."""
 
 
 def type_error(name: str, value: object, code: str) -> KlingValidationError:

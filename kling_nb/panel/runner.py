@@ -18,19 +18,23 @@ from typing import TYPE_CHECKING
 
 from PIL import Image as PILImage
 
+from .._admission import Replayed
+from .._api import start_edit
+from .._cache import finish_edit
 from .._config import Connection, Settings, current_connection
 from .._errors import KlingCancelledError, KlingError
 from .._i18n import MESSAGES
+from .._job import DEFAULT_TIMEOUT, Job
 from .._progress import NoProgress
 from .._request import KlingO1Request
 from .._results import EditResult
 from .._secrets import scrub
-from .._tasks import DEFAULT_TIMEOUT, Job, start_edit, submit_edit
-from .._transport import JobStatus, client_for
+from .._transport import client_for
+from .._wire import JobStatus
 from .model import PanelModel, PanelRun, clip
 
 if TYPE_CHECKING:
-    from .._journal import JournalEntry
+    from .._entry import JournalEntry
 
 RESULT_SIDE = 640  # px of a gallery thumbnail (shown at 300 px)
 JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
@@ -74,17 +78,8 @@ class RunController:
         with self._lock:
             job = self._jobs.get(run.number)
         if job is not None:
-            threading.Thread(target=self._cancel_remote, args=(job,), daemon=True).start()
+            job.interrupt()  # the worker's wait cancels on the server and says what happened
         return True
-
-    def _cancel_remote(self, job: Job) -> None:
-        try:
-            accepted = job.cancel()
-        except KlingError as exc:
-            self.model.say(scrub(str(exc)), warn=True)
-            return
-        if not accepted:
-            self.model.say(self.model.t("panel.too_late", request_id=job.request_id))
 
     def _work(self, run: PanelRun, request: KlingO1Request) -> None:
         """The worker: submit, wait, fetch, make thumbnails; the Future is always resolved."""
@@ -95,7 +90,9 @@ class RunController:
             result = self._produce(run, request)
             thumbnails = [gallery_jpeg(im.path) for im in result.images]
         except KlingCancelledError as exc:
-            failure, state, error = exc, "cancelled", None
+            # Only a cancel the service confirmed ends quietly; any other says what it did.
+            quiet = exc.cancel == "confirmed"
+            failure, state, error = exc, "cancelled", None if quiet else scrub(str(exc))
         except KlingError as exc:
             failure, state, error = exc, "failed", scrub(str(exc))
         except Exception as exc:  # the thread's last stop: say it in words, keep it on the Future
@@ -116,16 +113,15 @@ class RunController:
                 run.future.set_exception(failure or KlingError(error or state))
 
     def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
-        if self.model.reuse:  # ticked: an identical finished request is replayed, not paid
-            started, prepared = start_edit(request, run.connection, progress=False)
-            if not isinstance(started, Job):
-                with self.model.lock:
-                    run.request_id = started.request_id
-                self.model.say(self.model.t("money.replay_cache", request_id=started.request_id))
-                return started
-            job = started
-        else:
-            job, prepared = submit_edit(request, run.connection)
+        # Reuse ticked: an identical finished request is replayed, not paid; else a new job.
+        fresh = not self.model.reuse
+        started = start_edit(request, run.connection, fresh=fresh, progress=False)
+        if isinstance(started, Replayed):
+            with self.model.lock:
+                run.request_id = started.request_id
+            self.model.say(self.model.t("money.replay_cache", request_id=started.request_id))
+            return started.value
+        job = started.job
         with self._lock:
             self._jobs[run.number] = job
         with self.model.lock:
@@ -133,9 +129,9 @@ class RunController:
             cancel_now = run.cancel_requested
         self.model.changed("status")
         if cancel_now:
-            self._cancel_remote(job)
-        output = job.wait(timeout=self.timeout, progress=_RunProgress(self.model, run))
-        return EditResult.from_output(output, job=job, request=request, inputs=prepared)
+            job.interrupt()
+        output = job.wait_output(self.timeout, None, _RunProgress(self.model, run))
+        return finish_edit(job, output, request, started.inputs)
 
     def unexpected(self, exc: BaseException) -> str:
         """An error kling_nb did not foresee, in words (no traceback)."""

@@ -178,7 +178,7 @@ GUIDE_SCRIPT = (
 
 
 def _start_cli(*flags: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """`python -m kling_nb.emulator` in a child process, and the two lines it printed."""
+    """`python -m kling_nb.emulator` in a child process, and the three lines it printed."""
     repo = Path(__file__).resolve().parents[2]
     env = {"PYTHONPATH": str(repo), "PATH": os.environ.get("PATH", "")}
     proc = subprocess.Popen(
@@ -189,8 +189,9 @@ def _start_cli(*flags: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
         env=env,
     )
     assert proc.stdout is not None
-    lines = [proc.stdout.readline().strip() for _ in range(2)]
-    assert [line.split("=")[0] for line in lines] == ["FAL_QUEUE_RUN_HOST", "SSL_CERT_FILE"]
+    lines = [proc.stdout.readline().strip() for _ in range(3)]
+    names = [line.split("=")[0] for line in lines]
+    assert names == ["FAL_QUEUE_RUN_HOST", "SSL_CERT_FILE", "KLING_NB_PROFILE"], lines
     return proc, dict(line.split("=", 1) for line in lines)
 
 
@@ -203,9 +204,10 @@ def _stop_cli(proc: subprocess.Popen[str], sig: int) -> None:
             proc.kill()
 
 
-def test_the_guides_own_helper_works_with_only_the_two_printed_variables(tmp_path: Path) -> None:
-    proc, printed = _start_cli("--service-time", "0.2")
+def test_the_guides_own_helper_works_with_only_the_printed_variables(tmp_path: Path) -> None:
+    proc, printed = _start_cli("--service-time", "0.2")  # the default profile: the guide's
     try:
+        assert printed["KLING_NB_PROFILE"] == "qiniu"
         assert printed["FAL_QUEUE_RUN_HOST"].startswith("127.0.0.1:")
         assert printed["FAL_QUEUE_RUN_HOST"].endswith("/queue")
         script = tmp_path / "guide.py"
@@ -222,8 +224,10 @@ def test_the_guides_own_helper_works_with_only_the_two_printed_variables(tmp_pat
         )
         result = json.loads(out.split("RESULT ", 1)[1])
         (image,) = result["images"]
-        assert image["width"] / image["height"] == pytest.approx(16 / 9, rel=0.02)
-        assert httpx.get(image["url"], trust_env=False).status_code == 200
+        assert set(image) == {"url", "content_type"}  # as Qiniu documents its output
+        served = httpx.get(image["url"], trust_env=False)
+        width, height = Image.open(io.BytesIO(served.content)).size
+        assert width / height == pytest.approx(16 / 9, rel=0.02)
     finally:
         _stop_cli(proc, signal.SIGTERM)
     assert not Path(printed["SSL_CERT_FILE"]).exists()  # temp files go with the process

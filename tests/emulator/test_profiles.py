@@ -13,7 +13,7 @@ import pytest
 
 from kling_nb.emulator import Emulator, start
 
-from .conftest import AUTH, GUIDE_URL, body, image_uri
+from .conftest import AUTH, GUIDE_URL, SmallModel, body, image_uri
 
 APP = "fal-ai/kling-image/o1"
 
@@ -39,8 +39,19 @@ def _result(emu: Emulator, response_url: str) -> Any:
         return http.get(response_url).json()
 
 
-def test_unmodified_fal_client_trips_over_qinius_documented_status(fal: Any) -> None:
-    client, emu = fal(profile="qiniu")
+def test_unmodified_fal_client_runs_the_guide_on_qiniu_as_the_cookbook_run_shows(
+    fal: Any,
+) -> None:
+    client, emu = fal(profile="qiniu", workers=1, service_time=0.3)
+    client.submit(APP, arguments=body())
+    handle = client.submit(APP, arguments=body(prompt="second <<<image_1>>>"))
+    assert isinstance(handle.status(), fal_client.Queued)  # reads queue_position
+    output = client.result(APP, handle.request_id)  # polls without logs: reads `logs`
+    assert set(output["images"][0]) == {"url", "content_type"}
+
+
+def test_a_gateway_without_status_logs_trips_unmodified_fal_client(fal: Any) -> None:
+    client, emu = fal(profile="qiniu", status_logs=False)
     handle = client.submit(APP, arguments=body())
     _done(emu, handle.status_url)
     with pytest.raises(KeyError, match="logs"):
@@ -60,7 +71,7 @@ def test_qiniu_submit_has_empty_cancel_url_no_position_and_a_non_uuid_id(fal: An
         submit = http.post(f"/queue/{APP}", json=body()).json()
         http.put(handle.status_url.replace("/status", "/cancel"))
         http.put(first.status_url.replace("/status", "/cancel"))
-    assert queued == {"status": "IN_QUEUE"}  # no queue_position, no logs unless asked
+    assert queued == {"status": "IN_QUEUE", "queue_position": 0, "logs": None}
     assert "queue_position" not in submit and submit["cancel_url"] == ""
 
 
@@ -70,7 +81,8 @@ def test_qiniu_completed_status_carries_the_result_inline_with_url_and_type_only
     client, emu = fal(profile="qiniu")
     handle = client.submit(APP, arguments=body(resolution="1k"))
     status = _done(emu, handle.status_url)
-    assert status["status"] == "COMPLETED" and "logs" not in status
+    assert status["status"] == "COMPLETED" and status["logs"] is None
+    assert status["detail"] is None  # Qiniu's reference: the reason of a failure, else null
     images = status["result"]["images"]
     assert [set(i) for i in images] == [{"url", "content_type"}]
     assert _result(emu, handle.response_url) == status["result"]
@@ -121,11 +133,14 @@ def test_fal_runs_elements_and_a_bare_image_reference(fal: Any) -> None:
 
 @pytest.mark.parametrize("profile", ["plain", "qiniu"])
 def test_elements_are_refused_where_the_schema_lacks_them(fal: Any, profile: str) -> None:
-    client, emu = fal(profile=profile)
+    client, emu = fal(profile=profile, detail_shape="object")
     arguments = body(elements=[{"frontal_image_url": GUIDE_URL}])
     handle = client.submit(APP, arguments=arguments)
-    _done(emu, handle.status_url)
-    detail = _result(emu, handle.response_url)["detail"][0]
+    status = _done(emu, handle.status_url)
+    if profile == "qiniu":  # Qiniu words a failure in the COMPLETED status's `detail`
+        detail = status["detail"]
+    else:
+        detail = _result(emu, handle.response_url)["detail"][0]
     assert detail["loc"] == ["body", "elements"] and "fal" in detail["msg"]
 
 
@@ -203,3 +218,24 @@ def test_fal_sync_mode_answers_with_data_uris_counted_for_eviction(fal: Any) -> 
     assert linked["images"][0]["url"].startswith("http")
     held = emu.stats()["queue"]["data_bytes"]  # in memory: bounded like result_urls=data
     assert held >= len(json.dumps(inline)) - 100 and held < 2 * len(json.dumps(inline))
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu", "fal"])
+def test_every_answer_names_the_profile_in_a_header(make_api: Any, profile: str) -> None:
+    api = make_api(profile=profile, service_time=5.0, model=SmallModel())
+    sub = api.submit(body())
+    get, put = api.client.get, api.client.put
+    answers = [
+        api.client.post(f"/queue/{APP}", json=body(), headers=AUTH),  # 200
+        get(sub["status_url"], headers=AUTH),  # 202
+        get(sub["status_url"]),  # 401
+        get(sub["status_url"], params={"logs": "maybe"}, headers=AUTH),  # 422
+        get(sub["response_url"], headers=AUTH),  # 400: not finished
+        get(sub["response_url"].replace(sub["request_id"], "nope"), headers=AUTH),  # 404
+        put(sub["status_url"].replace("/status", "/cancel"), headers=AUTH),
+        get("/_emulator/stats"),
+        get("/no/such/route"),
+        api.client.post("/_fal/rest/storage/auth/token", headers=AUTH),
+    ]
+    assert {a.headers.get("x-kling-nb-emulator-profile") for a in answers} == {profile}
+    assert len({a.status_code for a in answers}) >= 6

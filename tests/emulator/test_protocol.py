@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from .conftest import AUTH, ENDPOINT, SUBMIT, Api, SmallModel, body, wait_for
 
@@ -145,6 +147,38 @@ def test_data_mode_returns_data_uris(make_api: Any) -> None:
     image = api.result(api.submit()).json()["images"][0]
     assert image["url"].startswith("data:image/png;base64,")
     assert not any(api.queue.files_dir.rglob("*.png"))
+
+
+@pytest.mark.parametrize("profile", ["plain", "qiniu"])
+def test_data_mode_answers_are_streamed_whole_and_decode_to_the_pictures(
+    make_api: Any, profile: str
+) -> None:
+    import base64
+
+    api = make_api(result_urls="data", profile=profile)
+    sub = api.submit(body(num_images=2))
+    result = api.result(sub)
+    assert result.headers["x-fal-request-id"] == sub["request_id"]
+    output = result.json()  # pieces joined back: one valid JSON document
+    sizes = []
+    for image in output["images"]:
+        data = base64.b64decode(image["url"].split(",", 1)[1], validate=True)
+        sizes.append(Image.open(io.BytesIO(data)).size)
+    assert len(set(sizes)) == 1 and len(sizes) == 2
+    held = api.queue.stats()["queue"]["data_bytes"]
+    assert sum(len(i["url"]) for i in output["images"]) <= held < len(result.content) + 500
+    if profile == "qiniu":  # the inline result of the status is streamed the same way
+        assert api.status(sub).json()["result"] == output
+
+
+def test_data_results_stay_within_their_cap(make_api: Any) -> None:
+    cap = 0.005  # MB: three of SmallModel's results (about 1.6 KB each as data: URIs)
+    api = make_api(result_urls="data", data_results_max_mb=cap, model=SmallModel())
+    for i in range(6):
+        api.submit(body(prompt=f"{i} <<<image_1>>>"))
+    wait_for(lambda: api.queue.totals["jobs_completed"] == 6)  # the oldest are forgotten
+    held = api.queue.stats()["queue"]["data_bytes"]
+    assert 0 < held <= cap * 2**20 and len(api.queue.jobs) == 3
 
 
 @pytest.mark.parametrize(
@@ -355,7 +389,7 @@ def test_rendering_runs_off_the_event_loop_so_polls_stay_fast(make_api: Any) -> 
     api = make_api(model=_SlowModel(), service_time=0.01)
     sub = api.submit()
     wait_for(
-        lambda: any("Rendering" in e["message"] for e in api.queue.jobs[sub["request_id"]].logs)
+        lambda: any(e.key.endswith("rendering") for e in api.queue.jobs[sub["request_id"]].logs)
     )
     started = time.monotonic()
     assert api.status(sub).json()["status"] == "IN_PROGRESS"

@@ -20,7 +20,11 @@ def test_handle_names_its_addresses_and_trust_files() -> None:
         host, port = emu.url.removeprefix("https://").split(":")
         assert host == "127.0.0.1" and emu.host == f"127.0.0.1:{port}/queue"
         assert emu.files_url.startswith("http://127.0.0.1:") and emu.files_url != emu.url
-        assert emu.env() == {"FAL_QUEUE_RUN_HOST": emu.host, "SSL_CERT_FILE": emu.ca_bundle}
+        assert emu.env() == {
+            "FAL_QUEUE_RUN_HOST": emu.host,
+            "SSL_CERT_FILE": emu.ca_bundle,
+            "KLING_NB_PROFILE": "plain",  # start()'s default; the CLI's is qiniu
+        }
         bundle, own = Path(emu.ca_bundle).read_text(), Path(emu.ca_cert).read_text()
         assert bundle.startswith(Path(certifi.where()).read_text().rstrip()[:200])
         assert bundle.rstrip().endswith(own.rstrip())

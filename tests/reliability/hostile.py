@@ -69,7 +69,12 @@ def _app(b: Behaviour, base: str) -> Any:
         auth = request.headers.get("authorization", "")
         b.seen_keys.append(auth)
         if b.echo_key_on == where:
-            return JSONResponse({"detail": f"invalid credentials: {auth!r} is not a key"}, 403)
+            body = {"detail": f"invalid credentials: {auth!r} is not a key", "error_type": auth}
+            headers = {"x-fal-error-type": auth, "x-echo": f"you sent {auth}"}
+            return JSONResponse(body, 403, headers=headers)
+        if b.echo_key_on == f"{where}-5xx":  # a failure that reads as the job's, not the key's
+            body = {"detail": f"upstream rejected {auth}", "error_type": auth}
+            return JSONResponse(body, 422, headers={"x-fal-error-type": auth})
         return None
 
     async def submit(request: Request) -> Response:

@@ -207,3 +207,64 @@ def test_urls_on_another_host_never_receive_the_key(
     }
     result = kling_nb.edit(PROMPT, [source], connection=conn, timeout=30)
     assert result.request_id == "req-1" and result.images
+
+
+def _reachable(value: object, depth: int = 0, seen: set[int] | None = None) -> Iterator[str]:
+    """Every text a user can reach from `value`: attributes, containers, chained errors."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or depth > 6:
+        return
+    seen.add(id(value))
+    if isinstance(value, (str, bytes)):
+        yield value if isinstance(value, str) else value.decode("latin-1")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _reachable(item, depth + 1, seen)
+        return
+    if isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from _reachable(item, depth + 1, seen)
+        return
+    if isinstance(value, BaseException):
+        yield str(value)
+        yield repr(value)
+        for link in (value.__cause__, value.__context__):
+            yield from _reachable(link, depth + 1, seen)
+    for name in dir(value):
+        if name.startswith("__"):
+            continue
+        try:
+            item = getattr(value, name)
+        except Exception:  # a property that refuses (httpx's .request without one)
+            continue
+        if not callable(item):
+            yield from _reachable(item, depth + 1, seen)
+
+
+@pytest.mark.parametrize("where", ["submit", "status", "result", "result-5xx"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_no_attribute_of_an_error_nor_any_chained_one_holds_an_echoed_key(
+    hostile: Hostile, home: Path, source: Path, where: str, mode: str
+) -> None:
+    import asyncio
+    import traceback
+
+    conn = kling_nb.connect(env=hostile.env(CANARY_KEY, home), quiet=True)
+    hostile.behaviour.echo_key_on = where
+    with pytest.raises(KlingError) as caught:
+        if mode == "sync":
+            kling_nb.edit(PROMPT, [source], connection=conn, timeout=30, progress=False)
+        else:
+            asyncio.run(
+                kling_nb.edit_async(PROMPT, [source], connection=conn, timeout=30, progress=False)
+            )
+    assert any(CANARY_KEY in k for k in hostile.behaviour.seen_keys)  # sent, and echoed
+    error = caught.value
+    shown = "".join(traceback.format_exception(error))
+    texts = list(_reachable(error))
+    assert any("***" in t for t in texts) and CANARY_KEY not in shown  # echoed, masked
+    assert not [t for t in texts if CANARY_KEY in t]
+    if isinstance(error, kling_nb.KlingJobError):
+        assert error.error_type is None or CANARY_KEY not in error.error_type

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from kling_nb import ENDPOINT, KlingCancelledError, emulator
-from kling_nb._tasks import Job
+from kling_nb._job import Job
 
 from ..conftest import connect_to
 

@@ -15,7 +15,9 @@ import pytest
 import kling_nb
 from kling_nb import KlingError
 from kling_nb._config import Settings
-from kling_nb._journal import Journal, is_waited_on, journal_for, owner_tag, process_start
+from kling_nb._journal import Journal, is_waited_on, journal_for
+from kling_nb._states import JobState
+from kling_nb._waiters import owner_tag, process_start
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,8 +28,12 @@ def _row(journal: Journal, **values: object) -> int:
 
     conn = Connection("custom", "127.0.0.1:1/queue", "k-test-1234")
     row_id = journal.begin(conn, kling_nb.ENDPOINT, {"prompt": "a cat"})
+    state = values.pop("state", None)
+    if state is not None:  # as a job gets there: queued first, then running
+        journal.advance(row_id, JobState.QUEUED)
+        journal.advance(row_id, JobState(state))
     if values:
-        journal.record(row_id, **values)
+        journal.note(row_id, **values)
     return row_id
 
 
@@ -143,7 +149,7 @@ def test_text_sqlite_cannot_encode_is_recorded_escaped_not_raised(home: Path) ->
     journal = Journal(home)
     row_id = _row(journal)
     # A lone surrogate, as a server's JSON "\udcff" escape decodes to.
-    journal.record(row_id, state="queued", request_id="req-\udcff", result={"x": "\udcff"})
+    journal.advance(row_id, JobState.QUEUED, request_id="req-\udcff", result={"x": "\udcff"})
     entry = journal.get(row_id)
     assert entry is not None and entry.request_id == "req-\\udcff"
     assert entry.result == {"x": "\udcff"}  # JSON's own escape keeps it exactly

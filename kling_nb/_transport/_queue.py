@@ -1,134 +1,53 @@
-"""The seam to the queue: the only module that sees fal_client and httpx errors.
-
-fal_client submits and polls; this module adds what it lacks — the status stream, a
-submit that is never blindly resent, result errors in words, downloads without the API
-key — and turns every failure into a kling_nb error or one of the two internal signals
-the waiting loop handles (`Transient`, `StreamUnavailable`).
-"""
+"""The queue client: fal_client's submit, plus what it lacks — the status stream, a submit
+that is never blindly resent, result errors in words, downloads without the API key, async
+clients closed with their event loop — every failure turned into a kling_nb error or one of
+the signals the waiting engine handles (`Transient`, `StreamUnavailable`, in `_wire`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import aclosing, contextmanager
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import httpx
 
-from ._config import Connection, check_fal_client_host
-from ._errors import (
+from .._errors import (
     KlingConfigError,
     KlingConnectionError,
     KlingJobError,
     KlingSubmitUnknownError,
 )
-from ._i18n import message
-from ._rules import Violation
-from ._secrets import remember_secret, scrub
-from ._wire import LogEntry, decode_data_uri
+from .._i18n import message
+from .._rules import Violation
+from .._secrets import remember_secret, scrub
+from .._wire import (
+    TRANSIENT_CODES,
+    Handle,
+    JobStatus,
+    StreamUnavailable,
+    Transient,
+    UnreadableStatus,
+    decode_data_uri,
+)
+from ._fal import check_fal_client_host
 
-State = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
-CancelOutcome = Literal["requested", "already_completed", "not_found"]
-TRANSIENT_CODES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+if TYPE_CHECKING:
+    from .._config import Connection
 
-
-class Transient(Exception):
-    """A status or result call failed in a way worth retrying (429, 5xx, reset)."""
-
-
-class StreamUnavailable(Exception):
-    """The server offers no status stream; poll instead."""
-
-
-class UnreadableStatus(Exception):
-    """A status answer in no shape kling_nb knows: an error to report, not to retry."""
+# What a cancel request was answered; what it did is learnt from the status after it.
+CancelAnswer = Literal["accepted", "already_completed", "unsupported"]
+CANCEL_UNSUPPORTED = frozenset({404, 405, 501})
 
 
 class _SubmitOutcomeUnknown(Exception):
     """Not an httpx error on purpose: fal_client's retry loop must not resend the POST."""
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """One status answer, whatever path it came by."""
-
-    state: State
-    position: int | None = None
-    logs: tuple[LogEntry, ...] = ()
-    error: str | None = None
-    error_type: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] | None = None  # the output, when the service sends it inline
-    failed_as: str | None = None  # a terminal name other than COMPLETED (FAILED, ERROR, …)
-
-    @classmethod
-    def from_body(cls, body: Any) -> JobStatus:
-        """From the wire body of a status poll or one SSE event, leniently: `logs`,
-        `queue_position` and `metrics` may be missing; any state name other than the three
-        running ones is a terminal failure carrying the service's words."""
-        state = body.get("status") if isinstance(body, dict) else None
-        if not isinstance(state, str) or not state:
-            raise UnreadableStatus(_snippet(body))
-        logs = tuple(e for e in body.get("logs") or () if isinstance(e, dict) and "message" in e)
-        position = body.get("queue_position")
-        metrics = body.get("metrics")
-        common: dict[str, Any] = {
-            "logs": logs,
-            "position": position if isinstance(position, int) else None,
-            "metrics": metrics if isinstance(metrics, dict) else {},
-        }
-        if state == "IN_QUEUE" or state == "IN_PROGRESS":
-            return cls(state="IN_QUEUE" if state == "IN_QUEUE" else "IN_PROGRESS", **common)
-        error = body.get("error")
-        error_type = body.get("error_type")
-        if state == "COMPLETED":
-            result = body.get("result")
-            return cls(
-                state="COMPLETED",
-                error=str(error) if error else None,
-                error_type=str(error_type) if error_type else None,
-                result=result if isinstance(result, dict) and not error else None,
-                **common,
-            )
-        words = _words(error or body.get("detail") or body.get("message") or state)
-        kind = "cancelled" if state.upper() in ("CANCELLED", "CANCELED") else error_type
-        return cls(
-            state="COMPLETED",
-            error=words,
-            error_type=str(kind) if kind else state.lower(),
-            failed_as=state,
-            **common,
-        )
-
-    @property
-    def last_log(self) -> str | None:
-        return self.logs[-1]["message"] if self.logs else None
-
-
-@dataclass(frozen=True)
-class Handle:
-    """Where a submitted job lives: its id and the URLs the server gave for it."""
-
-    request_id: str
-    response_url: str
-    status_url: str
-    cancel_url: str
-
-    @property
-    def cancel_target(self) -> str:
-        """The cancel URL; Qiniu answers `cancel_url: ""`, so fall back to the short form
-        `…/requests/{id}/cancel` next to the status URL."""
-        if self.cancel_url:
-            return self.cancel_url
-        base = self.status_url.split("?")[0].rstrip("/")
-        base = base.removesuffix("/status")
-        return base + "/cancel"
 
 
 class QueueClient:
@@ -198,7 +117,7 @@ class QueueClient:
             raise self._refused(exc.status_code, _words(exc.message)) from None
         except httpx.HTTPError as exc:
             raise KlingConnectionError(
-                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                message("job.transport", host=self.conn.host, detail=transport_words(exc)),
                 host=self.conn.host,
             ) from None
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -236,10 +155,10 @@ class QueueClient:
     def _async_clients(self) -> weakref.WeakKeyDictionary[Any, httpx.AsyncClient]:
         return weakref.WeakKeyDictionary()
 
-    def ahttp(self) -> httpx.AsyncClient:
-        """The async twin of `http`, one per event loop (httpx pools are bound to a loop)."""
-        import asyncio
-
+    async def ahttp(self) -> httpx.AsyncClient:
+        """The async twin of `http`, one per event loop (httpx pools are bound to a loop),
+        closed when that loop shuts down (`asyncio.run` ending), so that a script calling
+        `asyncio.run(edit_async(...))` in a loop never piles up open sockets."""
         from fal_client.client import USER_AGENT
 
         loop = asyncio.get_running_loop()
@@ -252,6 +171,7 @@ class QueueClient:
                 timeout=httpx.Timeout(60.0, connect=15.0),
                 follow_redirects=True,
             )
+            await _close_with_loop(found)
         return found
 
     # Each call below is its request, sent sync or async, and its answer, read once.
@@ -264,7 +184,7 @@ class QueueClient:
 
     async def astatus(self, handle: Handle, endpoint: str, budget: float | None) -> JobStatus:
         with _passing_faults():
-            response = await self.ahttp().get(handle.status_url, **_status_args(budget))
+            response = await (await self.ahttp()).get(handle.status_url, **_status_args(budget))
         return self._status_answer(response, handle, endpoint)
 
     def _status_answer(self, response: httpx.Response, handle: Handle, endpoint: str) -> JobStatus:
@@ -278,9 +198,9 @@ class QueueClient:
 
     def _parsed(self, body: Any, handle: Handle, endpoint: str) -> JobStatus:
         try:
-            return JobStatus.from_body(body)
-        except UnreadableStatus as exc:
-            detail = message("engine.unreadable_status", host=self.conn.host, body=str(exc))
+            return JobStatus.from_body(body, _words)
+        except UnreadableStatus:
+            detail = message("engine.unreadable_status", host=self.conn.host, body=_snippet(body))
             raise KlingJobError(
                 message(
                     "job.failed", request_id=handle.request_id, endpoint=endpoint, detail=detail
@@ -317,20 +237,24 @@ class QueueClient:
 
         with _stream_faults():
             url, kwargs = _stream_args(handle, read_timeout)
-            async with self.ahttp().stream("GET", url, **kwargs) as response:
+            async with (await self.ahttp()).stream("GET", url, **kwargs) as response:
                 if response.status_code >= 300:
                     await response.aread()
                 self._stream_opened(response, handle, endpoint)
-                async for sse in EventSource(response).aiter_sse():
-                    status = self._event(sse.data, handle, endpoint)
-                    yield status
-                    if status is not None and status.state == "COMPLETED":
-                        return
+                # Closed here, not by the garbage collector on a later turn of the loop.
+                async with aclosing(EventSource(response).aiter_sse()) as events:
+                    async for sse in events:
+                        status = self._event(sse.data, handle, endpoint)
+                        yield status
+                        if status is not None and status.state == "COMPLETED":
+                            return
             raise Transient("status stream closed before the job completed")
 
     def _stream_opened(self, response: httpx.Response, handle: Handle, endpoint: str) -> None:
         code = response.status_code
-        if 400 <= code < 500 and code not in (401, 403, 429):
+        if 400 <= code < 500:
+            # No stream here, or none for this key (401/403) or not now (429): polls go on,
+            # and a poll is what checks the key.
             raise StreamUnavailable(f"HTTP {code}")
         if code >= 300:
             raise self._poll_error(code, _body_words(response), handle, endpoint)
@@ -356,7 +280,9 @@ class QueueClient:
 
     async def aresult(self, handle: Handle, endpoint: str, budget: float | None) -> dict[str, Any]:
         with _passing_faults():
-            response = await self.ahttp().get(handle.response_url, timeout=_bounded(budget, 60.0))
+            response = await (await self.ahttp()).get(
+                handle.response_url, timeout=_bounded(budget, 60.0)
+            )
         return self._result_answer(response, handle, endpoint)
 
     def _result_answer(
@@ -379,24 +305,28 @@ class QueueClient:
             status_code=response.status_code,
         )
 
-    def cancel(self, handle: Handle, budget: float = 10.0) -> CancelOutcome:
+    def cancel(self, handle: Handle, budget: float = 10.0) -> CancelAnswer:
         """Ask the server to cancel; raises KlingConnectionError if it can't be asked."""
         with self._unreachable():
             response = self.http.put(handle.cancel_target, timeout=_bounded(budget, 10.0))
         return self._cancel_answer(response)
 
-    async def acancel(self, handle: Handle, budget: float = 10.0) -> CancelOutcome:
+    async def acancel(self, handle: Handle, budget: float = 10.0) -> CancelAnswer:
         with self._unreachable():
-            response = await self.ahttp().put(handle.cancel_target, timeout=_bounded(budget, 10.0))
+            client = await self.ahttp()
+            response = await client.put(handle.cancel_target, timeout=_bounded(budget, 10.0))
         return self._cancel_answer(response)
 
-    def _cancel_answer(self, response: httpx.Response) -> CancelOutcome:
-        if response.status_code in (200, 202):
-            return "requested"
-        if response.status_code == 400:
+    def _cancel_answer(self, response: httpx.Response) -> CancelAnswer:
+        """2xx: the service took the request (whether it stopped the job, the status tells);
+        400: already completed; 404/405/501: this service does not cancel (Qiniu documents
+        cancel as not supported) or no longer knows the job."""
+        if 200 <= response.status_code < 300:
+            return "accepted"
+        if response.status_code == 400 and "ALREADY_COMPLETED" in response.text.upper():
             return "already_completed"
-        if response.status_code == 404:
-            return "not_found"
+        if response.status_code in CANCEL_UNSUPPORTED or response.status_code == 400:
+            return "unsupported"  # whatever else a 400 means, nothing says the job stopped
         raise KlingConnectionError(
             f"HTTP {response.status_code}: {_body_words(response)}",
             host=self.conn.host,
@@ -409,16 +339,24 @@ class QueueClient:
             yield
         except httpx.HTTPError as exc:
             raise KlingConnectionError(
-                message("job.transport", host=self.conn.host, detail=_transport_words(exc)),
+                message("job.transport", host=self.conn.host, detail=transport_words(exc)),
                 host=self.conn.host,
             ) from None
 
     def download(self, url: str) -> bytes:
-        """The bytes of a result file (data: URIs decoded in place)."""
-        if url.startswith("data:"):
-            return decode_data_uri(url)[1]
-        response = self._downloads.get(url)
-        response.raise_for_status()
+        """The bytes of a result file (data: URIs decoded in place); a KlingConnectionError
+        in words when it cannot be had."""
+        if url[:5].lower() == "data:":
+            try:
+                return decode_data_uri(url)[1]
+            except ValueError as exc:
+                raise KlingConnectionError(str(exc), host="data:") from None
+        try:
+            response = self._downloads.get(url)
+        except httpx.HTTPError as exc:
+            raise _download_error(url, transport_words(exc)) from None
+        if response.status_code != 200:
+            raise _download_error(url, f"HTTP {response.status_code}", response.status_code)
         return response.content
 
     def close(self) -> None:
@@ -457,7 +395,7 @@ class _GuardedTransport(httpx.HTTPTransport):
             raise  # never left this machine: safe for fal_client to retry
         except httpx.TransportError as exc:
             if request.method == "POST":
-                raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
+                raise _SubmitOutcomeUnknown(transport_words(exc)) from exc
             raise
         if request.method != "POST":
             return response
@@ -477,7 +415,7 @@ class _GuardedStream(httpx.SyncByteStream):
         try:
             yield from self._inner
         except httpx.TransportError as exc:
-            raise _SubmitOutcomeUnknown(_transport_words(exc)) from exc
+            raise _SubmitOutcomeUnknown(transport_words(exc)) from exc
 
     def close(self) -> None:
         self._inner.close()
@@ -494,7 +432,7 @@ def _passing_faults() -> Iterator[None]:
     try:
         yield
     except httpx.HTTPError as exc:
-        raise Transient(_transport_words(exc)) from None
+        raise Transient(transport_words(exc)) from None
 
 
 @contextmanager
@@ -502,9 +440,9 @@ def _stream_faults() -> Iterator[None]:
     try:
         yield
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise StreamUnavailable(_transport_words(exc)) from None
+        raise StreamUnavailable(transport_words(exc)) from None
     except httpx.HTTPError as exc:
-        raise Transient(_transport_words(exc)) from None
+        raise Transient(transport_words(exc)) from None
 
 
 def _status_args(budget: float | None) -> dict[str, Any]:
@@ -569,7 +507,12 @@ def _detail_words(detail: Any) -> str:
                 parts.append(str(item))
         return "; ".join(parts)
     if isinstance(detail, dict):
-        return str(detail.get("msg") or detail.get("detail") or json.dumps(detail))
+        # fal: {"msg"} / {"detail"}; Qiniu: {"status": false, "message": …} or {"error": …}
+        for name in ("msg", "detail", "message", "error"):
+            said = detail.get(name)
+            if said and not isinstance(said, bool):
+                return _detail_words(said)
+        return json.dumps(detail, ensure_ascii=False)
     return str(detail)
 
 
@@ -595,8 +538,58 @@ def _error_type(response: httpx.Response) -> str | None:
     return response.headers.get("x-fal-error-type")
 
 
-def _transport_words(exc: Exception) -> str:
+def transport_words(exc: BaseException) -> str:
+    """An httpx error in one line: its type, and its text when it has one."""
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _download_error(url: str, detail: str, status: int | None = None) -> KlingConnectionError:
+    host = httpx.URL(url).host if url.startswith(("http://", "https://")) else url[:40]
+    return KlingConnectionError(
+        message("download.failed", url=_short_url(url), detail=scrub(detail)),
+        host=host,
+        status_code=status,
+    )
+
+
+def _short_url(url: str) -> str:
+    return url if len(url) <= 90 else url[:89] + "…"
+
+
+async def _close_with_loop(client: httpx.AsyncClient) -> None:
+    """Close `client` when the running loop shuts down its async generators (as
+    `asyncio.run` does at its end); a loop that never ends keeps it open, as it should."""
+
+    async def keeper() -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    held = keeper()
+    _keepers[client] = held  # strong: the loop tracks async generators in a weak set
+    await held.__anext__()  # started on this loop: its shutdown now closes the client
+
+
+_keepers: weakref.WeakKeyDictionary[httpx.AsyncClient, AsyncIterator[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def fetch_public(url: str, timeout: float = 30.0) -> bytes:
+    """The bytes at a public URL (no key sent; the process's CA bundle honoured); a
+    KlingConnectionError in words when they cannot be had."""
+    from fal_client.client import USER_AGENT
+
+    try:
+        response = httpx.get(
+            url, timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+        )
+    except httpx.HTTPError as exc:
+        raise _download_error(url, transport_words(exc)) from None
+    if response.status_code != 200:
+        raise _download_error(url, f"HTTP {response.status_code}", response.status_code)
+    return response.content
 
 
 _clients: dict[tuple[str, str], QueueClient] = {}

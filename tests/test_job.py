@@ -19,8 +19,8 @@ from kling_nb import (
     KlingValidationError,
     emulator,
 )
+from kling_nb._job import Job
 from kling_nb._progress import LineProgress
-from kling_nb._tasks import Job
 
 from .conftest import CANARY_KEY, connect_to
 
@@ -122,7 +122,7 @@ def test_interrupt_cancels_remote_job(slow_emu, home) -> None:  # type: ignore[n
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     try:
-        with pytest.raises(KlingCancelledError, match="cancelled on the server") as exc:
+        with pytest.raises(KlingCancelledError, match="confirmed the job is cancelled") as exc:
             job.wait(progress=False)
     finally:
         timer.cancel()
