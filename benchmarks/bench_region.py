@@ -35,8 +35,9 @@ import numpy as np
 from PIL import Image
 
 from kling_nb._drift import measure
+from kling_nb._paste import RegionEdit, paste
 from kling_nb._photo import _png16, open_photo
-from kling_nb._region import OUTPUT_LONG_SIDE, RegionEdit, RegionPlan, paste, plan
+from kling_nb._region import OUTPUT_LONG_SIDE, RegionPlan, plan
 from kling_nb.emulator._render import output_size, render
 
 ROOT = Path(__file__).resolve().parents[1]

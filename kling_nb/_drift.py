@@ -28,8 +28,9 @@ from PIL import Image, ImageChops, ImageDraw
 
 from ._i18n import message
 from ._images import thumbnail_data_uri
+from ._paste import Composite
 from ._photo import Photo, PhotoSource, open_photo
-from ._region import Box, Composite, RegionPlan
+from ._region import Box, RegionPlan
 
 MEASURE_SIDE = 640
 # A colour difference anyone sees at a glance (ΔE00 ≈ 1 is a just-noticeable difference).

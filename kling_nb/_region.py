@@ -6,17 +6,15 @@
          output ratios; the resolution that does not shrink the crop; the feather width
       ─► crop(): the picture sent as <<<image_1>>> (the prompt is unchanged)
       ─► the model edits it
-      ─► paste(): each output scaled back to the crop, its colours fitted to the original on
+      ─► `_paste`: each output scaled back to the crop, its colours fitted to the original on
          a ring just outside the feather, pasted with a feathered edge
 
 Every pixel farther than `plan.feather` px (Chebyshev distance) from the region keeps the
 original's decoded value exactly, in every mode the photo can have (`_photo`). The service's
 output sizes per resolution are not published: `OUTPUT_LONG_SIDE` is the assumption made.
 
-Pure values and functions (Pillow + numpy): no network, no journal. The job pipeline calls
-`RegionEdit.prepare` before encoding its inputs and `RegionEdit.finish` once the outputs are
-cached; `RegionPlan.to_json()` is what its journal keeps so that a resume or a replay gives
-the same composites.
+Pure values and functions (Pillow + numpy): no network, no journal. `RegionPlan.to_json()`
+is what the journal keeps so that a resume or a replay gives the same composites.
 """
 
 from __future__ import annotations
@@ -28,12 +26,12 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageOps
 
 from ._errors import KlingError, KlingRegionError
 from ._i18n import message
@@ -56,13 +54,9 @@ MARGIN_MAX = 4.0
 FEATHER_FRACTION = 0.06  # of the box's shorter side
 FEATHER_MIN, FEATHER_MAX = 2, 64
 RING_MIN = 4  # px of original measured around the feather to fit the output's colours
-RING_SAMPLES = 60_000  # enough pixels for a stable fit, few enough to stay fast
-GAIN_LIMITS = (0.5, 2.0)
 PAD_MAX = 0.25  # the most of a crop's width or height that may be mirrored padding
-BAND_ROWS = 256  # rows blended at a time: memory stays flat whatever the region's size
 MASK_THRESHOLD = 128  # mask pixels at least this bright are edited
 PLAN_VERSION = 1
-EMULATED = "EMULATED · kling_nb"  # the label the emulator puts on every picture
 
 
 @dataclass(frozen=True)
@@ -266,7 +260,7 @@ class RegionPlan:
     @property
     def inside(self) -> Box:
         """The part of the crop that lies in the photo."""
-        return _clip(self.crop, (self.original.width, self.original.height))
+        return clip_to(self.crop, (self.original.width, self.original.height))
 
     @property
     def padding(self) -> Box:
@@ -277,8 +271,8 @@ class RegionPlan:
     @property
     def touched(self) -> Box:
         """The box of every pixel the paste may change: the region grown by the feather."""
-        return _clip(
-            _grow(self.region.box, self.feather), (self.original.width, self.original.height)
+        return clip_to(
+            grow(self.region.box, self.feather), (self.original.width, self.original.height)
         )
 
     @property
@@ -296,7 +290,7 @@ class RegionPlan:
         """Over `box` of the photo: True on the region's pixels."""
         out = np.zeros((box[3] - box[1], box[2] - box[0]), bool)
         region = self.region.box
-        both = _clip_box(region, box)
+        both = intersect(region, box)
         if both[0] < both[2] and both[1] < both[3]:
             sub = self.region.mask()[
                 both[1] - region[1] : both[3] - region[1], both[0] - region[0] : both[2] - region[0]
@@ -307,8 +301,8 @@ class RegionPlan:
     def reach(self, box: Box) -> np.ndarray:
         """Over `box` of the photo: True where a paste may change pixels (the region and the
         feather: Chebyshev distance ≤ `feather`); every other pixel stays the original's."""
-        grown = _grow(box, self.feather)
-        return _dilate(self.region_mask(grown), self.feather)[
+        grown = grow(box, self.feather)
+        return dilate(self.region_mask(grown), self.feather)[
             self.feather : self.feather + box[3] - box[1],
             self.feather : self.feather + box[2] - box[0],
         ]
@@ -403,8 +397,8 @@ def plan(
     box = chosen.box
     wanted = feather if feather is not None else _default_feather(chosen)
     ring = max(RING_MIN, wanted)
-    context = _clip(_grow_by(box, margin), size)
-    least = _clip(_grow(box, wanted + ring), size)
+    context = clip_to(_grow_by(box, margin), size)
+    least = clip_to(grow(box, wanted + ring), size)
     crop, ratio = _fit_crop(box, (context, least, box), size, rules)
     room = _room(box, crop, size)
     feather_px = max(0, min(wanted, room - RING_MIN)) if room < wanted + ring else wanted
@@ -435,14 +429,14 @@ def _fit_crop(
     photo); else the one with the least mirrored padding; else a refusal in words."""
     for need in needs:
         fits = [c for c in (_crop_for(need, r, size, rules) for r in rules.aspect_ratios) if c]
-        inside = [c for c in fits if _clip(c[0], size) == c[0]]
+        inside = [c for c in fits if clip_to(c[0], size) == c[0]]
         if inside:
             return min(inside, key=lambda c: (_area(c[0]), c[1]))
     padded = [c for c in (_crop_for(needs[0], r, size, rules) for r in rules.aspect_ratios) if c]
-    best = min(padded, key=lambda c: (_area(c[0]) - _area(_clip(c[0], size)), _area(c[0])))
+    best = min(padded, key=lambda c: (_area(c[0]) - _area(clip_to(c[0], size)), _area(c[0])))
     crop = best[0]
     w, h = crop[2] - crop[0], crop[3] - crop[1]
-    shown = _clip(crop, size)
+    shown = clip_to(crop, size)
     if (w - (shown[2] - shown[0])) > PAD_MAX * w or (h - (shown[3] - shown[1])) > PAD_MAX * h:
         bw, bh = box[2] - box[0], box[3] - box[1]
         raise _refuse(
@@ -541,7 +535,7 @@ def crop(photo: PhotoSource | Photo, plan: RegionPlan) -> Image.Image:
     In the photo's own mode (8-bit for 16-bit colour); its ICC profile rides in `info`, so
     `prepare_image` converts it to sRGB as it does any input.
     """
-    original = _matching_photo(photo, plan)
+    original = matching_photo(photo, plan)
     inside = plan.inside
     pad = plan.padding
     if isinstance(original.pixels, Image.Image) and not any(pad):
@@ -560,370 +554,10 @@ def crop(photo: PhotoSource | Photo, plan: RegionPlan) -> Image.Image:
     return image
 
 
-# --- paste-back -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ColourFit:
-    """How an output's colours were fitted to the original on the ring: per colour channel,
-    a gain (ratio of standard deviations, clamped) and an offset plane a + b·x + c·y."""
-
-    gains: tuple[float, ...]
-    planes: tuple[tuple[float, float, float], ...]
-    samples: int
-
-    @classmethod
-    def identity(cls, channels: int) -> ColourFit:
-        return cls((1.0,) * channels, ((0.0, 0.0, 0.0),) * channels, 0)
-
-
-def paste(
-    photo: PhotoSource | Photo, output: Image.Image | bytes, plan: RegionPlan
-) -> tuple[Photo, ColourFit]:
-    """The photo with one model output pasted into the region, and the colour fit used."""
-    original = _matching_photo(photo, plan)
-    picture = output if isinstance(output, Image.Image) else _open_output(output)
-    span = _clip_box(_clip(_grow(plan.touched, plan.ring), original.size), plan.inside)
-    footprint = _Footprint(plan, span)
-    colour = original.channels - (1 if original.has_alpha else 0)
-    scaled = _scaled_output(picture, plan, span, original, colour)
-    factor = np.float32(original.full_scale / 255)
-    fit = _fit_colours(original, scaled, factor, footprint, colour)
-    touched = _clip_box(plan.touched, span)
-    dx = touched[0] - span[0]
-    width = touched[2] - touched[0]
-
-    def bands() -> Iterator[tuple[int, np.ndarray]]:
-        for top in range(touched[1], touched[3], BAND_ROWS):
-            bottom = min(top + BAND_ROWS, touched[3])
-            rows = slice(top - span[1], bottom - span[1])
-            weight = footprint.weights(rows.start, rows.stop)[:, dx : dx + width]
-            kept = original.window((touched[0], top, touched[2], bottom))
-            edit = scaled[rows, dx : dx + width].astype(np.float32) * factor
-            edit = _apply_fit(fit, edit, (touched[0], top, touched[2], bottom), plan)
-            yield top, _blend(kept, edit, weight, colour, original, plan)
-
-    return original.with_bands(touched[0], bands()), fit
-
-
-def _blend(
-    kept: np.ndarray,
-    edit: np.ndarray,
-    weight: np.ndarray,
-    colour: int,
-    photo: Photo,
-    plan: RegionPlan,
-) -> np.ndarray:
-    """Rows of the original with the edit mixed in by `weight`; where it is 0, untouched."""
-    full = photo.full_scale
-    band = kept.astype(np.float32)
-    mixed = band.copy()
-    mixed[:, :, :colour] += weight[:, :, None] * (edit - band[:, :, :colour])
-    if photo.has_alpha and plan.alpha == "edit":
-        mixed[:, :, -1] += weight * (full - band[:, :, -1])
-    mixed = np.clip(np.rint(mixed), 0, full).astype(kept.dtype)
-    return np.where((weight > 0)[:, :, None], mixed, kept)
-
-
-def composite(
-    original: PhotoSource | Photo, output: Image.Image | bytes, plan: RegionPlan
-) -> Image.Image:
-    """The full-size composite as a PIL image: exact for every mode Pillow holds (for 16-bit
-    colour, which Pillow holds as 8-bit, use `paste` or `RegionEdit.finish`)."""
-    return paste(original, output, plan)[0].image()
-
-
-class _Footprint:
-    """The blend weights (1 in the region, easing to 0 over the feather) and the ring, over
-    a span of the photo: separable for a box, from the mask's pixels for a mask."""
-
-    def __init__(self, plan: RegionPlan, span: Box):
-        self.plan, self.span = plan, span
-        left, top, right, bottom = span
-        box, f, ring = plan.region.box, plan.feather, plan.ring
-        xs, ys = np.arange(left, right), np.arange(top, bottom)
-        self.dx = np.maximum(np.maximum(box[0] - xs, xs - (box[2] - 1)), 0)
-        self.dy = np.maximum(np.maximum(box[1] - ys, ys - (box[3] - 1)), 0)
-        self.bx, self.by = _eased(self.dx, f), _eased(self.dy, f)
-        self.mask: np.ndarray | None = None
-        if plan.region.kind == "mask":
-            inside = np.zeros((bottom - top, right - left), bool)
-            region = _clip_box(box, span)
-            sub = plan.region.mask()[
-                region[1] - box[1] : region[3] - box[1], region[0] - box[0] : region[2] - box[0]
-            ]
-            inside[region[1] - top : region[3] - top, region[0] - left : region[2] - left] = sub
-            self.mask = inside
-            self.blur = _box_blur(_box_blur(inside.astype(np.float32), f // 2), f - f // 2)
-            self.near = _dilate(inside, f)
-            self.far = _dilate(inside, f + ring)
-
-    def weights(self, start: int, stop: int) -> np.ndarray:
-        """Rows start:stop of the span: weights in 0…1, exactly 0 beyond the feather."""
-        if self.mask is None:
-            inside = (self.dy[start:stop, None] == 0) & (self.dx[None, :] == 0)
-            eased = np.outer(self.by[start:stop], self.bx)
-            return np.where(inside, 1.0, eased).astype(np.float32)
-        blurred = np.clip(2 * self.blur[start:stop], 0, 1)
-        weight = np.where(self.mask[start:stop], 1.0, blurred).astype(np.float32)
-        return np.where(self.near[start:stop], weight, 0).astype(np.float32)
-
-    def ring(self, start: int, stop: int) -> np.ndarray:
-        """Rows start:stop of the span: True on the ring just beyond the feather."""
-        f, ring = self.plan.feather, self.plan.ring
-        if self.mask is None:
-            d = np.maximum(self.dy[start:stop, None], self.dx[None, :])
-            return (d > f) & (d <= f + ring)
-        return self.far[start:stop] & ~self.near[start:stop]
-
-
-def _eased(distance: np.ndarray, feather: int) -> np.ndarray:
-    """1 at the region's edge, easing smoothly to 0 at `feather` px (0 beyond)."""
-    if feather <= 0:
-        return (distance == 0).astype(np.float32)
-    t = np.clip(distance / (feather + 1), 0, 1)
-    return (1 - t * t * (3 - 2 * t)).astype(np.float32) * (distance <= feather)
-
-
-def _box_blur(values: np.ndarray, radius: int) -> np.ndarray:
-    """A (2r+1)² mean filter with zero outside, by running sums (exact support)."""
-    if radius <= 0:
-        return values
-    out = values
-    for axis in (0, 1):
-        padded = np.pad(out, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)])
-        sums = np.cumsum(padded, axis=axis, dtype=np.float64)
-        n = out.shape[axis]
-        upper = np.take(sums, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
-        lower = np.take(sums, np.arange(0, n), axis=axis)
-        out = ((upper - lower) / (2 * radius + 1)).astype(np.float32)
-    return out
-
-
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Every pixel within Chebyshev distance `radius` of a True pixel."""
-    if radius <= 0:
-        return mask.copy()
-    counts = mask.astype(np.int32)
-    for axis in (0, 1):
-        padded = np.pad(counts, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)])
-        sums = np.cumsum(padded, axis=axis)
-        n = counts.shape[axis]
-        upper = np.take(sums, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
-        counts = upper - np.take(sums, np.arange(0, n), axis=axis)
-    return counts > 0
-
-
-def _scaled_output(
-    picture: Image.Image, plan: RegionPlan, span: Box, photo: Photo, colour: int
-) -> np.ndarray:
-    """The output over `span`, scaled to the crop's size, in the photo's colours (8-bit)."""
-    picture = ImageOps.exif_transpose(picture)
-    target = {1: "L", 3: "RGB", 4: "CMYK"}[colour]
-    converted = _from_srgb(picture.convert("RGB"), photo.icc, target)
-    crop_w, crop_h = plan.crop_size
-    sx, sy = converted.width / crop_w, converted.height / crop_h
-    source = (
-        (span[0] - plan.crop[0]) * sx,
-        (span[1] - plan.crop[1]) * sy,
-        (span[2] - plan.crop[0]) * sx,
-        (span[3] - plan.crop[1]) * sy,
-    )
-    size = (span[2] - span[0], span[3] - span[1])
-    array = np.asarray(converted.resize(size, Image.Resampling.LANCZOS, box=source))
-    return array[:, :, None] if array.ndim == 2 else array
-
-
-def _from_srgb(picture: Image.Image, icc: bytes | None, mode: str) -> Image.Image:
-    """The output (sRGB, as the crop was sent) in the photo's own colour profile and mode."""
-    if icc and mode in ("RGB", "CMYK"):
-        try:
-            from PIL import ImageCms
-
-            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            srgb = ImageCms.createProfile("sRGB")
-            converted = ImageCms.profileToProfile(picture, srgb, profile, outputMode=mode)
-            if converted is not None:
-                return converted
-        except (ImportError, OSError, ValueError):  # an unusable profile: a plain conversion
-            pass
-    return picture.convert(mode) if picture.mode != mode else picture
-
-
-def _fit_colours(
-    photo: Photo, scaled: np.ndarray, factor: np.float32, footprint: _Footprint, colour: int
-) -> ColourFit:
-    """Per colour channel, a gain and an offset plane that make the output match the
-    original on the ring (where the edit should not have changed anything)."""
-    span = footprint.span
-    wants, haves, where = [], [], []
-    for top in range(span[1], span[3], BAND_ROWS):
-        bottom = min(top + BAND_ROWS, span[3])
-        ys, xs = np.nonzero(footprint.ring(top - span[1], bottom - span[1]))
-        if not len(ys):
-            continue
-        original = photo.window((span[0], top, span[2], bottom))[ys, xs]
-        if photo.has_alpha:  # only where the original is mostly opaque
-            opaque = original[:, -1] >= photo.full_scale / 2
-            ys, xs, original = ys[opaque], xs[opaque], original[opaque]
-        wants.append(original[:, :colour].astype(np.float64))
-        haves.append(scaled[ys + top - span[1], xs, :colour].astype(np.float64) * factor)
-        where.append(np.stack([xs + span[0], ys + top], axis=1))
-    if sum(len(w) for w in wants) < 64:
-        return ColourFit.identity(colour)
-    want, have, points = np.concatenate(wants), np.concatenate(haves), np.concatenate(where)
-    step = max(1, len(points) // RING_SAMPLES)
-    want, have, points = want[::step], have[::step], points[::step]
-    crop_w, crop_h = footprint.plan.crop_size
-    x = (points[:, 0] - footprint.plan.crop[0]) / crop_w - 0.5
-    y = (points[:, 1] - footprint.plan.crop[1]) / crop_h - 0.5
-    design = np.stack([np.ones_like(x), x, y], axis=1)
-    gains, planes = [], []
-    for c in range(colour):
-        spread = have[:, c].std()
-        gain = want[:, c].std() / spread if spread > 1e-3 * photo.full_scale else 1.0
-        gain = float(np.clip(gain, *GAIN_LIMITS))
-        coef = np.linalg.lstsq(design, want[:, c] - gain * have[:, c], rcond=None)[0]
-        gains.append(gain)
-        planes.append((float(coef[0]), float(coef[1]), float(coef[2])))
-    return ColourFit(tuple(gains), tuple(planes), len(points))
-
-
-def _apply_fit(fit: ColourFit, edit: np.ndarray, box: Box, plan: RegionPlan) -> np.ndarray:
-    """`edit` (the pixels of `box`) with the fitted gains and offset planes applied."""
-    crop_w, crop_h = plan.crop_size
-    xs = ((np.arange(box[0], box[2]) - plan.crop[0]) / crop_w - 0.5).astype(np.float32)
-    ys = ((np.arange(box[1], box[3]) - plan.crop[1]) / crop_h - 0.5).astype(np.float32)
-    out = np.empty_like(edit)
-    for c, (gain, (a, bx, by)) in enumerate(zip(fit.gains, fit.planes, strict=True)):
-        offset = (a + by * ys)[:, None] + (bx * xs)[None, :]
-        out[:, :, c] = gain * edit[:, :, c] + offset
-    return out
-
-
-# --- the seam the job pipeline calls --------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class Composite:
-    """One finished region edit: the full-size picture, its file, and the model's raw output."""
-
-    photo: Photo  # exact pixels, upright
-    data: bytes  # the file: the original's format and metadata (PNG when lossless)
-    format: str
-    raw: bytes  # the model's output, as received
-    fit: ColourFit
-    plan: RegionPlan
-
-    @property
-    def content_type(self) -> str:
-        from ._photo import CONTENT_TYPES
-
-        return CONTENT_TYPES.get(self.format, "application/octet-stream")
-
-    def image(self) -> Image.Image:
-        """The composite as a PIL image (exact, except 8-bit for 16-bit colour)."""
-        return self.photo.image()
-
-
-class RegionEdit:
-    """The two calls the job pipeline makes for a region edit, and nothing else."""
-
-    @staticmethod
-    def prepare(
-        photo: PhotoSource | Photo,
-        region: RegionInput,
-        *,
-        rules: CropRules | None = None,
-        margin: float = MARGIN,
-        resolution: str | None = None,
-        feather: int | None = None,
-        alpha: AlphaPolicy = "edit",
-    ) -> tuple[Image.Image, RegionPlan]:
-        """Before the inputs are encoded: the crop to send as image 1, and the plan to record."""
-        original = open_photo(photo)
-        chosen = plan(
-            original,
-            region,
-            margin=margin,
-            rules=rules,
-            resolution=resolution,
-            feather=feather,
-            alpha=alpha,
-        )
-        return crop(original, chosen), chosen
-
-    @staticmethod
-    def original_bytes(photo: PhotoSource | Photo) -> bytes:
-        """What to keep so that `finish` can run after a restart: a file's own bytes (its
-        sha256 is the plan's), or a lossless PNG of a picture given as a PIL image."""
-        if isinstance(photo, (Image.Image, Photo)):
-            return open_photo(photo).encode(lossless=True)[0]
-        return source_bytes(photo)
-
-    @staticmethod
-    def finish(
-        plan: RegionPlan,
-        original: PhotoSource | Photo,
-        outputs: Sequence[bytes],
-        *,
-        lossless: bool = False,
-        emulated: bool = False,
-    ) -> list[Composite]:
-        """After the outputs are cached: one composite per output, in order."""
-        photo = _matching_photo(original, plan)
-        return [
-            RegionEdit.finish_one(plan, photo, raw, lossless=lossless, emulated=emulated)
-            for raw in outputs
-        ]
-
-    @staticmethod
-    def finish_one(
-        plan: RegionPlan,
-        original: PhotoSource | Photo,
-        output: bytes,
-        *,
-        lossless: bool = False,
-        emulated: bool = False,
-    ) -> Composite:
-        """One output pasted back and encoded (lets a caller write each file as it comes)."""
-        photo, fit = paste(original, output, plan)
-        if emulated:
-            photo = _labelled(photo, plan)
-        data, fmt = photo.encode(lossless=lossless)
-        return Composite(photo, data, fmt, bytes(output), fit, plan)
-
-
-def _labelled(photo: Photo, plan: RegionPlan) -> Photo:
-    """The emulator's label drawn inside the region (never outside: those pixels are kept)."""
-    if not isinstance(photo.pixels, Image.Image) or photo.mode not in ("L", "LA", "RGB", "RGBA"):
-        return photo
-    box = plan.region.box
-    base = photo.pixels.crop(box)
-    size = max(8, min(base.size) // 18)
-    try:
-        font: ImageFont.FreeTypeFont | ImageFont.ImageFont = ImageFont.load_default(size)
-    except TypeError:  # Pillow < 10.1 takes no size
-        font = ImageFont.load_default()
-    draw = ImageDraw.Draw(base)
-    left, top, right, bottom = (round(v) for v in draw.textbbox((0, 0), EMULATED, font=font))
-    pad = max(2, size // 3)
-    x, y = base.width - (right - left) - 2 * pad, base.height - (bottom - top) - 2 * pad
-    if x < 0 or y < 0:  # a region too small for the words: the result's caption says it
-        return photo
-    bands = len(base.getbands())
-    draw.rectangle((x, y, base.width - 1, base.height - 1), fill=(18,) * bands)
-    draw.text((x + pad - left, y + pad - top), EMULATED, font=font, fill=(255,) * bands)
-    window = photo.window(box)
-    drawn = np.asarray(base).reshape(window.shape)
-    kept = np.where(plan.region.mask()[:, :, None], drawn, window)
-    return photo.with_window(box, kept.astype(window.dtype))
-
-
 # --- small pieces ---------------------------------------------------------------------------
 
 
-def _matching_photo(source: PhotoSource | Photo, plan: RegionPlan) -> Photo:
+def matching_photo(source: PhotoSource | Photo, plan: RegionPlan) -> Photo:
     photo = open_photo(source)
     facts = plan.original
     # The pixels' hash (a tenth of a second on 24 MP) only when the file's does not match.
@@ -937,13 +571,6 @@ def _matching_photo(source: PhotoSource | Photo, plan: RegionPlan) -> Photo:
             planned=f"{facts.width}×{facts.height}",
         )
     return photo
-
-
-def _open_output(data: bytes) -> Image.Image:
-    try:
-        return open_image(bytes(data))
-    except KlingError as exc:
-        raise _refuse("output_unreadable", reason=_short(str(exc), 120)) from None
 
 
 def _load_mask(mask: Image.Image | str | os.PathLike[str]) -> Image.Image:
@@ -979,7 +606,7 @@ def _array_image(array: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(plane.astype(np.uint8), mode)
 
 
-def _grow(box: Box, by: int) -> Box:
+def grow(box: Box, by: int) -> Box:
     return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
@@ -989,11 +616,11 @@ def _grow_by(box: Box, fraction: float) -> Box:
     return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
 
 
-def _clip(box: Box, size: tuple[int, int]) -> Box:
+def clip_to(box: Box, size: tuple[int, int]) -> Box:
     return (max(0, box[0]), max(0, box[1]), min(size[0], box[2]), min(size[1], box[3]))
 
 
-def _clip_box(box: Box, limit: Box) -> Box:
+def intersect(box: Box, limit: Box) -> Box:
     return (
         max(limit[0], box[0]),
         max(limit[1], box[1]),
@@ -1016,3 +643,17 @@ def _short(value: object, limit: int = 60) -> str:
 
 def _refuse(code: str, **facts: object) -> KlingRegionError:
     return KlingRegionError([Violation(("region",), code, facts)])
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Every pixel within Chebyshev distance `radius` of a True pixel."""
+    if radius <= 0:
+        return mask.copy()
+    counts = mask.astype(np.int32)
+    for axis in (0, 1):
+        padded = np.pad(counts, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)])
+        sums = np.cumsum(padded, axis=axis)
+        n = counts.shape[axis]
+        upper = np.take(sums, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
+        counts = upper - np.take(sums, np.arange(0, n), axis=axis)
+    return counts > 0

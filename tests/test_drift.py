@@ -18,8 +18,8 @@ from kling_nb._drift import (
     srgb_to_lab,
     ssim,
 )
+from kling_nb._paste import RegionEdit
 from kling_nb._photo import open_photo
-from kling_nb._region import RegionEdit
 
 from .test_region import encoded, model_output, photo_of, scene
 

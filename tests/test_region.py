@@ -19,16 +19,14 @@ from kling_nb import _i18n
 from kling_nb._drift import ciede2000, srgb_to_lab
 from kling_nb._errors import KlingRegionError, KlingValidationError
 from kling_nb._images import prepare_image
+from kling_nb._paste import RegionEdit, composite, paste
 from kling_nb._photo import _png16, open_photo
 from kling_nb._region import (
     OUTPUT_LONG_SIDE,
     CropRules,
     Region,
-    RegionEdit,
     RegionPlan,
-    composite,
     crop,
-    paste,
     plan,
 )
 from kling_nb._rules import check_image_size
@@ -532,6 +530,7 @@ def test_every_region_message_exists_in_both_languages_with_the_same_facts() -> 
     import string
     from pathlib import Path
 
+    import kling_nb._paste as paste_module
     import kling_nb._photo as photo_module
     import kling_nb._region as region_module
     from kling_nb._i18n import MESSAGES
@@ -544,7 +543,7 @@ def test_every_region_message_exists_in_both_languages_with_the_same_facts() -> 
         ]
         assert facts[0] == facts[1], key
     used = set()
-    for module in (region_module, photo_module):
+    for module in (region_module, paste_module, photo_module):
         source = Path(str(module.__file__)).read_text()
         used |= set(re.findall(r'_refuse\(\s*(?:index,\s*)?"(\w+)"', source))
         used |= set(re.findall(r'"(\w+)" if \w+ else "(?:\w+)"', source))
