@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._admission import Replayed, Started, Submitted, start
 from ._cache import cache_job_output, finish_edit
@@ -22,6 +22,9 @@ from ._job import DEFAULT_TIMEOUT, Job, ProgressArg, check_timeout, checked_body
 from ._request import KlingO1Request
 from ._results import EditResult
 from ._wire import Output
+
+if TYPE_CHECKING:
+    from ._region import RegionInput
 
 
 def run_fal_task(
@@ -71,11 +74,12 @@ def edit(
     prompt: str,
     images: ImageInput | Sequence[ImageInput],
     *,
-    resolution: str = "1K",
+    resolution: str | None = None,
     num_images: int = 1,
     aspect_ratio: str = "auto",
     output_format: str | None = None,
     elements: Sequence[Mapping[str, Any]] | None = None,
+    region: RegionInput | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: ProgressArg = True,
     connection: Connection | None = None,
@@ -83,11 +87,15 @@ def edit(
 ) -> EditResult:
     """Edit images with a prompt and return an EditResult (displays as a gallery).
 
-    An identical edit already completed is replayed from the journal, not paid again,
-    unless `fresh`."""
+    `region` — a box (left, top, right, bottom) in pixels of image 1 as shown, a mask (a PIL
+    "L" image or a path; white = edit) or a `Region` — edits only that part: the crop around
+    it is sent (at the resolution that does not shrink it, unless `resolution` says) and
+    the pictures are pasted back into the full photo, every pixel beyond the region and its
+    feather kept exactly. `resolution` defaults to 1K. An identical edit already completed
+    is replayed from the journal, not paid again, unless `fresh`."""
     check_timeout(timeout)
     request = edit_request(
-        prompt, images, resolution, num_images, aspect_ratio, output_format, elements
+        prompt, images, resolution, num_images, aspect_ratio, output_format, elements, region
     )
     started = start_edit(request, connection, fresh=fresh, progress=progress)
     if isinstance(started, Replayed):
@@ -100,11 +108,12 @@ async def edit_async(
     prompt: str,
     images: ImageInput | Sequence[ImageInput],
     *,
-    resolution: str = "1K",
+    resolution: str | None = None,
     num_images: int = 1,
     aspect_ratio: str = "auto",
     output_format: str | None = None,
     elements: Sequence[Mapping[str, Any]] | None = None,
+    region: RegionInput | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: ProgressArg = True,
     connection: Connection | None = None,
@@ -113,7 +122,7 @@ async def edit_async(
     """`edit` for `await` (and `asyncio.gather`); cancelling the task cancels the job."""
     check_timeout(timeout)
     request = edit_request(
-        prompt, images, resolution, num_images, aspect_ratio, output_format, elements
+        prompt, images, resolution, num_images, aspect_ratio, output_format, elements, region
     )
     return await edit_request_async(
         request, connection, timeout=timeout, progress=progress, fresh=fresh
@@ -193,11 +202,12 @@ def job_of(started: Started) -> Job:
 def edit_request(
     prompt: str,
     images: ImageInput | Sequence[ImageInput],
-    resolution: str,
+    resolution: str | None,
     num_images: int,
     aspect_ratio: str,
     output_format: str | None,
     elements: Sequence[Mapping[str, Any]] | None,
+    region: RegionInput | None = None,
 ) -> KlingO1Request:
     """The request `edit` was called for (checked when it is prepared)."""
     extra: dict[str, Any] = {} if elements is None else {"elements": elements}
@@ -208,6 +218,7 @@ def edit_request(
         num_images,
         aspect_ratio,
         output_format,
+        region=region,
         **extra,
     )
 

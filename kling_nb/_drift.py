@@ -5,7 +5,8 @@
   scikit-image's `structural_similarity` computes it) and the colour difference CIEDE2000
   (ΔE00, Sharma et al. 2005) in CIELAB (sRGB, D65). If the sizes differ (the service changed
   the size or the ratio), the input is stretched to the output's frame first, and the
-  result says so: the figures then include the reframing.
+  result says so: the figures then include the reframing. The input is image 1 as it was
+  sent (`input_drifts`); one given as a web address is fetched only when asked, and said.
 - A region edit: the composite against the original. Beyond the feather the count of changed
   pixels is exact, at full resolution, and must be 0; SSIM and ΔE00 are taken over every
   pixel outside the region (the feather ring is where they can be above 0).
@@ -20,17 +21,22 @@ scipy and more for two formulas) and against Sharma's published CIEDE2000 pairs.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from ._errors import KlingError
 from ._i18n import message
 from ._images import thumbnail_data_uri
 from ._paste import Composite
 from ._photo import Photo, PhotoSource, open_photo
 from ._region import Box, RegionPlan
+from ._text import clip
+from ._wire import decode_data_uri
 
 MEASURE_SIDE = 640
 # A colour difference anyone sees at a glance (ΔE00 ≈ 1 is a just-noticeable difference).
@@ -73,13 +79,20 @@ class Drift:
     outside_total: int | None = None  # region: pixels beyond the feather
     delta_map: np.ndarray = field(default_factory=lambda: np.zeros((1, 1), np.float32), repr=False)
     outline: Box | None = field(default=None, repr=False)  # the region, in frame pixels
+    note: str = ""  # how the input was had, when that matters (fetched from its address)
 
     def summary(self) -> str:
-        """One short line for a gallery caption: "drift 2.3 ΔE"."""
+        """One short line: "drift 2.3 ΔE" (a region edit: also the pixels beyond the feather)."""
         if self.kind == "region":
             key = "drift.summary_region" if self.outside_changed == 0 else "drift.summary_leak"
             return message(key, delta_e=self.delta_e, outside=self.outside_changed)
         return message("drift.summary", delta_e=self.delta_e)
+
+    def caption(self) -> str:
+        """The figure a gallery shows under a picture: "drift 2.3 ΔE" (and any leak)."""
+        if self.kind == "region" and self.outside_changed:
+            return message("drift.caption_leak", delta_e=self.delta_e, outside=self.outside_changed)
+        return message("drift.caption", delta_e=self.delta_e)
 
     def heatmap(self, max_delta_e: float = HEATMAP_MAX_DELTA_E) -> Image.Image:
         """ΔE00 per pixel as a picture: dark = unchanged, light = `max_delta_e` or more."""
@@ -108,7 +121,7 @@ class Drift:
         if self.stretched:
             found.append(message("drift.line_stretched", before=f"{iw}×{ih}", after=f"{ow}×{oh}"))
         found.append(message("drift.line_frame", frame=f"{self.frame[0]}×{self.frame[1]}"))
-        return found
+        return found + ([self.note] if self.note else [])
 
     def __repr__(self) -> str:
         head = message("drift.title_region" if self.kind == "region" else "drift.title")
@@ -150,6 +163,37 @@ def measure(before: Source, after: Source, *, plan: RegionPlan | None = None) ->
         stretched,
         delta_map=delta,
     )
+
+
+def input_drifts(
+    first_input: str | None, exact: bool, outputs: Sequence[Path], *, fetch: bool = False
+) -> list[Drift]:
+    """The drift of each output of a whole-picture edit against its input image 1 (its
+    `data:` URI as sent, a bundled sample's file, or — only when `fetch` — the picture at
+    its web address, fetched once and said); a KlingError in words when there is none."""
+    if not first_input:
+        raise KlingError(message("drift.no_input"))
+    if not exact:
+        raise KlingError(message("drift.thumbnail_only"))
+    note = ""
+    if first_input.startswith("data:"):
+        data = decode_data_uri(first_input)[1]
+    else:
+        from ._samples import sample_bytes
+
+        found = sample_bytes(first_input)
+        if found is None and not fetch:
+            raise KlingError(message("drift.remote_input", url=clip(first_input, 120)))
+        if found is None:
+            from ._transport import fetch_public
+
+            found, note = (
+                fetch_public(first_input),
+                message("drift.fetched", url=clip(first_input, 120)),
+            )
+        data = found
+    before = open_photo(data)
+    return [replace(measure(before, path), note=note) for path in outputs]
 
 
 def _region_drift(original: Photo, result: Photo, plan: RegionPlan) -> Drift:

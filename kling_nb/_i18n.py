@@ -887,6 +887,83 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "The region to edit, in pixels of the photo as shown: left, top, right, bottom (right and bottom excluded).",
         "zh": "要修改的区域，以照片（按显示方向）的像素计：left、top、right、bottom（不含 right 和 bottom）。",
     },
+    # --- region edits in the pipeline, drift in results (issue 19, phase 2: _composites) ------
+    "region.input_label": {
+        "en": "{source} · {region}",
+        "zh": "{source} · {region}",
+    },
+    "region.label_box": {"en": "region {box}", "zh": "区域 {box}"},
+    "region.label_mask": {"en": "mask region in {box}", "zh": "蒙版区域（位于 {box}）"},
+    "region.no_photo": {
+        "en": 'a region edit changes part of image 1, but no image was given. Pass the photo as the first image: kling_nb.edit(prompt, "photo.jpg", region=(left, top, right, bottom)).',
+        "zh": '区域编辑修改的是第 1 张图片的一部分，但没有提供图片。请把照片作为第一张图片传入：kling_nb.edit(prompt, "photo.jpg", region=(left, top, right, bottom))。',
+    },
+    "region.photo_array": {
+        "en": "image 1 is a numpy array of shape {shape} that cannot be a photo for a region edit. Use H×W (grey) or H×W×3/4 (RGB/RGBA) uint8, or pass the photo's file.",
+        "zh": "第 1 张图片是形状为 {shape} 的 numpy 数组，不能作为区域编辑的照片。请使用 uint8 的 H×W（灰度）或 H×W×3/4（RGB/RGBA），或直接传入照片文件。",
+    },
+    "region.original_gone": {
+        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Run the same region edit again with the same photo (it is kept again, and nothing is paid twice), or put the photo back there and call kling_nb.resume({request_id!r}).",
+        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请用同一张照片再次执行相同的区域编辑（照片会被重新保存，不会重复付费），或把照片放回原处并调用 kling_nb.resume({request_id!r})。",
+    },
+    "region.original_gone@cli": {
+        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Run the same region edit again with the same photo (it is kept again, and nothing is paid twice), or put the photo back there and run `kling-nb resume {request_id}`.",
+        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请用同一张照片再次执行相同的区域编辑（照片会被重新保存，不会重复付费），或把照片放回原处并运行 `kling-nb resume {request_id}`。",
+    },
+    "region.finish_failed": {
+        "en": "job {request_id} finished, but pasting its pictures back into the photo failed: {detail} Nothing is lost: the model's pictures are cached and kling_nb.resume({request_id!r}) finishes it.",
+        "zh": "任务 {request_id} 已完成，但把结果贴回照片时失败：{detail} 没有任何损失：模型生成的图片已缓存，kling_nb.resume({request_id!r}) 可以完成这一步。",
+    },
+    "region.finish_failed@cli": {
+        "en": "job {request_id} finished, but pasting its pictures back into the photo failed: {detail} Nothing is lost: the model's pictures are cached and `kling-nb resume {request_id}` finishes it.",
+        "zh": "任务 {request_id} 已完成，但把结果贴回照片时失败：{detail} 没有任何损失：模型生成的图片已缓存，`kling-nb resume {request_id}` 可以完成这一步。",
+    },
+    "region.saved_jpeg": {
+        "en": "This JPEG was re-encoded as a whole (with the original's own quantization tables): JPEG cannot keep pixels as they were, so pixels may differ from the original by a few levels everywhere, also outside the region. save(..., lossless=True) writes a PNG whose pixels outside the region and its feather are the original's, bit for bit.",
+        "zh": "该 JPEG 已整体重新编码（沿用原图的量化表）：JPEG 无法原样保留像素，因此各处像素（包括区域之外）都可能与原图相差几个色阶。save(..., lossless=True) 会写出 PNG，区域及其羽化边缘之外的像素与原图逐位相同。",
+    },
+    "region.saved_jpeg@cli": {
+        "en": "This JPEG was re-encoded as a whole (with the original's own quantization tables): JPEG cannot keep pixels as they were, so pixels may differ from the original by a few levels everywhere, also outside the region. kling-nb edit --lossless writes a PNG whose pixels outside the region and its feather are the original's, bit for bit.",
+        "zh": "该 JPEG 已整体重新编码（沿用原图的量化表）：JPEG 无法原样保留像素，因此各处像素（包括区域之外）都可能与原图相差几个色阶。kling-nb edit --lossless 会写出 PNG，区域及其羽化边缘之外的像素与原图逐位相同。",
+    },
+    "region.saved_lossy": {
+        "en": "Saved as JPEG, which re-encodes the picture: pixels outside the region differ from the original by a few levels. Save it as .png to keep them bit for bit.",
+        "zh": "已保存为 JPEG，这会重新编码图片：区域之外的像素会与原图相差几个色阶。保存为 .png 可逐位保留它们。",
+    },
+    "result.region": {
+        "en": "{region} pasted back into the original · {drift}",
+        "zh": "{region} 已贴回原图 · {drift}",
+    },
+    "result.region_drift": {
+        "en": "drift outside it {values} ΔE, {leaked} px changed beyond the feather",
+        "zh": "区域外偏移 {values} ΔE，羽化边缘之外改变了 {leaked} 个像素",
+    },
+    "drift.caption": {"en": "drift {delta_e:.1f} ΔE", "zh": "偏移 {delta_e:.1f} ΔE"},
+    "drift.caption_leak": {
+        "en": "drift {delta_e:.1f} ΔE · {outside} px leaked",
+        "zh": "偏移 {delta_e:.1f} ΔE · 溢出 {outside} 像素",
+    },
+    "drift.caption_na": {"en": "drift n/a", "zh": "偏移 不可测"},
+    "drift.no_input": {
+        "en": "this edit had no input image: there is nothing to measure its drift against.",
+        "zh": "这次编辑没有输入图片：没有可以对比偏移的对象。",
+    },
+    "drift.thumbnail_only": {
+        "en": "this result was finished by resume(), and the journal keeps only a small thumbnail of input image 1: its drift cannot be measured faithfully. Measure it with result.drift() in the session that made it.",
+        "zh": "该结果由 resume() 完成，日志中只保留了第 1 张输入图片的小缩略图：无法准确测量偏移。请在生成它的会话中用 result.drift() 测量。",
+    },
+    "drift.remote_input": {
+        "en": "input image 1 is a web address ({url}), which kling_nb never downloads by itself: the drift cannot be measured offline. result.drift(fetch=True) fetches it once (and says so).",
+        "zh": "第 1 张输入图片是网络地址（{url}），kling_nb 不会自行下载：无法离线测量偏移。result.drift(fetch=True) 会下载一次（并注明）。",
+    },
+    "drift.fetched": {
+        "en": "input image 1 was fetched from {url} to be measured",
+        "zh": "为测量而从 {url} 下载了第 1 张输入图片",
+    },
+    "cli.region_bad": {
+        "en": "{value!r} is not a region: give left,top,right,bottom in pixels of the photo as shown, e.g. --region 120,80,900,640",
+        "zh": "{value!r} 不是有效区域：请按照片显示方向的像素给出 left,top,right,bottom，例如 --region 120,80,900,640",
+    },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",

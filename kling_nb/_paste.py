@@ -325,9 +325,10 @@ class RegionEdit:
     @staticmethod
     def original_bytes(photo: PhotoSource | Photo) -> bytes:
         """What to keep so that `finish` can run after a restart: a file's own bytes (its
-        sha256 is the plan's), or a lossless PNG of a picture given as a PIL image."""
+        sha256 is the plan's), or a lossless PNG of a picture given as a PIL image (written
+        fast: a big photo at PNG's default level takes seconds)."""
         if isinstance(photo, (Image.Image, Photo)):
-            return open_photo(photo).encode(lossless=True)[0]
+            return open_photo(photo).encode(lossless=True, png_level=1)[0]
         return source_bytes(photo)
 
     @staticmethod
@@ -356,11 +357,18 @@ class RegionEdit:
         emulated: bool = False,
     ) -> Composite:
         """One output pasted back and encoded (lets a caller write each file as it comes)."""
-        photo, fit = paste(original, output, plan)
-        if emulated:
-            photo = _labelled(photo, plan)
+        photo, fit = RegionEdit.composite_photo(plan, original, output, emulated=emulated)
         data, fmt = photo.encode(lossless=lossless)
         return Composite(photo, data, fmt, bytes(output), fit, plan)
+
+    @staticmethod
+    def composite_photo(
+        plan: RegionPlan, original: PhotoSource | Photo, output: bytes, *, emulated: bool = False
+    ) -> tuple[Photo, ColourFit]:
+        """One output pasted back, not encoded (the caller chooses the file); the emulator's
+        label drawn inside the region when `emulated`."""
+        photo, fit = paste(original, output, plan)
+        return (_labelled(photo, plan) if emulated else photo), fit
 
 
 def _labelled(photo: Photo, plan: RegionPlan) -> Photo:

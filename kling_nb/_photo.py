@@ -12,7 +12,7 @@ held at its own depth and mode, never normalised the way an input image is (`_im
 Where "bit-identical" holds: in the decoded pixels of a `Photo` (arrays), and in files of a
 lossless format (PNG, 16-bit PNG, TIFF, WebP written lossless). A JPEG written back is
 re-encoded as a whole, with the original's own quantization tables and chroma subsampling
-(the least loss JPEG allows); `encode(lossless=True)` writes PNG instead.
+(the least loss JPEG allows); `encode(lossless=True)` writes PNG (TIFF for CMYK) instead.
 """
 
 from __future__ import annotations
@@ -181,12 +181,14 @@ class Photo:
             return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
 
-    def encode(self, *, lossless: bool = False) -> tuple[bytes, str]:
+    def encode(self, *, lossless: bool = False, png_level: int = PNG_LEVEL) -> tuple[bytes, str]:
         """(file bytes, format): the original's format and metadata; PNG for lossy ones
-        when `lossless`, and for formats Pillow cannot write back."""
+        when `lossless` (TIFF for CMYK), and for formats Pillow cannot write back.
+        `png_level` trades size for speed (1: fastest, 9: smallest)."""
         fmt = self.out_format(lossless=lossless)
         if isinstance(self.pixels, np.ndarray):
-            return _png16(self.pixels, self.icc, self.exif, self.dpi, self.text), "PNG"
+            data = _png16(self.pixels, self.icc, self.exif, self.dpi, self.text, level=png_level)
+            return data, "PNG"
         buffer = io.BytesIO()
         extra: dict[str, object] = {"icc_profile": self.icc} if self.icc else {}
         if self.exif:
@@ -196,7 +198,7 @@ class Photo:
         if fmt == "JPEG":
             extra.update(_jpeg_options(self.jpeg))
         elif fmt == "PNG":
-            extra.update(compress_level=PNG_LEVEL, pnginfo=_png_text(self.text))
+            extra.update(compress_level=png_level, pnginfo=_png_text(self.text))
         elif fmt == "TIFF":
             compression = self.tiff_compression
             extra["compression"] = compression if compression in TIFF_LOSSLESS else "tiff_lzw"
@@ -211,12 +213,14 @@ class Photo:
             return "PNG"
         fmt = "JPEG" if self.format == "MPO" else self.format
         if fmt not in KEPT_FORMATS or (lossless and fmt == "JPEG"):
-            return "PNG"
+            fmt = "PNG"
         if fmt == "JPEG" and self.mode not in ("L", "RGB", "CMYK"):
-            return "PNG"
+            fmt = "PNG"
         if fmt == "BMP" and self.mode not in ("L", "RGB", "RGBA"):
-            return "PNG"
-        return str(fmt)
+            fmt = "PNG"
+        if fmt == "WEBP" and self.mode not in ("RGB", "RGBA"):  # WebP would convert them
+            fmt = "PNG"
+        return "TIFF" if fmt == "PNG" and self.mode == "CMYK" else str(fmt)  # PNG: no CMYK
 
 
 def open_photo(source: PhotoSource | Photo, index: int = 0) -> Photo:
@@ -328,6 +332,11 @@ def _dpi(value: object) -> tuple[float, float] | None:
     return None
 
 
+def jpeg_facts(image: Image.Image) -> JpegFacts | None:
+    """A JPEG's quantization tables and sampling, read from its header (no decode)."""
+    return _jpeg_facts(image)
+
+
 def _jpeg_facts(image: Image.Image) -> JpegFacts | None:
     tables = getattr(image, "quantization", None)
     if not tables or not isinstance(image, JpegImagePlugin.JpegImageFile):
@@ -407,6 +416,7 @@ def _png16(
     dpi: tuple[float, float] | None,
     text: tuple[tuple[str, str], ...],
     filter_type: int = 2,
+    level: int = PNG_LEVEL,
 ) -> bytes:
     """A 16-bit RGB(A) PNG of an H×W×C uint16 array, with its metadata chunks."""
     height, width, channels = pixels.shape
@@ -422,7 +432,7 @@ def _png16(
     for key, value in text:  # iTXt: keyword, 0, no compression (0, 0), no language, no name
         keyword = key.encode("latin-1", "replace")[:79]
         chunks.append(_chunk(b"iTXt", keyword + b"\0\0\0\0\0" + value.encode()))
-    packer = zlib.compressobj(PNG_LEVEL)
+    packer = zlib.compressobj(level)
     data = []
     rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
     bpp = channels * 2
