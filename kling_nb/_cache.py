@@ -135,6 +135,8 @@ def finish_edit(
         raw = cache_job_output(job, output, complete=False)
         try:
             pictures = region_pictures(job.connection, job.request_id, raw, region)
+        except KlingJobError as exc:  # worded already (the original is gone)
+            raise _unfinished(job, str(exc), exc) from None
         except (OSError, ValueError, KlingError) as exc:
             text = message("region.finish_failed", request_id=job.request_id, detail=exc)
             raise _unfinished(job, text, exc) from None

@@ -903,12 +903,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "第 1 张图片是形状为 {shape} 的 numpy 数组，不能作为区域编辑的照片。请使用 uint8 的 H×W（灰度）或 H×W×3/4（RGB/RGBA），或直接传入照片文件。",
     },
     "region.original_gone": {
-        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Run the same region edit again with the same photo (it is kept again, and nothing is paid twice), or put the photo back there and call kling_nb.resume({request_id!r}).",
-        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请用同一张照片再次执行相同的区域编辑（照片会被重新保存，不会重复付费），或把照片放回原处并调用 kling_nb.resume({request_id!r})。",
+        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Copy the same photo to {path} and call kling_nb.resume({request_id!r}).",
+        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请把同一张照片复制到 {path}，再调用 kling_nb.resume({request_id!r})。",
     },
     "region.original_gone@cli": {
-        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Run the same region edit again with the same photo (it is kept again, and nothing is paid twice), or put the photo back there and run `kling-nb resume {request_id}`.",
-        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请用同一张照片再次执行相同的区域编辑（照片会被重新保存，不会重复付费），或把照片放回原处并运行 `kling-nb resume {request_id}`。",
+        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Copy the same photo to {path} and run `kling-nb resume {request_id}`.",
+        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请把同一张照片复制到 {path}，再运行 `kling-nb resume {request_id}`。",
     },
     "region.finish_failed": {
         "en": "job {request_id} finished, but pasting its pictures back into the photo failed: {detail} Nothing is lost: the model's pictures are cached and kling_nb.resume({request_id!r}) finishes it.",

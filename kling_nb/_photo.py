@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -54,6 +55,7 @@ CONTENT_TYPES = {
 TIFF_LOSSLESS = ("raw", "tiff_lzw", "tiff_adobe_deflate", "packbits")
 PNG_LEVEL = 6
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_LOADING = threading.Lock()
 _TURNS = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -246,7 +248,8 @@ def _from_pil(
     image: Image.Image, file: tuple[bytes, str] | None, index: int, label: str = ""
 ) -> Photo:
     if getattr(image, "tile", None):  # opened lazily by the caller
-        image.load()
+        with _LOADING:  # one picture may be planned for many requests at once (a grid)
+            image.load()
     fmt = image.format if file is not None or image.format else None
     orientation = _orientation(image)
     stored = image.size
