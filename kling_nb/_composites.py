@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from ._request import KlingO1Request
 
 ORIGINALS = "originals"
-CACHE_PNG_LEVEL = 1  # the cache favours speed: a 24 MP composite at level 6 takes seconds
 COVER_SIDE = 640  # the in-memory copy a result's contact sheet is drawn from
 SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 CONTENT_TYPES = {
@@ -222,7 +221,7 @@ def _cached_composite(folder: Path, index: int) -> tuple[Path, Photo] | None:
 
 def _write_composite(folder: Path, index: int, photo: Photo) -> tuple[Path, Photo]:
     cached = replace(photo, format="PNG")  # lossless for every photo (TIFF for CMYK)
-    data, fmt = cached.encode(lossless=True, png_level=CACHE_PNG_LEVEL)
+    data, fmt = cached.encode(lossless=True, fast=True)
     path = child_path(folder, f"composite_{index + 1}{SUFFIXES[fmt]}")
     atomic_write_bytes(path, data)
     return path, photo

@@ -328,7 +328,7 @@ class RegionEdit:
         sha256 is the plan's), or a lossless PNG of a picture given as a PIL image (written
         fast: a big photo at PNG's default level takes seconds)."""
         if isinstance(photo, (Image.Image, Photo)):
-            return open_photo(photo).encode(lossless=True, png_level=1)[0]
+            return open_photo(photo).encode(lossless=True, fast=True)[0]
         return source_bytes(photo)
 
     @staticmethod

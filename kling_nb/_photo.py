@@ -24,6 +24,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TypeAlias
@@ -54,6 +55,8 @@ CONTENT_TYPES = {
 }
 TIFF_LOSSLESS = ("raw", "tiff_lzw", "tiff_adobe_deflate", "packbits")
 PNG_LEVEL = 6
+FAST_PNG_LEVEL = 1  # with one filter per row: a 24 MP photo in under a second
+DEFLATE_ROWS = 256  # rows compressed as one band (on one of two threads)
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LOADING = threading.Lock()
 _TURNS = {
@@ -183,14 +186,16 @@ class Photo:
             return Image.alpha_composite(white, rgba).convert("RGB")
         return image.convert("RGB")
 
-    def encode(self, *, lossless: bool = False, png_level: int = PNG_LEVEL) -> tuple[bytes, str]:
+    def encode(self, *, lossless: bool = False, fast: bool = False) -> tuple[bytes, str]:
         """(file bytes, format): the original's format and metadata; PNG for lossy ones
-        when `lossless` (TIFF for CMYK), and for formats Pillow cannot write back.
-        `png_level` trades size for speed (1: fastest, 9: smallest)."""
+        when `lossless` (TIFF for CMYK), and for formats Pillow cannot write back. `fast`
+        writes a PNG about three times sooner, a few per cent larger (for the cache)."""
         fmt = self.out_format(lossless=lossless)
-        if isinstance(self.pixels, np.ndarray):
-            data = _png16(self.pixels, self.icc, self.exif, self.dpi, self.text, level=png_level)
-            return data, "PNG"
+        if fmt == "PNG" and (fast or isinstance(self.pixels, np.ndarray)):
+            array = self._array()
+            if array is not None:
+                level = FAST_PNG_LEVEL if fast else PNG_LEVEL
+                return _png16(array, self.icc, self.exif, self.dpi, self.text, level=level), fmt
         buffer = io.BytesIO()
         extra: dict[str, object] = {"icc_profile": self.icc} if self.icc else {}
         if self.exif:
@@ -200,7 +205,7 @@ class Photo:
         if fmt == "JPEG":
             extra.update(_jpeg_options(self.jpeg))
         elif fmt == "PNG":
-            extra.update(compress_level=png_level, pnginfo=_png_text(self.text))
+            extra.update(compress_level=PNG_LEVEL, pnginfo=_png_text(self.text))
         elif fmt == "TIFF":
             compression = self.tiff_compression
             extra["compression"] = compression if compression in TIFF_LOSSLESS else "tiff_lzw"
@@ -208,6 +213,16 @@ class Photo:
             extra.update(lossless=True, exact=True)
         self.pixels.save(buffer, fmt, **extra)
         return buffer.getvalue(), fmt
+
+    def _array(self) -> np.ndarray | None:
+        """The whole photo as H×W×C uint8/uint16 for the PNG writer; None for modes it lacks."""
+        if isinstance(self.pixels, np.ndarray):
+            return self.pixels
+        if self.mode not in ("L", "LA", "RGB", "RGBA", "I;16"):
+            return None
+        array = np.asarray(self.pixels)
+        array = array.astype(np.uint16) if self.mode == "I;16" else array
+        return array[:, :, None] if array.ndim == 2 else array
 
     def out_format(self, *, lossless: bool = False) -> str:
         """The format `encode` writes."""
@@ -421,9 +436,13 @@ def _png16(
     filter_type: int = 2,
     level: int = PNG_LEVEL,
 ) -> bytes:
-    """A 16-bit RGB(A) PNG of an H×W×C uint16 array, with its metadata chunks."""
+    """A PNG of an H×W×C array (uint8 or uint16; grey, grey + alpha, RGB, RGBA), with its
+    metadata chunks. Every row gets one filter (default "up"): numpy applies it to a band
+    at a time, far faster than trying five per row, at a cost of a few per cent in size."""
     height, width, channels = pixels.shape
-    header = struct.pack(">IIBBBBB", width, height, 16, {3: 2, 4: 6}[channels], 0, 0, 0)
+    depth = 16 if pixels.dtype == np.uint16 else 8
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
     chunks = [_chunk(b"IHDR", header)]
     if icc:
         chunks.append(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
@@ -435,22 +454,54 @@ def _png16(
     for key, value in text:  # iTXt: keyword, 0, no compression (0, 0), no language, no name
         keyword = key.encode("latin-1", "replace")[:79]
         chunks.append(_chunk(b"iTXt", keyword + b"\0\0\0\0\0" + value.encode()))
-    packer = zlib.compressobj(level)
-    data = []
-    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
-    bpp = channels * 2
-    for start in range(0, height, 256):  # in bands: the filtered copy stays small
-        previous = rows[start - 1] if start else np.zeros(rows.shape[1], np.uint8)
-        band = _filtered(rows[start : start + 256], previous, bpp, filter_type)
-        data.append(packer.compress(band.tobytes()))
-    data.append(packer.flush())
-    chunks.append(_chunk(b"IDAT", b"".join(data)))
+    if depth == 16:
+        rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
+    else:
+        rows = np.ascontiguousarray(pixels, np.uint8).reshape(height, width * channels)
+    chunks.append(_chunk(b"IDAT", _deflated(rows, channels * depth // 8, filter_type, level)))
     chunks.append(_chunk(b"IEND", b""))
     return _PNG_SIGNATURE + b"".join(chunks)
 
 
+def _deflated(rows: np.ndarray, bpp: int, kind: int, level: int) -> bytes:
+    """The zlib stream of the filtered rows, compressed in bands on two threads (zlib
+    releases the GIL): each band a raw deflate run ending on a byte boundary (the last one
+    final), the checksum combined from the bands' (as pigz does)."""
+    starts = list(range(0, len(rows), DEFLATE_ROWS))
+
+    def band(start: int) -> tuple[bytes, int, int]:
+        previous = rows[start - 1] if start else np.zeros(rows.shape[1], np.uint8)
+        filtered = _filtered(rows[start : start + DEFLATE_ROWS], previous, bpp, kind).tobytes()
+        packer = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw: no header, no checksum
+        body = packer.compress(filtered)
+        body += packer.flush(zlib.Z_FINISH if start == starts[-1] else zlib.Z_SYNC_FLUSH)
+        return body, zlib.adler32(filtered), len(filtered)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kling_nb-png") as pool:
+        parts = list(pool.map(band, starts))
+    checksum = 1
+    for _, adler, length in parts:
+        checksum = _adler32_combine(checksum, adler, length)
+    body = b"".join(part for part, _, _ in parts)
+    return b"\x78\x01" + body + struct.pack(">I", checksum)
+
+
+def _adler32_combine(first: int, second: int, length: int) -> int:
+    """The Adler-32 of two pieces joined, from theirs and the second's length (zlib's rule)."""
+    base = 65521
+    s1 = ((first & 0xFFFF) + (second & 0xFFFF) - 1) % base
+    s2 = ((first >> 16) + (second >> 16) + length * ((first & 0xFFFF) - 1)) % base
+    return (s2 << 16) | s1
+
+
 def _filtered(rows: np.ndarray, previous: np.ndarray, bpp: int, kind: int) -> np.ndarray:
     """PNG filter `kind` (0–4) applied to each row, the filter byte in front."""
+    out = np.empty((len(rows), rows.shape[1] + 1), np.uint8)
+    out[:, 0] = kind
+    if kind == 2:  # "up", the usual one: uint8 arithmetic wraps modulo 256, as PNG's does
+        np.subtract(rows[0], previous, out=out[0, 1:])
+        np.subtract(rows[1:], rows[:-1], out=out[1:, 1:])
+        return out
     raw = rows.astype(np.int16)
     up = np.vstack([previous[None].astype(np.int16), raw[:-1]])
     left = np.zeros_like(raw)
@@ -469,8 +520,8 @@ def _filtered(rows: np.ndarray, previous: np.ndarray, bpp: int, kind: int) -> np
         p = left + up - upleft
         pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
         predicted = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
-    out = ((raw - predicted) & 0xFF).astype(np.uint8)
-    return np.hstack([np.full((len(rows), 1), kind, np.uint8), out])
+    out[:, 1:] = (raw - predicted) & 0xFF
+    return out
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -111,8 +111,8 @@ class KlingO1Request:
                 raise KlingValidationError(found)
             send = self.region_send(profile)
             assert send is not None
-            body, inputs = send.request.prepare(profile, body_cap)
-            return body, [replace(inputs[0], source_label=send.label), *inputs[1:]]
+            sent, inputs = send.request.prepare(profile, body_cap)
+            return sent, [replace(inputs[0], source_label=send.label), *inputs[1:]]
         prepared: list[PreparedImage] = []
         broken: list[Violation] = []
         for index, source in enumerate(self.images):
