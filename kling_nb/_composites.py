@@ -219,9 +219,13 @@ def _cached_composite(folder: Path, index: int) -> tuple[Path, Photo] | None:
     return None
 
 
+def cache_bytes(photo: Photo) -> tuple[bytes, str]:
+    """A composite as the cache keeps it: PNG for every photo (TIFF for CMYK), lossless, fast."""
+    return replace(photo, format="PNG").encode(lossless=True, fast=True)
+
+
 def _write_composite(folder: Path, index: int, photo: Photo) -> tuple[Path, Photo]:
-    cached = replace(photo, format="PNG")  # lossless for every photo (TIFF for CMYK)
-    data, fmt = cached.encode(lossless=True, fast=True)
+    data, fmt = cache_bytes(photo)
     path = child_path(folder, f"composite_{index + 1}{SUFFIXES[fmt]}")
     atomic_write_bytes(path, data)
     return path, photo

@@ -23,7 +23,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -192,10 +192,10 @@ class Photo:
         writes a PNG about three times sooner, a few per cent larger (for the cache)."""
         fmt = self.out_format(lossless=lossless)
         if fmt == "PNG" and (fast or isinstance(self.pixels, np.ndarray)):
-            array = self._array()
-            if array is not None:
+            raster = self._raster()
+            if raster is not None:
                 level = FAST_PNG_LEVEL if fast else PNG_LEVEL
-                return _png16(array, self.icc, self.exif, self.dpi, self.text, level=level), fmt
+                return _png(raster, self.icc, self.exif, self.dpi, self.text, level=level), fmt
         buffer = io.BytesIO()
         extra: dict[str, object] = {"icc_profile": self.icc} if self.icc else {}
         if self.exif:
@@ -214,15 +214,18 @@ class Photo:
         self.pixels.save(buffer, fmt, **extra)
         return buffer.getvalue(), fmt
 
-    def _array(self) -> np.ndarray | None:
-        """The whole photo as H×W×C uint8/uint16 for the PNG writer; None for modes it lacks."""
+    def _raster(self) -> _Raster | None:
+        """The photo for the PNG writer, a band of rows at a time (never copied whole);
+        None for the modes it does not write."""
         if isinstance(self.pixels, np.ndarray):
-            return self.pixels
+            return _raster_of(self.pixels)
         if self.mode not in ("L", "LA", "RGB", "RGBA", "I;16"):
             return None
-        array = np.asarray(self.pixels)
-        array = array.astype(np.uint16) if self.mode == "I;16" else array
-        return array[:, :, None] if array.ndim == 2 else array
+        width, height = self.size
+        depth = 16 if self.mode == "I;16" else 8
+        return _Raster(
+            height, width, self.channels, depth, lambda a, b: self.window((0, a, width, b))
+        )
 
     def out_format(self, *, lossless: bool = False) -> str:
         """The format `encode` writes."""
@@ -427,6 +430,30 @@ def _decode_png16(data: bytes, mode: str) -> np.ndarray:
     return (halves[0] << 8) | halves[1]
 
 
+@dataclass(frozen=True)
+class _Raster:
+    """Rows of pixels for the PNG writer, fetched a band at a time."""
+
+    height: int
+    width: int
+    channels: int
+    depth: int  # bits per sample: 8 or 16
+    band: Callable[[int, int], np.ndarray]  # rows a:b as an H×W×C uint8/uint16 array
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows start:stop as bytes, one row per line (16-bit samples big-endian)."""
+        block = self.band(start, stop)
+        if self.depth == 16:
+            return block.astype(">u2").view(np.uint8).reshape(stop - start, -1)
+        return np.ascontiguousarray(block, np.uint8).reshape(stop - start, -1)
+
+
+def _raster_of(pixels: np.ndarray) -> _Raster:
+    height, width, channels = pixels.shape
+    depth = 16 if pixels.dtype == np.uint16 else 8
+    return _Raster(height, width, channels, depth, lambda a, b: pixels[a:b])
+
+
 def _png16(
     pixels: np.ndarray,
     icc: bytes | None,
@@ -436,54 +463,67 @@ def _png16(
     filter_type: int = 2,
     level: int = PNG_LEVEL,
 ) -> bytes:
-    """A PNG of an H×W×C array (uint8 or uint16; grey, grey + alpha, RGB, RGBA), with its
-    metadata chunks. Every row gets one filter (default "up"): numpy applies it to a band
-    at a time, far faster than trying five per row, at a cost of a few per cent in size."""
-    height, width, channels = pixels.shape
-    depth = 16 if pixels.dtype == np.uint16 else 8
-    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    chunks = [_chunk(b"IHDR", header)]
+    """A PNG of an H×W×C array (uint8 or uint16; grey, grey + alpha, RGB, RGBA)."""
+    return _png(_raster_of(pixels), icc, exif, dpi, text, filter_type, level)
+
+
+def _png(
+    raster: _Raster,
+    icc: bytes | None,
+    exif: bytes | None,
+    dpi: tuple[float, float] | None,
+    text: tuple[tuple[str, str], ...],
+    filter_type: int = 2,
+    level: int = PNG_LEVEL,
+) -> bytes:
+    """A PNG with its metadata chunks. Every row gets one filter (default "up"): numpy
+    applies it to a band at a time, far faster than trying five per row, at a cost of a
+    few per cent in size; the picture is never copied whole (memory stays flat)."""
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[raster.channels]
+    header = struct.pack(">IIBBBBB", raster.width, raster.height, raster.depth, colour, 0, 0, 0)
+    parts = [_PNG_SIGNATURE, *_chunk(b"IHDR", [header])]
     if icc:
-        chunks.append(_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)))
+        parts += _chunk(b"iCCP", [b"ICC profile\0\0" + zlib.compress(icc)])
     if dpi:
         per_metre = [round(d / 0.0254) for d in dpi]
-        chunks.append(_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
+        parts += _chunk(b"pHYs", [struct.pack(">IIB", *per_metre, 1)])
     if exif:
-        chunks.append(_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
+        parts += _chunk(b"eXIf", [exif[6:] if exif.startswith(b"Exif\0\0") else exif])
     for key, value in text:  # iTXt: keyword, 0, no compression (0, 0), no language, no name
         keyword = key.encode("latin-1", "replace")[:79]
-        chunks.append(_chunk(b"iTXt", keyword + b"\0\0\0\0\0" + value.encode()))
-    if depth == 16:
-        rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
-    else:
-        rows = np.ascontiguousarray(pixels, np.uint8).reshape(height, width * channels)
-    chunks.append(_chunk(b"IDAT", _deflated(rows, channels * depth // 8, filter_type, level)))
-    chunks.append(_chunk(b"IEND", b""))
-    return _PNG_SIGNATURE + b"".join(chunks)
+        parts += _chunk(b"iTXt", [keyword + b"\0\0\0\0\0" + value.encode()])
+    parts += _chunk(b"IDAT", _deflated(raster, filter_type, level))
+    parts += _chunk(b"IEND", [])
+    return b"".join(parts)
 
 
-def _deflated(rows: np.ndarray, bpp: int, kind: int, level: int) -> bytes:
+def _deflated(raster: _Raster, kind: int, level: int) -> list[bytes]:
     """The zlib stream of the filtered rows, compressed in bands on two threads (zlib
     releases the GIL): each band a raw deflate run ending on a byte boundary (the last one
     final), the checksum combined from the bands' (as pigz does)."""
-    starts = list(range(0, len(rows), DEFLATE_ROWS))
+    starts = list(range(0, raster.height, DEFLATE_ROWS))
 
     def band(start: int) -> tuple[bytes, int, int]:
-        previous = rows[start - 1] if start else np.zeros(rows.shape[1], np.uint8)
-        filtered = _filtered(rows[start : start + DEFLATE_ROWS], previous, bpp, kind).tobytes()
-        packer = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw: no header, no checksum
+        stop = min(start + DEFLATE_ROWS, raster.height)
+        rows = raster.rows(max(0, start - 1), stop)  # the row above is the first's "up"
+        previous = rows[0] if start else np.zeros(rows.shape[1], np.uint8)
+        filtered = _filtered(
+            rows[1:] if start else rows, previous, raster.channels * raster.depth // 8, kind
+        ).tobytes()
+        # Raw deflate (no header, no checksum); the fast level matches runs only (Z_RLE),
+        # which on "up"-filtered photos is about a third quicker for ~10 % more bytes.
+        strategy = zlib.Z_RLE if level <= FAST_PNG_LEVEL else zlib.Z_DEFAULT_STRATEGY
+        packer = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
         body = packer.compress(filtered)
         body += packer.flush(zlib.Z_FINISH if start == starts[-1] else zlib.Z_SYNC_FLUSH)
         return body, zlib.adler32(filtered), len(filtered)
 
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kling_nb-png") as pool:
-        parts = list(pool.map(band, starts))
+        done = list(pool.map(band, starts))
     checksum = 1
-    for _, adler, length in parts:
+    for _, adler, length in done:
         checksum = _adler32_combine(checksum, adler, length)
-    body = b"".join(part for part, _, _ in parts)
-    return b"\x78\x01" + body + struct.pack(">I", checksum)
+    return [b"\x78\x01", *(body for body, _, _ in done), struct.pack(">I", checksum)]
 
 
 def _adler32_combine(first: int, second: int, length: int) -> int:
@@ -524,9 +564,13 @@ def _filtered(rows: np.ndarray, previous: np.ndarray, bpp: int, kind: int) -> np
     return out
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+def _chunk(kind: bytes, body: list[bytes]) -> list[bytes]:
+    """A PNG chunk as parts (its body is never copied: a big IDAT stays where it is)."""
+    crc = zlib.crc32(kind)
+    for part in body:
+        crc = zlib.crc32(part, crc)
+    size = sum(len(part) for part in body)
+    return [struct.pack(">I", size), kind, *body, struct.pack(">I", crc & 0xFFFFFFFF)]
 
 
 def _png_text(text: tuple[tuple[str, str], ...]) -> PngImagePlugin.PngInfo | None:
