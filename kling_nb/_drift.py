@@ -23,7 +23,6 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -166,7 +165,11 @@ def measure(before: Source, after: Source, *, plan: RegionPlan | None = None) ->
 
 
 def input_drifts(
-    first_input: str | None, exact: bool, outputs: Sequence[Path], *, fetch: bool = False
+    first_input: str | None,
+    exact: bool,
+    outputs: Sequence[PhotoSource],
+    *,
+    fetch: bool = False,
 ) -> list[Drift]:
     """The drift of each output of a whole-picture edit against its input image 1 (its
     `data:` URI as sent, a bundled sample's file, or — only when `fetch` — the picture at

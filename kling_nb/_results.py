@@ -9,6 +9,7 @@ images are its composites (the original's size; the model's own pictures: `raw_i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
@@ -162,6 +163,15 @@ class EditResult:
                 self._drifts = input_drifts(first, self._exact_input, paths, fetch=fetch)
         return list(self._drifts)
 
+    def _measure_whole(self, pictures: list[Image.Image]) -> None:
+        """The drift of a whole-picture edit from its outputs already decoded; left for
+        `drift()` to raise in words when it cannot be measured."""
+        from ._drift import input_drifts
+
+        first = self._input_urls[0] if self._input_urls else None
+        with contextlib.suppress(KlingError, OSError, ValueError):
+            self._drifts = input_drifts(first, self._exact_input, pictures)
+
     def _drift_words(self) -> list[str]:
         """One short drift figure per output ("drift 2.3 ΔE"), or why there is none."""
         try:
@@ -304,17 +314,16 @@ class EditResult:
         return Cell(picture, label_of(plan))
 
     def _make_sheet(self) -> bytes:
-        cells = []
+        pictures = self._covers if len(self._covers) == len(self.images) else []
+        if not pictures:  # decoded once, for the sheet and for the drift
+            pictures = [_decoded(im.path) for im in self.images]
+            if self._drifts is None and self.region is None:
+                self._measure_whole(pictures)
         words = self._drift_words()
-        covers = self._covers if len(self._covers) == len(self.images) else []
-        for position, (im, drift) in enumerate(zip(self.images, words, strict=True)):
-            caption = f"{im.caption()} · {drift}"
-            if covers:  # made from the pixels at hand: no decode
-                cells.append(Cell(covers[position], caption))
-                continue
-            with Image.open(im.path) as img:
-                img.draft("RGB", (640, 640))  # JPEG: decode at reduced size
-                cells.append(Cell(img.copy(), caption))
+        cells = [
+            Cell(picture, f"{im.caption()} · {drift}")
+            for im, picture, drift in zip(self.images, pictures, words, strict=True)
+        ]
         if cells:
             self._cover = cells[0].image.copy()
             self._cover.thumbnail((400, 400))
@@ -427,6 +436,12 @@ class Comparison:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self.sheet(), repr(self))
+
+
+def _decoded(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return img
 
 
 def _backend_words(label: str) -> str:
