@@ -960,6 +960,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "input image 1 was fetched from {url} to be measured",
         "zh": "为测量而从 {url} 下载了第 1 张输入图片",
     },
+    "region.widget_repr": {
+        "en": "<region picker on a {width}×{height} photo: {box}>",
+        "zh": "<区域选择器，照片 {width}×{height}：{box}>",
+    },
+    "region.widget_no_box": {"en": "no box drawn", "zh": "尚未画框"},
     "cli.region_bad": {
         "en": "{value!r} is not a region: give left,top,right,bottom in pixels of the photo as shown, e.g. --region 120,80,900,640",
         "zh": "{value!r} 不是有效区域：请按照片显示方向的像素给出 left,top,right,bottom，例如 --region 120,80,900,640",

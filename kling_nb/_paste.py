@@ -385,16 +385,40 @@ def _labelled(photo: Photo, plan: RegionPlan) -> Photo:
     draw = ImageDraw.Draw(base)
     left, top, right, bottom = (round(v) for v in draw.textbbox((0, 0), EMULATED, font=font))
     pad = max(2, size // 3)
-    x, y = base.width - (right - left) - 2 * pad, base.height - (bottom - top) - 2 * pad
-    if x < 0 or y < 0:  # a region too small for the words: the result's caption says it
+    width, height = (right - left) + 2 * pad, (bottom - top) + 2 * pad
+    spot = _label_spot(plan.region.mask(), width, height)
+    if spot is None:  # a region too small for the words: the result's caption says it
         return photo
+    x, y = spot
     bands = len(base.getbands())
-    draw.rectangle((x, y, base.width - 1, base.height - 1), fill=(18,) * bands)
+    draw.rectangle((x, y, x + width - 1, y + height - 1), fill=(18,) * bands)
     draw.text((x + pad - left, y + pad - top), EMULATED, font=font, fill=(255,) * bands)
     window = photo.window(box)
     drawn = np.asarray(base).reshape(window.shape)
     kept = np.where(plan.region.mask()[:, :, None], drawn, window)
     return photo.with_window(box, kept.astype(window.dtype))
+
+
+def _label_spot(inside: np.ndarray, width: int, height: int) -> tuple[int, int] | None:
+    """The lowest, rightmost place in the region (its mask over its box) where a label of
+    this size lies wholly inside: the bottom-right corner for a box."""
+    rows, cols = inside.shape
+    if width > cols or height > rows:
+        return None
+    if inside.all():  # a box
+        return cols - width, rows - height
+    sums = np.pad(inside.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    covered = (
+        sums[height:, width:]
+        - sums[:-height, width:]
+        - sums[height:, :-width]
+        + sums[:-height, :-width]
+    )
+    ys, xs = np.nonzero(covered == width * height)
+    if not len(ys):
+        return None
+    best = np.lexsort((xs, ys))[-1]  # the lowest row, then the rightmost
+    return int(xs[best]), int(ys[best])
 
 
 def _open_output(data: bytes) -> Image.Image:

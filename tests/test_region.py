@@ -479,6 +479,18 @@ def test_emulated_label_is_drawn_inside_the_region_only() -> None:
     assert xs.min() >= 200 and xs.max() < 700 and ys.min() >= 100 and ys.max() < 500
 
 
+def test_emulated_label_of_a_mask_region_lies_wholly_inside_the_mask() -> None:
+    data = photo_of("png")
+    mask = disc_mask((900, 600), (450, 300), 150)
+    crop_image, chosen = RegionEdit.prepare(data, mask)
+    output = model_output(crop_image, chosen)
+    plain = RegionEdit.finish(chosen, data, [output])[0]
+    labelled = RegionEdit.finish(chosen, data, [output], emulated=True)[0]
+    differs = changed_mask(exact_pixels(plain.photo), exact_pixels(labelled.photo))
+    assert differs.sum() > 500  # the words are there, whole
+    assert not differs[~(np.asarray(mask) >= 128)].any()
+
+
 def test_rules_of_a_profile_come_from_the_wire() -> None:
     rules = CropRules.for_profile("qiniu")
     assert rules.min_side == IMAGE_MIN_SIDE and rules.max_ratio == IMAGE_MAX_RATIO

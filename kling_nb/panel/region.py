@@ -9,7 +9,8 @@
 
 Both have the same Python surface: the `box` trait (set it to move the box, None to clear),
 `on_box(callback)`, `region()` (a `Region`, or None) and `size`. The EditPanel listens with
-`on_box` (or `observe(..., names="box")`); every change arrives on the kernel's loop.
+`on_box` (or `observe(..., names="box")`); every change arrives on the kernel's loop. A box
+drawn goes straight into an edit: `kling_nb.edit(prompt, photo, region=picker.box)`.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ class _BoxOwner:
 
         self.observe(changed, names="box")  # type: ignore[attr-defined]
         return lambda: self.unobserve(changed, names="box")  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        box = self.box  # type: ignore[attr-defined]
+        drawn = str(tuple(box)) if box is not None else message("region.widget_no_box")
+        width, height = self.size
+        return message("region.widget_repr", width=width, height=height, box=drawn)
 
     def region(self) -> Region | None:
         """The box as a `Region` for a region edit, or None when none is drawn."""
