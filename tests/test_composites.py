@@ -113,6 +113,18 @@ def test_a_mask_region_edits_its_white_pixels_only(conn, tmp_path: Path) -> None
     assert result.images[0].path.suffix == ".png"
 
 
+def test_an_async_batch_of_region_edits_runs_each_and_a_bad_region_fails_alone(
+    conn, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = photo_file(tmp_path)
+    grid = kling_nb.request_grid(PROMPT, path, region=[BOX, (0, 0, 5000, 10), (100, 50, 400, 300)])
+    batch = asyncio.run(kling_nb.run_batch_async(grid, connection=conn, progress=False))
+    assert isinstance(batch[1], KlingRegionError) and "reaches past the photo" in str(batch[1])
+    for result, box in ((batch[0], BOX), (batch[2], (100, 50, 400, 300))):
+        assert isinstance(result, kling_nb.EditResult) and plan_of(result).region.box == box
+        assert outside_kept(path, result.images[0].path, plan_of(result))[0] == 0
+
+
 # --- money: the fingerprint, replay, budget, estimate --------------------------------------------
 
 
