@@ -440,20 +440,7 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
         help="output resolution (1K; for a region edit, the one that does not shrink the "
         "crop); 4K is not offered by the service",
     )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--region",
-        type=_box,
-        metavar="L,T,R,B",
-        help="edit only this box of the first image, in pixels of the photo as shown "
-        "(left,top,right,bottom; right and bottom excluded): the crop around it is sent and "
-        "the pictures are pasted back, every other pixel kept",
-    )
-    where.add_argument(
-        "--region-mask",
-        metavar="MASK",
-        help="edit only the white part of this mask picture (the photo's size as shown)",
-    )
+    _region_arguments(parser)
     parser.add_argument(
         "--aspect-ratio",
         default="auto",
@@ -480,6 +467,23 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto (default): Qiniu if QINIU_API_KEY is set, fal if FAL_KEY is set, else the "
         "offline emulator; emulator: free, no key needed, pictures badged EMULATED "
         "(local is its old name)",
+    )
+
+
+def _region_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--region",
+        type=_box,
+        metavar="L,T,R,B",
+        help="edit only this box of the first image, in pixels of the photo as shown "
+        "(left,top,right,bottom; right and bottom excluded): the crop around it is sent and "
+        "the pictures are pasted back, every other pixel kept",
+    )
+    where.add_argument(
+        "--region-mask",
+        metavar="MASK",
+        help="edit only the white part of this mask picture (the photo's size as shown)",
     )
 
 
