@@ -286,7 +286,7 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
     xyz = (linear @ RGB_TO_XYZ.T) / WHITE_D65
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    lab = np.empty_like(f)
+    lab: np.ndarray = np.empty_like(f)
     lab[..., 0] = 116 * f[..., 1] - 16
     lab[..., 1] = 500 * (f[..., 0] - f[..., 1])
     lab[..., 2] = 200 * (f[..., 1] - f[..., 2])
@@ -327,7 +327,8 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     s_h = 1 + 0.015 * cp_bar * t
     r_t = -np.sin(np.radians(2 * d_theta)) * r_c
     dl, dc, dh_ = (l2 - l1) / s_l, (c2p - c1p) / s_c, d_big_h / s_h
-    return np.sqrt(dl**2 + dc**2 + dh_**2 + r_t * dc * dh_).astype(np.float32)
+    delta: np.ndarray = np.sqrt(dl**2 + dc**2 + dh_**2 + r_t * dc * dh_).astype(np.float32)
+    return delta
 
 
 def delta_e_map(a: Image.Image, b: Image.Image) -> np.ndarray:
@@ -349,7 +350,10 @@ def _ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     vy = norm * (_window_mean(y * y) - my * my)
     cxy = norm * (_window_mean(x * y) - mx * my)
     c1, c2 = SSIM_K1**2, SSIM_K2**2
-    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    found: np.ndarray = ((2 * mx * my + c1) * (2 * cxy + c2)) / (
+        (mx * mx + my * my + c1) * (vx + vy + c2)
+    )
+    return found
 
 
 def _window_mean(values: np.ndarray) -> np.ndarray:

@@ -159,13 +159,15 @@ class _Footprint:
         if self.mask is None:
             d = np.maximum(self.dy[start:stop, None], self.dx[None, :])
             return (d > f) & (d <= f + ring)
-        return self.far[start:stop] & ~self.near[start:stop]
+        band: np.ndarray = self.far[start:stop] & ~self.near[start:stop]
+        return band
 
 
 def _eased(distance: np.ndarray, feather: int) -> np.ndarray:
     """1 at the region's edge, easing smoothly to 0 at `feather` px (0 beyond)."""
     if feather <= 0:
-        return (distance == 0).astype(np.float32)
+        edge: np.ndarray = (distance == 0).astype(np.float32)
+        return edge
     t = np.clip(distance / (feather + 1), 0, 1)
     return (1 - t * t * (3 - 2 * t)).astype(np.float32) * (distance <= feather)
 

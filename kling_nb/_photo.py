@@ -137,7 +137,8 @@ class Photo:
         """The pixels inside `box` (within the photo) as an H×W×C array of the photo's dtype."""
         if isinstance(self.pixels, np.ndarray):
             left, top, right, bottom = box
-            return self.pixels[top:bottom, left:right].copy()
+            window: np.ndarray = self.pixels[top:bottom, left:right].copy()
+            return window
         array = np.asarray(self.pixels.crop(box))
         if self.mode == "I;16":
             array = array.astype(np.uint16)

@@ -648,7 +648,8 @@ def _refuse(code: str, **facts: object) -> KlingRegionError:
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Every pixel within Chebyshev distance `radius` of a True pixel."""
     if radius <= 0:
-        return mask.copy()
+        same: np.ndarray = mask.copy()
+        return same
     counts = mask.astype(np.int32)
     for axis in (0, 1):
         padded = np.pad(counts, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)])

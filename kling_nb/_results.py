@@ -441,7 +441,8 @@ class Comparison:
 def _decoded(path: Path) -> Image.Image:
     with Image.open(path) as img:
         img.load()
-        return img
+        picture: Image.Image = img
+        return picture
 
 
 def _backend_words(label: str) -> str:
