@@ -119,3 +119,20 @@ def test_importing_kling_nb_does_not_import_anywidget() -> None:
     code = "import kling_nb, sys; print('anywidget' in sys.modules)"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert found.stdout.strip() == "False", found.stderr
+
+
+def test_the_picker_says_its_photo_and_box_in_one_short_line(picker) -> None:  # type: ignore[no-untyped-def]
+    width, height = picker.size
+    assert repr(picker) == f"<region picker on a {width}×{height} photo: no box drawn>"
+    picker.box = (10, 20, 300, 320)
+    assert repr(picker).endswith(": (10, 20, 300, 320)>") and "data:" not in repr(picker)
+
+
+def test_a_drawn_box_goes_straight_into_an_edit_request(picker) -> None:  # type: ignore[no-untyped-def]
+    import kling_nb
+
+    picker.box = (100, 1500, 700, 2300)  # in the photo as shown (1600×2400, turned by EXIF)
+    request = kling_nb.KlingO1Request("x <<<image_1>>>", [big_photo()], region=picker.box)
+    send = request.region_send("qiniu")
+    assert send is not None and send.plan.region.box == (100, 1500, 700, 2300)
+    assert (send.plan.original.width, send.plan.original.height) == picker.size
