@@ -29,6 +29,7 @@ from ._text import clip
 
 if TYPE_CHECKING:
     from ._config import Connection
+    from ._drift import Drift
     from ._images import PreparedImage
     from ._request import KlingO1Request
 
@@ -128,12 +129,11 @@ class EditResult:
         return text
 
     def _region_drift_words(self) -> str:
-        try:
-            found = self.drift()
-        except (KlingError, OSError, ValueError):
+        """The drift figures measured when the result was built (no I/O here)."""
+        if not self._drifts:
             return message("drift.caption_na")
-        values = ", ".join(f"{d.delta_e:.1f}" for d in found)
-        leaked = sum(d.outside_changed or 0 for d in found)
+        values = ", ".join(f"{d.delta_e:.1f}" for d in self._drifts)
+        leaked = sum(d.outside_changed or 0 for d in self._drifts)
         return message("result.region_drift", values=values, leaked=leaked)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
@@ -143,7 +143,7 @@ class EditResult:
         """All images as PIL images, or the one at `index`."""
         return self.images[index].pil() if index is not None else [im.pil() for im in self.images]
 
-    def drift(self, *, fetch: bool = False) -> list[Any]:
+    def drift(self, *, fetch: bool = False) -> list[Drift]:
         """How much each output changed where the prompt did not ask (a `Drift` each, in
         order): for a region edit, outside the region against the original photo (pixels
         beyond the feather counted exactly); else the whole picture against input image 1.
@@ -163,22 +163,24 @@ class EditResult:
                 self._drifts = input_drifts(first, self._exact_input, paths, fetch=fetch)
         return list(self._drifts)
 
-    def _measure_whole(self, pictures: list[Image.Image]) -> None:
-        """The drift of a whole-picture edit from its outputs already decoded; left for
-        `drift()` to raise in words when it cannot be measured."""
-        from ._drift import input_drifts
-
-        first = self._input_urls[0] if self._input_urls else None
+    def _measure(self, pictures: list[Image.Image]) -> None:
+        """The drift, measured once when the result is built (from the outputs already
+        decoded, for a whole-picture edit); left for `drift()` to raise in words when it
+        cannot be measured."""
         with contextlib.suppress(KlingError, OSError, ValueError):
+            if self.region is not None:
+                self.drift()
+                return
+            from ._drift import input_drifts
+
+            first = self._input_urls[0] if self._input_urls else None
             self._drifts = input_drifts(first, self._exact_input, pictures)
 
     def _drift_words(self) -> list[str]:
-        """One short drift figure per output ("drift 2.3 ΔE"), or why there is none."""
-        try:
-            found = self.drift()
-        except (KlingError, OSError, ValueError):
+        """One short drift figure per output ("drift 2.3 ΔE"), or "n/a" (no I/O here)."""
+        if self._drifts is None:
             return [message("drift.caption_na")] * len(self.images)
-        return [d.caption() for d in found]
+        return [d.caption() for d in self._drifts]
 
     @property
     def paths(self) -> list[Path]:
@@ -317,8 +319,8 @@ class EditResult:
         pictures = self._covers if len(self._covers) == len(self.images) else []
         if not pictures:  # decoded once, for the sheet and for the drift
             pictures = [_decoded(im.path) for im in self.images]
-            if self._drifts is None and self.region is None:
-                self._measure_whole(pictures)
+        if self._drifts is None:
+            self._measure(pictures)
         words = self._drift_words()
         cells = [
             Cell(picture, f"{im.caption()} · {drift}")
