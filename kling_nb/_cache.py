@@ -73,16 +73,15 @@ def cache_for(
 
 
 def cache_job_output(job: Job, output: Output, *, complete: bool = True) -> list[ResultImage]:
-    """Cache a finished job's images (result URLs expire) and complete its journal row
-    (unless not `complete`: a region edit completes it once its composites are made); a
+    """Cache a finished job's images (result URLs expire) and complete its journal row (a
+    region edit passes `complete=False`: its row is completed once its composites exist); a
     failure is a KlingJobError and leaves the row for resume() to try again."""
     try:
         images = cache_for(job.connection, job.request_id, output, job.client.download)
     except (OSError, ValueError, KlingError) as exc:
-        url = clip(output.first_url)
-        raise _unfinished(
-            job, message("job.download_failed", request_id=job.request_id, url=url, detail=exc), exc
-        ) from None
+        url, rid = clip(output.first_url), job.request_id
+        words = message("job.download_failed", request_id=rid, url=url, detail=exc)
+        raise _unfinished(job, words, exc) from None
     if complete:
         _thumbnail(job, images[0].path.read_bytes() if images else b"")
         if job.journal_id is not None:
