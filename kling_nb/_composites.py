@@ -90,7 +90,7 @@ def prepare_region(request: KlingO1Request, profile: Profile) -> RegionSend:
 
 
 def label_of(plan: RegionPlan | Region) -> str:
-    """A region in a few words: "box (120, 80, 900, 640)" or "mask in (…)"."""
+    """A region in a few words: "region (120, 80, 900, 640)", or the box of a mask region."""
     region = plan.region if isinstance(plan, RegionPlan) else plan
     return message(f"region.label_{region.kind}", box=tuple(region.box))
 
