@@ -13,6 +13,8 @@ The tutorials: `kling-nb lab` (JupyterLab). A shell: `kling-nb edit IMAGE -p PRO
     )
     result                        # a gallery in Jupyter; result.compare(): before/after
     result.save("results/")       # full-size files, prompt and request id embedded
+    kling_nb.edit("把 <<<image_1>>> 里的杯子换成向日葵", "photo.jpg", region=(120, 80, 900, 640))
+                                  # only that box changes; result.drift() measures the rest
 
     kling_nb.estimate(...)        # what an edit would cost (same arguments; nothing sent)
     kling_nb.set_budget(5, "USD") # refuse what would pass it; kling_nb.budget() shows it
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from ._config import Connection, connect, set_language
     from ._display import plain_tracebacks
     from ._doctor import doctor
+    from ._drift import Drift
     from ._errors import (
         KlingBudgetError,
         KlingCancelledError,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
         KlingJournalError,
         KlingLanguageError,
         KlingNotInPanelError,
+        KlingRegionError,
         KlingReplayError,
         KlingSubmitUnknownError,
         KlingTimeoutError,
@@ -60,11 +64,13 @@ if TYPE_CHECKING:
     from ._history import History, history
     from ._job import Cancellation, Job
     from ._money import budget, estimate, set_budget
+    from ._region import Region
     from ._request import KlingO1Request
     from ._results import EditResult, ResultImage
     from ._resume import resume
     from ._wire import ENDPOINT
     from .panel import EditPanel
+    from .panel.region import region_picker
 
 # The public surface, one table: each name and the module that owns it. Everything loads on
 # first use, so `import kling_nb` stays near `import fal_client` in cost (the heavy modules
@@ -74,6 +80,7 @@ _PUBLIC = {
     "BatchResult": "_batch",
     "Cancellation": "_job",
     "Connection": "_config",
+    "Drift": "_drift",
     "ENDPOINT": "_wire",
     "EditPanel": "panel",
     "EditResult": "_results",
@@ -91,10 +98,12 @@ _PUBLIC = {
     "KlingLanguageError": "_errors",
     "KlingNotInPanelError": "_errors",
     "KlingO1Request": "_request",
+    "KlingRegionError": "_errors",
     "KlingReplayError": "_errors",
     "KlingSubmitUnknownError": "_errors",
     "KlingTimeoutError": "_errors",
     "KlingValidationError": "_errors",
+    "Region": "_region",
     "ResultImage": "_results",
     "budget": "_money",
     "connect": "_config",
@@ -104,6 +113,7 @@ _PUBLIC = {
     "estimate": "_money",
     "history": "_history",
     "plain_tracebacks": "_display",
+    "region_picker": "panel.region",
     "request_grid": "_batch",
     "resume": "_resume",
     "run_batch": "_batch",

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ._cache import cache_for
+from ._cache import Pictures, cache_for, region_pictures
 from ._config import FAL_HOST, QINIU_HOST, Connection, on_loopback
 from ._entry import JournalEntry
 from ._errors import KlingBudgetError, KlingError, KlingReplayError
@@ -27,7 +27,7 @@ from ._i18n import message
 from ._images import PreparedImage
 from ._job import Job, ProgressArg, send
 from ._journal import Reader, default_home, journal_for
-from ._money import Reservation, fingerprint, reservation, split_by_budget
+from ._money import Reservation, request_fingerprint, reservation, split_by_budget
 from ._progress import announce
 from ._request import KlingO1Request
 from ._results import EditResult, make_result
@@ -165,7 +165,7 @@ def admit_all(
     journal_for(conn.home).check_writable()  # a home that cannot record a job pays nothing
     out: list[Admission | KlingBudgetError] = []
     for endpoint, body, request in items:
-        found = fingerprint(conn, endpoint, body)
+        found = request_fingerprint(conn, endpoint, body, request)
         replay = Replay("none") if fresh else find_replay(found, home=conn.home, host=conn.host)
         pay = reservation(conn, endpoint, body, request, None if fresh else _not_in_flight(found))
         if replay.source == "expired":
@@ -231,6 +231,7 @@ def start(
                 chosen.reservation,
                 inputs=labels,
                 caches_images=endpoint == ENDPOINT,
+                region=_region_record(conn, request),
                 hold=True,
             )
         except _InFlight as flight:
@@ -254,6 +255,16 @@ def _follow(
 
 def _still_waited(path: Path, entry: JournalEntry) -> bool:
     return entry.state == "submitting" or is_waited_on(path, entry)
+
+
+def _region_record(conn: Connection, request: KlingO1Request | None) -> dict[str, Any] | None:
+    """A region edit's plan for its journal row, its original kept first (`_composites`)."""
+    send = request.region_send(conn.profile) if request is not None else None
+    if send is None:
+        return None
+    from ._composites import region_record
+
+    return region_record(conn.home, send)
 
 
 # --- replays ---------------------------------------------------------------------------------
@@ -298,21 +309,29 @@ def replay_edit(
     journal = journal_for(conn.home)
     try:
         output = Output.parse(dict(entry.result or {}))
-        images = cache_for(conn, entry.request_id, output, client_for(conn).download)
+        raw = cache_for(conn, entry.request_id, output, client_for(conn).download)
+        pictures = Pictures(raw, raw)
+        if entry.region is not None:
+            _region_record(conn, request)  # its original, kept again if it went missing
+            pictures = region_pictures(conn, entry.request_id, raw, entry.region)
     except (OSError, ValueError, KlingError) as exc:
         text = message("money.replay_gone", request_id=entry.request_id, detail=clip(str(exc)))
         raise KlingReplayError(text) from None
     row = journal.add_replay(entry)
-    journal.note(row, cached=[str(im.path) for im in images])
+    journal.note(row, cached=[str(im.path) for im in pictures.images])
     return make_result(
         output.raw,
-        images,
+        pictures.images,
         request_id=entry.request_id,
         endpoint=entry.endpoint,
         connection=conn,
         request=request,
         inputs=list(inputs),
         on_saved=journal.add_saved,
+        raw_images=pictures.raw,
+        region=pictures.region,
+        covers=pictures.covers,
+        drifts=pictures.drifts,
     )
 
 

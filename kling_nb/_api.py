@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._admission import Replayed, Started, Submitted, start
 from ._cache import cache_job_output, finish_edit
@@ -23,6 +23,9 @@ from ._progress import announce
 from ._request import KlingO1Request
 from ._results import EditResult
 from ._wire import Output
+
+if TYPE_CHECKING:
+    from ._region import RegionInput
 
 
 def run_fal_task(
@@ -72,11 +75,12 @@ def edit(
     prompt: str,
     images: ImageInput | Sequence[ImageInput],
     *,
-    resolution: str = "1K",
+    resolution: str | None = None,
     num_images: int = 1,
     aspect_ratio: str = "auto",
     output_format: str | None = None,
     elements: Sequence[Mapping[str, Any]] | None = None,
+    region: RegionInput | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: ProgressArg = True,
     connection: Connection | None = None,
@@ -84,11 +88,15 @@ def edit(
 ) -> EditResult:
     """Edit images with a prompt and return an EditResult (displays as a gallery).
 
-    An identical edit already completed is replayed from the journal, not paid again,
-    unless `fresh`."""
+    `region` — a box (left, top, right, bottom) in pixels of image 1 as shown, a mask (a PIL
+    "L" image or a path; white = edit) or a `Region` — edits only that part: the crop around
+    it is sent (at the resolution that does not shrink it, unless `resolution` says) and
+    the pictures are pasted back into the full photo, every pixel beyond the region and its
+    feather kept exactly. `resolution` defaults to 1K. An identical edit already completed
+    is replayed from the journal, not paid again, unless `fresh`."""
     check_timeout(timeout)
     request = edit_request(
-        prompt, images, resolution, num_images, aspect_ratio, output_format, elements
+        prompt, images, resolution, num_images, aspect_ratio, output_format, elements, region
     )
     started = start_edit(request, connection, fresh=fresh, progress=progress)
     if isinstance(started, Replayed):
@@ -101,11 +109,12 @@ async def edit_async(
     prompt: str,
     images: ImageInput | Sequence[ImageInput],
     *,
-    resolution: str = "1K",
+    resolution: str | None = None,
     num_images: int = 1,
     aspect_ratio: str = "auto",
     output_format: str | None = None,
     elements: Sequence[Mapping[str, Any]] | None = None,
+    region: RegionInput | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     progress: ProgressArg = True,
     connection: Connection | None = None,
@@ -114,7 +123,7 @@ async def edit_async(
     """`edit` for `await` (and `asyncio.gather`); cancelling the task cancels the job."""
     check_timeout(timeout)
     request = edit_request(
-        prompt, images, resolution, num_images, aspect_ratio, output_format, elements
+        prompt, images, resolution, num_images, aspect_ratio, output_format, elements, region
     )
     return await edit_request_async(
         request, connection, timeout=timeout, progress=progress, fresh=fresh
@@ -197,11 +206,12 @@ def job_of(started: Started) -> Job:
 def edit_request(
     prompt: str,
     images: ImageInput | Sequence[ImageInput],
-    resolution: str,
+    resolution: str | None,
     num_images: int,
     aspect_ratio: str,
     output_format: str | None,
     elements: Sequence[Mapping[str, Any]] | None,
+    region: RegionInput | None = None,
 ) -> KlingO1Request:
     """The request `edit` was called for (checked when it is prepared)."""
     extra: dict[str, Any] = {} if elements is None else {"elements": elements}
@@ -212,6 +222,7 @@ def edit_request(
         num_images,
         aspect_ratio,
         output_format,
+        region=region,
         **extra,
     )
 

@@ -61,7 +61,7 @@ DEFAULT_CONCURRENCY = 4
 TICK = 0.2  # s between progress refreshes; also how soon Ctrl-C is noticed
 INTERRUPT_GRACE = 15.0  # s to let cancelled jobs report back before returning without them
 SHEET_MAX_CELLS = 48
-GRID_PARAMETERS = ("resolution", "num_images", "aspect_ratio", "output_format")
+GRID_PARAMETERS = ("resolution", "num_images", "aspect_ratio", "output_format", "region")
 
 
 class _NotSent(Exception):
@@ -225,9 +225,12 @@ def _labels(items: Sequence[KlingO1Request | KlingValidationError]) -> list[str]
 
 
 def _label(request: KlingO1Request) -> str:
-    """The prompt, and the parameters that differ from the defaults."""
+    """The prompt, and the parameters that differ from the defaults (and the region)."""
     defaults = KlingO1Request(request.prompt, []).parameters()
     changed = [str(v) for k, v in request.parameters().items() if defaults.get(k) != v]
+    if request.region is not None:
+        box = getattr(request.region, "box", request.region)
+        changed.append(clip(str(tuple(box) if isinstance(box, list) else box), 30))
     return " · ".join([clip(request.prompt, 40), *changed])
 
 
@@ -530,7 +533,8 @@ def request_grid(
 
     `images` is one image, or a list whose items are each one image set (an image, or a
     list of images for prompts that refer to several). A parameter given as a list or
-    tuple varies (`resolution=["1K", "2K"]`); any other value is fixed.
+    tuple varies (`resolution=["1K", "2K"]`); any other value is fixed. `region` is one
+    region (a box of four numbers, a mask, a `Region`) or a list of them, which varies.
     """
     unknown = sorted(set(parameters) - set(GRID_PARAMETERS))
     if unknown:
@@ -543,13 +547,23 @@ def request_grid(
     else:
         image_sets = list(images)
     names = list(parameters)
-    values = [v if isinstance(v, (list, tuple)) else [v] for v in parameters.values()]
+    values = [_grid_values(name, v) for name, v in parameters.items()]
     return [
         KlingO1Request(prompt, image_set, **dict(zip(names, combo, strict=True)))
         for prompt, image_set, combo in itertools.product(
             prompt_list, image_sets, itertools.product(*values)
         )
     ]
+
+
+def _grid_values(name: str, value: Any) -> list[Any]:
+    """The values a grid parameter takes: a list or tuple varies, except that a region's
+    box is itself four numbers (a list of regions varies)."""
+    if not isinstance(value, (list, tuple)):
+        return [value]
+    if name == "region" and all(isinstance(v, (int, float)) for v in value):
+        return [value]  # one box (left, top, right, bottom)
+    return list(value)
 
 
 def _describe(item: Outcome) -> str:

@@ -9,6 +9,7 @@
     │   └── KlingReplayError        paid before, but its pictures are gone; nothing was sent
     ├── KlingValidationError        (also ValueError) input broke a rule; nothing was sent
     │   ├── KlingImageError         an input image can't be used, even after safe fixes
+    │   ├── KlingRegionError        a region (box or mask) can't be used on its photo
     │   └── KlingNotInPanelError    (also IndexError) no such image or run in the panel
     ├── KlingConnectionError        the service could not be reached, or refused us
     │   └── KlingSubmitUnknownError a submit was sent but its answer was lost
@@ -76,9 +77,12 @@ class KlingJournalError(KlingConfigError):
 class KlingValidationError(KlingError, ValueError):
     """The request broke one or more input rules; nothing was sent, nothing was billed."""
 
+    _messages = "rule"  # the message keys of its violations: f"{_messages}.{code}"
+
     def __init__(self, violations: Sequence[Violation]):
         self.violations = list(violations)
-        lines = [message(f"rule.{v.code}", field=v.field, **v.facts) for v in self.violations]
+        prefix = self._messages
+        lines = [message(f"{prefix}.{v.code}", field=v.field, **v.facts) for v in self.violations]
         super().__init__(lines[0] if len(lines) == 1 else "\n".join(f"• {line}" for line in lines))
 
     @property
@@ -89,6 +93,12 @@ class KlingValidationError(KlingError, ValueError):
 
 class KlingImageError(KlingValidationError):
     """An input image cannot be used, even after the fixes that are safe to make."""
+
+
+class KlingRegionError(KlingValidationError):
+    """A region edit's box, mask or photo cannot be used; nothing was sent, nothing was billed."""
+
+    _messages = "region"
 
 
 class KlingNotInPanelError(KlingValidationError, IndexError):

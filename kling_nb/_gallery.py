@@ -27,6 +27,8 @@ SHEET_MESSAGES = (
     "result.inputs",
     "result.outputs",
     "result.emulated_title",
+    *("drift.caption", "drift.caption_leak", "drift.caption_na"),
+    *("region.label_box", "region.label_mask"),
     *(f"engine.state.{s}" for s in ("submitting", "queued", "running", "downloading")),
     *(f"engine.state.{s}" for s in ("completed", "failed", "cancelled", "rejected", "unknown")),
 )
@@ -112,7 +114,8 @@ def _fit_jpeg(image: Image.Image, budget: int) -> bytes:
 
 
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, fill: tuple[int, ...]) -> None:
-    """Draw a label: Pillow's font for Latin text, the subset font for a Chinese one."""
+    """Draw a label: Pillow's font for Latin text, the subset font for a Chinese one (and
+    for one with a symbol Pillow's font lacks, such as the Δ of "ΔE")."""
     if not text.isascii() and set(text) <= _cjk_characters():
         draw.text(xy, text, fill=fill, font=_cjk_font(14))
     else:

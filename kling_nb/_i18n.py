@@ -1146,6 +1146,237 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value}: that run has nothing to collect ({state}). Only a run stopped without a confirmed cancel can be collected.",
         "zh": "{field} = {value}：该运行没有可取回的内容（{state}）。只有未确认取消而停止的运行才能取回。",
     },
+    # --- region edits and the drift meter (issue 19: _region, _photo, _drift, panel/region) ---
+    "region.type": {
+        "en": 'region = {value} is neither a box nor a mask. Pass (left, top, right, bottom) in pixels of the photo as shown, a PIL "L" image, or the path of a mask picture (white = edit).',
+        "zh": 'region = {value} 既不是框也不是蒙版。请传入照片（按显示方向）中的像素坐标 (left, top, right, bottom)、PIL "L" 图像，或蒙版图片的路径（白色 = 要修改）。',
+    },
+    "region.box_length": {
+        "en": "region has {count} numbers; a box has 4: (left, top, right, bottom) in pixels, e.g. region=(120, 80, 900, 640).",
+        "zh": "region 有 {count} 个数，框需要 4 个：像素坐标 (left, top, right, bottom)，例如 region=(120, 80, 900, 640)。",
+    },
+    "region.box_number": {
+        "en": "{field} = {value} is not a number of pixels. Use numbers, e.g. region=(120, 80, 900, 640).",
+        "zh": "{field} = {value} 不是像素数。请使用数字，例如 region=(120, 80, 900, 640)。",
+    },
+    "region.box_negative": {
+        "en": "{field} = {value} is negative; pixels count from 0 at the photo's top-left corner. Use 0 or more.",
+        "zh": "{field} = {value} 为负数；像素从照片左上角的 0 开始计数。请使用 0 或更大的值。",
+    },
+    "region.box_inverted": {
+        "en": "region has {low_name} = {low} and {high_name} = {high}: the box is empty or inverted ({low_name} must be less than {high_name}). Give (left, top, right, bottom), e.g. (120, 80, 900, 640).",
+        "zh": "region 的 {low_name} = {low}、{high_name} = {high}：框为空或上下/左右颠倒（{low_name} 必须小于 {high_name}）。请按 (left, top, right, bottom) 给出，例如 (120, 80, 900, 640)。",
+    },
+    "region.box_outside": {
+        "en": "region {box} reaches past the photo: {side} = {value}, but the photo is {width}×{height} as shown, so {side} can be at most {limit}. Keep the box within (0, 0, {width}, {height}).",
+        "zh": "region {box} 超出了照片：{side} = {value}，而照片按显示方向为 {width}×{height}，{side} 最大为 {limit}。请让框位于 (0, 0, {width}, {height}) 之内。",
+    },
+    "region.box_outside_turned": {
+        "en": "region {box} reaches past the photo: {side} = {value}, but the photo is {width}×{height} as shown (its EXIF orientation turns the stored picture), so {side} can be at most {limit}. Give the box in the photo as it is shown, after rotation.",
+        "zh": "region {box} 超出了照片：{side} = {value}，而照片按显示方向为 {width}×{height}（EXIF 方向信息会旋转存储的图像），{side} 最大为 {limit}。请按旋转后显示的照片给出框的坐标。",
+    },
+    "region.mask_size": {
+        "en": "the mask is {mask_w}×{mask_h} but the photo is {width}×{height} as shown. A mask must be the photo's full size (masks are never scaled): draw it on the photo itself.",
+        "zh": "蒙版为 {mask_w}×{mask_h}，而照片按显示方向为 {width}×{height}。蒙版必须与照片同尺寸（不会被缩放）：请在照片本身上绘制。",
+    },
+    "region.mask_size_turned": {
+        "en": "the mask is {mask_w}×{mask_h}, the photo's stored size, but the photo is shown {width}×{height} (its EXIF orientation turns it). Draw the mask on the photo as it is shown, after rotation.",
+        "zh": "蒙版为 {mask_w}×{mask_h}，是照片存储时的尺寸，但照片显示为 {width}×{height}（EXIF 方向信息会旋转它）。请在旋转后显示的照片上绘制蒙版。",
+    },
+    "region.mask_empty": {
+        "en": "the mask ({width}×{height}) is all black: nothing to edit. Paint the part to edit white (128 or brighter counts as white).",
+        "zh": "蒙版（{width}×{height}）全黑：没有要修改的部分。请把要修改的部分涂成白色（亮度 128 及以上视为白色）。",
+    },
+    "region.mask_unreadable": {
+        "en": 'the mask {value} cannot be read: {reason} Use a PNG or a PIL "L" image the size of the photo.',
+        "zh": '无法读取蒙版 {value}：{reason} 请使用与照片同尺寸的 PNG 或 PIL "L" 图像。',
+    },
+    "region.plan_json": {
+        "en": "this is not a region plan kling_nb recorded ({reason}). Plan the edit again from the photo and the region.",
+        "zh": "这不是 kling_nb 记录的区域方案（{reason}）。请根据照片和区域重新规划。",
+    },
+    "region.photo_small": {
+        "en": "the photo is {width}×{height}; the service needs at least {limit} px on each side and a region edit crops from the photo. Enlarge the photo first (e.g. image.resize), or edit it whole.",
+        "zh": "照片为 {width}×{height}；服务要求每边至少 {limit} 像素，而区域编辑是从照片中裁剪的。请先放大照片（例如 image.resize），或编辑整张照片。",
+    },
+    "region.no_crop": {
+        "en": "no crop around region {box} fits the service's rules in this {width}×{height} photo: the region is {ratio}:1 and the service takes ratios up to {limit}:1, but the photo has no room to widen it. Choose a less elongated region, or edit the whole photo.",
+        "zh": "在这张 {width}×{height} 的照片中，无法为区域 {box} 找到符合服务规则的裁剪：区域宽高比为 {ratio}:1，服务最多接受 {limit}:1，而照片没有空间把它扩展开。请选择不那么狭长的区域，或编辑整张照片。",
+    },
+    "region.margin": {
+        "en": "margin = {value} is out of range: it is the context kept around the box, as a fraction of its size on each side, from 0 to {limit} (default 0.25).",
+        "zh": "margin = {value} 超出范围：它是框四周保留的上下文，按框尺寸的比例计算，取值 0 到 {limit}（默认 0.25）。",
+    },
+    "region.resolution": {
+        "en": "resolution = {value} is not available for a region edit here. Use one of: {allowed}, or leave it out and kling_nb picks the one that does not shrink the crop.",
+        "zh": "resolution = {value} 不能用于这里的区域编辑。可选：{allowed}；或不填写，由 kling_nb 选择不会缩小裁剪区域的分辨率。",
+    },
+    "region.feather": {
+        "en": "feather = {value} is not a width in pixels from 0 to 1024. Leave it out for about 6 % of the region's shorter side.",
+        "zh": "feather = {value} 不是 0 到 1024 之间的像素宽度。不填写时约为区域短边的 6%。",
+    },
+    "region.alpha": {
+        "en": 'alpha = {value} is not allowed. Use "edit" (the region becomes opaque, as the model draws it) or "keep" (the photo\'s transparency is kept everywhere).',
+        "zh": 'alpha = {value} 不是允许的取值。请使用 "edit"（区域变为不透明，与模型输出一致）或 "keep"（处处保留照片原有的透明度）。',
+    },
+    "region.photo_changed": {
+        "en": "the photo is not the one this region edit was planned for: its sha256 starts {now}, the plan's {then}. Pass the original photo; the model's pictures are kept as they came (raw outputs).",
+        "zh": "这张照片不是规划该区域编辑时所用的那张：其 sha256 以 {now} 开头，而方案记录的是 {then}。请传入原始照片；模型输出的图片已原样保留。",
+    },
+    "region.photo_changed_size": {
+        "en": "the photo is {width}×{height} as shown, but this region edit was planned for {planned}. Pass the original photo.",
+        "zh": "照片按显示方向为 {width}×{height}，但该区域编辑是按 {planned} 规划的。请传入原始照片。",
+    },
+    "region.output_unreadable": {
+        "en": "a picture the model returned cannot be decoded ({reason}). It is kept as it came; run the edit again for a new one.",
+        "zh": "模型返回的一张图片无法解码（{reason}）。它已原样保留；请重新编辑以获得新图片。",
+    },
+    "region.photo_mode": {
+        "en": "{field} has pixel mode {mode}, which a region edit cannot keep exactly. Convert the photo to RGB (or 16-bit grey) first.",
+        "zh": "{field} 的像素模式为 {mode}，区域编辑无法精确保留它。请先把照片转换为 RGB（或 16 位灰度）。",
+    },
+    "region.photo_tiff16": {
+        "en": "{field} ({label}) is a 16-bit colour TIFF, which Pillow reads as 8-bit: its pixels could not be kept exactly. Save it as a 16-bit PNG (or an 8-bit TIFF) first.",
+        "zh": "{field}（{label}）是 16 位彩色 TIFF，Pillow 会按 8 位读取，无法精确保留其像素。请先另存为 16 位 PNG（或 8 位 TIFF）。",
+    },
+    "region.plan_line": {
+        "en": "region edit: crop {crop} at {at} sent at {resolution} {ratio}; feather {feather} px",
+        "zh": "区域编辑：裁剪 {crop}（位于 {at}），以 {resolution} {ratio} 发送；羽化 {feather} 像素",
+    },
+    "drift.title": {"en": "drift of the whole picture", "zh": "整张图片的偏移"},
+    "drift.title_region": {"en": "drift outside the region", "zh": "区域之外的偏移"},
+    "drift.summary": {"en": "drift {delta_e:.1f} ΔE", "zh": "偏移 {delta_e:.1f} ΔE"},
+    "drift.summary_region": {
+        "en": "drift 0 px beyond the feather · {delta_e:.1f} ΔE outside",
+        "zh": "羽化边缘之外 0 像素偏移 · 区域外 {delta_e:.1f} ΔE",
+    },
+    "drift.summary_leak": {
+        "en": "drift {outside} px beyond the feather · {delta_e:.1f} ΔE outside",
+        "zh": "羽化边缘之外 {outside} 像素偏移 · 区域外 {delta_e:.1f} ΔE",
+    },
+    "drift.line_outside": {
+        "en": "pixels changed beyond the feather: {count} of {total} (exact, full resolution)",
+        "zh": "羽化边缘之外被改变的像素：{total} 个中有 {count} 个（精确，全分辨率）",
+    },
+    "drift.line_ssim": {
+        "en": "structural similarity (SSIM, luma): {ssim:.3f} (1 = unchanged)",
+        "zh": "结构相似度（SSIM，亮度）：{ssim:.3f}（1 表示未改变）",
+    },
+    "drift.line_delta_e": {
+        "en": "mean colour difference: {delta_e:.2f} ΔE00 (CIEDE2000; about 1 is just noticeable, above {threshold:g} is plain to see)",
+        "zh": "平均色差：{delta_e:.2f} ΔE00（CIEDE2000；约 1 为刚可察觉，超过 {threshold:g} 一眼可见）",
+    },
+    "drift.line_changed": {
+        "en": "visibly changed: {percent:.1f} % of the pixels",
+        "zh": "明显改变：{percent:.1f}% 的像素",
+    },
+    "drift.line_stretched": {
+        "en": "the input ({before}) was stretched to the output's frame ({after}) to compare: the figures include that reframing",
+        "zh": "为便于比较，输入（{before}）被拉伸到输出的尺寸（{after}）：这些数字包含了这次重新取景",
+    },
+    "drift.line_frame": {
+        "en": "colour measures taken at {frame} (reduced copies)",
+        "zh": "色彩测量在 {frame} 的缩小副本上进行",
+    },
+    "drift.legend": {
+        "en": "heat map: ΔE00 per pixel, dark = unchanged, light = {top:g} or more",
+        "zh": "热力图：每个像素的 ΔE00，暗 = 未改变，亮 = {top:g} 及以上",
+    },
+    "region.widget_clear": {"en": "Clear", "zh": "清除"},
+    "region.widget_empty": {
+        "en": "no region: the whole picture is edited",
+        "zh": "未选区域：将编辑整张图片",
+    },
+    "region.widget_hint": {
+        "en": "Drag on the picture to draw the region to edit; drag inside it to move it, drag a handle to resize it.",
+        "zh": "在图片上拖动以画出要修改的区域；在框内拖动可移动，拖动控制点可调整大小。",
+    },
+    "region.widget_fields_hint": {
+        "en": "The region to edit, in pixels of the photo as shown: left, top, right, bottom (right and bottom excluded).",
+        "zh": "要修改的区域，以照片（按显示方向）的像素计：left、top、right、bottom（不含 right 和 bottom）。",
+    },
+    # --- region edits in the pipeline, drift in results (issue 19, phase 2: _composites) ------
+    "region.input_label": {
+        "en": "{source} · {region}",
+        "zh": "{source} · {region}",
+    },
+    "region.label_box": {"en": "region {box}", "zh": "区域 {box}"},
+    "region.label_mask": {"en": "mask region in {box}", "zh": "蒙版区域（位于 {box}）"},
+    "region.no_photo": {
+        "en": 'a region edit changes part of image 1, but no image was given. Pass the photo as the first image: kling_nb.edit(prompt, "photo.jpg", region=(left, top, right, bottom)).',
+        "zh": '区域编辑修改的是第 1 张图片的一部分，但没有提供图片。请把照片作为第一张图片传入：kling_nb.edit(prompt, "photo.jpg", region=(left, top, right, bottom))。',
+    },
+    "region.photo_array": {
+        "en": "image 1 is a numpy array of shape {shape} that cannot be a photo for a region edit. Use H×W (grey) or H×W×3/4 (RGB/RGBA) uint8, or pass the photo's file.",
+        "zh": "第 1 张图片是形状为 {shape} 的 numpy 数组，不能作为区域编辑的照片。请使用 uint8 的 H×W（灰度）或 H×W×3/4（RGB/RGBA），或直接传入照片文件。",
+    },
+    "region.original_gone": {
+        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Copy the same photo to {path} and call kling_nb.resume({request_id!r}).",
+        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请把同一张照片复制到 {path}，再调用 kling_nb.resume({request_id!r})。",
+    },
+    "region.original_gone@cli": {
+        "en": "the original photo of region edit {request_id} is no longer at {path} ({detail}), so its pictures cannot be pasted back; the model's pictures are kept in {folder}. Copy the same photo to {path} and run `kling-nb resume {request_id}`.",
+        "zh": "区域编辑 {request_id} 的原始照片已不在 {path}（{detail}），因此无法把结果贴回；模型生成的图片保存在 {folder}。请把同一张照片复制到 {path}，再运行 `kling-nb resume {request_id}`。",
+    },
+    "region.finish_failed": {
+        "en": "job {request_id} finished, but pasting its pictures back into the photo failed: {detail} Nothing is lost: the model's pictures are cached and kling_nb.resume({request_id!r}) finishes it.",
+        "zh": "任务 {request_id} 已完成，但把结果贴回照片时失败：{detail} 没有任何损失：模型生成的图片已缓存，kling_nb.resume({request_id!r}) 可以完成这一步。",
+    },
+    "region.finish_failed@cli": {
+        "en": "job {request_id} finished, but pasting its pictures back into the photo failed: {detail} Nothing is lost: the model's pictures are cached and `kling-nb resume {request_id}` finishes it.",
+        "zh": "任务 {request_id} 已完成，但把结果贴回照片时失败：{detail} 没有任何损失：模型生成的图片已缓存，`kling-nb resume {request_id}` 可以完成这一步。",
+    },
+    "region.saved_jpeg": {
+        "en": "This JPEG was re-encoded as a whole (with the original's own quantization tables): JPEG cannot keep pixels as they were, so pixels may differ from the original by a few levels everywhere, also outside the region. save(..., lossless=True) writes a PNG whose pixels outside the region and its feather are the original's, bit for bit.",
+        "zh": "该 JPEG 已整体重新编码（沿用原图的量化表）：JPEG 无法原样保留像素，因此各处像素（包括区域之外）都可能与原图相差几个色阶。save(..., lossless=True) 会写出 PNG，区域及其羽化边缘之外的像素与原图逐位相同。",
+    },
+    "region.saved_jpeg@cli": {
+        "en": "This JPEG was re-encoded as a whole (with the original's own quantization tables): JPEG cannot keep pixels as they were, so pixels may differ from the original by a few levels everywhere, also outside the region. kling-nb edit --lossless writes a PNG whose pixels outside the region and its feather are the original's, bit for bit.",
+        "zh": "该 JPEG 已整体重新编码（沿用原图的量化表）：JPEG 无法原样保留像素，因此各处像素（包括区域之外）都可能与原图相差几个色阶。kling-nb edit --lossless 会写出 PNG，区域及其羽化边缘之外的像素与原图逐位相同。",
+    },
+    "region.saved_lossy": {
+        "en": "Saved as JPEG, which re-encodes the picture: pixels outside the region differ from the original by a few levels. Save it as .png to keep them bit for bit.",
+        "zh": "已保存为 JPEG，这会重新编码图片：区域之外的像素会与原图相差几个色阶。保存为 .png 可逐位保留它们。",
+    },
+    "result.region": {
+        "en": "{region} pasted back into the original · {drift}",
+        "zh": "{region} 已贴回原图 · {drift}",
+    },
+    "result.region_drift": {
+        "en": "drift outside it {values} ΔE, {leaked} px changed beyond the feather",
+        "zh": "区域外偏移 {values} ΔE，羽化边缘之外改变了 {leaked} 个像素",
+    },
+    "drift.caption": {"en": "drift {delta_e:.1f} ΔE", "zh": "偏移 {delta_e:.1f} ΔE"},
+    "drift.caption_leak": {
+        "en": "drift {delta_e:.1f} ΔE · {outside} px leaked",
+        "zh": "偏移 {delta_e:.1f} ΔE · 溢出 {outside} 像素",
+    },
+    "drift.caption_na": {"en": "drift n/a", "zh": "偏移 不可测"},
+    "drift.no_input": {
+        "en": "this edit had no input image: there is nothing to measure its drift against.",
+        "zh": "这次编辑没有输入图片：没有可以对比偏移的对象。",
+    },
+    "drift.thumbnail_only": {
+        "en": "this result was finished by resume(), and the journal keeps only a small thumbnail of input image 1: its drift cannot be measured faithfully. Measure it with result.drift() in the session that made it.",
+        "zh": "该结果由 resume() 完成，日志中只保留了第 1 张输入图片的小缩略图：无法准确测量偏移。请在生成它的会话中用 result.drift() 测量。",
+    },
+    "drift.remote_input": {
+        "en": "input image 1 is a web address ({url}), which kling_nb never downloads by itself: the drift cannot be measured offline. result.drift(fetch=True) fetches it once (and says so).",
+        "zh": "第 1 张输入图片是网络地址（{url}），kling_nb 不会自行下载：无法离线测量偏移。result.drift(fetch=True) 会下载一次（并注明）。",
+    },
+    "drift.fetched": {
+        "en": "input image 1 was fetched from {url} to be measured",
+        "zh": "为测量而从 {url} 下载了第 1 张输入图片",
+    },
+    "region.widget_repr": {
+        "en": "<region picker on a {width}×{height} photo: {box}>",
+        "zh": "<区域选择器，照片 {width}×{height}：{box}>",
+    },
+    "region.widget_no_box": {"en": "no box drawn", "zh": "尚未画框"},
+    "cli.region_bad": {
+        "en": "{value!r} is not a region: give left,top,right,bottom in pixels of the photo as shown, e.g. --region 120,80,900,640",
+        "zh": "{value!r} 不是有效区域：请按照片显示方向的像素给出 left,top,right,bottom，例如 --region 120,80,900,640",
+    },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {
         "en": "The tutorials are not in this installation ({folder} is absent). Reinstall kling-nb from a wheel or the index (pip install kling-nb), or run from a clone of the repository.",

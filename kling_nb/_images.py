@@ -202,6 +202,24 @@ def load_image(source: ImageInput, index: int = 0) -> Image.Image:
     return _decode(source, index, None).image
 
 
+def source_bytes(source: ImageInput, index: int = 0) -> bytes:
+    """The encoded bytes of a local source (path, file: URL, data: URI, bytes), checked as
+    prepare_image checks them (a regular file of at most 50 MB); KlingImageError if not."""
+    if isinstance(source, str) and _is_remote(source):
+        raise _refuse(index, "image_remote", value=describe_source(source))
+    if isinstance(source, str) and _is_data_uri(source):
+        head, sep, payload = source.partition(",")
+        try:
+            return decode_data_uri(head.lower() + sep + payload)[1]
+        except ValueError:
+            raise _refuse(index, "image_undecodable") from None
+    if isinstance(source, (str, os.PathLike)):
+        return _read_file(source, index)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    raise _refuse(index, "image_unsupported_type", value=type(source).__name__)
+
+
 def thumbnail_bytes(image: Image.Image, max_side: int = 256, max_bytes: int = 80_000) -> bytes:
     """A JPEG thumbnail no larger than `max_side` px and `max_bytes` bytes."""
     base = _normalize(image, [])

@@ -77,8 +77,12 @@ def cost_of(conn: Connection, request: KlingO1Request | Mapping[str, Any]) -> Co
 # --- fingerprints ------------------------------------------------------------------------------
 
 
-def fingerprint(conn: Connection, endpoint: str, body: Mapping[str, Any]) -> str:
-    """A hash of everything that decides a job's pictures: service, endpoint, the body.
+def fingerprint(
+    conn: Connection, endpoint: str, body: Mapping[str, Any], region: str | None = None
+) -> str:
+    """A hash of everything that decides a job's pictures: service, endpoint, the body, and
+    for a region edit its plan's fingerprint (`region`: the region and the whole original's
+    hash; the body holds only the crop, which other photos may share).
 
     Each `data:` image counts by the hash of its bytes (so the same picture from another
     path matches, a changed picture at the same path does not). An emulator counts by the
@@ -86,8 +90,21 @@ def fingerprint(conn: Connection, endpoint: str, body: Mapping[str, Any]) -> str
     """
     service = f"emulator:{conn.profile}" if conn.emulated else f"{conn.backend}:{conn.host}"
     canonical = {"service": service, "endpoint": endpoint, "body": _hashed(body)}
+    if region is not None:
+        canonical["region"] = region
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_fingerprint(
+    conn: Connection,
+    endpoint: str,
+    body: Mapping[str, Any],
+    request: KlingO1Request | None = None,
+) -> str:
+    """`fingerprint` of a request's body, its region plan included when it has one."""
+    region = request.region_key(conn.profile) if request is not None else None
+    return fingerprint(conn, endpoint, body, region)
 
 
 def _hashed(value: Any) -> Any:
@@ -116,6 +133,7 @@ class PlanItem:
     cost: Cost
     fingerprint: str | None = None
     error: KlingValidationError | None = None
+    region: str = ""  # a region edit's plan, in words: what is sent, at which size
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,8 @@ class Estimate:
         )
         price = repr(self.price) if self.price is not None else message("money.price_unknown")
         lines = [head, message("money.estimate_price", price=price)]
+        if not self.batch:
+            lines += [item.region for item in self.items if item.region]
         return "\n".join(lines + (self._table() if self.batch else []))
 
     def _table(self) -> list[str]:
@@ -160,6 +180,7 @@ class Estimate:
                 continue
             prompt = item.request.prompt.replace("\n", " ")
             prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+            prompt += f" · {item.region}" if item.region else ""
             rows.append([str(item.index), str(item.cost.images), str(item.cost), prompt])
         widths = [max(_cells(row[i]) for row in rows) for i in range(3)]
         return [
@@ -172,19 +193,29 @@ def estimate(
     prompt: str | KlingO1Request | Mapping[str, Any] | Sequence[KlingO1Request | Mapping[str, Any]],
     images: ImageInput | Sequence[ImageInput] | None = None,
     *,
-    resolution: str = "1K",
+    resolution: str | None = None,
     num_images: int = 1,
     aspect_ratio: str = "auto",
     output_format: str | None = None,
+    region: Any = None,
     connection: Connection | None = None,
 ) -> Estimate:
-    """What an `edit` (same arguments) or a batch (a list, as for `run_batch`) would cost."""
+    """What an `edit` (same arguments) or a batch (a list, as for `run_batch`) would cost;
+    with a `region`, also what its plan sends (the crop, its resolution and ratio)."""
     from ._config import current_connection
 
     conn = connection or current_connection()
     if isinstance(prompt, str):
         sources = images if images is not None else []
-        one = KlingO1Request(prompt, sources, resolution, num_images, aspect_ratio, output_format)  # type: ignore[arg-type]
+        one = KlingO1Request(
+            prompt,
+            sources,  # type: ignore[arg-type]  # one image or many: __post_init__ takes both
+            resolution,
+            num_images,
+            aspect_ratio,
+            output_format,
+            region=region,
+        )
         return Estimate([plan_item(conn, one, 0, strict=True)], price_for(conn))
     if isinstance(prompt, (KlingO1Request, Mapping)):
         return Estimate([plan_item(conn, prompt, 0, strict=True)], price_for(conn))
@@ -208,7 +239,10 @@ def plan_item(
         if strict:
             raise
         return PlanItem(index, None, Cost(0, Decimal(0)), error=exc)
-    return PlanItem(index, item, cost_of(conn, item), fingerprint(conn, item.endpoint, body))
+    found = request_fingerprint(conn, item.endpoint, body, item)
+    send = item.region_send(conn.profile)
+    region = send.plan.describe() if send is not None else ""
+    return PlanItem(index, item, cost_of(conn, item), found, region=region)
 
 
 # --- the budget --------------------------------------------------------------------------------
@@ -436,7 +470,7 @@ def reservation(
 ) -> Reservation:
     """The reservation of a submit of `body` on `conn` (its cost and fingerprint)."""
     cost = cost_of(conn, request if request is not None else body)
-    return Reservation(cost, fingerprint(conn, endpoint, body), extra_check)
+    return Reservation(cost, request_fingerprint(conn, endpoint, body, request), extra_check)
 
 
 # --- small pieces ------------------------------------------------------------------------------

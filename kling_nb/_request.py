@@ -1,11 +1,16 @@
-"""`KlingO1Request`: one Kling O1 image-to-image request, checked before it costs anything."""
+"""`KlingO1Request`: one Kling O1 image-to-image request, checked before it costs anything.
+
+A request with a `region` edits only that part of its image 1: what is sent is the crop
+around the region, at the resolution and aspect ratio its plan chose (`_composites`); the
+model's pictures are pasted back into the photo when they come.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._errors import KlingImageError, KlingValidationError
 from ._images import ImageInput, PreparedImage, open_image, prepare_image
@@ -19,28 +24,42 @@ from ._wire import (
     decode_data_uri,
 )
 
+if TYPE_CHECKING:
+    from ._composites import RegionSend
+
 ELEMENT_KEYS = ("frontal_image_url", "reference_image_urls")
 Slot = tuple[int, str, int | None]  # where an element's image sits: element, key, list index
 
 
 @dataclass(frozen=True)
 class KlingO1Request:
-    """Prompt, input images (URLs, paths, PIL images, bytes, arrays) and parameters."""
+    """Prompt, input images (URLs, paths, PIL images, bytes, arrays) and parameters.
+
+    `region` (a box (left, top, right, bottom), a mask, or a `Region`) edits only that part
+    of image 1; `resolution` None means 1K, or for a region edit the smallest that does not
+    shrink the crop."""
 
     prompt: str
     images: Sequence[ImageInput] = field(repr=False)
-    resolution: str = "1K"
+    resolution: str | None = None
     num_images: int = 1
     aspect_ratio: str = "auto"
     output_format: str | None = None
     endpoint: str = ENDPOINT
     elements: Sequence[Mapping[str, Any]] | None = field(default=None, repr=False)
+    region: Any = field(default=None, repr=False)
+    # The region's plan and crop, made once per service profile (planning decodes the photo).
+    _sends: dict[str, RegionSend] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.images, (str, bytes)) or not isinstance(self.images, Sequence):
             object.__setattr__(self, "images", [self.images])  # one image given bare
         else:
             object.__setattr__(self, "images", list(self.images))
+        if self.resolution is None and self.region is None:
+            object.__setattr__(self, "resolution", "1K")
         object.__setattr__(self, "resolution", normal_resolution(self.resolution))
         if self.elements is not None and isinstance(self.elements, Sequence):
             object.__setattr__(self, "elements", list(self.elements))
@@ -52,6 +71,8 @@ class KlingO1Request:
         elif not isinstance(prompt, str):
             prompt = f"<{type(prompt).__name__}>"  # repr of odd values may raise or flood
         extra = f", elements={len(self.elements)}" if isinstance(self.elements, list) else ""
+        if self.region is not None:
+            extra += f", region={_brief(getattr(self.region, 'box', self.region))}"
         return (
             f"KlingO1Request(prompt={prompt!r}, images={len(self.images)}{extra}, "
             f"resolution={_brief(self.resolution)}, num_images={_brief(self.num_images)}, "
@@ -59,13 +80,12 @@ class KlingO1Request:
         )
 
     def parameters(self) -> dict[str, Any]:
-        """Every field but the images, as sent."""
-        params: dict[str, Any] = {
-            "prompt": self.prompt,
-            "resolution": self.resolution,
-            "num_images": self.num_images,
-            "aspect_ratio": self.aspect_ratio,
-        }
+        """Every field but the images, as sent (a region edit's resolution and ratio as asked:
+        `region_send(profile).request.parameters()` has what its plan chose)."""
+        params: dict[str, Any] = {"prompt": self.prompt}
+        if self.resolution is not None:
+            params["resolution"] = self.resolution
+        params.update(num_images=self.num_images, aspect_ratio=self.aspect_ratio)
         if self.output_format is not None:
             params["output_format"] = self.output_format
         if self.elements is not None:
@@ -84,8 +104,16 @@ class KlingO1Request:
         """Check everything, convert the images, and return the body to send.
 
         All problems are reported together: fields and every image, in one error. Images
-        are shrunk further when the whole body would exceed `body_cap` bytes."""
+        are shrunk further when the whole body would exceed `body_cap` bytes. A region edit
+        sends the crop of its plan as image 1 (labelled with the photo and the region)."""
         found = self._field_violations(profile)
+        if self.region is not None:
+            if found:
+                raise KlingValidationError(found)
+            send = self.region_send(profile)
+            assert send is not None
+            sent, inputs = send.request.prepare(profile, body_cap)
+            return sent, [replace(inputs[0], source_label=send.label), *inputs[1:]]
         prepared: list[PreparedImage] = []
         broken: list[Violation] = []
         for index, source in enumerate(self.images):
@@ -113,6 +141,24 @@ class KlingO1Request:
         if not prepared and profile == "qiniu":
             body.pop("image_urls", None)  # a prompt alone: text-to-image
         return body, prepared + element_images  # type: ignore[return-value]
+
+    def region_send(self, profile: Profile = "plain") -> RegionSend | None:
+        """A region edit's plan and the request it sends (the crop as image 1), made once
+        per profile; None without a region. KlingRegionError if the region can't be used."""
+        if self.region is None:
+            return None
+        found = self._sends.get(profile)
+        if found is None:
+            from ._composites import prepare_region
+
+            found = self._sends[profile] = prepare_region(self, profile)
+        return found
+
+    def region_key(self, profile: Profile = "plain") -> str | None:
+        """What a region edit adds to its fingerprint: its plan's (the region and the hash of
+        the whole original), so that another region or another photo is paid again."""
+        send = self.region_send(profile)
+        return send.plan.fingerprint() if send is not None else None
 
     def _prepared_elements(
         self, broken: list[Violation]

@@ -1,13 +1,15 @@
 """`EditResult`: the images of a finished job, cached at once, shown as a gallery, saved
-with their metadata.
+with their metadata, and measured (`drift()`: how much changed where nobody asked).
 
 Result URLs expire (Qiniu: after 7 days), so every image is downloaded into the cache
 (`KLING_NB_HOME/cache/<request id>/`) the moment the job completes. Display does no I/O:
-thumbnails are made once, when the result is built.
+thumbnails and drift figures are made once, when the result is built. A region edit's
+images are its composites (the original's size; the model's own pictures: `raw_images`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import struct
@@ -17,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
 
 from ._errors import KlingConfigError, KlingError
 from ._files import atomic_write_bytes, child_path, safe_name
@@ -27,6 +29,7 @@ from ._text import clip
 
 if TYPE_CHECKING:
     from ._config import Connection
+    from ._drift import Drift
     from ._images import PreparedImage
     from ._request import KlingO1Request
 
@@ -85,6 +88,14 @@ class EditResult:
     # Called with (request id, paths) after a save: the job's owner records it in its journal;
     # a result built by hand (or loaded) saves without writing anything else.
     _on_saved: Callable[[str, list[Path]], None] | None = field(default=None, repr=False)
+    # The model's outputs as received; for a whole-picture edit, the same as `images`.
+    raw_images: list[ResultImage] = field(default_factory=list, repr=False)
+    # A region edit's plan as its journal row keeps it (`_composites`); None otherwise.
+    region: dict[str, Any] | None = field(default=None, repr=False)
+    _home: Path | None = field(default=None, repr=False)  # where a region's original is kept
+    _drifts: list[Any] | None = field(default=None, repr=False)
+    _covers: list[Image.Image] = field(default_factory=list, repr=False)
+    _exact_input: bool = field(default=True, repr=False)  # False: only a thumbnail is kept
 
     def __len__(self) -> int:
         return len(self.images)
@@ -108,7 +119,22 @@ class EditResult:
         prompt = clip(self.parameters.get("prompt", ""))
         label = message("engine.prompt_label")
         head = message("result.head", summary=summary, tag=tag)
-        return f"{head}\n  {sizes}\n  {label}: {prompt}"
+        text = f"{head}\n  {sizes}\n  {label}: {prompt}"
+        if self.region is not None:
+            from ._composites import label_of, plan_of
+
+            plan = plan_of(self.region)
+            drift = self._region_drift_words()
+            text += "\n  " + message("result.region", region=label_of(plan), drift=drift)
+        return text
+
+    def _region_drift_words(self) -> str:
+        """The drift figures measured when the result was built (no I/O here)."""
+        if not self._drifts:
+            return message("drift.caption_na")
+        values = ", ".join(f"{d.delta_e:.1f}" for d in self._drifts)
+        leaked = sum(d.outside_changed or 0 for d in self._drifts)
+        return message("result.region_drift", values=values, leaked=leaked)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self._sheet, repr(self))
@@ -116,6 +142,45 @@ class EditResult:
     def pil(self, index: int | None = None) -> Any:
         """All images as PIL images, or the one at `index`."""
         return self.images[index].pil() if index is not None else [im.pil() for im in self.images]
+
+    def drift(self, *, fetch: bool = False) -> list[Drift]:
+        """How much each output changed where the prompt did not ask (a `Drift` each, in
+        order): for a region edit, outside the region against the original photo (pixels
+        beyond the feather counted exactly); else the whole picture against input image 1.
+
+        An input given as a web address is not fetched unless `fetch` (once, then said)."""
+        if self._drifts is None:
+            paths = [im.path for im in self.images]
+            if self.region is not None:
+                from ._composites import region_drifts
+
+                home = self._home or Path(".")
+                self._drifts = region_drifts(home, self.region, paths, self.request_id)
+            else:
+                from ._drift import input_drifts
+
+                first = self._input_urls[0] if self._input_urls else None
+                self._drifts = input_drifts(first, self._exact_input, paths, fetch=fetch)
+        return list(self._drifts)
+
+    def _measure(self, pictures: list[Image.Image]) -> None:
+        """The drift, measured once when the result is built (from the outputs already
+        decoded, for a whole-picture edit); left for `drift()` to raise in words when it
+        cannot be measured."""
+        with contextlib.suppress(KlingError, OSError, ValueError):
+            if self.region is not None:
+                self.drift()
+                return
+            from ._drift import input_drifts
+
+            first = self._input_urls[0] if self._input_urls else None
+            self._drifts = input_drifts(first, self._exact_input, pictures)
+
+    def _drift_words(self) -> list[str]:
+        """One short drift figure per output ("drift 2.3 ΔE"), or "n/a" (no I/O here)."""
+        if self._drifts is None:
+            return [message("drift.caption_na")] * len(self.images)
+        return [d.caption() for d in self._drifts]
 
     @property
     def paths(self) -> list[Path]:
@@ -135,12 +200,17 @@ class EditResult:
             "inputs": self.inputs,
         }
 
-    def save(self, folder: str | Path, stem: str | None = None) -> list[Path]:
+    def save(
+        self, folder: str | Path, stem: str | None = None, *, lossless: bool = False
+    ) -> list[Path]:
         """Write the images with their metadata embedded (PNG text, JPEG EXIF) and beside
         them (JSON sidecars) into `folder`, or as the file it names ("out.png"); return paths.
 
-        Never overwrites another result's file: in a folder a `-2` suffix is added; a file
-        name that holds another image is refused.
+        A region edit's composites are written in the original photo's format with its
+        metadata; a JPEG is re-encoded (which changes its pixels a little everywhere, and
+        its metadata says so): `lossless=True` writes PNG instead, every pixel outside the
+        region and its feather the original's. Never overwrites another result's file: in a
+        folder a `-2` suffix is added; a file name that holds another image is refused.
         """
         out, base, ext = _save_target(folder, stem, self.request_id)
         written: list[Path] = []
@@ -153,10 +223,13 @@ class EditResult:
                     "width": im.width,
                     "height": im.height,
                 }
-                suffix = ext or EXTENSIONS.get(im.content_type, im.path.suffix)
                 name = base if ext and im.index == 0 else f"{base}_{im.index + 1}"
-                target = _free_path(out, name, suffix, meta, refuse=bool(ext))
-                _write_with_metadata(im, target, meta)
+                if self.region is not None:
+                    target = self._save_composite(im, out, name, ext, meta, lossless)
+                else:
+                    suffix = ext or EXTENSIONS.get(im.content_type, im.path.suffix)
+                    target = _free_path(out, name, suffix, meta, refuse=bool(ext))
+                    _write_with_metadata(im, target, meta)
                 sidecar = json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8")
                 atomic_write_bytes(target.with_suffix(target.suffix + ".json"), sidecar)
                 written.append(target)
@@ -166,11 +239,46 @@ class EditResult:
             self._on_saved(self.request_id, written)
         return written
 
+    def _save_composite(
+        self,
+        im: ResultImage,
+        out: Path,
+        name: str,
+        ext: str,
+        meta: dict[str, Any],
+        lossless: bool,
+    ) -> Path:
+        """Write one composite in the original's format (`meta` gains what it says)."""
+        from ._composites import (
+            SUFFIXES,
+            composite_file,
+            original_path,
+            region_summary,
+            save_format,
+            save_notes,
+        )
+        from ._photo import open_photo
+
+        assert self.region is not None
+        wanted = _SAVE_FORMATS.get(ext, "")
+        fmt = save_format(self.region, open_photo(im.path), lossless=lossless, wanted=wanted)
+        original = (self.region.get("original") or {}).get("format")
+        meta["region"] = {**region_summary(self.region), **save_notes(fmt, original)}
+        target = _free_path(out, name, ext or SUFFIXES[fmt], meta, refuse=bool(ext))
+        kept = original_path(self._home, self.region) if self._home is not None else None
+        text = json.dumps(meta, ensure_ascii=False)
+        data, _ = composite_file(im.path, kept, fmt, text)
+        atomic_write_bytes(target, data)
+        return target
+
     def compare(self) -> Comparison:
-        """Inputs and outputs side by side (fetches input thumbnails if they are URLs)."""
+        """Inputs and outputs side by side (fetches input thumbnails if they are URLs); for a
+        region edit, the original photo (the region outlined) before the composites."""
         from ._images import load_image
 
         before = []
+        if self.region is not None and self._home is not None:
+            before.append(self._original_cell())
         for i, url in enumerate(self._input_urls):
             try:
                 before.append(Cell(load_image(_local_source(url), i), f"image_{i + 1}"))
@@ -182,12 +290,42 @@ class EditResult:
         after = [Cell(im.pil(), im.caption()) for im in self.images]
         return Comparison(before, after, repr(self))
 
+    def _original_cell(self) -> Cell:
+        """The kept original, small, its region outlined; a grey tile if it is gone."""
+        from PIL import ImageDraw
+
+        from ._composites import label_of, original_path, plan_of
+
+        assert self.region is not None and self._home is not None
+        plan = plan_of(self.region)
+        try:
+            with Image.open(original_path(self._home, self.region)) as img:
+                img.draft("RGB", (800, 800))
+                picture = ImageOps.exif_transpose(img).convert("RGB")
+        except OSError:
+            return Cell(Image.new("RGB", (300, 300), (220, 220, 220)), "original (n/a)")
+        sx, sy = picture.width / plan.original.width, picture.height / plan.original.height
+        left, top, right, bottom = plan.region.box
+        frame = (
+            left * sx,
+            top * sy,
+            max(left * sx, right * sx - 1),
+            max(top * sy, bottom * sy - 1),
+        )
+        ImageDraw.Draw(picture).rectangle(frame, outline=(0, 220, 255), width=3)
+        return Cell(picture, label_of(plan))
+
     def _make_sheet(self) -> bytes:
-        cells = []
-        for im in self.images:
-            with Image.open(im.path) as img:
-                img.draft("RGB", (640, 640))  # JPEG: decode at reduced size
-                cells.append(Cell(img.copy(), im.caption()))
+        pictures = self._covers if len(self._covers) == len(self.images) else []
+        if not pictures:  # decoded once, for the sheet and for the drift
+            pictures = [_decoded(im.path) for im in self.images]
+        if self._drifts is None:
+            self._measure(pictures)
+        words = self._drift_words()
+        cells = [
+            Cell(picture, f"{im.caption()} · {drift}")
+            for im, picture, drift in zip(self.images, pictures, words, strict=True)
+        ]
         if cells:
             self._cover = cells[0].image.copy()
             self._cover.thumbnail((400, 400))
@@ -209,8 +347,21 @@ def make_result(
     request: KlingO1Request,
     inputs: list[PreparedImage],
     on_saved: Callable[[str, list[Path]], None] | None = None,
+    raw_images: list[ResultImage] | None = None,
+    region: dict[str, Any] | None = None,
+    covers: list[Image.Image] | None = None,
+    drifts: list[Any] | None = None,
 ) -> EditResult:
-    """The value of a finished edit whose images are cached: no network, no journal."""
+    """The value of a finished edit whose images are cached: no network, no journal.
+
+    A region edit passes its composites as `images`, the model's pictures as `raw_images`,
+    its plan as `region`; `covers` and `drifts`, when given, spare decoding them again."""
+    parameters = request.parameters()
+    if region is not None:  # as sent: the plan's resolution and ratio
+        parameters.update(
+            resolution=region.get("resolution"), aspect_ratio=region.get("aspect_ratio")
+        )
+    first = inputs[0] if inputs else None
     result = EditResult(
         images=images,
         request_id=request_id,
@@ -218,12 +369,18 @@ def make_result(
         backend=connection.label,
         host=connection.host,
         emulated=connection.emulated,
-        parameters=request.parameters(),
+        parameters=parameters,
         inputs=[p.source_label for p in inputs],
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         raw=output,
         _input_urls=[p.url for p in inputs],
         _on_saved=on_saved,
+        raw_images=list(raw_images if raw_images is not None else images),
+        region=dict(region) if region is not None else None,
+        _home=connection.home,
+        _drifts=list(drifts) if drifts else None,
+        _covers=list(covers or []),
+        _exact_input=first is None or first.width is not None or not first.url.startswith("data:"),
     )
     result._sheet = result._make_sheet()
     return result
@@ -281,6 +438,13 @@ class Comparison:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return mime_bundle(self.sheet(), repr(self))
+
+
+def _decoded(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        picture: Image.Image = img
+        return picture
 
 
 def _backend_words(label: str) -> str:

@@ -132,13 +132,14 @@ def _ended(entry: JournalEntry) -> None:
 
 
 def _finish(entry: JournalEntry, job: Job, output: Output, journal: Journal) -> Any:
-    """A resumed job's last step: its images cached (an EditResult), or its output dict."""
+    """A resumed job's last step: its images cached (an EditResult; a region edit's pasted
+    back into its kept original), or its output dict."""
     if entry.endpoint != ENDPOINT:
         if entry.state != "completed" and job.journal_id is not None:
             journal.completed(job.journal_id, result=output.raw)
         return output.raw
     request, inputs = _request_of(entry, journal.home)
-    return finish_edit(job, output, request, inputs)
+    return finish_edit(job, output, request, inputs, region=entry.region)
 
 
 def _job_for(

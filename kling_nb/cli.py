@@ -47,6 +47,7 @@ examples:
   kling-nb edit sample:running-man -p "将 <<<image_1>>> 转换为水彩画风格" --out results/
   kling-nb edit photo.jpg sample:cat -p "put the cat of <<<image_2>>> into <<<image_1>>>"
   kling-nb estimate photo.jpg -p "watercolor of <<<image_1>>>" --num-images 4
+  kling-nb edit photo.jpg --region 120,80,900,640 -p "make <<<image_1>>> a sunflower"
   kling-nb budget 5 USD          kling-nb samples          kling-nb doctor
 
 No key set: everything runs offline on the bundled emulator (free; its pictures are
@@ -140,6 +141,18 @@ def fail(text: str) -> None:
     """One scrubbed line on stderr, whatever the text holds."""
     line = " ".join(scrub(text).split())
     sys.stderr.write(f"kling-nb: {line.encode('utf-8', 'backslashreplace').decode('utf-8')}\n")
+
+
+def _box(text: str) -> tuple[float, ...]:
+    """`--region 120,80,900,640`: four numbers; the rest is checked against the photo."""
+    parts = [part.strip() for part in text.replace(" ", ",").split(",") if part.strip()]
+    try:
+        numbers = tuple(float(part) for part in parts)
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 4 or not all(n == n and abs(n) != float("inf") for n in numbers):
+        raise argparse.ArgumentTypeError(message("cli.region_bad", value=text))
+    return tuple(int(n) if n.is_integer() else n for n in numbers)
 
 
 def _positive(text: str) -> float:
@@ -296,10 +309,17 @@ def checked_request(ns: argparse.Namespace) -> tuple[KlingO1Request, Connection,
     if getattr(ns, "out", None) is not None:
         check_out(ns.out, ns.num_images)  # before paying: a result that cannot be saved is lost
     conn = planned_connection(ns.backend)
+    region = ns.region if ns.region is not None else ns.region_mask
     request = KlingO1Request(
-        ns.prompt, images, ns.resolution, ns.num_images, ns.aspect_ratio, ns.output_format
+        ns.prompt,
+        images,
+        ns.resolution,
+        ns.num_images,
+        ns.aspect_ratio,
+        ns.output_format,
+        region=region,
     )
-    body, _ = request.prepare(conn.profile)  # every rule, every image: exit 2
+    body, _ = request.prepare(conn.profile)  # every rule, every image, the region: exit 2
     return request, conn, dict(body)
 
 
@@ -352,6 +372,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pay for new pictures even if an identical edit was already made "
         "(by default it is replayed from the journal, not billed)",
+    )
+    ed.add_argument(
+        "--lossless",
+        action="store_true",
+        help="save a region edit of a JPEG photo as PNG: every pixel outside the region and "
+        "its feather the original's (a JPEG re-encoded changes them by a few levels)",
     )
     ed.set_defaults(run=_edit)
     es = _add(sub, "estimate", "what an edit would cost (same arguments as edit); nothing is sent")
@@ -417,10 +443,12 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resolution",
-        default="1K",
+        default=None,
         choices=RESOLUTIONS["qiniu"],
-        help="output resolution (1K); 4K is not offered by the service",
+        help="output resolution (1K; for a region edit, the one that does not shrink the "
+        "crop); 4K is not offered by the service",
     )
+    _region_arguments(parser)
     parser.add_argument(
         "--aspect-ratio",
         default="auto",
@@ -447,6 +475,23 @@ def _request_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto (default): Qiniu if QINIU_API_KEY is set, fal if FAL_KEY is set, else the "
         "offline emulator; emulator: free, no key needed, pictures badged EMULATED "
         "(local is its old name)",
+    )
+
+
+def _region_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--region",
+        type=_box,
+        metavar="L,T,R,B",
+        help="edit only this box of the first image, in pixels of the photo as shown "
+        "(left,top,right,bottom; right and bottom excluded): the crop around it is sent and "
+        "the pictures are pasted back, every other pixel kept",
+    )
+    where.add_argument(
+        "--region-mask",
+        metavar="MASK",
+        help="edit only the white part of this mask picture (the photo's size as shown)",
     )
 
 
@@ -579,11 +624,12 @@ def _edit(ns: argparse.Namespace) -> int:
         aspect_ratio=request.aspect_ratio,
         num_images=request.num_images,
         output_format=request.output_format,
+        region=request.region,
         timeout=ns.timeout,
         connection=conn,
         fresh=ns.fresh,
     )
-    for path in result.save(ns.out):
+    for path in result.save(ns.out, lossless=ns.lossless):
         print(path)
     return 0
 

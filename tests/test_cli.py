@@ -4,6 +4,7 @@ starts or a journal row is written; hints as flags and verbs; Ctrl-C exits 130."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -233,6 +234,55 @@ def test_estimate_sends_nothing_starts_nothing_and_writes_nothing(tmp_path: Path
     assert "0.084 USD for 3 image(s) (emulated, not billed)" in proc.stdout
     assert "docs/services.md" in proc.stdout and "PROTOCOL.md" not in proc.stdout
     assert nothing_started_or_written(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("region", "words"),
+    [
+        (["--region", "10,20,30"], "is not a region"),
+        (["--region", "a,b,c,d"], "is not a region"),
+        (["--region", "0,0,700,100"], "reaches past the photo"),
+        (["--region", "300,100,200,300"], "empty or inverted"),
+        (["--region", "1,1,5,5", "--region-mask", "m.png"], "not allowed with"),
+        (["--region-mask", "missing.png"], "cannot be read"),
+    ],
+    ids=["three", "letters", "outside", "inverted", "both", "no-mask"],
+)
+def test_a_bad_region_is_one_line_and_exit_2_before_anything_starts(
+    tmp_path: Path, region: list[str], words: str
+) -> None:
+    args = ["edit", "sample:coffee", "-p", "x <<<image_1>>>", *region]
+    proc = run(args, offline(tmp_path), tmp_path, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert nothing_started_or_written(tmp_path)
+
+
+def test_estimate_with_a_region_says_what_is_sent_and_writes_nothing(tmp_path: Path) -> None:
+    args = ["estimate", "sample:coffee", "-p", "x <<<image_1>>>", "--region", "200,120,420,330"]
+    proc = run(args, offline(tmp_path), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "0.028 USD for 1 image(s)" in proc.stdout
+    assert "region edit: crop 330×330 at (145, 60) sent at 1K 1:1" in proc.stdout
+    assert nothing_started_or_written(tmp_path)
+
+
+def test_edit_with_a_region_saves_full_size_composites(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    args = ["edit", "sample:coffee", "-p", "水彩 <<<image_1>>>", "--region", "200,120,420,330"]
+    proc = run([*args, "--out", str(out), "--num-images", "2"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    jpegs = [Path(p) for p in proc.stdout.split()]
+    assert [p.suffix for p in jpegs] == [".jpg", ".jpg"]  # the original's format
+    proc = run([*args, "--out", str(out), "--num-images", "2", "--lossless"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Replayed" in proc.stderr  # the same edit: not paid again
+    for path in map(Path, proc.stdout.split()):
+        with Image.open(path) as image:
+            assert path.suffix == ".png" and image.size == (600, 400)
+        meta = json.loads(path.with_suffix(".png.json").read_text())
+        assert meta["region"]["exact_outside_region"] is True
 
 
 def test_fresh_pays_again_and_every_hint_is_a_cli_hint(emu, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

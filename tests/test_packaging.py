@@ -139,6 +139,7 @@ def test_wheel_ships_the_tutorials_and_samples_as_they_are_in_the_repository(
     assert packaged == repository
     assert any(re.search(r"kling_nb/(emulator/)?samples/running-man\.jpg$", n) for n in names)
     assert "kling_nb/py.typed" in names
+    assert "kling_nb/panel/region.js" in names  # the region widget's ES module
 
 
 def test_the_licence_is_in_the_repository_the_sdist_and_the_wheel(built: tuple[Path, str]) -> None:
