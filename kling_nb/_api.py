@@ -100,7 +100,8 @@ def edit(
     )
     started = start_edit(request, connection, fresh=fresh, progress=progress)
     if isinstance(started, Replayed):
-        return started.value
+        replayed: EditResult = started.value
+        return replayed
     output = started.job.wait_output(timeout, None, progress)
     return finish_edit(started.job, output, request, started.inputs)
 
@@ -147,7 +148,8 @@ async def edit_request_async(
         job_of,
     )
     if isinstance(started, Replayed):
-        return started.value
+        replayed: EditResult = started.value
+        return replayed
     output = await started.job.wait_output_async(timeout, None, progress)
     return await asyncio.to_thread(finish_edit, started.job, output, request, started.inputs)
 

@@ -316,13 +316,15 @@ def _edit_work(
             done = await asyncio.to_thread(
                 replayed, conn, ENDPOINT, admission.replay, request, inputs, False
             )
-            return done.value
+            value: EditResult = done.value
+            return value
         async with slot.on_server():
             started = await off_loop(
                 lambda: start_edit(request, conn, progress=False, prepared=plan), job_of
             )
             if isinstance(started, Replayed):
-                return started.value
+                again: EditResult = started.value
+                return again
             slot.register(started.job)
             output = await started.job.wait_output_async(timeout, None, slot.seen)
         return await asyncio.to_thread(finish_edit, started.job, output, request, inputs)

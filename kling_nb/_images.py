@@ -405,7 +405,8 @@ def _array_to_uint8(array: np.ndarray, index: int, fixes: list[str]) -> NDArray[
     if array.dtype == np.uint8:
         return array
     if kind == "b":
-        return array.astype(np.uint8) * np.uint8(255)
+        flags: NDArray[np.uint8] = array.astype(np.uint8) * np.uint8(255)
+        return flags
     if array.dtype == np.uint16:
         fixes.append("16bit_to_8bit")
         return _rescale(array, 65535)

@@ -52,7 +52,8 @@ class ResultImage:
         """The full-resolution image, loaded from the cache."""
         with Image.open(self.path) as img:
             img.load()
-            return img
+            loaded: Image.Image = img
+            return loaded
 
     @property
     def size_bytes(self) -> int:
@@ -411,7 +412,8 @@ class Comparison:
         """The comparison as a PIL image (`.show()` opens it in the system's viewer)."""
         with Image.open(io.BytesIO(self.sheet())) as img:
             img.load()
-            return img
+            loaded: Image.Image = img
+            return loaded
 
     def save(self, path: str | Path) -> Path:
         """Write the comparison as a picture: JPEG, or PNG/WebP by the suffix (another or no
