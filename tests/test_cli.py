@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import kling_nb
-from kling_nb import _config, cli, emulator
+from kling_nb import _config, _preflight, cli, emulator
 
 from .conftest import CANARY_KEY
 
@@ -450,7 +450,7 @@ def test_the_planned_connection_is_the_one_connect_makes(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    planned = cli.planned_connection(backend)
+    planned = _preflight.planned_connection(backend)
     try:
         made = kling_nb.connect(backend, env=dict(env), quiet=True, service_time=0.1)
     finally:  # a kernel keeps its emulator; a CLI run starts its own, as planned
