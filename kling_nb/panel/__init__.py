@@ -24,9 +24,9 @@ The package, one concept per module:
 
 Scripts and tests use the same surface as the buttons: set `prompt`, `resolution`,
 `aspect_ratio`, `num_images`, `output_format`, `region`; `add_image()`, `add_uploads()`,
-`mark_region()` (then `region_surface` is the drawing surface); `run()` returns a Future; `wait()`, `cancel()`, `collect()`; read `result`, `results`,
-`history`, `last_error`, `status`; `widgets` holds every control
-(`panel.widgets.run.click()`).
+`mark_region()` (then `region_surface` is the drawing surface); `run()` returns a Future;
+`wait()`, `cancel()`, `collect()`; read `result`, `results`, `history`, `last_error`,
+`status`; `widgets` holds every control (`panel.widgets.run.click()`).
 """
 
 from __future__ import annotations
