@@ -516,7 +516,9 @@ def test_a_region_set_in_the_panel_reaches_the_request_the_job_and_the_journal(
     submits = emu.stats()["totals"]["submits"]
     panel.region = (100, 50, 700, 500)
     assert panel.resolution == "auto"  # the region's plan picks, unless one was chosen
-    result = panel.run().result(WAIT)
+    panel.run()
+    result = panel.wait(WAIT)  # and the widgets are up to date
+    assert result is not None
     assert [request.region for request in sent] == [(100, 50, 700, 500)]
     assert sent[0].resolution is None and emu.stats()["totals"]["submits"] == submits + 1
     row = journal_for(panel.connection.home).find(result.request_id)  # type: ignore[union-attr]

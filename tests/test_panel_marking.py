@@ -161,7 +161,9 @@ def test_the_gallery_shows_each_outputs_drift_or_why_not(
     panel: EditPanel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     panel.num_images = 2
-    result = panel.run().result(WAIT)
+    panel.run()
+    result = panel.wait(WAIT)  # and the widgets are up to date
+    assert result is not None
     captions = [card.children[1].value for card in panel.widgets.gallery.children]
     words = [d.caption() for d in result.drift()]
     assert len(captions) == 2 and all(w in c for w, c in zip(words, captions, strict=True))

@@ -275,7 +275,8 @@ class PanelWidgets:
         self.region_section = kit.vbox([], "kling-nb-section", "kling-nb-region", own=True)
         self._region: RegionParts | None = None
         mark = w.ToggleButton(
-            description="✎ " + t("panel.region_mark"), layout=w.Layout(width="auto")
+            description="✎ " + t("panel.region_mark"),
+            layout=w.Layout(width="auto", align_self="flex-start"),
         )
         self.region_toggle = classed(mark, "kling-nb-region-toggle")
         set_tooltip(self.region_toggle, t("panel.region_mark_tooltip"))
