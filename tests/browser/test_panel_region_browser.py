@@ -127,6 +127,13 @@ def test_a_box_drawn_on_image_1_is_the_region_the_run_sends(
     assert (int(found.group(4)), int(found.group(5))) == PHOTO  # a full-size composite
     assert found.group(6) == "0"  # the kernel changed widgets on its loop only
 
+    # The region section's Clear: the kernel forgets the region, the page's box goes too.
+    page.locator(".kling-nb-region-unset").click()
+    page.wait_for_selector(".kling-nb-region-line:has-text('whole picture')")
+    page.wait_for_selector(".kling-nb-panel .kling-nb-region-box", state="hidden")
+    resolution = page.locator(".kling-nb-panel .widget-toggle-buttons")
+    assert "auto" not in resolution.inner_text() and "1K" in resolution.inner_text()
+
     assert "Error displaying widget" not in page.inner_text("body")
     assert problems.errors == []
     assert [m for m in problems.console if not HARMLESS_CONSOLE.search(m)] == []
