@@ -1138,10 +1138,6 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "{field} = {value} is not a box inside image 1 ({width}×{height} px): it needs 0 ≤ left < right ≤ {width} and 0 ≤ top < bottom ≤ {height}.",
         "zh": "{field} = {value} 不是图片 1（{width}×{height} 像素）内的矩形：需要 0 ≤ 左 < 右 ≤ {width} 且 0 ≤ 上 < 下 ≤ {height}。",
     },
-    "rule.panel_region_unsupported": {
-        "en": "{field} = {value}: this kling_nb cannot edit only a region yet, so nothing was sent (the whole picture would have been edited and billed). Clear the region (region=None) to edit the whole picture.",
-        "zh": "{field} = {value}：当前的 kling_nb 还不能只编辑一个区域，因此什么都没有发送（否则会编辑并计费整张图片）。清除区域（region=None）即可编辑整张图片。",
-    },
     "rule.panel_not_collectable": {
         "en": "{field} = {value}: that run has nothing to collect ({state}). Only a run stopped without a confirmed cancel can be collected.",
         "zh": "{field} = {value}：该运行没有可取回的内容（{state}）。只有未确认取消而停止的运行才能取回。",
@@ -1376,6 +1372,33 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "cli.region_bad": {
         "en": "{value!r} is not a region: give left,top,right,bottom in pixels of the photo as shown, e.g. --region 120,80,900,640",
         "zh": "{value!r} 不是有效区域：请按照片显示方向的像素给出 left,top,right,bottom，例如 --region 120,80,900,640",
+    },
+    # --- the EditPanel draws a region and shows drift (issue 19: panel/editor, views, runner) ---
+    "panel.region_mark": {"en": "Mark a region on image 1", "zh": "在图片 1 上标出区域"},
+    "panel.region_mark_tooltip": {
+        "en": "Draw a box on image 1 with the mouse: only that part is edited, every other pixel is kept.",
+        "zh": "用鼠标在图片 1 上画一个框：只编辑这一部分，其余像素保持不变。",
+    },
+    "panel.region_surface_preparing": {
+        "en": "Preparing image 1 for drawing…",
+        "zh": "正在准备图片 1 以便画框…",
+    },
+    "panel.region_surface_failed": {
+        "en": "A region cannot be drawn on image 1: {detail}",
+        "zh": "无法在图片 1 上画出区域：{detail}",
+    },
+    "panel.region_planning": {
+        "en": "Working out what a Run will send…",
+        "zh": "正在计算运行时将发送的内容…",
+    },
+    "panel.resolution_auto": {"en": "auto", "zh": "自动"},
+    "panel.resolution_auto_tooltip": {
+        "en": "auto: the region's plan picks the smallest resolution that does not shrink the crop (resolution=None).",
+        "zh": "自动：由区域的方案选择不会缩小裁剪区域的最小分辨率（resolution=None）。",
+    },
+    "panel.drift_hint": {
+        "en": "Drift: how much changed where the prompt did not ask (mean colour difference ΔE00 against image 1; for a region edit, outside the region). result.drift() gives the details.",
+        "zh": "偏移：提示词没有要求的地方改变了多少（与图片 1 的平均色差 ΔE00；区域编辑则只算区域之外）。result.drift() 给出详细数字。",
     },
     # --- packaging and doctor (issues 14, 10) ------------------------------------------------
     "tutorials.missing": {

@@ -489,33 +489,21 @@ def test_a_region_is_shown_printed_in_show_code_and_cleared(panel: EditPanel, em
     parts = ws.region_parts()
     assert "(100, 50, 700, 500)" in parts.text.value and not parts.clear.disabled
     assert "region=(100, 50, 700, 500)," in panel.code()
+    assert "resolution=" not in panel.code().split("run_fal_task")[0]  # auto: the plan picks
+    assert ws.resolution.value == "auto" and ("auto", "auto") in ws.resolution.options
+    assert panel._dispatch.pump_until(lambda: "sent at 1K" in parts.plan.value, WAIT)
     with pytest.raises(KlingValidationError, match=r"inside image 1 \(800×600 px\)"):
         panel.region = (0, 0, 900, 10)
     parts.clear.click()
     assert panel.region is None and ws.region_section.layout.display == "none"
+    assert ws.resolution.value == "1K" and list(ws.resolution.options) == ["1K", "2K"]
+    assert "resolution='1K'," in panel.code()  # a whole-picture edit, as before
 
 
-def test_a_region_is_refused_in_words_while_requests_carry_none(panel: EditPanel, emu: Any) -> None:
-    submits = emu.stats()["totals"]["submits"]
-    panel.region = (100, 50, 700, 500)
-    future = panel.run()
-    assert isinstance(future.exception(0), KlingValidationError)
-    assert panel.last_error is not None and "cannot edit only a region yet" in panel.last_error
-    assert panel.history == [] and emu.stats()["totals"]["submits"] == submits  # nothing sent
-
-
-def test_the_runner_hands_the_region_to_the_request(
-    panel: EditPanel, monkeypatch: pytest.MonkeyPatch
+def test_a_region_set_in_the_panel_reaches_the_request_the_job_and_the_journal(
+    panel: EditPanel, emu: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The hook as it will be used once requests carry a region (issue 19): the run sends
-    # KlingO1Request(..., region=(left, top, right, bottom)) and the run keeps the region.
-    from dataclasses import dataclass
-
-    from kling_nb import _request
-
-    @dataclass(frozen=True)
-    class RegionRequest(_request.KlingO1Request):
-        region: tuple[int, int, int, int] | None = None
+    from kling_nb._journal import journal_for
 
     sent: list[Any] = []
     real_start = api.start_edit
@@ -524,15 +512,27 @@ def test_the_runner_hands_the_region_to_the_request(
         sent.append(request)
         return real_start(request, *args, **kwargs)
 
-    monkeypatch.setattr(_request, "KlingO1Request", RegionRequest)
     monkeypatch.setattr(api, "start_edit", start_edit)
+    submits = emu.stats()["totals"]["submits"]
     panel.region = (100, 50, 700, 500)
-    assert panel.run().result(WAIT) is not None
+    assert panel.resolution == "auto"  # the region's plan picks, unless one was chosen
+    panel.run()
+    result = panel.wait(WAIT)  # and the widgets are up to date
+    assert result is not None
     assert [request.region for request in sent] == [(100, 50, 700, 500)]
-    assert panel.history[-1].region == (100, 50, 700, 500)
+    assert sent[0].resolution is None and emu.stats()["totals"]["submits"] == submits + 1
+    row = journal_for(panel.connection.home).find(result.request_id)  # type: ignore[union-attr]
+    assert row is not None and row.region is not None
+    assert row.region["region"]["box"] == [100, 50, 700, 500]
+    # Full-size composites: the size of image 1, not of the crop the model was sent.
+    assert [(im.width, im.height) for im in result.images] == [(800, 600)]
+    assert result.region is not None and panel.history[-1].region == (100, 50, 700, 500)
+    caption = panel.widgets.gallery.children[0].children[1].value
+    assert "800×600" in caption and re.search(r"drift \d+\.\d ΔE", caption), caption
     panel.region = None
+    assert panel.resolution == "1K"  # the whole picture's default again
     panel.restore(1)
-    assert panel.region == (100, 50, 700, 500)
+    assert panel.region == (100, 50, 700, 500) and panel.resolution == "auto"
 
 
 def test_a_drawing_surface_has_its_place_while_image_1_is_there(conn: Connection) -> None:

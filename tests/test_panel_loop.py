@@ -223,3 +223,47 @@ def test_a_click_from_another_thread_is_served_while_a_cell_waits(conn: Connecti
         assert "cancelled" in panel.widgets.status.value
 
     asyncio.run(asyncio.wait_for(cell(), WAIT + 5))
+
+
+def test_drawing_a_region_changes_widgets_only_on_the_loop_thread(
+    conn: Connection, widget_changes: list[tuple[int, str, str]]
+) -> None:
+    # Image 1 is decoded for the drawing surface on a worker, the region's plan is made on a
+    # worker, the drift is measured on a worker; a box drawn in the page arrives on the
+    # thread that reads the page's messages. Only the page's own trait changes happen there.
+    page_thread: list[int] = []
+
+    def from_the_page(surface: Any, box: list[int]) -> None:
+        page_thread.append(threading.get_ident())
+        surface.set_state({"box": box})
+
+    async def session() -> tuple[int, EditPanel]:
+        panel = EditPanel(conn, prompt=PROMPT, images=[photo((0, 140, 0))])
+        panel.widgets.region_toggle.value = True  # "Mark a region on image 1"
+        await _until(lambda: panel.region_surface is not None)
+        surface = panel.region_surface
+        page = threading.Thread(target=from_the_page, args=(surface, [100, 80, 400, 300]))
+        page.start()
+        await _until(lambda: not page.is_alive())  # its call waited for the loop: now done
+        assert panel.region == (100, 80, 400, 300) and panel.resolution == "auto"
+        plan = panel.widgets.region_parts().plan
+        await _until(lambda: "sent at 1K" in plan.value)
+        result = await asyncio.wrap_future(panel.run())
+        await asyncio.sleep(0)
+        assert [(im.width, im.height) for im in result.images] == [(640, 480)]
+        caption = panel.widgets.gallery.children[0].children[1].value
+        assert "kling-nb-drift" in caption and "ΔE" in caption
+        panel.add_image(photo((0, 0, 140)))
+        panel.move_image(2, 1)  # another image 1: another surface, made the same way
+        await _until(lambda: panel.region_surface not in (None, surface))
+        assert panel.region is None and surface.comm is None
+        return threading.get_ident(), panel
+
+    loop_thread, panel = asyncio.run(asyncio.wait_for(session(), WAIT + 10))
+    page_own = {("RegionCanvas", "box"), ("RegionCanvas", "_property_lock")}
+    off = _off(widget_changes, loop_thread)
+    off = [c for c in off if not (c[0] in page_thread and c[1:] in page_own)]
+    assert off == []
+    assert any(c[0] in page_thread for c in widget_changes)  # the page's change was seen
+    assert [run.region for run in panel.history] == [(100, 80, 400, 300)]
+    panel.close()

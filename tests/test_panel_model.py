@@ -283,7 +283,9 @@ def test_a_region_is_none_by_default_and_checked_against_image_1() -> None:
     model, seen = model_with(2)
     assert model.region is None and "whole picture" in model.snapshot().region_words()
     model.set_region((10, 20, 300, 400))
-    assert model.region == (10, 20, 300, 400) and seen == [frozenset({"region", "code"})]
+    # The resolution goes to "auto" (the region's plan picks): its field is rendered too.
+    assert model.region == (10, 20, 300, 400) and model.resolution == "auto"
+    assert seen == [frozenset({"region", "code", "parameters"})]
     assert "(10, 20, 300, 400)" in model.snapshot().region_words()
     bad = {
         (0, 0, 641, 10): "inside image 1 (640×480 px)",
@@ -341,6 +343,83 @@ def test_show_code_names_the_emulator_and_prints_the_region() -> None:
     lines = code.splitlines()
     guide = next(i for i, line in enumerate(lines) if "as the guide writes it" in line)
     assert "this call edits the whole picture" in lines[guide + 1]  # the dict has no region
+
+
+def test_auto_resolution_comes_with_a_region_and_goes_with_it_unless_one_was_chosen() -> None:
+    model, _ = model_with(2)
+    assert model.resolution == "1K" and model.snapshot().resolution_choices() == ["1K", "2K"]
+    with pytest.raises(KlingValidationError, match="'1K', '2K'"):
+        model.set_parameter("resolution", "auto")  # nothing to pick it for without a region
+    model.set_region((0, 0, 320, 240))
+    state = model.snapshot()
+    assert state.resolution_choices() == ["auto", "1K", "2K"] and model.resolution == "auto"
+    request = state.request()
+    assert request.resolution is None and request.region == (0, 0, 320, 240)
+    assert "resolution" not in request.parameters()  # sent as the plan picks it
+    model.set_region(None)
+    assert model.resolution == "1K" and model.snapshot().request().resolution == "1K"
+    model.set_parameter("resolution", "2K")  # chosen: a region leaves it as it is
+    model.set_region((0, 0, 320, 240))
+    assert model.resolution == "2K"
+    model.set_parameter("resolution", "auto")
+    model.move_image(2, 1)  # image 1 is another picture: its region and "auto" go
+    assert model.region is None and model.resolution == "1K"
+
+
+def test_restoring_a_region_run_puts_auto_back_and_a_whole_one_its_resolution() -> None:
+    model, _ = model_with(1)
+    model.set_region((1, 2, 300, 200))
+    run = model.start_run(model.request(), model.snapshot())
+    assert "resolution" not in run.parameters and "auto · auto" in model.history_text(run)[2]
+    model.set_images([])
+    model.set_images(run.images, run.region)
+    model.apply(run.parameters)
+    assert (model.region, model.resolution) == ((1, 2, 300, 200), "auto")
+    model.apply({**run.parameters, "resolution": "2K"})  # a region run sent at 2K
+    assert (model.region, model.resolution) == ((1, 2, 300, 200), "2K")
+    model.set_images(run.images)  # without its region: a whole-picture run
+    model.apply({**run.parameters, "resolution": "2K"})
+    assert (model.region, model.resolution) == (None, "2K")
+
+
+def test_marking_needs_an_image_and_stops_when_the_last_one_goes() -> None:
+    empty, _ = model_with(0)
+    with pytest.raises(KlingValidationError, match="no reference image 1"):
+        empty.set_marking(True)
+    with pytest.raises(KlingValidationError, match="True or False"):
+        empty.set_marking("yes")
+    model, seen = model_with(2)
+    model.set_marking(True)
+    assert model.snapshot().marking and seen == [frozenset({"region"})]
+    words, tone = model.snapshot().surface_words()
+    assert "Preparing image 1" in words and tone == "info"
+    model.remove_image(1)
+    assert model.snapshot().marking  # another image 1: drawn on once it is ready
+    model.remove_image(1)
+    assert not model.snapshot().marking
+
+
+def test_a_surface_or_a_plan_made_for_an_older_state_is_not_kept() -> None:
+    from kling_nb.panel.state import RegionPlanWords, Surface
+
+    model, _ = model_with(2)
+    first, second = model.images
+    model.set_marking(True)
+    model.surface_made(Surface(second, problem="late"))  # image 2 is not image 1
+    assert model.snapshot().surface is None
+    model.surface_made(Surface(first, problem="cannot be read"))
+    words, tone = model.snapshot().surface_words()
+    assert "cannot be read" in words and tone == "warn"
+    model.set_region((0, 0, 320, 240))
+    assert model.snapshot().plan_words() == ("Working out what a Run will send…", "info")
+    stale = RegionPlanWords(first, (0, 0, 320, 240), "2K", "auto", "qiniu", "old words")
+    model.planned(stale)  # planned for 2K: the panel says auto now
+    assert model.snapshot().current_plan is None
+    fresh = RegionPlanWords(first, (0, 0, 320, 240), "auto", "auto", "qiniu", "no", True)
+    model.planned(fresh)
+    assert model.snapshot().plan_words() == ("no", "warn")
+    model.set_parameter("aspect_ratio", "16:9")  # the plan depends on it: made again
+    assert model.snapshot().current_plan is None
 
 
 def test_building_a_panel_leaves_the_job_pipeline_for_later() -> None:

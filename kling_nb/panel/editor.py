@@ -31,11 +31,12 @@ from .dispatcher import Dispatcher
 from .model import ASPECTS, PanelModel, type_error
 from .runner import RUN_TIMEOUT, RunController
 from .state import Box, PanelImage, PanelRun, PanelState, is_web, reference_token
-from .views import PanelView, PanelWidgets, put, set_children
+from .views import PanelView, PanelWidgets, close_tree, put, set_children
 
 if TYPE_CHECKING:  # the job pipeline and numpy load with the first image or Run
     from .._images import ImageInput
     from .._results import EditResult
+    from .region import DisplayPhoto
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -74,6 +75,12 @@ class EditPanel:
         self._pending_lock = threading.Lock()
         self._rendering = False
         self._last_tick = 0.0
+        # The drawing surface on image 1 (made on the loop from a picture decoded on a
+        # worker), the image it shows, and how to stop listening to it.
+        self._surface: Any | None = None
+        self._surface_image: PanelImage | None = None
+        self._surface_stop: Callable[[], None] | None = None
+        self._plan_asked: tuple[Any, ...] | None = None  # the fields a plan was asked for
         self.widgets: PanelWidgets
         self._dispatch.call(lambda: self._build(prompt, images))
 
@@ -113,6 +120,8 @@ class EditPanel:
     def close(self) -> None:
         """Close the panel's widgets (a run still going goes on; cancel() stops it)."""
         self._model.listener = None
+        if self._surface_stop is not None:
+            self._surface_stop()
         self._dispatch.call(self.widgets.close)
 
     # --- rendering: model → widgets, on the loop -------------------------------------------
@@ -131,7 +140,10 @@ class EditPanel:
             return
         self._rendering = True  # widget echoes of what is rendered are not user input
         try:
-            self._view.render(aspects, self._model.snapshot())
+            state = self._model.snapshot()
+            if aspects & {"region", "images", "parameters", "connection"}:
+                self._follow_region(state)
+            self._view.render(aspects, state)
         finally:
             self._rendering = False
 
@@ -151,6 +163,7 @@ class EditPanel:
             setter = functools.partial(self._model.set_parameter, name)
             getattr(ws, name).observe(self._from_widget(setter), names="value")
         ws.reuse.observe(self._from_widget(self._model.set_reuse), names="value")
+        ws.region_toggle.observe(self._from_widget(self._model.set_marking), names="value")
         ws.run.on_click(lambda _: self.run())
         ws.cancel.on_click(lambda _: self.cancel())
         ws.code_toggle.on_click(lambda _: self.toggle_code())
@@ -271,6 +284,68 @@ class EditPanel:
     def clear_region(self) -> None:
         """Forget the region: Run edits the whole of image 1 again."""
         self._model.set_region(None)
+
+    @_on_loop
+    def mark_region(self, on: bool = True) -> None:
+        """Show (or hide) the drawing surface on image 1: drag on it to set `region`."""
+        # As the "Mark a region" button does. Image 1 is decoded on a worker first; meanwhile
+        # the region section says it is being prepared.
+        self._model.set_marking(on)
+
+    @property
+    def region_surface(self) -> Any | None:
+        """The drawing surface on image 1 (`region_picker`), while one is shown."""
+        return self._surface
+
+    def _follow_region(self, s: PanelState) -> None:
+        """Keep the drawing surface and the region's plan in step with `s` (on the loop)."""
+        first = s.images[0] if s.images else None
+        if self._surface is not None and (not s.marking or self._surface_image is not first):
+            self._drop_surface()  # marking stopped, or image 1 is another picture
+        if s.marking and first is not None and self._surface is None:
+            ready = s.surface_ready
+            if ready is not None:
+                self._make_surface(first, ready, s.region)
+            elif s.surface is None or s.surface.image is not first:
+                self._runner.prepare_surface(first)  # decoded on a worker; then made here
+        asked = (first, s.region, s.resolution, s.aspect_ratio, s.profile)
+        known = self._plan_asked
+        same = known is not None and known[0] is first and known[1:] == asked[1:]
+        if s.region is not None and s.current_plan is None and not same:
+            self._plan_asked = asked
+            self._runner.plan(s)  # it crops image 1: on a worker
+
+    def _make_surface(self, image: PanelImage, photo: DisplayPhoto, box: Box | None) -> None:
+        from traitlets import TraitError
+
+        from .region import region_picker
+
+        picker = region_picker(photo)
+        try:
+            picker.box = box
+        except TraitError:  # not a box of this picture: it starts empty
+            pass
+        self._surface, self._surface_image = picker, image
+        self._surface_stop = picker.on_box(self._from_surface)
+        self._place_region_surface(picker)
+
+    def _drop_surface(self) -> None:
+        surface, stop = self._surface, self._surface_stop
+        self._surface = self._surface_image = self._surface_stop = None
+        if stop is not None:
+            stop()
+        self._place_region_surface(None)
+        close_tree(surface)
+
+    def _from_surface(self, box: object) -> None:
+        """A box drawn on the surface (from the page): the region, set on the loop."""
+        if self._rendering and self._dispatch.on_loop():
+            return  # the surface following the state, not the user
+        try:
+            self._dispatch.call(lambda: self._model.set_region(box))
+        except KlingError as exc:
+            self._model.fail(str(exc))
+            self._model.changed("region")  # the surface goes back to the region as it is
 
     @_on_loop
     def _place_region_surface(self, surface: Any | None) -> None:

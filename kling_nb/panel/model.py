@@ -21,6 +21,7 @@ from .._rules import Violation
 from .._text import clip
 from .._wire import ASPECT_RATIOS, IMAGES_MAX, OUTPUT_FORMATS, REFERENCE, JobStatus, Profile
 from .state import (
+    AUTO,
     Box,
     CancelOutcome,
     ComparePicture,
@@ -29,7 +30,9 @@ from .state import (
     PanelRun,
     PanelState,
     Picture,
+    RegionPlanWords,
     RunState,
+    Surface,
 )
 
 if TYPE_CHECKING:
@@ -182,10 +185,13 @@ class PanelModel:
         """Change resolution, aspect_ratio, num_images or output_format, checked in words."""
         with self.lock:
             value = self._checked(name, value)
+            if name == "resolution":  # chosen: a region drawn later leaves it as it is
+                self._set(resolution_picked=value != AUTO)
             if getattr(self._state, name) == value:
                 return
             self._set(**{name: value})
-        self.changed("parameters", "code")
+        planned = ("region",) if name in ("resolution", "aspect_ratio") else ()
+        self.changed("parameters", "code", *planned)  # a region's plan depends on them
 
     def _checked(self, name: str, value: object) -> Any:
         if name == "num_images":
@@ -198,7 +204,7 @@ class PanelModel:
             value = value or None
             allowed: Sequence[object] = [None, *OUTPUT_FORMATS]
         elif name in ("resolution", "aspect_ratio"):
-            allowed = self._state.resolutions() if name == "resolution" else ASPECT_RATIOS
+            allowed = self._state.resolution_choices() if name == "resolution" else ASPECT_RATIOS
         else:
             raise AttributeError(name)  # a programming error, not the user's
         if value not in allowed:
@@ -225,10 +231,10 @@ class PanelModel:
             number = params.get("num_images", 1)
             fmt = params.get("output_format")
             prompt = params.get("prompt", "")
+            # A region run sent no resolution when its plan picked it: AUTO again.
+            resolution = params.get("resolution") or (AUTO if s.region is not None else None)
             self._set(
-                resolution=params["resolution"]
-                if params.get("resolution") in s.resolutions()
-                else s.resolution,
+                resolution=resolution if resolution in s.resolution_choices() else s.resolution,
                 aspect_ratio=params["aspect_ratio"]
                 if params.get("aspect_ratio") in ASPECT_RATIOS
                 else s.aspect_ratio,
@@ -238,7 +244,7 @@ class PanelModel:
                 output_format=fmt if fmt in OUTPUT_FORMATS else None,
                 prompt=prompt if isinstance(prompt, str) else "",
             )
-        self.changed("prompt", "parameters", "code")
+        self.changed("prompt", "parameters", "code", "region")
 
     def connect(self, conn: Connection | None) -> bool:
         """Follow a new connection (None: not connected); True if it changed."""
@@ -246,9 +252,9 @@ class PanelModel:
             if conn == self._state.connection:
                 return False
             s = self._set(connection=conn)
-            if s.resolution not in s.resolutions():
-                self._set(resolution=s.resolutions()[0])
-        self.changed("connection", "parameters", "images", "code")
+            if s.resolution not in s.resolution_choices():
+                self._set(resolution=s.resolution_choices()[0])
+        self.changed("connection", "parameters", "images", "region", "code")
         return True
 
     # --- images ------------------------------------------------------------------------------
@@ -289,7 +295,7 @@ class PanelModel:
             mapping[number] = count
             prompt = renumber_references(self._state.prompt, mapping)
             self._replace_images(images, prompt=prompt)
-        self.changed("images", "region", "prompt", "code", "notice")
+        self.changed("images", "region", "parameters", "prompt", "code", "notice")
 
     def move_image(self, number: int, to: int) -> None:
         """Move image_<number> to position `to`; the prompt's references follow it."""
@@ -304,32 +310,84 @@ class PanelModel:
             mapping = {old: new for new, old in enumerate(order, start=1)}
             prompt = renumber_references(self._state.prompt, mapping)
             self._replace_images([images[old - 1] for old in order], prompt=prompt)
-        self.changed("images", "region", "prompt", "code", "notice")
+        self.changed("images", "region", "parameters", "prompt", "code", "notice")
 
     def set_images(self, images: Iterable[PanelImage], region: Box | None = None) -> None:
         """Replace every image (restore, clear), with the region of the new image 1."""
         with self.lock:
             self._replace_images(list(images)[:IMAGES_MAX], region=region)
-        self.changed("images", "region", "prompt", "code", "notice")
+        self.changed("images", "region", "parameters", "prompt", "code", "notice")
 
     def _replace_images(self, images: list[PanelImage], **changes: Any) -> None:
         """New images; a region drawn on image 1 goes when image 1 is another picture."""
         s = self._state
         region = changes.pop("region", s.region)
         first = s.images[0] if s.images else None
-        if s.region is not None and region == s.region and (not images or images[0] is not first):
+        other = not images or images[0] is not first
+        if s.region is not None and region == s.region and other:
             region = None
             changes["notice"] = Notice(s.t("panel.region_cleared"), "warn")
-        self._set(images=tuple(images), region=region, **changes)
+        if other:  # the drawing surface was made from the old image 1
+            changes.update(surface=None, marking=s.marking and bool(images))
+        self._set(images=tuple(images), **changes)
+        self._set(**self._region_changes(region))
+
+    def _region_changes(self, region: Box | None) -> dict[str, Any]:
+        """`region`, and the resolution that goes with it: AUTO (its plan picks) when a
+        region is set and no resolution was chosen; the whole picture's default without."""
+        s = self._state
+        changes: dict[str, Any] = {"region": region}
+        if region is None and s.resolution == AUTO:
+            changes["resolution"] = s.resolutions()[0]
+        elif region is not None and s.region is None and not s.resolution_picked:
+            changes["resolution"] = AUTO
+        return changes
 
     def set_region(self, box: object) -> None:
         """The region of reference image 1 to edit (left, top, right, bottom); None clears."""
         checked = self.checked_region(box)
         with self.lock:
-            if checked == self._state.region:
+            s = self._state
+            if checked == s.region:
                 return
-            self._set(region=checked)
-        self.changed("region", "code")
+            resolution = self._set(**self._region_changes(checked)).resolution
+        more = ("parameters",) if resolution != s.resolution else ()
+        self.changed("region", "code", *more)
+
+    def set_marking(self, on: object) -> None:
+        """Show (True) or hide the drawing surface on reference image 1."""
+        if not isinstance(on, bool):
+            raise type_error("marking", on, "panel_not_bool")
+        with self.lock:
+            if on and not self._state.images:
+                facts: dict[str, object] = {"value": on, "width": "?", "height": "?"}
+                raise KlingValidationError(
+                    [Violation(("marking",), "panel_region_no_image", facts)]
+                )
+            if on == self._state.marking:
+                return
+            made = self._state.surface
+            if on and made is not None and made.problem:
+                self._set(surface=None)  # tried again: the file may have been fixed since
+            self._set(marking=on)
+        self.changed("region")
+
+    def surface_made(self, surface: Surface) -> None:
+        """Image 1 is ready to draw on (or cannot be: `surface.problem` says why)."""
+        with self.lock:
+            s = self._state
+            if not s.images or s.images[0] is not surface.image:
+                return  # image 1 changed meanwhile: a new surface is on its way
+            self._set(surface=surface)
+        self.changed("region")
+
+    def planned(self, words: RegionPlanWords) -> None:
+        """The region's plan in words, kept if it still describes what Run would send."""
+        with self.lock:
+            if not words.fits(self._state):
+                return  # the fields changed meanwhile: a newer plan is on its way
+            self._set(plan=words)
+        self.changed("region")
 
     def checked_region(self, box: object) -> Box | None:
         """`box` as a region of image 1, or KlingValidationError naming what is wrong."""

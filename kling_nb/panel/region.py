@@ -9,14 +9,18 @@
 
 Both have the same Python surface: the `box` trait (set it to move the box, None to clear),
 `on_box(callback)`, `region()` (a `Region`, or None) and `size`. The EditPanel listens with
-`on_box` (or `observe(..., names="box")`); every change arrives on the kernel's loop. A box
-drawn goes straight into an edit: `kling_nb.edit(prompt, photo, region=picker.box)`.
+`on_box` and hands each box to its model on the kernel's loop; it decodes the photo on a
+worker first (`display_photo`), so that making the widget on the loop is quick. A box drawn
+goes straight into an edit: `kling_nb.edit(prompt, photo, region=picker.box)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +30,8 @@ from PIL import Image, ImageDraw
 
 from .._errors import KlingRegionError
 from .._i18n import message
-from .._images import thumbnail_bytes, thumbnail_data_uri
-from .._photo import Photo, PhotoSource, open_photo
+from .._images import ImageInput, thumbnail_bytes, thumbnail_data_uri
+from .._photo import Photo, open_photo
 from .._region import Box, Region
 
 # The picture shown is at most this many px on its longest side (a data: URL in the page);
@@ -58,9 +62,33 @@ CSS = """
 """
 
 
-def region_picker(
-    photo: PhotoSource | Photo, *, box: Sequence[int] | None = None, fallback: bool = False
-) -> Any:
+@dataclass(frozen=True)
+class DisplayPhoto:
+    """A photo made ready to draw on: reduced for display, its data URI, its full size."""
+
+    picture: Image.Image = dataclass_field(repr=False)  # upright RGB, ≤ DISPLAY_SIDE px
+    uri: str = dataclass_field(repr=False)  # the picture as a JPEG data: URI, for the page
+    size: tuple[int, int]  # the photo's own size, as shown (after EXIF rotation)
+
+
+def display_photo(photo: ImageInput | Photo) -> DisplayPhoto:
+    """`photo` decoded and reduced for a drawing surface (slow for a big photo: off the loop);
+    KlingImageError or KlingRegionError in words if it cannot be opened."""
+    if not isinstance(photo, (Photo, Image.Image, str, bytes, bytearray, memoryview, PathLike)):
+        photo = Image.fromarray(photo)  # a numpy array, as a region edit takes it
+    original = open_photo(photo)
+    shown = original.rgb()
+    full = shown.size
+    if max(full) > DISPLAY_SIDE:
+        shown = shown.copy()
+        shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    return DisplayPhoto(shown, thumbnail_data_uri(shown, DISPLAY_SIDE, DISPLAY_MAX_BYTES), full)
+
+
+Shown = ImageInput | Photo | DisplayPhoto
+
+
+def region_picker(photo: Shown, *, box: Sequence[int] | None = None, fallback: bool = False) -> Any:
     """A widget to draw a box on `photo`: the anywidget canvas, else (or with `fallback`)
     core-widget fields with a preview. Both have `box`, `on_box()`, `region()`."""
     if not fallback:
@@ -108,15 +136,8 @@ class _BoxOwner:
         return region.box
 
 
-def _picture(photo: PhotoSource | Photo) -> tuple[Image.Image, tuple[int, int]]:
-    """The photo as shown (upright RGB), reduced for display; and its full size."""
-    original = open_photo(photo)
-    shown = original.rgb()
-    full = shown.size
-    if max(full) > DISPLAY_SIDE:
-        shown = shown.copy()
-        shown.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
-    return shown, full
+def _displayed(photo: Shown) -> DisplayPhoto:
+    return photo if isinstance(photo, DisplayPhoto) else display_photo(photo)
 
 
 @lru_cache(maxsize=1)
@@ -138,7 +159,7 @@ def canvas_class() -> type:
         empty_label = traitlets.Unicode("").tag(sync=True)
         hint = traitlets.Unicode("").tag(sync=True)
 
-        def __init__(self, photo: PhotoSource | Photo, *, box: Sequence[int] | None = None):
+        def __init__(self, photo: Shown, *, box: Sequence[int] | None = None):
             super().__init__()
             self.add_class("kling-nb-region-widget")
             self.set_photo(photo)
@@ -148,12 +169,12 @@ def canvas_class() -> type:
             if box is not None:
                 self.box = tuple(box)
 
-        def set_photo(self, photo: PhotoSource | Photo) -> None:
+        def set_photo(self, photo: Shown) -> None:
             """Show another photo (the box is cleared: it belonged to the last one)."""
-            shown, full = _picture(photo)
+            shown = _displayed(photo)
             self.set_trait("box", None)
-            self.size = full
-            self.src = thumbnail_data_uri(shown, DISPLAY_SIDE, DISPLAY_MAX_BYTES)
+            self.size = shown.size
+            self.src = shown.uri
 
         @traitlets.validate("box")
         def _valid_box(self, proposal: dict[str, Any]) -> Box | None:
@@ -167,8 +188,9 @@ class RegionFields(_BoxOwner, w.VBox):
 
     box = traitlets.Tuple(allow_none=True, default_value=None)
 
-    def __init__(self, photo: PhotoSource | Photo, *, box: Sequence[int] | None = None):
-        self._shown, self.size = _picture(photo)
+    def __init__(self, photo: Shown, *, box: Sequence[int] | None = None):
+        shown = _displayed(photo)
+        self._shown, self.size = shown.picture, shown.size
         names = ("left", "top", "right", "bottom")
         self.fields = [
             w.BoundedIntText(value=0, min=0, max=self.size[i % 2], description=name)

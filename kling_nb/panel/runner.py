@@ -5,8 +5,9 @@ is written into the model, which tells the views. Cancel interrupts the worker's
 engine cancels on the server and says what the service did (confirmed, requested, not
 supported…): only a confirmed cancel ends a run as "cancelled"; any other leaves it "stopped",
 resumable, and Collect (`kling_nb.resume`) fetches its pictures later. Everything slow —
-the wait, the gallery's JPEGs, the before/after comparison, collecting — happens on worker
-threads, never on the kernel's loop and never under the model's lock. The job pipeline
+the wait, the gallery's JPEGs and drift figures, the before/after comparison, collecting,
+image 1 made ready to draw a region on, a region's plan — happens on worker threads, never
+on the kernel's loop and never under the model's lock. The job pipeline
 (and numpy with it) is imported on a worker too, after the panel is built (`warm`): building
 a panel stays quick.
 """
@@ -18,7 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -30,16 +31,24 @@ from .._errors import (
     KlingError,
     KlingJobError,
     KlingTimeoutError,
-    KlingValidationError,
 )
-from .._i18n import MESSAGES
+from .._i18n import MESSAGES, Language, message
 from .._progress import NoProgress
-from .._rules import Violation
 from .._secrets import scrub
 from .._text import clip
 from .._wire import JobStatus
 from .model import PanelModel
-from .state import Box, CancelOutcome, PanelRun, PanelState, Picture, RunState
+from .state import (
+    Box,
+    CancelOutcome,
+    PanelImage,
+    PanelRun,
+    PanelState,
+    Picture,
+    RegionPlanWords,
+    RunState,
+    Surface,
+)
 
 if TYPE_CHECKING:
     from .._entry import JournalEntry
@@ -54,17 +63,7 @@ JOURNAL_ROWS = 30  # the journal's latest rows offered for restoring
 
 def with_region(request: KlingO1Request, region: Box | None) -> KlingO1Request:
     """`request` as `KlingO1Request(..., region=region)` (issue 19); as it is without one."""
-    from .._request import KlingO1Request
-
-    if region is None:
-        return request
-    if "region" not in {f.name for f in fields(KlingO1Request)}:
-        # This build's requests carry no region yet: refuse in words rather than edit the
-        # whole picture when the user asked for a part of it.
-        facts: dict[str, object] = {"value": str(region)}
-        raise KlingValidationError([Violation(("region",), "panel_region_unsupported", facts)])
-    extra: dict[str, Any] = {"region": region}
-    return replace(request, **extra)
+    return request if region is None else replace(request, region=region)
 
 
 class _RunProgress(NoProgress):
@@ -87,6 +86,9 @@ class RunController:
         self._jobs: dict[int, Job] = {}  # run number → its job, once submitted
         self._lock = threading.Lock()
         self._journal_lock = threading.Lock()
+        self._plan_wanted: PanelState | None = None  # the newest state to plan a region for
+        self._planning = False  # a worker is making plans
+        self._surfaces: set[int] = set()  # id() of the images being made ready to draw on
 
     def request(self, state: PanelState) -> KlingO1Request:
         """The request a Run of `state` sends: its fields, images and region."""
@@ -117,7 +119,7 @@ class RunController:
         cancel: CancelOutcome | None = None
         try:
             result = self._produce(run, request)
-            pictures = gallery_of(result)
+            pictures = gallery_of(result, self.model.lang)
         except (KlingCancelledError, KlingTimeoutError) as exc:
             failure = exc
             state, error, cancel = stopped(exc)
@@ -181,7 +183,7 @@ class RunController:
             )
             if not isinstance(result, EditResult):
                 raise TypeError(f"resume() gave a {type(result).__name__}, not an EditResult")
-            pictures = gallery_of(result)
+            pictures = gallery_of(result, self.model.lang)
         except Exception as exc:  # in words in the panel
             try:
                 self.model.collect_failed(run.number, self.words(exc), ended=job_ended(exc))
@@ -210,6 +212,58 @@ class RunController:
                 self.model.compared(run.number, jpeg)
 
         _worker(f"kling_nb panel compare #{run.number}", make)
+
+    # --- a region of image 1: its drawing surface and its plan -------------------------------
+
+    def prepare_surface(self, image: PanelImage) -> None:
+        """Make `image` ready to draw a region on, on a worker (it decodes the whole photo)."""
+        with self._lock:
+            if id(image) in self._surfaces:
+                return  # already on its way
+            self._surfaces.add(id(image))
+
+        def make() -> None:
+            from .region import display_photo
+
+            try:
+                made = Surface(image, display_photo(image.source))
+            except Exception as exc:  # in words where the surface would be
+                made = Surface(image, problem=self.words(exc))
+            finally:
+                with self._lock:
+                    self._surfaces.discard(id(image))
+            self.model.surface_made(made)
+
+        _worker("kling_nb panel region surface", make)
+
+    def plan(self, state: PanelState) -> None:
+        """Word what a region Run of `state` would send, on a worker; the newest state wins."""
+        with self._lock:
+            self._plan_wanted = state
+            if self._planning:
+                return  # the worker takes the newest when it is done with the one in hand
+            self._planning = True
+        _worker("kling_nb panel region plan", self._plans)
+
+    def _plans(self) -> None:
+        while True:
+            with self._lock:
+                state, self._plan_wanted = self._plan_wanted, None
+                if state is None:
+                    self._planning = False
+                    return
+            self.model.planned(self._plan_of(state))
+
+    def _plan_of(self, state: PanelState) -> RegionPlanWords:
+        """The plan of `state`'s region in words (it crops image 1), or why there is none."""
+        assert state.region is not None and state.images
+        facts = (state.images[0], state.region, state.resolution, state.aspect_ratio)
+        try:
+            send = self.request(state).region_send(state.profile)
+            assert send is not None  # the request has a region
+            return RegionPlanWords(*facts, state.profile, send.plan.describe())
+        except Exception as exc:  # a region that cannot be used, said where the plan goes
+            return RegionPlanWords(*facts, state.profile, self.words(exc), problem=True)
 
     def words(self, exc: BaseException) -> str:
         """What went wrong, in words: kling_nb's own, a file's, or an unforeseen error's."""
@@ -302,9 +356,25 @@ def job_ended(exc: BaseException) -> bool:
     return isinstance(exc, KlingJobError)
 
 
-def gallery_of(result: EditResult) -> tuple[Picture, ...]:
-    """The gallery's pictures of a result: captions and small JPEGs (made off the loop)."""
-    return tuple(Picture(im.caption(), gallery_jpeg(im.path)) for im in result.images)
+def gallery_of(result: EditResult, lang: Language | None = None) -> tuple[Picture, ...]:
+    """The gallery's pictures of a result: captions, small JPEGs and drift figures (made off
+    the loop: the drift was measured when the result was built, else it is measured now)."""
+    drifts = drift_captions(result, lang)
+    return tuple(
+        Picture(im.caption(), gallery_jpeg(im.path), drift)
+        for im, drift in zip(result.images, drifts, strict=True)
+    )
+
+
+def drift_captions(result: EditResult, lang: Language | None = None) -> list[str]:
+    """One drift figure per output ("drift 0.3 ΔE"), or "drift n/a" where it cannot be measured."""
+    try:
+        drifts = result.drift()
+    except (KlingError, OSError, ValueError):  # no input to compare with, or a file gone
+        drifts = []
+    if len(drifts) != len(result.images):
+        return [message("drift.caption_na", lang)] * len(result.images)
+    return [drift.caption() for drift in drifts]
 
 
 def _worker(name: str, target: Callable[..., None], *args: Any) -> None:

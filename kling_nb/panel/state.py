@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the job pipeline and numpy load with the first image or Run
     from .._images import ImageInput
     from .._request import KlingO1Request
     from .._results import EditResult
+    from .region import DisplayPhoto
 
 THUMB_SIDE = 240  # px of an input thumbnail (shown at 150 px: sharp on HiDPI screens)
 RunState = Literal["running", "completed", "failed", "cancelled", "stopped"]
@@ -45,6 +46,9 @@ Tone = Literal["info", "warn"]
 CheckKind = Literal["count", "over", "past_end"]
 # A region of reference image 1: (left, top, right, bottom) in its pixels as shown (issue 19).
 Box = tuple[int, int, int, int]
+# The resolution choice that lets a region's plan pick (sent as resolution=None); offered
+# only while a region is set: a whole-picture edit keeps its 1K default.
+AUTO = "auto"
 STATE_MARKS = {"running": "⏳", "completed": "✓", "failed": "✗", "cancelled": "⊘", "stopped": "⏸"}
 _SIGNS = {"USD": "$", "CNY": "¥"}  # how a price reads next to Run: ≈ $0.056
 
@@ -104,10 +108,42 @@ def _sample_bytes(url: str) -> bytes | None:
 
 @dataclass(frozen=True)
 class Picture:
-    """One gallery picture of a run: its caption and a JPEG made off the kernel's loop."""
+    """One gallery picture of a run: its caption, a JPEG and its drift, made off the loop."""
 
     caption: str
     jpeg: bytes = field(repr=False)
+    drift: str = ""  # "drift 0.3 ΔE" (result.drift()), or why it could not be measured
+
+
+@dataclass(frozen=True, eq=False)
+class Surface:
+    """Image 1 made ready to draw a region on (off the loop), or why it cannot be."""
+
+    image: PanelImage  # the reference image it was made from (compared by identity)
+    photo: DisplayPhoto | None = field(default=None, repr=False)
+    problem: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class RegionPlanWords:
+    """What a region Run would send, in words (its plan), for the fields it was made from."""
+
+    image: PanelImage
+    region: Box
+    resolution: str
+    aspect_ratio: str
+    profile: Profile
+    text: str
+    problem: bool = False  # the region cannot be used as it is: `text` says why
+
+    def fits(self, state: PanelState) -> bool:
+        """True while `state` would send what these words describe."""
+        return (
+            bool(state.images)
+            and state.images[0] is self.image
+            and (state.region, state.resolution, state.aspect_ratio, state.profile)
+            == (self.region, self.resolution, self.aspect_ratio, self.profile)
+        )
 
 
 @dataclass(frozen=True)
@@ -171,13 +207,17 @@ class PanelState:
     lang: Language | None = None
     connection: Connection | None = None
     prompt: str = ""
-    resolution: str = "1K"
+    resolution: str = "1K"  # AUTO only while a region is set
+    resolution_picked: bool = False  # the user chose it: a region then leaves it alone
     aspect_ratio: str = "auto"
     num_images: int = 1  # any int: an out-of-range one is shown, and refused at Run
     output_format: str | None = None
     reuse: bool = False  # ticked: Run replays an identical completed request instead
     images: tuple[PanelImage, ...] = ()
     region: Box | None = None  # of reference image 1; None: the whole picture is edited
+    marking: bool = False  # the drawing surface on image 1 is wanted
+    surface: Surface | None = None  # image 1 made ready to draw on (for marking)
+    plan: RegionPlanWords | None = None  # the region's plan in words, once made
     runs: tuple[PanelRun, ...] = ()  # run number n is runs[n - 1]
     active: int | None = None  # the run going
     shown: int | None = None  # the run whose pictures are on show
@@ -217,18 +257,37 @@ class PanelState:
         """The resolutions the connected backend offers."""
         return list(RESOLUTIONS[self.profile])
 
+    def resolution_choices(self) -> list[str]:
+        """The resolution field's choices: with a region, AUTO (its plan picks) first."""
+        return [AUTO, *self.resolutions()] if self.region is not None else self.resolutions()
+
     def request(self) -> KlingO1Request:
-        """The request Run would send now (the region is added by the run controller)."""
+        """The request Run would send now, its region included (AUTO: resolution=None)."""
         from .._request import KlingO1Request
 
         return KlingO1Request(
             self.prompt,
             [im.source for im in self.images],
-            self.resolution,
+            None if self.resolution == AUTO else self.resolution,
             self.num_images,
             self.aspect_ratio,
             self.output_format,
+            region=self.region,
         )
+
+    @property
+    def surface_ready(self) -> DisplayPhoto | None:
+        """Image 1 made ready to draw on, if it is and marking is on."""
+        first = self.images[0] if self.images else None
+        made = self.surface
+        ok = self.marking and made is not None and made.image is first
+        return made.photo if ok and made is not None else None
+
+    @property
+    def current_plan(self) -> RegionPlanWords | None:
+        """The region's plan in words, if made for what Run would send now."""
+        plan = self.plan
+        return plan if self.region is not None and plan is not None and plan.fits(self) else None
 
     def can_run(self) -> bool:
         """Run is offered: nothing running, connected, and num_images in range."""
@@ -332,7 +391,7 @@ class PanelState:
         if run.done:
             state += f" · {self.seconds(run.elapsed)}"
         fields = (
-            f"{p.get('resolution')} · {p.get('aspect_ratio')} · ×{p.get('num_images')}"
+            f"{p.get('resolution') or AUTO} · {p.get('aspect_ratio')} · ×{p.get('num_images')}"
             f" · {self.t('panel.inputs_count', count=len(run.images))}"
         )
         if run.region is not None:
@@ -381,6 +440,25 @@ class PanelState:
         if self.region is None:
             return self.t("panel.region_none")
         return self.t("panel.region_box", box=str(self.region))
+
+    def plan_words(self) -> tuple[str, Tone]:
+        """What a region Run would send (its plan), or why the region cannot be used; "" if
+        there is no region. While the plan is being made, it says so."""
+        if self.region is None:
+            return "", "info"
+        plan = self.current_plan
+        if plan is None:
+            return self.t("panel.region_planning"), "info"
+        return plan.text, "warn" if plan.problem else "info"
+
+    def surface_words(self) -> tuple[str, Tone]:
+        """The note where the drawing surface goes: being prepared, or why it cannot be."""
+        if not self.marking or not self.images or self.surface_ready is not None:
+            return "", "info"
+        made = self.surface
+        if made is not None and made.image is self.images[0] and made.problem:
+            return self.t("panel.region_surface_failed", detail=made.problem), "warn"
+        return self.t("panel.region_surface_preparing"), "info"
 
     def results_heading(self, run: PanelRun, result: EditResult) -> tuple[str, str]:
         """The results' title and the line under it."""

@@ -28,7 +28,7 @@ from .._wire import (
 )
 from .compat import set_tooltip
 from .kit import Kit, classed
-from .state import PanelImage, PanelState, Picture, reference_token
+from .state import AUTO, PanelImage, PanelState, Picture, Tone, reference_token
 
 HISTORY_ROWS = 6  # lines of the runs list (it scrolls)
 
@@ -67,7 +67,13 @@ CSS = """<style>
 .kling-nb-code pre { background: var(--jp-cell-editor-background, #f6f8fa); padding: 8px 10px;
   border-radius: 6px; font-size: 12px; overflow-x: auto; }
 .kling-nb-history .widget-html-content { font-size: 12px; }
-.kling-nb-region-line { font-size: 12px; }
+.kling-nb-region-line, .kling-nb-region-plan, .kling-nb-region-note { font-size: 12px; }
+.kling-nb-region-plan { color: var(--jp-ui-font-color2, #555); }
+.kling-nb-drift { font-size: 12px; color: var(--jp-ui-font-color2, #666); }
+/* The drawing surface in the panel: a picture that leaves room for the rest, and no Clear or
+   box line of its own (the region section has them, for a region however it was set). */
+.kling-nb-panel .kling-nb-region-picture { max-height: 480px; width: auto; }
+.kling-nb-panel .kling-nb-region-bar { display: none; }
 </style>"""
 
 # How the state's meanings look.
@@ -105,6 +111,26 @@ def put(widget: Any, name: str, value: Any) -> None:
     """Set a trait only if it differs: an unchanged value sends no message."""
     if getattr(widget, name) != value:
         setattr(widget, name, value)
+
+
+def toned(text: str, tone: Tone) -> str:
+    """`text` as markup, in the look of its tone."""
+    css = TONE_CLASSES[tone]
+    return f"<span class='{css}'>{html.escape(text)}</span>" if css else html.escape(text)
+
+
+def close_tree(widget: Any, seen: set[int] | None = None) -> None:
+    """Close `widget`, its children, layouts and styles (their models leave the kernel)."""
+    seen = set() if seen is None else seen
+    if not isinstance(widget, w.Widget) or id(widget) in seen:
+        return
+    seen.add(id(widget))
+    for child in getattr(widget, "children", ()):
+        close_tree(child, seen)
+    for part in ("layout", "style"):
+        if widget.has_trait(part):
+            close_tree(getattr(widget, part), seen)
+    widget.close()
 
 
 def badge(label: str, name: str, note: str, host: str) -> str:
@@ -174,24 +200,32 @@ class ResultCard:
         tools = kit.row(self.save, self.reuse)
         self.box = kit.vbox([self.picture, self.caption, tools], "kling-nb-card", "kling-nb-result")
 
-    def render(self, picture: Picture) -> None:
+    def render(self, picture: Picture, state: PanelState) -> None:
         if self.picture.value != picture.jpeg:
             self.picture.value = picture.jpeg
-        put(self.caption, "value", f"<b>{html.escape(picture.caption)}</b>")
+        caption = f"<b>{html.escape(picture.caption)}</b>"
+        if picture.drift:  # how much changed where the prompt did not ask
+            hint = html.escape(state.t("panel.drift_hint"), quote=True)
+            drift = html.escape(picture.drift)
+            caption += f"<br><span class='kling-nb-drift' title='{hint}'>{drift}</span>"
+        put(self.caption, "value", caption)
 
 
 class RegionParts:
-    """The region section: a place for the drawing surface, the box as numbers, Clear."""
+    """The region section: the drawing surface's place, the box as numbers, Clear, and what
+    a region Run would send (its plan)."""
 
     def __init__(self, t: Text, actions: Actions, kit: Kit):
         # `surface` stays empty until a drawing surface is placed in it; the line and Clear
         # show the region however it was set (from code, a restored run, the surface).
         head = kit.html(f"<span>{html.escape(t('panel.region'))}</span>", "kling-nb-label")
         self.surface = kit.vbox([], "kling-nb-region-surface")
+        self.note = kit.html("", "kling-nb-region-note", own=True)  # preparing, or why not
         self.text = kit.html("", "kling-nb-region-line")
-        self.clear = kit.button(t("panel.region_clear"))
+        self.clear = kit.button(t("panel.region_clear"), "", "", "auto", "kling-nb-region-unset")
         self.clear.on_click(lambda _: actions.clear_region())
-        self.children = [head, self.surface, kit.row(self.text, self.clear)]
+        self.plan = kit.html("", "kling-nb-region-plan", own=True)
+        self.children = [head, self.note, self.surface, kit.row(self.text, self.clear), self.plan]
 
 
 class Pool:
@@ -240,10 +274,16 @@ class PanelWidgets:
         # surface is shown; its parts are made then, so a panel without one carries none.
         self.region_section = kit.vbox([], "kling-nb-section", "kling-nb-region", own=True)
         self._region: RegionParts | None = None
+        mark = w.ToggleButton(
+            description="✎ " + t("panel.region_mark"),
+            layout=w.Layout(width="auto", align_self="flex-start"),
+        )
+        self.region_toggle = classed(mark, "kling-nb-region-toggle")
+        set_tooltip(self.region_toggle, t("panel.region_mark_tooltip"))
         self._words, self._actions = t, actions
         self.root = self._layout(t, kit)
         hidden = (self.error, self.compare_image, self.compare_note, self.code, self.price)
-        for widget in (*hidden, self.num_problem, self.region_section):
+        for widget in (*hidden, self.num_problem, self.region_section, self.region_toggle):
             show(widget, False)  # until the first render says otherwise
 
     def toggled(self) -> tuple[Any, ...]:
@@ -256,6 +296,7 @@ class PanelWidgets:
             self.price,
             self.num_problem,
             self.region_section,
+            self.region_toggle,
             self.history_empty,
             self.history_box,
             self.journal_section,
@@ -264,24 +305,12 @@ class PanelWidgets:
     def close(self) -> None:
         """Close every widget of the panel, shown or pooled (their models leave the kernel)."""
         seen: set[int] = set()
-
-        def walk(widget: Any) -> None:
-            if not isinstance(widget, w.Widget) or id(widget) in seen:
-                return
-            seen.add(id(widget))
-            for child in getattr(widget, "children", ()):
-                walk(child)
-            for part in ("layout", "style"):
-                if widget.has_trait(part):
-                    walk(getattr(widget, part))
-            widget.close()
-
-        walk(self.root)
+        close_tree(self.root, seen)
         for pool in (self.image_cards, self.result_cards):
             for item in pool.items:
-                walk(item.box)
+                close_tree(item.box, seen)
         if self._region is not None:
-            walk(self.region_section)
+            close_tree(self.region_section, seen)
 
     def _inputs(self, t: Text, kit: Kit) -> None:
         self.source = w.Text(placeholder=t("panel.source_placeholder"), layout=w.Layout(flex="1"))
@@ -388,6 +417,7 @@ class PanelWidgets:
             upload_hint,
             self.images_hint,
             self.cards,
+            self.region_toggle,
         )
         prompt = kit.section(t("panel.prompt"), self.prompt, self.count)
         params = kit.section(
@@ -434,8 +464,8 @@ class PanelView:
             self._compare(state)
         if "connection" in aspects:
             self._connection(state)
-        if "parameters" in aspects:
-            self._parameters(state)
+        if aspects & {"parameters", "region", "connection"}:
+            self._parameters(state)  # a region offers "auto" among the resolutions
         if aspects & {"images", "connection"}:
             self._images(state)
         if aspects & {"region", "images"}:
@@ -457,14 +487,20 @@ class PanelView:
             self._journal(state)
 
     def _connection(self, s: PanelState) -> None:
-        ws = self.widgets
-        put(ws.badge, "value", badge(*s.badge_words()))
-        allowed = tuple(s.resolutions())
-        if tuple(ws.resolution.options) != allowed:
-            ws.resolution.options = allowed
+        put(self.widgets.badge, "value", badge(*s.badge_words()))
 
     def _parameters(self, s: PanelState) -> None:
         ws = self.widgets
+        choices = s.resolution_choices()
+        options: tuple[Any, ...] = tuple(choices)
+        if AUTO in choices:  # labelled in the panel's language (ipywidgets: all pairs, or none)
+            options = tuple((s.t("panel.resolution_auto") if c == AUTO else c, c) for c in choices)
+        if tuple(ws.resolution.options) != options:
+            ws.resolution.options = options  # selects the first: the value follows below
+            ws.resolution.tooltips = [
+                s.t("panel.resolution_auto_tooltip") if c == AUTO else "" for c in choices
+            ]
+        put(ws.resolution.style, "button_width", "52px" if AUTO in choices else "44px")
         put(ws.resolution, "value", s.resolution)
         put(ws.aspect_ratio, "value", s.aspect_ratio)
         put(ws.num_images, "value", s.num_images)
@@ -487,13 +523,23 @@ class PanelView:
 
     def _region(self, s: PanelState) -> None:
         ws = self.widgets
+        show(ws.region_toggle, bool(s.images))
+        put(ws.region_toggle, "value", s.marking)
         made = ws.region
-        surface = made is not None and bool(made.surface.children) and bool(s.images)
-        visible = surface or s.region is not None
+        placed = made.surface.children[0] if made is not None and made.surface.children else None
+        drawing = bool(s.images) and (s.marking or placed is not None)
+        visible = drawing or s.region is not None
         if visible or made is not None:
             parts = ws.region_parts()
             put(parts.text, "value", html.escape(s.region_words()))
             put(parts.clear, "disabled", s.region is None)
+            lines = ((parts.plan, s.plan_words()), (parts.note, s.surface_words()))
+            for line, (words, tone) in lines:
+                put(line, "value", toned(words, tone))
+                show(line, bool(words))
+            size = s.images[0].size if s.images else None
+            if placed is not None and placed.has_trait("box") and tuple(placed.size) == size:
+                put(placed, "box", s.region)  # the surface follows the state (code, restore)
         show(ws.region_section, visible)
 
     def _prompt(self, s: PanelState) -> None:
@@ -548,7 +594,7 @@ class PanelView:
             return
         cards = ws.result_cards.take(len(run.gallery))
         for card, picture in zip(cards, run.gallery, strict=False):
-            card.render(picture)
+            card.render(picture, s)
         set_children(ws.gallery, [c.box for c in cards])
         title, details = s.results_heading(run, result)
         hint = f"<span class='kling-nb-hint'>{html.escape(details)}</span>"
