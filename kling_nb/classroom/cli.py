@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import KlingConfigError, KlingError
 from .._i18n import message
+from .._preflight import check_out
 from .._price import amount_text, parse_price
 from .._wire import PROFILES
-from ..cli import OneLineParser, check_out, fail
+from ..cli import OneLineParser, fail
 
 if TYPE_CHECKING:
     from ._server import Classroom

@@ -99,8 +99,9 @@ class EditPanel:
     # --- display -----------------------------------------------------------------------------
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython import display as ipython_display
 
+        display: Callable[..., None] = ipython_display.display  # IPython's is untyped
         # The widget's own bundle, with a readable text/plain: what GitHub and nbval see.
         view = {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id}
         bundle = {"text/plain": repr(self), "application/vnd.jupyter.widget-view+json": view}

@@ -183,7 +183,7 @@ def canvas_class() -> type:
     return RegionCanvas
 
 
-class RegionFields(_BoxOwner, w.VBox):
+class RegionFields(_BoxOwner, w.VBox):  # type: ignore[misc]  # ipywidgets is untyped: Any
     """The core-widgets fallback: the box as four numbers, and a preview with it drawn."""
 
     box = traitlets.Tuple(allow_none=True, default_value=None)
