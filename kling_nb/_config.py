@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ._errors import KlingConfigError, KlingLanguageError
-from ._i18n import Language, message
+from ._i18n import MESSAGES, Language, message
 from ._i18n import language_from as _language_from
 from ._i18n import set_language as _set_language
 from ._secrets import remember_secret
@@ -139,6 +139,11 @@ class Connection:
         if self.emulated:
             return "emulator"
         return {"qiniu": "Qiniu", "fal": "fal"}.get(self.backend, self.host)
+
+    def spoken_label(self) -> str:
+        """`label` in the interface language (模拟器 for the emulator in Chinese)."""
+        key = f"result.backend_{self.label}"
+        return message(key) if key in MESSAGES else self.label
 
     def describe(self) -> str:
         """The one line `connect()` shows."""

@@ -144,7 +144,7 @@ class Job:
             "job.repr",
             request_id=self.request_id,
             endpoint=self.endpoint,
-            where=self.connection.label,
+            where=self.connection.spoken_label(),
             state=message(f"job.state.{state}"),
         )
 
