@@ -31,17 +31,30 @@ def photo(color: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
+class Changes(list[tuple[int, str, str]]):
+    """Widget trait changes and openings, (thread id, widget type, trait), of the widgets
+    opened while the test runs: panels left by earlier tests (still finishing a worker's
+    step in script mode) are not this test's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mine: set[int] = set()
+        self.owners: list[int] = []
+
+
 @pytest.fixture
-def widget_changes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, str, str]]]:
-    """Every widget trait change and widget opened: (thread id, widget type, trait)."""
-    changes: list[tuple[int, str, str]] = []
+def widget_changes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Changes]:
+    """Every trait change and opening of a widget made during the test."""
+    changes = Changes()
     notify, open_ = ipywidgets.Widget.notify_change, ipywidgets.Widget.open
 
     def notify_change(self: Any, change: Any) -> None:
-        changes.append((threading.get_ident(), type(self).__name__, change["name"]))
+        if id(self) in changes.mine:
+            changes.append((threading.get_ident(), type(self).__name__, change["name"]))
         notify(self, change)
 
     def opened(self: Any) -> None:
+        changes.mine.add(id(self))
         changes.append((threading.get_ident(), type(self).__name__, "<open>"))
         open_(self)
 
