@@ -375,14 +375,13 @@ def _cached_files(entry: JournalEntry) -> list[Path]:
 
 
 def _result_count(entry: JournalEntry) -> int:
-    images = (entry.result or {}).get("images")
-    return len(images) if isinstance(images, list) else 0
+    output = entry.output
+    return len(output.images) if output is not None else 0
 
 
 def _result_urls(entry: JournalEntry) -> list[str]:
-    images = (entry.result or {}).get("images")
-    if not isinstance(images, list) or not images:
-        return []
-    urls = [im.get("url") for im in images if isinstance(im, Mapping)]
-    good = [u for u in urls if isinstance(u, str) and u.startswith(("https://", "http://"))]
-    return good if len(good) == len(images) else []
+    """The stored result's image URLs, if every one is a web address (still fetchable)."""
+    output = entry.output
+    urls = [im.url for im in output.images] if output is not None else []
+    good = [u for u in urls if u.lower().startswith(("https://", "http://"))]
+    return good if good and len(good) == len(urls) else []

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ._states import ACTIVE_STATES, FINAL_STATES, RESUMABLE_STATES
+from ._wire import Output
 
 
 @dataclass(frozen=True)
@@ -86,11 +87,19 @@ class JournalEntry:
         return self.state in ACTIVE_STATES
 
     @property
+    def output(self) -> Output | None:
+        """The stored result as an `Output` (None when absent or not a Kling O1 output)."""
+        try:
+            return Output.parse(self.result) if self.result is not None else None
+        except ValueError:
+            return None
+
+    @property
     def image_count(self) -> int:
         if self.cached:
             return len(self.cached)
-        images = (self.result or {}).get("images")
-        return len(images) if isinstance(images, list) else 0
+        output = self.output
+        return len(output.images) if output is not None else 0
 
     def created(self) -> str:
         """Local time the row was written, to the second."""
