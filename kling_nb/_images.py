@@ -34,7 +34,7 @@ from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageErr
 
 from ._errors import KlingImageError
 from ._rules import MAX_DECODED_PIXELS, Violation, check_image_size
-from ._text import clip
+from ._text import clip, clip_middle
 from ._wire import IMAGE_FORMATS, IMAGE_MIN_SIDE, data_uri, decode_data_uri
 
 ImageInput: TypeAlias = (
@@ -251,7 +251,7 @@ def describe_source(source: object) -> str:
             payload = len(source) - comma - 1 if comma > 0 else len(source)
             return clip(f"data: URI, {content_type or '?'}, {_size(payload * 3 // 4)}")
         if _is_remote(source) or _SCHEME.match(source):
-            return _clip_middle(source)
+            return clip_middle(source, LABEL_MAX_CHARS)
         return clip(Path(source).name or source)
     if isinstance(source, os.PathLike):
         path = os.fsdecode(os.fspath(source))
@@ -298,16 +298,17 @@ def _read_file(source: str | os.PathLike[Any], index: int) -> bytes:
         raise _refuse(index, "image_name_not_utf8", value=clip(text)) from None
     match = _SCHEME.match(text)
     if match and match.group(1).lower() != "file":
-        raise _refuse(index, "image_url_scheme", value=_clip_middle(text))
+        raise _refuse(index, "image_url_scheme", value=clip_middle(text, LABEL_MAX_CHARS))
     path = Path(url2pathname(urlparse(text).path)) if match else Path(text).expanduser()
     try:
         return _read_regular_file(path, index)
     except FileNotFoundError:
-        raise _refuse(index, "image_missing_file", value=clip(str(path)), cwd=os.getcwd()) from None
+        where = clip_middle(str(path))
+        raise _refuse(index, "image_missing_file", value=where, cwd=os.getcwd()) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise _refuse(
-            index, "image_unreadable_file", value=clip(str(path)), reason=reason
+            index, "image_unreadable_file", value=clip_middle(str(path)), reason=reason
         ) from None
 
 
@@ -319,7 +320,7 @@ def _read_regular_file(path: Path, index: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             kind = _file_kind(info.st_mode)
-            raise _refuse(index, "image_not_regular_file", value=clip(str(path)), kind=kind)
+            raise _refuse(index, "image_not_regular_file", value=clip_middle(str(path)), kind=kind)
         if info.st_size > MAX_FILE_BYTES:
             raise _file_too_large(index, path, info.st_size)
         with os.fdopen(os.dup(fd), "rb") as fh:
@@ -335,7 +336,7 @@ def _file_too_large(index: int, path: Path, size: int) -> KlingImageError:
     return _refuse(
         index,
         "image_file_too_large",
-        value=clip(str(path)),
+        value=clip_middle(str(path)),
         size=_size(size),
         limit=_size(MAX_FILE_BYTES),
     )
@@ -670,10 +671,3 @@ def _size(n: int) -> str:
     if n >= 2**20:
         return f"{n / 2**20:.1f} MB"
     return f"{n / 1024:.0f} KB" if n >= 10_000 else f"{n} B"
-
-
-def _clip_middle(text: str, limit: int = LABEL_MAX_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    tail = limit // 3
-    return text[: limit - tail - 1] + "…" + text[-tail:]

@@ -38,6 +38,7 @@ from ._i18n import message
 from ._images import describe_source, open_image, source_bytes
 from ._photo import Photo, PhotoSource, open_photo
 from ._rules import Violation
+from ._text import short
 from ._wire import ASPECT_RATIOS, IMAGE_MAX_RATIO, IMAGE_MIN_SIDE, RESOLUTIONS, Profile
 
 Box: TypeAlias = tuple[int, int, int, int]
@@ -109,7 +110,7 @@ class Region:
             return cls.from_mask(value)
         if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
             return cls.from_box(value)
-        raise _refuse("type", value=_short(value))
+        raise _refuse("type", value=short(value))
 
     @classmethod
     def from_box(cls, box: Sequence[object] | np.ndarray) -> Region:
@@ -124,7 +125,7 @@ class Region:
                 or not isinstance(value, numbers.Real)
                 or not math.isfinite(float(value))
             ):
-                found.append(Violation(("region", name), "box_number", {"value": _short(value)}))
+                found.append(Violation(("region", name), "box_number", {"value": short(value)}))
             elif value < 0:
                 found.append(Violation(("region", name), "box_negative", {"value": value}))
             values.append(value)
@@ -213,7 +214,7 @@ class Region:
             packed = np.packbits(inside, axis=None).tobytes()
             return cls((box[0], box[1], box[2], box[3]), size, packed)
         except (KeyError, TypeError, ValueError, OSError) as exc:
-            raise _refuse("plan_json", reason=_short(exc)) from None
+            raise _refuse("plan_json", reason=short(exc)) from None
 
     def fingerprint(self) -> str:
         """A stable hash of the region (box, and the mask's pixels), for replay."""
@@ -350,7 +351,7 @@ class RegionPlan:
                 alpha=alpha,
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise _refuse("plan_json", reason=_short(exc)) from None
+            raise _refuse("plan_json", reason=short(exc)) from None
 
     def fingerprint(self) -> str:
         """A stable hash of what decides the composites (for replay)."""
@@ -515,15 +516,15 @@ def _check_options(
         or not isinstance(margin, numbers.Real)
         or not (0 <= margin <= MARGIN_MAX)
     ):
-        raise _refuse("margin", value=_short(margin), limit=MARGIN_MAX)
+        raise _refuse("margin", value=short(margin), limit=MARGIN_MAX)
     if resolution is not None and resolution not in rules.resolutions:
-        raise _refuse("resolution", value=_short(resolution), allowed=", ".join(rules.resolutions))
+        raise _refuse("resolution", value=short(resolution), allowed=", ".join(rules.resolutions))
     if feather is not None and (
         isinstance(feather, bool) or not isinstance(feather, int) or not 0 <= feather <= 1024
     ):
-        raise _refuse("feather", value=_short(feather))
+        raise _refuse("feather", value=short(feather))
     if alpha not in ("edit", "keep"):
-        raise _refuse("alpha", value=_short(alpha))
+        raise _refuse("alpha", value=short(alpha))
 
 
 # --- the crop sent --------------------------------------------------------------------------
@@ -581,7 +582,7 @@ def _load_mask(mask: Image.Image | str | os.PathLike[str]) -> Image.Image:
             image = open_image(source_bytes(mask))
         except KlingError as exc:
             raise _refuse(
-                "mask_unreadable", value=describe_source(mask), reason=_short(str(exc), 160)
+                "mask_unreadable", value=describe_source(mask), reason=short(str(exc), 160)
             ) from None
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -631,14 +632,6 @@ def intersect(box: Box, limit: Box) -> Box:
 
 def _area(box: Box) -> int:
     return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-
-
-def _short(value: object, limit: int = 60) -> str:
-    try:
-        text = value if isinstance(value, str) else repr(value)
-    except (ValueError, RecursionError):
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _refuse(code: str, **facts: object) -> KlingRegionError:

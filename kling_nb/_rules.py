@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from ._text import short
 from ._wire import (
     ASPECT_RATIOS,
     BARE_IMAGE,
@@ -110,7 +111,7 @@ def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[
         )
     for i, url in enumerate(urls if len(urls) <= IMAGES_MAX else []):  # per item: cheap only
         if not is_url(url):
-            found.append(Violation(("image_urls", i), "image_url_scheme", {"value": _short(url)}))
+            found.append(Violation(("image_urls", i), "image_url_scheme", {"value": short(url)}))
     found += _check_elements(body, len(urls), profile)
     prompt = body.get("prompt")
     if isinstance(prompt, str) and isinstance(urls, list) and (urls or elements):
@@ -123,7 +124,7 @@ def check_input(body: Mapping[str, object], profile: Profile = "plain") -> list[
         found += _check_count(body["num_images"])
     known = {*FIELDS, "elements"} | (set(FAL_FIELDS) if profile in ELEMENTS else set())
     for name in sorted(set(body) - known, key=str)[:20]:
-        found.append(Violation((name,), "unknown_field", {"value": _short(name)}))
+        found.append(Violation((name,), "unknown_field", {"value": short(name)}))
     return found
 
 
@@ -131,7 +132,7 @@ def _check_prompt(prompt: object) -> list[Violation]:
     if isinstance(prompt, (bytes, bytearray)) or (
         prompt is not None and not isinstance(prompt, str)
     ):
-        return [Violation(("prompt",), "prompt_not_text", {"value": _short(prompt)})]
+        return [Violation(("prompt",), "prompt_not_text", {"value": short(prompt)})]
     if not isinstance(prompt, str) or not prompt.strip():
         return [Violation(("prompt",), "prompt_missing")]
     if len(prompt) > PROMPT_MAX_CHARS:
@@ -148,13 +149,13 @@ def _check_prompt(prompt: object) -> list[Violation]:
 
 
 def _check_count(count: object) -> list[Violation]:
-    facts = {"value": _short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
+    facts = {"value": short(count), "low": NUM_IMAGES_MIN, "high": NUM_IMAGES_MAX}
     if isinstance(count, bool) or not isinstance(count, int):
         return [
             Violation(
                 ("num_images",),
                 "num_images_type",
-                {**facts, "value": _short(repr(count)), "type": type(count).__name__},
+                {**facts, "value": short(repr(count)), "type": type(count).__name__},
             )
         ]
     if not NUM_IMAGES_MIN <= count <= NUM_IMAGES_MAX:
@@ -170,7 +171,7 @@ def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -
     if profile not in ELEMENTS:
         return [Violation(("elements",), "elements_unsupported", {"profile": profile})]
     if not isinstance(elements, list):
-        return [Violation(("elements",), "elements_type", {"value": _short(elements)})]
+        return [Violation(("elements",), "elements_type", {"value": short(elements)})]
     if len(elements) + images > IMAGES_MAX:
         facts: dict[str, object] = {
             "elements": len(elements),
@@ -188,7 +189,7 @@ def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -
             or not isinstance(refs, list)
             or (front is None and not refs)
         ):
-            found.append(Violation(("elements", i), "element_shape", {"value": _short(element)}))
+            found.append(Violation(("elements", i), "element_shape", {"value": short(element)}))
             continue
         if len(refs) > ELEMENT_REFERENCES_MAX:
             counts: dict[str, object] = {"count": len(refs), "limit": ELEMENT_REFERENCES_MAX}
@@ -201,7 +202,7 @@ def _check_elements(body: Mapping[str, object], images: int, profile: Profile) -
         ]:
             if not is_url(url):
                 found.append(
-                    Violation(("elements", i, *loc), "image_url_scheme", {"value": _short(url)})
+                    Violation(("elements", i, *loc), "image_url_scheme", {"value": short(url)})
                 )
     return found
 
@@ -242,7 +243,7 @@ def _check_references(prompt: str, count: int, elements: int = 0) -> list[Violat
                 Violation(("prompt",), "element_out_of_range", {"number": n, "count": elements})
             )
     for miss in near_misses(prompt)[:3]:
-        found.append(Violation(("prompt",), "reference_near_miss", {"value": _short(miss)}))
+        found.append(Violation(("prompt",), "reference_near_miss", {"value": short(miss)}))
     return found
 
 
@@ -259,7 +260,7 @@ def _check_choice(
         Violation(
             (name,),
             code,
-            {"value": _short(value), "allowed": ", ".join(allowed), "profile": profile},
+            {"value": short(value), "allowed": ", ".join(allowed), "profile": profile},
         )
     ]
 
@@ -313,13 +314,3 @@ def check_image_size(width: int, height: int, index: int = 0) -> list[Violation]
             )
         )
     return found
-
-
-def _short(value: object, limit: int = 60) -> str:
-    if isinstance(value, int) and value.bit_length() > 200:  # repr() of 4,300+ digits raises
-        return f"<a number of about {int(value.bit_length() * 0.30103)} digits>"
-    try:
-        text = repr(value) if not isinstance(value, str) else value
-    except (ValueError, RecursionError):
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -17,5 +17,8 @@ python3 -m ruff check kling_nb tests benchmarks
 python3 -m ruff format --check kling_nb tests benchmarks
 python3 -m mypy
 
+# Two workers (pytest-xdist): most tests wait on emulated jobs, not on the CPU, so two run
+# side by side in about 0.56x the time; a file's tests (and a notebook's cells, one kernel)
+# stay on one worker.
 exec python3 -m pytest tests notebooks --nbval \
-  --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$@"
+  --nbval-sanitize-with notebooks/nbval_sanitize.cfg -n 2 --dist loadfile "$@"

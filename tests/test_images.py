@@ -416,6 +416,14 @@ REFUSALS: list[tuple[str, Source, str, list[str], list[str]]] = [
         ["找不到文件", "nope.jpg", "请检查路径", os.getcwd()],
     ),
     (
+        # A deep folder: the message shortens the path in the middle and keeps the file name.
+        "missing_file_deep",
+        lambda tmp: tmp.joinpath(*["a-rather-long-folder-name"] * 6, "holiday-photo.jpg"),
+        "image_missing_file",
+        ["no file at", "…/holiday-photo.jpg'", "Check the path"],
+        ["找不到文件", "…/holiday-photo.jpg'", "请检查路径"],
+    ),
+    (
         "directory",
         lambda tmp: tmp,
         "image_not_regular_file",
