@@ -174,8 +174,8 @@ def table(f: dict[str, Any]) -> str:
             f"| {f['gathered_edits']} edit_async gathered | {f['gathered_edit_async_s']:.2f} s |"
             f" {f['gathered_over_one']:.2f}× one edit ({f['one_edit_s']:.2f} s) | — | — |"
             " ≤ 1.30× one |",
-            f"| import kling_nb (CPU) | {f['import_kling_nb_cpu_s'] * 1000:.0f} ms |"
-            f" {f['import_ratio']:.2f}× import fal_client"
+            f"| import kling_nb (CPU) | {f['import_kling_nb_cpu_s'] * 1000:.1f} ms |"
+            f" {f['import_ratio']:.3f}× import fal_client"
             f" ({f['import_fal_client_cpu_s'] * 1000:.0f} ms) | — | — | ≤ 1.30× |",
         ]
     )

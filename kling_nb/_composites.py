@@ -34,7 +34,7 @@ from ._files import atomic_write_bytes, cache_folder, cached_image_ok, child_pat
 from ._i18n import message
 from ._images import describe_source
 from ._paste import RegionEdit
-from ._photo import JpegFacts, Photo, jpeg_facts, open_photo
+from ._photo import CONTENT_TYPES, JpegFacts, Photo, jpeg_facts, open_photo
 from ._region import CropRules, Region, RegionPlan
 from ._rules import Violation
 from ._wire import ASPECT_RATIOS, ENDPOINT, Profile
@@ -46,13 +46,6 @@ if TYPE_CHECKING:
 ORIGINALS = "originals"
 COVER_SIDE = 640  # the in-memory copy a result's contact sheet is drawn from
 SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
-CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "TIFF": "image/tiff",
-    "WEBP": "image/webp",
-    "BMP": "image/bmp",
-}
 FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF"}
 FORMATS |= {".webp": "WEBP", ".bmp": "BMP"}
 

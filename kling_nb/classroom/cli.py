@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -247,6 +247,17 @@ def _money(amount: Decimal | None, currency: str) -> str:
     return "—" if amount is None else f"{amount_text(amount)} {currency}".strip()
 
 
+def _money_columns(row: Mapping[str, Any]) -> list[str]:
+    """A student's name, budget, spent and left, as the list and report tables show them."""
+    budget, currency = row["budget"], row["currency"]
+    return [
+        row["name"],
+        message("classroom.no_budget") if budget is None else _money(budget, currency),
+        _money(row["spent"], currency),
+        _money(row["left"], currency),
+    ]
+
+
 def _add(ns: argparse.Namespace) -> int:
     budget, currency = _amount(ns.budget, "--budget", allow_none=True)
     from ._store import check_name
@@ -270,12 +281,7 @@ def _list(ns: argparse.Namespace) -> int:
         return 0
     table = [
         [
-            r["name"],
-            message("classroom.no_budget")
-            if r["budget"] is None
-            else _money(r["budget"], r["currency"]),
-            _money(r["spent"], r["currency"]),
-            _money(r["left"], r["currency"]),
+            *_money_columns(r),
             str(r["jobs"]),
             str(r["active"]),
             "✗" if r["revoked"] else "",
@@ -339,12 +345,7 @@ def _report(ns: argparse.Namespace) -> int:
         return 0
     table = [
         [
-            r["name"],
-            message("classroom.no_budget")
-            if r["budget"] is None
-            else _money(r["budget"], r["currency"]),
-            _money(r["spent"], r["currency"]),
-            _money(r["left"], r["currency"]),
+            *_money_columns(r),
             str(r["jobs"]),
             str(r["completed"]),
             str(r["unknown"]),
