@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import unicodedata
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -353,30 +353,25 @@ def _resolve(
 UPLOADS = ("auto", "data", "fal")
 
 
+def _choice(value: object, variable: str, known: Sequence[str], key: str) -> str | None:
+    """One of `known` by name ("" → None); anything else is refused in words (message `key`)."""
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name == "":
+        return None
+    if name not in known:
+        raise KlingConfigError(message(key, variable=variable, value=value, known=", ".join(known)))
+    return name
+
+
 def upload_named(value: str, variable: str) -> str | None:
     """An upload mode by name ("" → None); anything else is refused in words."""
-    name = str(value).strip().lower()
-    if not name:
-        return None
-    if name not in UPLOADS:
-        raise KlingConfigError(
-            message(
-                "config.upload_unknown", variable=variable, value=value, known=", ".join(UPLOADS)
-            )
-        )
-    return name
+    return _choice(value, variable, UPLOADS, "config.upload_unknown")
 
 
 def _chosen_upload(upload: Upload | None) -> Upload | None:
     if upload is None or callable(upload):
         return upload
-    if not isinstance(upload, str):
-        raise KlingConfigError(
-            message(
-                "config.upload_unknown", variable="upload", value=upload, known=", ".join(UPLOADS)
-            )
-        )
-    return upload_named(upload, "upload")
+    return upload_named(upload, "upload")  # a non-string is refused by name there
 
 
 def _check_emulator_options(options: Mapping[str, Any]) -> None:
@@ -405,16 +400,7 @@ def _check_emulator_options(options: Mapping[str, Any]) -> None:
 
 def _profile_named(value: str, variable: str) -> Profile | None:
     """A service profile by name ("" → None); anything else is refused in words."""
-    name = str(value).strip().lower()
-    if not name:
-        return None
-    if name not in PROFILES:
-        raise KlingConfigError(
-            message(
-                "config.profile_unknown", variable=variable, value=value, known=", ".join(PROFILES)
-            )
-        )
-    return name
+    return _choice(value, variable, PROFILES, "config.profile_unknown")  # type: ignore[return-value]
 
 
 def _profile(kind: Backend) -> Profile:
