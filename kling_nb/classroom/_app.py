@@ -370,11 +370,7 @@ class Gateway:
                 job.status_url or "", {"logs": "1" if with_logs else "0"}
             )
         except UpstreamDown as exc:
-            return _error(
-                503,
-                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
-                {"x-fal-request-id": job.id},
-            )
+            return self._upstream_down(exc, job.id)
         self.collector.seen(job.id)
         state = answer.body.get("status") if isinstance(answer.body, dict) else None
         if answer.code == 404 or (
@@ -387,6 +383,11 @@ class Gateway:
         elif state == "IN_PROGRESS" and job.state == "queued":
             await self.collector.observed(job, answer)
         return self._relay(answer, job.id)
+
+    def _upstream_down(self, exc: UpstreamDown, request_id: str) -> Response:
+        """503: the upstream could not be reached; the student's job is still on record."""
+        words = message("classroom.upstream_down", upstream=self.name, detail=str(exc))
+        return _error(503, words, {"x-fal-request-id": request_id})
 
     def _kept_status(self, request: Request, job: Job, with_logs: bool) -> dict[str, Any] | None:
         """The final status from the class file, once the upstream said the job ended."""
@@ -426,20 +427,12 @@ class Gateway:
         try:
             response = await self.upstream.open_stream((job.status_url or "") + "/stream", params)
         except UpstreamDown as exc:
-            return _error(
-                503,
-                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
-                {"x-fal-request-id": job.id},
-            )
+            return self._upstream_down(exc, job.id)
         if response.status_code != 200:
             try:
                 return self._relay(await self.upstream.read_error(response), job.id)
             except UpstreamDown as exc:
-                return _error(
-                    503,
-                    message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
-                    {"x-fal-request-id": job.id},
-                )
+                return self._upstream_down(exc, job.id)
         headers = {"Cache-Control": "no-cache", "x-fal-request-id": job.id}
         events = self._relay_events(request, job, response, with_logs)
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
@@ -498,11 +491,7 @@ class Gateway:
         try:
             answer = await self.collector.result(job)
         except UpstreamDown as exc:
-            return _error(
-                503,
-                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
-                {"x-fal-request-id": job.id},
-            )
+            return self._upstream_down(exc, job.id)
         fresh = self.store.job(job.id)
         if fresh is not None and fresh.kept:
             return self._kept_result(request, fresh)
@@ -549,11 +538,7 @@ class Gateway:
         try:
             answer = await self.upstream.put(job.cancel_url or "")
         except UpstreamDown as exc:
-            return _error(
-                503,
-                message("classroom.upstream_down", upstream=self.name, detail=str(exc)),
-                {"x-fal-request-id": job.id},
-            )
+            return self._upstream_down(exc, job.id)
         self.store.cancel_requested(job.id, f"HTTP {answer.code}: {answer.words()}")
         log.info("%s asked to cancel %s: upstream answered HTTP %s", who.name, job.id, answer.code)
         if answer.code in (200, 202, 400):
