@@ -100,6 +100,15 @@ def _main(args: list[str]) -> int:
     except SystemExit as exc:  # --help (0), or a bad argument already said in one line (2)
         return exc.code if isinstance(exc.code, int) else 2
     ns.extra = extra
+    return run_command(ns)
+
+
+def run_command(ns: argparse.Namespace, *, os_error_status: int = 1) -> int:
+    """Run a parsed command (`ns.run`) in its language; every failure is one line and a status.
+
+    2 for bad input, 1 for the service's or the machine's failures (`os_error_status` for an
+    OSError: the classroom counts a port in use as a bad `--port`), 130 when interrupted.
+    """
     try:
         if ns.lang:
             from ._config import set_language
@@ -114,7 +123,10 @@ def _main(args: list[str]) -> int:
     except KeyboardInterrupt:
         fail(message("cli.interrupted"))
         return 130
-    except Exception as exc:  # noqa: BLE001 - a bug or the machine: still one line, no key
+    except OSError as exc:  # a port in use, a folder not writable: the machine says why
+        fail(f"{type(exc).__name__}: {exc}")
+        return os_error_status
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, no key
         fail(f"{type(exc).__name__}: {exc}")
         return 1
 

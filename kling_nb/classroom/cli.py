@@ -15,12 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .._errors import KlingConfigError, KlingError
+from .._errors import KlingConfigError
 from .._i18n import message
 from .._preflight import check_out
 from .._price import amount_text, parse_price
 from .._wire import PROFILES
-from ..cli import OneLineParser, fail
+from ..cli import OneLineParser, run_command
 
 if TYPE_CHECKING:
     from ._server import Classroom
@@ -37,24 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help (0), or a bad argument already said in one line (2)
         return exc.code if isinstance(exc.code, int) else 2
-    try:
-        if ns.lang:
-            from .._config import set_language
-
-            set_language(ns.lang)
-        return int(ns.run(ns))
-    except KlingError as exc:
-        fail(str(exc))
-        return 2 if isinstance(exc, (ValueError, KlingConfigError)) else 1
-    except KeyboardInterrupt:
-        fail("interrupted")
-        return 130
-    except OSError as exc:  # a port in use, a folder not writable: the machine says why
-        fail(f"{type(exc).__name__}: {exc}")
-        return 2
-    except Exception as exc:  # noqa: BLE001 - a bug: still one line, no key
-        fail(f"{type(exc).__name__}: {exc}")
-        return 1
+    return run_command(ns, os_error_status=2)
 
 
 def _parser() -> argparse.ArgumentParser:
