@@ -117,6 +117,7 @@ class JobFacts:
     caches_images: bool = False  # the row ends `downloading`: its owner caches the images
     parse_images: bool = True  # a Kling O1 output: images parsed where the body enters
     cost_line: str = ""
+    owner: str = ""  # who waits on it (process and kernel): the row's first note, if any
 
 
 class Deadline:
@@ -305,6 +306,8 @@ def wait(
     progress.submitted(job.request_id)
     seen = _Seen(deadline, watch, progress)
     try:
+        if job.owner:  # inside the try: an interrupt during this write still cancels the job
+            yield Record(None, {"owner": job.owner})
         final = yield from until_completed(deadline, poll_interval, watch, seen)
         output = yield from fetch_output(deadline, job, final, watch)
     except (KeyboardInterrupt, Interrupted):

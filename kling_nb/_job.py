@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._config import Connection, current_connection
@@ -230,8 +230,6 @@ class Job:
         """`wait`, returning the parsed `Output`."""
         check_timeout(timeout)
         with marked_waiting(self.journal.path, self.journal_id):
-            if self.journal_id is not None:
-                self.journal.note(self.journal_id, owner=owner_tag())
             output: Output = _SyncDriver(self).run(self._plan(timeout, poll_interval, progress))
             return output
 
@@ -241,8 +239,8 @@ class Job:
         """`wait_async`, returning the parsed `Output`."""
         check_timeout(timeout)
         with marked_waiting(self.journal.path, self.journal_id):
-            if self.journal_id is not None:
-                await asyncio.to_thread(self.journal.note, self.journal_id, owner=owner_tag())
+            # No await before the driver runs: a cancel that lands from here on is the
+            # driver's, which cancels the job on the server (the owner note is its first step).
             plan = self._plan(timeout, poll_interval, progress)
             output: Output = await _AsyncDriver(self).run(plan)
             return output
@@ -258,6 +256,13 @@ class Job:
             cost_line=self.cost.line() if self.cost is not None else "",
         )
 
+    def _waiting_facts(self) -> JobFacts:
+        """`facts`, with the owner note the wait writes first (a journaled job only)."""
+        facts = self.facts()
+        if self.journal_id is None:
+            return facts
+        return replace(facts, owner=owner_tag())
+
     def watch(self) -> Watch:
         return Watch(self.client.stream_ok, last_status=self.last_status, rng=self.rng)
 
@@ -268,7 +273,7 @@ class Job:
         try:
             deadline = Deadline(timeout, self.clock)
             output = yield from wait(
-                self.facts(), deadline, watch, make_progress(progress), poll_interval
+                self._waiting_facts(), deadline, watch, make_progress(progress), poll_interval
             )
         finally:
             self.client.stream_ok = watch.stream_ok

@@ -129,6 +129,30 @@ def test_cancelling_the_task_cancels_the_remote_job(slow_emu, home) -> None:  # 
     assert kling_nb.history(limit=1)[0].state == "cancelled"
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_cancel_in_the_first_turns_of_the_wait_still_cancels_the_job(
+    slow_emu: emulator.Emulator, home: Path, turns: int
+) -> None:
+    # The window a batch's cancel can land in: the submit has returned, the wait has just
+    # begun (its first journal write is in flight). The job must not be left running.
+    conn = connect_to(slow_emu, home)
+
+    async def main() -> Job:
+        job = await Job.submit_async(ENDPOINT, args(), connection=conn)
+        task = asyncio.ensure_future(job.wait_async(progress=False))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return job
+
+    job = asyncio.run(main())
+    stats = request_stats(slow_emu, job.request_id)
+    assert stats["cancel_requests"] == 1 and stats["cancelled"] is True, stats
+    assert kling_nb.history(limit=1)[0].state == "cancelled"
+
+
 def test_an_async_deadline_cancels_and_raises_timeout(slow_emu, home) -> None:  # type: ignore[no-untyped-def]
     conn = connect_to(slow_emu, home)
     started = time.monotonic()
@@ -197,8 +221,8 @@ def test_cancelling_a_batch_task_settles_and_records_every_item_first(
     assert len(rows) == 6
     stats = slow_emu.stats()["requests"]
     for row in rows:  # each cancel reached the server and was recorded with its answer
-        assert stats[row.request_id]["cancelled"]
-        assert row.state == "cancelled" and row.cancel == "confirmed"
+        assert stats[row.request_id]["cancelled"], (stats[row.request_id], row)
+        assert row.state == "cancelled" and row.cancel == "confirmed", row
 
 
 def test_asyncio_run_in_a_loop_leaves_no_client_open(emu, conn) -> None:  # type: ignore[no-untyped-def]
