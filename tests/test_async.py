@@ -245,3 +245,33 @@ def test_asyncio_run_in_a_loop_leaves_no_client_open(emu, conn) -> None:  # type
             assert asyncio.run(one())["images"]
         gc.collect()
     assert open_fds() - before <= 2  # was one more socket per asyncio.run
+
+
+def test_a_script_under_w_error_ends_without_an_unclosed_socket(tmp_path: Path) -> None:
+    # A long-running script's shape: several asyncio.run calls and a sync edit, on the
+    # offline emulator, with every warning an error. The kept sessions are closed at exit.
+    import subprocess
+    import sys
+
+    from .test_cli import THIS_CHECKOUT
+
+    script = (
+        "import asyncio, kling_nb\n"
+        "photo = kling_nb.sample_image()\n"
+        "for i in range(2):\n"
+        "    asyncio.run(kling_nb.edit_async(f'watercolor {i} of <<<image_1>>>', photo,"
+        " progress=False))\n"
+        "kling_nb.edit('oil painting of <<<image_1>>>', photo, progress=False)\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": THIS_CHECKOUT}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-X", "dev", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr
+    assert "ResourceWarning" not in proc.stderr and "unclosed" not in proc.stderr, proc.stderr
