@@ -247,9 +247,13 @@ def test_asyncio_run_in_a_loop_leaves_no_client_open(emu, conn) -> None:  # type
     assert open_fds() - before <= 2  # was one more socket per asyncio.run
 
 
-def test_a_script_under_w_error_ends_without_an_unclosed_socket(tmp_path: Path) -> None:
+@pytest.mark.parametrize("upload", ["data", "fal"])
+def test_a_script_under_w_error_ends_without_an_unclosed_socket(
+    tmp_path: Path, upload: str
+) -> None:
     # A long-running script's shape: several asyncio.run calls and a sync edit, on the
-    # offline emulator, with every warning an error. The kept sessions are closed at exit.
+    # offline emulator, with every warning an error. The kept sessions are closed at exit;
+    # fal storage uploads (fal_client's own code) close the sessions they open.
     import subprocess
     import sys
 
@@ -265,6 +269,7 @@ def test_a_script_under_w_error_ends_without_an_unclosed_socket(tmp_path: Path) 
         "print('ok')\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": THIS_CHECKOUT}
+    env["KLING_NB_UPLOAD"] = upload
     proc = subprocess.run(
         [sys.executable, "-W", "error", "-X", "dev", "-c", script],
         env=env,

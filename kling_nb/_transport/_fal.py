@@ -8,10 +8,11 @@ then run offline through the real fal_client code, and no key travels to fal's h
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._errors import KlingConfigError, KlingConnectionError
 from .._i18n import message
@@ -92,15 +93,16 @@ def fal_upload(conn: Connection, data: bytes, content_type: str, file_name: str)
 
     with _upload_lock, _trusting(conn.ca_bundle):  # fal_client reads its hosts at call time
         _point_storage(fc, conn)
+        client = _closing_client()(key=conn.key)
         try:
-            url = fal_client.SyncClient(key=conn.key).upload(
-                data, content_type, file_name=file_name
-            )
+            url = client.upload(data, content_type, file_name=file_name)
         except (fal_client.FalClientHTTPError, httpx.HTTPError, KeyError, ValueError) as exc:
             detail = scrub(f"{type(exc).__name__}: {exc}")
             raise KlingConnectionError(
                 message("upload.fal_failed", host=conn.host, detail=detail[:300]), host=conn.host
             ) from None
+        finally:
+            client.close_sessions()
     # An emulator serves its files over plain http on loopback, as it serves results.
     schemes = ("https://", "http://127.", "http://localhost") if conn.emulated else ("https://",)
     if not isinstance(url, str) or not url.startswith(schemes):
@@ -108,6 +110,28 @@ def fal_upload(conn: Connection, data: bytes, content_type: str, file_name: str)
             message("upload.bad_url", source="fal", value=repr(url)[:80]), host=conn.host
         )
     return url
+
+
+@functools.cache
+def _closing_client() -> Any:
+    """fal_client's SyncClient, keeping the HTTP sessions an upload opens so that they can
+    be closed after it (fal_client leaves its storage sessions to the garbage collector:
+    one open socket per upload, and an unclosed-socket warning each)."""
+    import fal_client
+
+    class ClosingSyncClient(fal_client.SyncClient):
+        def _get_cdn_client(self) -> Any:
+            made = super()._get_cdn_client()
+            self.__dict__.setdefault("_made", []).append(made)
+            return made
+
+        def close_sessions(self) -> None:
+            made = [*self.__dict__.pop("_made", []), self.__dict__.pop("_client", None)]
+            for session in filter(None, made):
+                with contextlib.suppress(Exception):
+                    session.close()
+
+    return ClosingSyncClient
 
 
 def check_fal_client_host(conn: Connection) -> None:
