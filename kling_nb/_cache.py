@@ -122,10 +122,13 @@ def finish_edit(
     request: KlingO1Request,
     inputs: Sequence[PreparedImage],
     region: Mapping[str, Any] | None = None,
+    *,
+    sheet: bool = True,
 ) -> EditResult:
     """An edit's last step: cache its images (for a region edit, made into composites: its
     `region` is the journal row's), complete its row, return the result (a value:
-    displaying or saving it writes no journal row; a save is recorded through its hook)."""
+    displaying or saving it writes no journal row; a save is recorded through its hook).
+    `sheet=False`: its contact sheet and drift are put off (see `make_result`)."""
     region = region if region is not None else _row_region(job)
     if region is None:
         images = cache_job_output(job, output)
@@ -155,6 +158,7 @@ def finish_edit(
         region=pictures.region,
         covers=pictures.covers,
         drifts=pictures.drifts,
+        sheet=sheet,
     )
 
 

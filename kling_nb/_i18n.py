@@ -1348,6 +1348,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "偏移 {delta_e:.1f} ΔE · 溢出 {outside} 像素",
     },
     "drift.caption_na": {"en": "drift n/a", "zh": "偏移 不可测"},
+    "drift.caption_pending": {"en": "drift: measuring…", "zh": "偏移：测量中…"},
     "drift.no_input": {
         "en": "this edit had no input image: there is nothing to measure its drift against.",
         "zh": "这次编辑没有输入图片：没有可以对比偏移的对象。",

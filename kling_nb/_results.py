@@ -138,6 +138,7 @@ class EditResult:
         return message("result.region_drift", values=values, leaked=leaked)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        finish_sheet(self)  # made when the result was built, unless the panel put it off
         return mime_bundle(self._sheet, repr(self))
 
     def pil(self, index: int | None = None) -> Any:
@@ -352,11 +353,14 @@ def make_result(
     region: dict[str, Any] | None = None,
     covers: list[Image.Image] | None = None,
     drifts: list[Any] | None = None,
+    sheet: bool = True,
 ) -> EditResult:
     """The value of a finished edit whose images are cached: no network, no journal.
 
     A region edit passes its composites as `images`, the model's pictures as `raw_images`,
-    its plan as `region`; `covers` and `drifts`, when given, spare decoding them again."""
+    its plan as `region`; `covers` and `drifts`, when given, spare decoding them again.
+    `sheet=False` puts off the contact sheet and the drift (`finish_sheet`): the panel
+    shows the pictures first, then measures."""
     parameters = request.parameters()
     if region is not None:  # as sent: the plan's resolution and ratio
         parameters.update(
@@ -383,8 +387,15 @@ def make_result(
         _covers=list(covers or []),
         _exact_input=first is None or first.width is not None or not first.url.startswith("data:"),
     )
-    result._sheet = result._make_sheet()
+    if sheet:
+        finish_sheet(result)
     return result
+
+
+def finish_sheet(result: EditResult) -> None:
+    """Make `result`'s contact sheet (and measure its drift) if it was put off."""
+    if not result._sheet:
+        result._sheet = result._make_sheet()
 
 
 @dataclass

@@ -68,6 +68,31 @@ def test_run_button_fills_the_gallery_and_the_history(panel: EditPanel) -> None:
     assert not panel.widgets.run.disabled and panel.widgets.cancel.disabled
 
 
+def test_the_pictures_show_before_their_drift_is_measured(panel: EditPanel) -> None:
+    # Run -> gallery is the pictures; the drift (and the result's sheet) follow on the
+    # runner's worker, before wait() returns.
+    model = panel._model
+    views = model.listener
+    seen: list[tuple[str, ...]] = []
+
+    def listener(aspects: frozenset[str]) -> None:
+        runs = model.snapshot().runs
+        if runs and runs[-1].gallery:
+            seen.append(tuple(p.drift for p in runs[-1].gallery))
+        assert views is not None
+        views(aspects)
+
+    model.listener = listener
+    panel.run()
+    result = panel.wait(WAIT)
+    assert result is not None and seen, seen
+    assert seen[0] == ("drift: measuring…",), seen
+    assert re.fullmatch(r"drift \d+\.\d ΔE", seen[-1][0]), seen
+    caption = panel.widgets.gallery.children[0].children[1].value
+    assert seen[-1][0] in caption
+    assert result._repr_mimebundle_()["image/jpeg"]  # the sheet was made meanwhile
+
+
 def test_run_keeps_the_kernel_free_and_refuses_a_second_run_visibly(panel: EditPanel) -> None:
     first = panel.run()
     assert panel.running and not first.done()  # run() returned while the job runs

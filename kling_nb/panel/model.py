@@ -528,6 +528,14 @@ class PanelModel:
         self.changed("status", "runs", "notice", "error")
         return run
 
+    def measured(self, number: int, drifts: Sequence[str]) -> None:
+        """Run #number's drift figures, measured after its pictures went on show."""
+        with self.lock:
+            gallery = self.run(number).gallery
+            pictures = (replace(p, drift=d) for p, d in zip(gallery, drifts, strict=True))
+            self._update_run(number, gallery=tuple(pictures))
+        self.changed("result")
+
     def collected(self, number: int, result: EditResult, gallery: Sequence[Picture]) -> None:
         """Run #number's pictures arrived after all: it is complete, and on show."""
         with self.lock:

@@ -14,6 +14,7 @@ a panel stays quick.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sqlite3
 import threading
@@ -119,7 +120,7 @@ class RunController:
         cancel: CancelOutcome | None = None
         try:
             result = self._produce(run, request)
-            pictures = gallery_of(result, self.model.lang)
+            pictures = gallery_of(result, self.model.lang, measured=False)
         except (KlingCancelledError, KlingTimeoutError) as exc:
             failure = exc
             state, error, cancel = stopped(exc)
@@ -137,11 +138,22 @@ class RunController:
             kept = None if failure else result
             self.model.finish_run(run.number, state, error, kept, pictures, cancel)
             self.refresh_journal()
+            if kept is not None:  # the pictures are on show; now their drift, and the sheet
+                self._measure(run.number, kept)
         finally:  # whatever happened above, nobody waits on this run forever
             if failure is None and result is not None:
                 run.future.set_result(result)
             else:
                 run.future.set_exception(failure or KlingError(error or state))
+
+    def _measure(self, number: int, result: EditResult) -> None:
+        """Measure the drift of run #number's pictures, on show already, and make the
+        result's sheet; a picture that cannot be measured says "n/a"."""
+        from .._results import finish_sheet
+
+        with contextlib.suppress(Exception):  # a file gone meanwhile: its drift says n/a
+            finish_sheet(result)
+        self.model.measured(number, drift_captions(result, self.model.lang))
 
     def _produce(self, run: PanelRun, request: KlingO1Request) -> EditResult:
         from .._admission import Replayed
@@ -163,7 +175,7 @@ class RunController:
         if self.model.run(run.number).cancel_requested:
             job.interrupt()  # Cancel came while the job was being submitted
         output = job.wait_output(self.timeout, None, _RunProgress(self.model, run.number))
-        return finish_edit(job, output, request, started.inputs)
+        return finish_edit(job, output, request, started.inputs, sheet=False)
 
     def collect(self, number: int) -> Future[EditResult]:
         """Fetch a stopped run's pictures when its job finishes (kling_nb.resume), off the loop."""
@@ -356,10 +368,16 @@ def job_ended(exc: BaseException) -> bool:
     return isinstance(exc, KlingJobError)
 
 
-def gallery_of(result: EditResult, lang: Language | None = None) -> tuple[Picture, ...]:
+def gallery_of(
+    result: EditResult, lang: Language | None = None, *, measured: bool = True
+) -> tuple[Picture, ...]:
     """The gallery's pictures of a result: captions, small JPEGs and drift figures (made off
-    the loop: the drift was measured when the result was built, else it is measured now)."""
-    drifts = drift_captions(result, lang)
+    the loop: the drift was measured when the result was built, else it is measured now).
+    `measured=False`: the drift says it is being measured (the pictures show first)."""
+    if measured:
+        drifts = drift_captions(result, lang)
+    else:
+        drifts = [message("drift.caption_pending", lang)] * len(result.images)
     return tuple(
         Picture(im.caption(), gallery_jpeg(im.path), drift)
         for im, drift in zip(result.images, drifts, strict=True)
