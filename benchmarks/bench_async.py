@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import math
 import os
 import statistics
@@ -23,13 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import standalone  # noqa: E402
 from benchmarks.emulator_process import emulator_process  # noqa: E402
 
 GUIDE_IMAGE = "https://aitoken-public.qnaigc.com/example/generate-video/running-man.jpg"
@@ -190,16 +188,7 @@ def _batch_row(label: str, key: str, f: dict[str, Any], target: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few small jobs, for smoke runs")
-    quick = parser.parse_args(argv).quick
-    figures = run(quick)
-    print(table(figures))
-    out = ROOT / "benchmarks" / "results" / ("async_quick.json" if quick else "async.json")
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = {"measured_at": stamp, "cpus": os.cpu_count(), "quick": quick, **figures}
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    return 0
+    return standalone.main("async", __doc__, run, table, argv, "a few small jobs, for smoke runs")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import signal
 import ssl
@@ -30,7 +28,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import standalone  # noqa: E402
 from benchmarks.emulator_process import EmulatorProcess, emulator_process  # noqa: E402
 
 APP = "fal-ai/kling-image/o1"
@@ -346,16 +344,7 @@ def table(f: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small samples, for smoke runs")
-    quick = parser.parse_args(argv).quick
-    figures = run(quick)
-    print(table(figures))
-    out = ROOT / "benchmarks" / "results" / ("classroom_quick.json" if quick else "classroom.json")
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    record = {"measured_at": stamp, "cpus": os.cpu_count(), "quick": quick, **figures}
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    return 0
+    return standalone.main("classroom", __doc__, run, table, argv, "small samples, for smoke runs")
 
 
 if __name__ == "__main__":

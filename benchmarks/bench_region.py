@@ -23,7 +23,6 @@ Photos are made by code; the "model output" is the emulator's renderer painting 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -39,14 +38,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kling_nb._composites import cache_bytes, composite_file
-from kling_nb._drift import measure
-from kling_nb._paste import RegionEdit, paste
-from kling_nb._photo import _png16, open_photo
-from kling_nb._region import OUTPUT_LONG_SIDE, RegionPlan, plan
-from kling_nb.emulator._render import output_size, render
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import standalone  # noqa: E402
+from kling_nb._composites import cache_bytes, composite_file  # noqa: E402
+from kling_nb._drift import measure  # noqa: E402
+from kling_nb._paste import RegionEdit, paste  # noqa: E402
+from kling_nb._photo import _png16, open_photo  # noqa: E402
+from kling_nb._region import OUTPUT_LONG_SIDE, RegionPlan, plan  # noqa: E402
+from kling_nb.emulator._render import output_size, render  # noqa: E402
+
 PROMPT = "将 <<<image_1>>> 转换为水彩画风格，保持原始构图"
 TARGET_PASTE_S = 1.0
 TARGET_MEMORY_RATIO = 4.0
@@ -472,15 +474,9 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def main(argv: list[str] | None = None) -> int:
+    return standalone.main("region", __doc__, run, table, argv, "smaller photos for exactness")
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller photos for exactness")
-    args = parser.parse_args()
-    record = run(quick=args.quick)
-    out = ROOT / "benchmarks" / "results" / ("region_quick.json" if args.quick else "region.json")
-    out.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    print(table(record))
-    where = out.relative_to(ROOT)
-    print(
-        f"\n{os.cpu_count()} CPUs; load {record['load_average']} at the start; written to {where}"
-    )
+    sys.exit(main())
