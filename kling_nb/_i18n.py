@@ -2102,6 +2102,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "fal.ai's model page for fal-ai/kling-image/o1, see docs/services.md",
         "zh": "fal.ai 上 fal-ai/kling-image/o1 的模型页面，见 docs/services.md",
     },
+    "price.source_user": {
+        "en": "your KLING_NB_PRICE or connect(price=...) setting",
+        "zh": "你的 KLING_NB_PRICE 或 connect(price=...) 设置",
+    },
+    "price.source_teacher": {"en": "the teacher's --price", "zh": "老师设置的 --price"},
+    "price.source_classroom": {"en": "the classroom gateway's", "zh": "课堂网关给出的"},
     "money.following": {
         "en": "An identical request ({request_id}) is already on its way: waiting for it instead of paying twice.",
         "zh": "相同的请求（{request_id}）已在进行中：等待它完成，而不是重复付费。",

@@ -15,7 +15,7 @@ from ._errors import KlingConfigError
 from ._i18n import MESSAGES, message
 
 FAL_PRICE_SOURCE = "price.source_fal"  # a message key: the source in the user's language
-USER_PRICE_SOURCE = "your KLING_NB_PRICE or connect(price=...) setting"
+USER_PRICE_SOURCE = "price.source_user"
 _SYMBOLS = {"$": "USD", "¥": "CNY", "￥": "CNY"}
 _PRICE_TEXT = re.compile(r"^\s*([$¥￥])?\s*(\d+(?:\.\d+)?)\s*([A-Za-z]{3})?\s*$")
 
@@ -35,12 +35,16 @@ class Price:
             "money.price",
             amount=amount_text(self.amount),
             currency=self.currency,
-            source=message(self.source) if self.source in MESSAGES else self.source,
+            source=self.source_words(),
             as_of=f", {self.as_of}" if self.as_of else "",
         )
         return text + (
             message("money.also", note=message("money.emulated")) if self.emulated else ""
         )
+
+    def source_words(self) -> str:
+        """Where the figure comes from, in the user's language."""
+        return message(self.source) if self.source in MESSAGES else self.source
 
     def cost(self, images: int) -> Cost:
         """The cost of `images` output images at this price."""

@@ -141,6 +141,29 @@ def test_price_from_environment_and_connect(env: dict[str, str]) -> None:
         kling_nb.connect(env={**env, "KLING_NB_PRICE": "lots"}, quiet=True)
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_price_source_is_said_in_words_in_the_users_language(lang: str) -> None:
+    from kling_nb import _price
+    from kling_nb._i18n import MESSAGES
+    from kling_nb._price import Price
+    from kling_nb.classroom import _join, _server
+
+    set_language(lang)
+    try:
+        for source in (
+            _price.FAL_PRICE_SOURCE,
+            _price.USER_PRICE_SOURCE,
+            _server.USER_PRICE_SOURCE,
+            _join.PRICE_SOURCE,
+        ):
+            price = Price(Decimal("0.2"), "CNY", source)
+            words = price.source_words()
+            assert words == MESSAGES[source][lang] and words in repr(price), (source, words)
+            assert "price.source" not in repr(price)
+    finally:
+        set_language(None)
+
+
 def test_costs_show_in_chinese_too() -> None:
     set_language("zh")
     assert repr(PRICES["fal"].cost(3)) == "3 张图片共 0.084 USD"

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .._config import Connection, Settings
 
 JOIN_TIMEOUT = 10.0
-PRICE_SOURCE = "the classroom gateway's"
+PRICE_SOURCE = "price.source_classroom"  # a message key
 
 
 @dataclass(frozen=True)

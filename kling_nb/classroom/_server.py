@@ -47,7 +47,7 @@ UPSTREAMS = ("qiniu", "fal", "emulator")
 KEY_VARIABLES = {"qiniu": "QINIU_API_KEY", "fal": "FAL_KEY"}
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
-USER_PRICE_SOURCE = "the teacher's --price"
+USER_PRICE_SOURCE = "price.source_teacher"  # a message key
 
 
 def class_folder(folder: str | Path | None, env: Mapping[str, str] | None = None) -> Path:

@@ -456,7 +456,7 @@ def _announce(room: Classroom) -> None:
             "classroom.price_line",
             amount=amount_text(price.amount),
             currency=price.currency,
-            source=price.source,
+            source=price.source_words(),
         ) + (message("classroom.emulated_note") if price.emulated else "")
     lines = []
     if room.options.plain_http:

@@ -154,6 +154,8 @@ def test_serve_prints_the_student_lines_first_then_the_dashboard(tmp_path: Path)
         assert again.returncode == 2 and "Another classroom gateway" in again.stderr
     err = proc.stderr.read() if proc.stderr else ""
     assert "/_classroom/#t=knt_" in err and "emulated: nothing is billed" in err
+    # The price's source in words (was the bare message key "price.source_fal").
+    assert "per output image (fal.ai's model page" in err and "price.source" not in err
 
 
 @pytest.mark.slow
