@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -45,6 +44,7 @@ from ._price import (
     total,
 )
 from ._request import KlingO1Request
+from ._text import aligned
 from ._wire import ENDPOINT, decode_data_uri
 
 if TYPE_CHECKING:
@@ -182,11 +182,7 @@ class Estimate:
             prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
             prompt += f" · {item.region}" if item.region else ""
             rows.append([str(item.index), str(item.cost.images), str(item.cost), prompt])
-        widths = [max(_cells(row[i]) for row in rows) for i in range(3)]
-        return [
-            "  ".join([*(r[i] + " " * (widths[i] - _cells(r[i])) for i in range(3)), r[3]])
-            for r in rows
-        ]
+        return aligned(rows)
 
 
 def estimate(
@@ -485,8 +481,3 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(str(value).strip())
     except InvalidOperation:
         return Decimal("NaN")
-
-
-def _cells(text: str) -> int:
-    """Terminal cells `text` takes: a Chinese character takes two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

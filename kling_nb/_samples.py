@@ -25,6 +25,15 @@ SAMPLES: dict[str, str] = {
     "rocket.jpg": "Falcon 9 on the launch pad at dusk (portrait, SpaceX, public domain)",
 }
 
+# name -> what it shows, in Chinese (`kling-nb samples` in a Chinese session).
+SAMPLES_ZH: dict[str, str] = {
+    "running-man.jpg": "湖边日落时奔跑的人",
+    "astronaut.jpg": "宇航员艾琳·柯林斯",
+    "coffee.jpg": "木桌上的一杯意式浓缩咖啡",
+    "cat.jpg": "名叫 Chelsea 的猫",
+    "rocket.jpg": "黄昏时发射台上的猎鹰 9 号火箭",
+}
+
 # name -> (who made it, licence), as samples/PROVENANCE.md states them with their sources.
 PROVENANCE: dict[str, tuple[str, str]] = {
     "running-man.jpg": ("drawn by code (samples/make_running_man.py), the kling_nb authors", "MIT"),
@@ -82,16 +91,17 @@ def samples_table() -> str:
     """Every sample: its name as an input, size, what it shows, who made it, its licence."""
     from PIL import Image
 
-    from ._i18n import message
+    from ._i18n import language, message
+    from ._text import aligned
 
+    zh = language() == "zh"
     rows = []
     for name in sample_names():
         with Image.open(SAMPLES_DIR / name) as img:
             size = f"{img.width}×{img.height}"
         author, licence = PROVENANCE[name]
-        shows = SAMPLES[name].split(" (")[0]
+        shows = SAMPLES_ZH[name] if zh else SAMPLES[name].split(" (")[0]
         rows.append((f"sample:{name.removesuffix('.jpg')}", size, shows, f"{author}; {licence}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
+    lines = aligned(rows)
     lines.append(message("samples.hint", provenance=SAMPLES_DIR / "PROVENANCE.md"))
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def clip(text: str, width: int = 80) -> str:
     """`text` on one line (whitespace runs collapsed), cut to `width` characters with "…"."""
@@ -33,3 +35,24 @@ def short(value: object, width: int = 60) -> str:
     except (ValueError, RecursionError):
         text = f"<{type(value).__name__}>"
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cells(text: str) -> int:
+    """Terminal cells `text` takes: a Chinese (wide) character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows as lines of columns two spaces apart, each column but the last padded to its
+    widest cell (in terminal cells, so Chinese text lines up too)."""
+    if not rows:
+        return []
+    count = max(len(row) for row in rows)
+    widths = [max((cells(r[i]) for r in rows if i < len(r)), default=0) for i in range(count)]
+    lines = []
+    for row in rows:
+        padded = [cell + " " * (widths[i] - cells(cell)) for i, cell in enumerate(row[:-1])]
+        lines.append("  ".join([*padded, *row[-1:]]).rstrip())
+    return lines

@@ -165,6 +165,20 @@ def test_samples_are_listed_with_provenance_and_usable_by_either_name(tmp_path: 
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "running-man" in bad.stderr
 
 
+def test_samples_are_described_in_chinese_and_the_columns_line_up(tmp_path: Path) -> None:
+    from kling_nb._text import cells
+
+    listed = run(["samples", "--lang", "zh"], offline(tmp_path), tmp_path)
+    rows = listed.stdout.splitlines()[:-1]  # the last line is the hint
+    assert listed.returncode == 0 and "湖边日落时奔跑的人" in listed.stdout
+    # The licence column starts at the same terminal column on every row.
+    starts = {
+        cells(row[: row.index(licence)])
+        for row, licence in zip(rows, ["NASA", "Stefan", "Rachel", "SpaceX", "drawn"], strict=True)
+    }
+    assert len(starts) == 1, rows
+
+
 def test_help_says_every_limit_samples_images_and_what_no_key_means(tmp_path: Path) -> None:
     top = run(["--help"], {}, tmp_path).stdout
     assert "sample:running-man" in top and "No key set" in top and "130" in top

@@ -9,7 +9,6 @@ import shutil
 import signal
 import sys
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -19,6 +18,7 @@ from .._errors import KlingConfigError
 from .._i18n import message
 from .._preflight import check_out
 from .._price import amount_text, parse_price
+from .._text import aligned
 from .._wire import PROFILES
 from ..cli import OneLineParser, run_command
 
@@ -487,12 +487,4 @@ def _announce(room: Classroom) -> None:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     """Columns aligned by display width (CJK characters take two cells)."""
-    widths = [max(_cells(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell + " " * (widths[i] - _cells(cell)) for i, cell in enumerate(row)).rstrip()
-        for row in [header, *rows]
-    )
-
-
-def _cells(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return "\n".join(aligned([header, *rows]))
