@@ -18,7 +18,15 @@ from ._cache import cache_job_output, finish_edit
 from ._config import Connection, current_connection
 from ._errors import KlingJobError
 from ._images import ImageInput, PreparedImage, fixes_line
-from ._job import DEFAULT_TIMEOUT, Job, ProgressArg, check_timeout, checked_body, off_loop
+from ._job import (
+    DEFAULT_TIMEOUT,
+    Job,
+    ProgressArg,
+    cancels_fresh_job,
+    check_timeout,
+    checked_body,
+    off_loop,
+)
 from ._progress import announce
 from ._request import KlingO1Request
 from ._results import EditResult
@@ -42,10 +50,11 @@ def run_fal_task(
 
     An identical request already completed is replayed, not paid again, unless `fresh`."""
     check_timeout(timeout)
-    started = start_task(endpoint, arguments, connection, fresh=fresh, progress=progress)
-    if isinstance(started, Replayed):
-        return dict(started.value)
-    output = started.job.wait_output(timeout, poll_interval, progress)
+    with cancels_fresh_job(timeout):
+        started = start_task(endpoint, arguments, connection, fresh=fresh, progress=progress)
+        if isinstance(started, Replayed):
+            return dict(started.value)
+        output = started.job.wait_output(timeout, poll_interval, progress)
     return _kept(started.job, output)
 
 
@@ -98,11 +107,12 @@ def edit(
     request = edit_request(
         prompt, images, resolution, num_images, aspect_ratio, output_format, elements, region
     )
-    started = start_edit(request, connection, fresh=fresh, progress=progress)
-    if isinstance(started, Replayed):
-        replayed: EditResult = started.value
-        return replayed
-    output = started.job.wait_output(timeout, None, progress)
+    with cancels_fresh_job(timeout):
+        started = start_edit(request, connection, fresh=fresh, progress=progress)
+        if isinstance(started, Replayed):
+            replayed: EditResult = started.value
+            return replayed
+        output = started.job.wait_output(timeout, None, progress)
     return finish_edit(started.job, output, request, started.inputs)
 
 

@@ -324,12 +324,35 @@ def send(
         if explained is not None:
             raise explained from None
         raise
-    journal.submitted(row, handle)
     job = Job(conn, endpoint, handle, client=client, caches_images=caches_images)
     job.journal_id, job.cost = row, pay.cost
+    _fresh.job = job  # from here a Ctrl-C before its wait begins cancels it (`cancels_fresh_job`)
+    journal.submitted(row, handle)
     if held is not None:  # its caller waits on it next
         held.hand_to(job)
     return job
+
+
+_fresh = threading.local()  # the job this thread submitted last, until its wait begins
+
+
+@contextlib.contextmanager
+def cancels_fresh_job(timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[None]:
+    """A Ctrl-C that lands after a submit and before its wait has begun (the wait handles
+    every later one) does what a Ctrl-C in the wait does: the job is cancelled on the
+    server, that is recorded, and KlingCancelledError says what the service did."""
+    _fresh.job = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        job, _fresh.job = getattr(_fresh, "job", None), None
+        if job is None:
+            raise
+        job._interrupt.set()  # the wait's first step that is not a journal write stops it
+        job.wait_output(timeout, None, False)
+        raise  # not reached: an interrupted wait raises KlingCancelledError
+    finally:
+        _fresh.job = None
 
 
 def _transported(conn: Connection, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -394,6 +417,7 @@ class _SyncDriver:
     def run(self, plan: Plan) -> Any:
         outcome: Any = None
         error: BaseException | None = None
+        _fresh.job = None  # this wait takes every Ctrl-C from here
         while True:
             try:
                 action = plan.throw(error) if error is not None else plan.send(outcome)

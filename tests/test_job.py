@@ -198,3 +198,32 @@ def test_without_a_status_stream_the_wait_falls_back_to_polling(home) -> None:  
     assert facts[first.request_id]["status_polls"] >= 1
     assert facts[second.request_id]["status_streams"] == 0
     assert facts[second.request_id]["status_polls"] >= 1
+
+
+@pytest.mark.parametrize("call", ["edit", "run_fal_task"])
+def test_a_ctrl_c_just_after_the_submit_cancels_the_job_as_in_the_wait(
+    slow_emu, home, monkeypatch, call: str
+) -> None:  # type: ignore[no-untyped-def]
+    # Ctrl-C lands after the POST answered and before the wait began (here: as the request
+    # id is journaled). The job exists and would be billed: it is cancelled and recorded,
+    # as a Ctrl-C in the wait would do, not left running behind a bare KeyboardInterrupt.
+    from kling_nb._journal import Journal, journal_for
+
+    conn = connect_to(slow_emu, home)
+    real = Journal.submitted
+
+    def interrupted(self: Journal, row_id: int, handle: object) -> bool:
+        real(self, row_id, handle)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Journal, "submitted", interrupted)
+    with pytest.raises(KlingCancelledError) as caught:
+        if call == "edit":
+            kling_nb.edit("ink <<<image_1>>>", photo(), progress=False, connection=conn)
+        else:
+            kling_nb.run_fal_task(ENDPOINT, args(), progress=False, connection=conn)
+    assert "You interrupted the wait" in str(caught.value)  # as a Ctrl-C in the wait says
+    request_id = caught.value.request_id
+    assert request_stats(slow_emu, request_id)["cancelled"] is True
+    row = journal_for(home).find(request_id)
+    assert row is not None and row.state == "cancelled" and row.cancel == "confirmed"
