@@ -1723,6 +1723,14 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Could not reach {host}: {detail}. Check the network, or use --backend emulator to work offline.",
         "zh": "无法连接 {host}：{detail}。请检查网络，或用 --backend emulator 离线运行。",
     },
+    "job.submit_interrupted": {
+        "en": "You interrupted the submission to {host} before its answer came: the job may or may not exist (if it does, it runs and is billed, and kling_nb cannot know its id to cancel it). kling_nb did not resend it. It is recorded in the journal: kling_nb.history(state='unknown').",
+        "zh": "你在 {host} 回应之前中断了提交：任务可能已创建，也可能没有（若已创建，它会运行并计费，而 kling_nb 不知道它的 ID，无法取消）。kling_nb 没有重发。该记录已写入日志：kling_nb.history(state='unknown')。",
+    },
+    "job.submit_interrupted@cli": {
+        "en": "You interrupted the submission to {host} before its answer came: the job may or may not exist (if it does, it runs and is billed, and kling_nb cannot know its id to cancel it). kling_nb did not resend it. It is recorded in the journal: kling-nb history --state unknown.",
+        "zh": "你在 {host} 回应之前中断了提交：任务可能已创建，也可能没有（若已创建，它会运行并计费，而 kling_nb 不知道它的 ID，无法取消）。kling_nb 没有重发。该记录已写入日志：kling-nb history --state unknown。",
+    },
     "job.submit_unknown@cli": {
         "en": "The submission to {host} was sent but its answer was lost ({detail}); the job may or may not exist. kling_nb did not resend it, to avoid paying twice. It is recorded in the journal: kling-nb history --state unknown.",
         "zh": "提交已发往 {host}，但响应丢失（{detail}）；任务可能已创建，也可能没有。为避免重复计费，kling_nb 没有重发。该记录已写入日志：kling-nb history --state unknown。",

@@ -296,6 +296,7 @@ def send(
     """Submit `body` as it is, once, journaled: the row (the budget's reservation: `pay`, a
     `_money.Reservation`, checks and holds the cost in the same transaction) is written
     before the POST; a refused budget raises KlingBudgetError and nothing is sent."""
+    from ._i18n import message
     from ._uploads import mode_for
 
     mode_for(conn, body)  # a transport this connection cannot use is refused before any row
@@ -312,9 +313,14 @@ def send(
     )
     client = client_for(conn)
     held = Hold(journal.path, row) if hold else None
-    wire: dict[str, Any] = dict(body)
     try:
-        wire = _transported(conn, body)
+        wire = _transported(conn, body)  # uploads, if any: nothing is submitted yet
+    except BaseException as exc:
+        if held is not None:
+            held.release()
+        journal.rejected(row, f"{type(exc).__name__}: {exc}")  # not sent: nothing to bill
+        raise
+    try:
         handle = client.submit(endpoint, wire, webhook_url)
     except BaseException as exc:
         if held is not None:
@@ -323,6 +329,9 @@ def send(
         _record_submit_failure(journal, row, explained or exc)
         if explained is not None:
             raise explained from None
+        if isinstance(exc, KeyboardInterrupt):  # the POST may have reached the service
+            text = message("job.submit_interrupted", host=conn.host)
+            raise KlingSubmitUnknownError(text, host=conn.host, journal_id=row) from None
         raise
     job = Job(conn, endpoint, handle, client=client, caches_images=caches_images)
     job.journal_id, job.cost = row, pay.cost

@@ -227,3 +227,52 @@ def test_a_ctrl_c_just_after_the_submit_cancels_the_job_as_in_the_wait(
     assert request_stats(slow_emu, request_id)["cancelled"] is True
     row = journal_for(home).find(request_id)
     assert row is not None and row.state == "cancelled" and row.cancel == "confirmed"
+
+
+def test_a_ctrl_c_during_the_post_says_the_job_may_exist_and_keeps_the_row(
+    slow_emu, home, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # The answer to the POST never came back to us: the job may exist and be billed, and
+    # its id is unknown. Said in words (not a bare KeyboardInterrupt); the row is `unknown`.
+    from kling_nb import KlingSubmitUnknownError
+    from kling_nb._journal import journal_for
+    from kling_nb._transport import QueueClient
+
+    conn = connect_to(slow_emu, home)
+    real = QueueClient.submit
+
+    def interrupted(self: QueueClient, *args: object, **kwargs: object) -> object:
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(QueueClient, "submit", interrupted)
+    with pytest.raises(KlingSubmitUnknownError) as caught:
+        kling_nb.edit("ink <<<image_1>>>", photo(), progress=False, connection=conn)
+    assert "You interrupted the submission" in str(caught.value)
+    assert "history(state='unknown')" in str(caught.value)
+    (row,) = journal_for(home).entries()
+    assert row.state == "unknown" and caught.value.journal_id == row.id
+
+
+def test_a_ctrl_c_during_an_upload_sends_nothing_and_bills_nothing(home, emu) -> None:  # type: ignore[no-untyped-def]
+    from kling_nb._journal import journal_for
+
+    def upload(data: bytes, content_type: str) -> str:
+        raise KeyboardInterrupt
+
+    conn = kling_nb.connect(
+        env={
+            "FAL_QUEUE_RUN_HOST": emu.host,
+            "FAL_KEY": CANARY_KEY,
+            "SSL_CERT_FILE": emu.ca_bundle,
+            "KLING_NB_HOME": str(home),
+        },
+        quiet=True,
+        upload=upload,
+    )
+    submits = emu.stats()["totals"]["submits"]
+    with pytest.raises(KeyboardInterrupt):
+        kling_nb.edit("ink <<<image_1>>>", photo(), progress=False, connection=conn)
+    (row,) = journal_for(home).entries()
+    assert row.state == "rejected" and "KeyboardInterrupt" in (row.error or "")
+    assert emu.stats()["totals"]["submits"] == submits
