@@ -231,7 +231,8 @@ class Job:
         check_timeout(timeout)
         with marked_waiting(self.journal.path, self.journal_id):
             output: Output = _SyncDriver(self).run(self._plan(timeout, poll_interval, progress))
-            return output
+        _fresh.job = None  # waited to the end: a later Ctrl-C is not this job's
+        return output
 
     async def wait_output_async(
         self, timeout: float | None, poll_interval: float | None, progress: ProgressArg
@@ -311,10 +312,11 @@ def send(
         region=region,
         check=pay.check,
     )
-    client = client_for(conn)
-    held = Hold(journal.path, row) if hold else None
-    try:
-        wire = _transported(conn, body)  # uploads, if any: nothing is submitted yet
+    held: Hold | None = None
+    try:  # until the POST: nothing is submitted yet (uploads, if any, happen here)
+        client = client_for(conn)
+        held = Hold(journal.path, row) if hold else None
+        wire = _transported(conn, body)
     except BaseException as exc:
         if held is not None:
             held.release()
@@ -335,21 +337,22 @@ def send(
         raise
     job = Job(conn, endpoint, handle, client=client, caches_images=caches_images)
     job.journal_id, job.cost = row, pay.cost
-    _fresh.job = job  # from here a Ctrl-C before its wait begins cancels it (`cancels_fresh_job`)
+    _fresh.job = job  # from here a Ctrl-C its wait does not take cancels it (`cancels_fresh_job`)
     journal.submitted(row, handle)
     if held is not None:  # its caller waits on it next
         held.hand_to(job)
     return job
 
 
-_fresh = threading.local()  # the job this thread submitted last, until its wait begins
+_fresh = threading.local()  # the job this thread submitted, until its wait takes a Ctrl-C or ends
 
 
 @contextlib.contextmanager
 def cancels_fresh_job(timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[None]:
-    """A Ctrl-C that lands after a submit and before its wait has begun (the wait handles
-    every later one) does what a Ctrl-C in the wait does: the job is cancelled on the
-    server, that is recorded, and KlingCancelledError says what the service did."""
+    """A Ctrl-C that lands after a submit and that its wait did not take (before the wait
+    began, or between two of its steps) does what a Ctrl-C in the wait does: the job is
+    cancelled on the server, that is recorded, and KlingCancelledError says what the
+    service did."""
     _fresh.job = None
     try:
         yield
@@ -426,7 +429,6 @@ class _SyncDriver:
     def run(self, plan: Plan) -> Any:
         outcome: Any = None
         error: BaseException | None = None
-        _fresh.job = None  # this wait takes every Ctrl-C from here
         while True:
             try:
                 action = plan.throw(error) if error is not None else plan.send(outcome)
@@ -439,6 +441,7 @@ class _SyncDriver:
                     raise KeyboardInterrupt
                 outcome = self.perform(action)
             except KeyboardInterrupt:
+                _fresh.job = None  # this Ctrl-C is the wait's: its plan cancels the job
                 error = Interrupted()
             except Exception as exc:  # the plan decides what each failure means
                 error = exc
