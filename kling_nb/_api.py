@@ -25,6 +25,7 @@ from ._job import (
     cancels_fresh_job,
     check_timeout,
     checked_body,
+    kept_if_interrupted,
     off_loop,
 )
 from ._progress import announce
@@ -55,7 +56,8 @@ def run_fal_task(
         if isinstance(started, Replayed):
             return dict(started.value)
         output = started.job.wait_output(timeout, poll_interval, progress)
-    return _kept(started.job, output)
+    with kept_if_interrupted(started.job):
+        return _kept(started.job, output)
 
 
 async def run_fal_task_async(
@@ -113,7 +115,8 @@ def edit(
             replayed: EditResult = started.value
             return replayed
         output = started.job.wait_output(timeout, None, progress)
-    return finish_edit(started.job, output, request, started.inputs)
+    with kept_if_interrupted(started.job):
+        return finish_edit(started.job, output, request, started.inputs)
 
 
 async def edit_async(

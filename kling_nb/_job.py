@@ -367,6 +367,22 @@ def cancels_fresh_job(timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[None]
         _fresh.job = None
 
 
+@contextlib.contextmanager
+def kept_if_interrupted(job: Job) -> Iterator[None]:
+    """A Ctrl-C once the job has finished (its pictures being fetched and cached): nothing
+    is cancelled and nothing is lost; say so, and how to get the result, as a cancel that
+    came too late does."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from ._i18n import message
+
+        text = message("job.cancel_too_late", request_id=job.request_id)
+        raise KlingCancelledError(
+            text, request_id=job.request_id, endpoint=job.endpoint, cancel="too_late"
+        ) from None
+
+
 def _transported(conn: Connection, body: Mapping[str, Any]) -> dict[str, Any]:
     from ._uploads import transported
 

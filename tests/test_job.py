@@ -276,3 +276,28 @@ def test_a_ctrl_c_during_an_upload_sends_nothing_and_bills_nothing(home, emu) ->
     (row,) = journal_for(home).entries()
     assert row.state == "rejected" and "KeyboardInterrupt" in (row.error or "")
     assert emu.stats()["totals"]["submits"] == submits
+
+
+def test_a_ctrl_c_after_the_job_finished_keeps_the_result_and_says_how_to_get_it(
+    emu, conn, home, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # The job completed and is paid for; Ctrl-C lands while its pictures are fetched and
+    # cached. Nothing to cancel, nothing lost: said in words, and resume() gives the result.
+    from kling_nb import _api
+    from kling_nb._journal import journal_for
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_api, "finish_edit", interrupted)
+    with pytest.raises(KlingCancelledError) as caught:
+        kling_nb.edit("ink <<<image_1>>>", photo(), progress=False, connection=conn)
+    request_id = caught.value.request_id
+    assert caught.value.cancel == "too_late" and "already finished" in str(caught.value)
+    assert f"kling_nb.resume({request_id!r})" in str(caught.value)
+    row = journal_for(home).find(request_id)
+    assert row is not None and row.state == "downloading"
+    monkeypatch.undo()
+    result = kling_nb.resume(request_id, progress=False, connection=conn)
+    assert isinstance(result, kling_nb.EditResult) and len(result) == 1
+    assert emu.stats()["requests"][request_id]["state"] == "COMPLETED"
