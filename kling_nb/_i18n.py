@@ -1537,6 +1537,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "zh": "离线模拟器：免费，图片并非 Kling 生成",
     },
     "cli.interrupted": {"en": "interrupted", "zh": "已中断"},
+    "cli.interrupted_saving": {
+        "en": "interrupted while saving to {out}: job {request_id} is done and its pictures are kept; kling-nb resume {request_id} --out {out} saves them (not billed again).",
+        "zh": "保存到 {out} 时被中断：任务 {request_id} 已完成，图片已保留；kling-nb resume {request_id} --out {out} 可保存它们（不会再次计费）。",
+    },
     "cli.out_not_storage": {
         "en": "it is under /proc or /sys, which show the kernel's state and keep no files",
         "zh": "它位于 /proc 或 /sys 之下，那里只反映内核状态，不能保存文件",

@@ -473,3 +473,33 @@ def test_the_planned_connection_is_the_one_connect_makes(
             _config._emulator = None
     assert (planned.backend, planned.profile, planned.key) == (made.backend, made.profile, made.key)
     assert planned.host == made.host or (planned.emulated and made.emulated)
+
+
+def test_ctrl_c_while_saving_says_the_pictures_are_kept_and_how_to_save_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kling_nb import EditResult
+
+    env = offline(tmp_path)
+    for name in ("FAL_KEY", "QINIU_API_KEY", "FAL_QUEUE_RUN_HOST", "KLING_NB_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def interrupted(self: EditResult, *args: object, **kwargs: object) -> list[Path]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(EditResult, "save", interrupted)
+    out = tmp_path / "out"
+    status = cli.main(
+        ["--lang", "en", "edit", "sample:cat", "-p", "ink <<<image_1>>>", "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 130 and "interrupted while saving" in err, err
+    request_id = re.search(r"kling-nb resume (\S+) --out", err)
+    assert request_id, err
+    monkeypatch.undo()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["resume", request_id.group(1), "--out", str(out)]) == 0
+    assert sorted(p.suffix for p in out.iterdir()) == [".json", ".png"]
