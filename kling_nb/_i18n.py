@@ -2114,6 +2114,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "fal.ai's model page for fal-ai/kling-image/o1, see docs/services.md",
         "zh": "fal.ai 上 fal-ai/kling-image/o1 的模型页面，见 docs/services.md",
     },
+    "money.as_of": {"en": ", {date}", "zh": "，{date}"},
     "price.source_user": {
         "en": "your KLING_NB_PRICE or connect(price=...) setting",
         "zh": "你的 KLING_NB_PRICE 或 connect(price=...) 设置",

@@ -36,7 +36,7 @@ class Price:
             amount=amount_text(self.amount),
             currency=self.currency,
             source=self.source_words(),
-            as_of=f", {self.as_of}" if self.as_of else "",
+            as_of=message("money.as_of", date=self.as_of) if self.as_of else "",
         )
         return text + (
             message("money.also", note=message("money.emulated")) if self.emulated else ""
