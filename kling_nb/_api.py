@@ -56,7 +56,7 @@ def run_fal_task(
         if isinstance(started, Replayed):
             return dict(started.value)
         output = started.job.wait_output(timeout, poll_interval, progress)
-    with kept_if_interrupted(started.job):
+    with kept_if_interrupted(started.job.request_id, started.job.endpoint):
         return _kept(started.job, output)
 
 
@@ -115,7 +115,7 @@ def edit(
             replayed: EditResult = started.value
             return replayed
         output = started.job.wait_output(timeout, None, progress)
-    with kept_if_interrupted(started.job):
+    with kept_if_interrupted(started.job.request_id, started.job.endpoint):
         return finish_edit(started.job, output, request, started.inputs)
 
 

@@ -368,18 +368,18 @@ def cancels_fresh_job(timeout: float | None = DEFAULT_TIMEOUT) -> Iterator[None]
 
 
 @contextlib.contextmanager
-def kept_if_interrupted(job: Job) -> Iterator[None]:
-    """A Ctrl-C once the job has finished (its pictures being fetched and cached): nothing
-    is cancelled and nothing is lost; say so, and how to get the result, as a cancel that
-    came too late does."""
+def kept_if_interrupted(request_id: str, endpoint: str, words: str = "") -> Iterator[None]:
+    """A Ctrl-C once the job has finished (its pictures being fetched, cached or saved):
+    nothing is cancelled and nothing is lost; say so (`words`, else as a cancel that came
+    too late says it), with how to get the result."""
     try:
         yield
     except KeyboardInterrupt:
         from ._i18n import message
 
-        text = message("job.cancel_too_late", request_id=job.request_id)
+        text = words or message("job.cancel_too_late", request_id=request_id)
         raise KlingCancelledError(
-            text, request_id=job.request_id, endpoint=job.endpoint, cancel="too_late"
+            text, request_id=request_id, endpoint=endpoint, cancel="too_late"
         ) from None
 
 

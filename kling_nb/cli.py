@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._errors import KlingCancelledError, KlingConfigError, KlingError
+from ._errors import KlingConfigError, KlingError
 from ._i18n import message, use_cli_words
 from ._preflight import (
     admit_early,
@@ -447,6 +447,7 @@ def _doctor(ns: argparse.Namespace) -> int:
 def _edit(ns: argparse.Namespace) -> int:
     from ._api import edit
     from ._config import connect
+    from ._job import kept_if_interrupted
 
     request, planned, body = checked_request(ns)
     admit_early(planned, request, body, ns.fresh)
@@ -464,14 +465,10 @@ def _edit(ns: argparse.Namespace) -> int:
         connection=conn,
         fresh=ns.fresh,
     )
-    try:
+    words = message("cli.interrupted_saving", out=ns.out, request_id=result.request_id)
+    with kept_if_interrupted(result.request_id, result.endpoint, words):
         for path in result.save(ns.out, lossless=ns.lossless):
             print(path)
-    except KeyboardInterrupt:  # the job is done and its pictures kept: say how to save them
-        words = message("cli.interrupted_saving", out=ns.out, request_id=result.request_id)
-        raise KlingCancelledError(
-            words, request_id=result.request_id, endpoint=result.endpoint, cancel="too_late"
-        ) from None
     return 0
 
 
