@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._errors import KlingConfigError
 from ._i18n import message
+from ._wire import NUM_IMAGES_MAX
 
 if TYPE_CHECKING:
     from ._config import Connection
@@ -45,7 +46,9 @@ def check_out(out: str, count: int = 1) -> Path:
 
 
 def _check_free_files(path: Path, count: int) -> None:
-    """An image file name: each file `save()` would write must be free (or absent)."""
+    """An image file name: each file `save()` would write must be free (or absent). A job
+    returns at most NUM_IMAGES_MAX pictures (a larger `count` is refused by the rules)."""
+    count = min(count, NUM_IMAGES_MAX)
     names = [path] + [path.with_name(f"{path.stem}_{i + 1}{path.suffix}") for i in range(1, count)]
     for name in names:
         if name.exists() or name.is_symlink():

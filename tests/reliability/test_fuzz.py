@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -142,6 +142,20 @@ def cli_argv(draw: st.DrawFn) -> list[str]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(argv=cli_argv())
+# Found by hypothesis 6.170 on a fresh machine: a file name for --out made a list of every
+# file name num_images pictures would take, before num_images was checked (MemoryError).
+@example(
+    argv=[
+        "edit",
+        "/nonexistent/a.png",
+        "-p",
+        "",
+        "--num-images",
+        "114642796539",
+        "--out",
+        "out.png",
+    ]
+)
 def test_any_cli_arguments_end_in_one_line_and_a_status(
     argv: list[str],
     home,
